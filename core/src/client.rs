@@ -1,0 +1,448 @@
+//! The part of a client that other connections touch: its outbound queue, its stats and its
+//! subscriptions.
+//!
+//! A publisher delivers by appending the encoded `MSG` straight into each receiver's outbound
+//! queue under that receiver's lock (one short lock per delivery, never two at once). All bytes
+//! for a socket go through this one ordered queue, so a PONG always follows every MSG queued
+//! before it: clients use PING/PONG as a flush barrier.
+//!
+//! The runtime's writer drains the queue with [`ClientHandle::take`]; it is woken through the
+//! [`Notify`] it registered, at most once per publisher read batch.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::auth::CompiledPermissions;
+use crate::errors::CloseReason;
+use crate::proto::encode;
+use crate::sublist::Entry;
+use crate::{FastMap, Time};
+
+/// How a runtime is told that a client's outbound queue has bytes (or has closed).
+pub trait Notify: Send + Sync {
+    /// Wake the writer. Must not block and must not lose a wake-up that races with a wait.
+    fn notify(&self);
+}
+
+/// Most reply subjects tracked for `allow_responses` per client before expired ones are pruned
+/// (the Go server's `replyPermLimit`).
+const REPLY_PERM_LIMIT: usize = 4096;
+
+/// What the outbound queue is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OutState {
+    Open,
+    /// Flush what is queued, then close (e.g. after an `-ERR`).
+    Closing(CloseReason),
+    /// Close now and drop what is queued (e.g. a slow consumer).
+    Closed(CloseReason),
+}
+
+/// Reply subjects this client received and may answer under `allow_responses`.
+#[derive(Debug, Default)]
+struct ReplyPerms {
+    /// Reply subject → (first seen, replies sent).
+    seen: FastMap<Box<[u8]>, (Time, u32)>,
+}
+
+/// Everything under the client's lock.
+#[derive(Debug)]
+struct Outbound {
+    buf: Vec<u8>,
+    max_pending: usize,
+    state: OutState,
+    out_msgs: u64,
+    out_bytes: u64,
+    /// The client declared header support (else headers are stripped on delivery).
+    headers: bool,
+    /// Its permissions, when it has subscribe-deny entries or `allow_responses`.
+    perms: Option<Arc<CompiledPermissions>>,
+    replies: Option<ReplyPerms>,
+}
+
+/// One message on its way to subscribers.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    /// The subject it was published to.
+    pub subject: &'a [u8],
+    /// Its reply subject.
+    pub reply: Option<&'a [u8]>,
+    /// Bytes of headers at the start of `payload` (0 for a plain PUB).
+    pub header_len: usize,
+    /// Headers followed by the body.
+    pub payload: &'a [u8],
+    /// Whether it came as HPUB (even with zero-length headers it is delivered as HMSG).
+    pub has_headers: bool,
+}
+
+/// What happened to one delivery attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivered {
+    /// Queued. `wake` is true if the caller owes the receiver a wake-up at the end of its batch.
+    Queued {
+        /// The caller must call [`ClientHandle::wake`] once its batch is done.
+        wake: bool,
+    },
+    /// Not delivered (closed, or filtered by the receiver's permissions).
+    Skipped,
+    /// The receiver went over `max_pending` and is now closed as a slow consumer.
+    SlowConsumer,
+}
+
+/// What [`ClientHandle::take`] hands the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Taken {
+    /// Bytes moved into the caller's buffer.
+    pub bytes: usize,
+    /// Close the socket after writing them (flush-then-close), with this reason.
+    pub close_after: Option<CloseReason>,
+    /// Close now, discarding (slow consumer): nothing was moved.
+    pub close_now: Option<CloseReason>,
+}
+
+/// A client as seen by everyone else: the shared half of a connection.
+pub struct ClientHandle {
+    /// The connection id (`cid`), unique per server.
+    pub cid: u64,
+    out: Mutex<Outbound>,
+    /// Set when a wake-up is owed by some publisher; cleared just before it is delivered.
+    wake_owed: AtomicBool,
+    notify: Arc<dyn Notify>,
+    /// Messages received from this client (updated once per read batch).
+    pub in_msgs: AtomicU64,
+    /// Payload bytes received from this client.
+    pub in_bytes: AtomicU64,
+    /// Live subscriptions of this client.
+    pub subs: AtomicU64,
+    /// Last activity, as [`Time`] nanoseconds.
+    pub last_activity: AtomicU64,
+}
+
+impl std::fmt::Debug for ClientHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientHandle").field("cid", &self.cid).finish_non_exhaustive()
+    }
+}
+
+impl ClientHandle {
+    /// A new handle with an empty, open outbound queue.
+    pub fn new(cid: u64, max_pending: usize, notify: Arc<dyn Notify>) -> ClientHandle {
+        ClientHandle {
+            cid,
+            out: Mutex::new(Outbound {
+                buf: Vec::new(),
+                max_pending,
+                state: OutState::Open,
+                out_msgs: 0,
+                out_bytes: 0,
+                headers: false,
+                perms: None,
+                replies: None,
+            }),
+            wake_owed: AtomicBool::new(false),
+            notify,
+            in_msgs: AtomicU64::new(0),
+            in_bytes: AtomicU64::new(0),
+            subs: AtomicU64::new(0),
+            last_activity: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Outbound> {
+        // A poisoned lock means a panic while holding it: a bug. Keep serving the others.
+        self.out.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets what delivery needs to know of the client after CONNECT.
+    pub fn configure(&self, headers: bool, perms: Option<Arc<CompiledPermissions>>) {
+        let mut o = self.lock();
+        o.headers = headers;
+        o.replies = perms.as_ref().and_then(|p| p.responses).map(|_| ReplyPerms::default());
+        o.perms = perms.filter(|p| p.has_sub_deny() || p.responses.is_some());
+    }
+
+    /// Queues protocol bytes (INFO, PONG, +OK, -ERR, PING). Returns whether a wake-up is owed.
+    pub fn send(&self, bytes: &[u8]) -> Delivered {
+        let mut o = self.lock();
+        if o.state != OutState::Open {
+            return Delivered::Skipped;
+        }
+        if o.buf.len() + bytes.len() > o.max_pending {
+            o.slow_consumer();
+            drop(o);
+            self.notify.notify();
+            return Delivered::SlowConsumer;
+        }
+        o.buf.extend_from_slice(bytes);
+        drop(o);
+        Delivered::Queued { wake: !self.wake_owed.swap(true, Ordering::AcqRel) }
+    }
+
+    /// Delivers a message for subscription `sid`. Checks the receiver's subscribe-deny
+    /// permissions, strips headers for clients that did not ask for them, enforces
+    /// `max_pending`, and records the reply subject under `allow_responses`.
+    pub fn deliver(&self, d: &Delivery<'_>, sid: &[u8], now: Time) -> Delivered {
+        let mut o = self.lock();
+        if o.state != OutState::Open {
+            return Delivered::Skipped;
+        }
+        if o.perms.as_ref().is_some_and(|p| p.deny_delivery(d.subject)) {
+            return Delivered::Skipped;
+        }
+        let as_hmsg = d.has_headers && o.headers;
+        let body = if d.has_headers && !o.headers { &d.payload[d.header_len..] } else { d.payload };
+        // Control line upper bound: verb, subject, sid, reply, two sizes, spaces, CRLFs.
+        let line = 32 + d.subject.len() + sid.len() + d.reply.map_or(0, <[u8]>::len);
+        if o.buf.len() + line + body.len() > o.max_pending {
+            o.slow_consumer();
+            drop(o);
+            self.notify.notify();
+            return Delivered::SlowConsumer;
+        }
+        if as_hmsg {
+            encode::hmsg(&mut o.buf, d.subject, sid, d.reply, d.header_len, body);
+        } else {
+            encode::msg(&mut o.buf, d.subject, sid, d.reply, body);
+        }
+        o.out_msgs += 1;
+        o.out_bytes += body.len() as u64;
+        if let (Some(reply), Some(tracker)) = (d.reply, o.replies.as_mut()) {
+            tracker.seen.insert(reply.into(), (now, 0));
+            if tracker.seen.len() > REPLY_PERM_LIMIT {
+                let expires = o.perms.as_ref().and_then(|p| p.responses).map(|r| r.expires);
+                prune_replies(o.replies.as_mut().expect("checked above"), now, expires);
+            }
+        }
+        drop(o);
+        Delivered::Queued { wake: !self.wake_owed.swap(true, Ordering::AcqRel) }
+    }
+
+    /// Under `allow_responses`: may this client publish to `reply`? Counts the reply.
+    pub fn use_reply_permission(&self, reply: &[u8], now: Time) -> bool {
+        let mut o = self.lock();
+        let Some(resp) = o.perms.as_ref().and_then(|p| p.responses) else { return false };
+        let Some(tracker) = o.replies.as_mut() else { return false };
+        let Some(entry) = tracker.seen.get_mut(reply) else { return false };
+        entry.1 += 1;
+        let expired = resp.expires > std::time::Duration::ZERO && now - entry.0 > resp.expires;
+        if (resp.max > 0 && entry.1 > resp.max) || expired {
+            tracker.seen.remove(reply);
+            return false;
+        }
+        true
+    }
+
+    /// Wakes the writer on behalf of a caller that was told a wake-up is owed.
+    pub fn wake(&self) {
+        self.wake_owed.store(false, Ordering::Release);
+        self.notify.notify();
+    }
+
+    /// Flush what is queued, then close with `reason`. Later sends are dropped.
+    pub fn close_after_flush(&self, reason: CloseReason) {
+        let mut o = self.lock();
+        if o.state == OutState::Open {
+            o.state = OutState::Closing(reason);
+        }
+        drop(o);
+        self.notify.notify();
+    }
+
+    /// Close now, dropping what is queued (write deadline, shutdown of a stuck client).
+    pub fn close_now(&self, reason: CloseReason) {
+        let mut o = self.lock();
+        if !matches!(o.state, OutState::Closed(_)) {
+            o.state = OutState::Closed(reason);
+            o.buf = Vec::new();
+        }
+        drop(o);
+        self.notify.notify();
+    }
+
+    /// The close reason, once the queue is closing or closed.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        match self.lock().state {
+            OutState::Open => None,
+            OutState::Closing(r) | OutState::Closed(r) => Some(r),
+        }
+    }
+
+    /// For the writer: moves queued bytes into `into` (swapping buffers, no copy when `into`
+    /// is empty) and says whether to close afterwards.
+    pub fn take(&self, into: &mut Vec<u8>) -> Taken {
+        let mut o = self.lock();
+        match o.state {
+            OutState::Closed(r) => Taken { bytes: 0, close_after: None, close_now: Some(r) },
+            state => {
+                let bytes = o.buf.len();
+                if into.is_empty() {
+                    std::mem::swap(into, &mut o.buf);
+                } else {
+                    into.extend_from_slice(&o.buf);
+                    o.buf.clear();
+                }
+                let close_after = match state {
+                    OutState::Closing(r) => Some(r),
+                    _ => None,
+                };
+                Taken { bytes, close_after, close_now: None }
+            }
+        }
+    }
+
+    /// Bytes queued and not yet taken by the writer.
+    pub fn pending_bytes(&self) -> usize {
+        self.lock().buf.len()
+    }
+
+    /// Messages and bytes delivered to this client so far.
+    pub fn out_stats(&self) -> (u64, u64) {
+        let o = self.lock();
+        (o.out_msgs, o.out_bytes)
+    }
+}
+
+impl Outbound {
+    fn slow_consumer(&mut self) {
+        self.state = OutState::Closed(CloseReason::SlowConsumerPendingBytes);
+        self.buf = Vec::new();
+    }
+}
+
+fn prune_replies(t: &mut ReplyPerms, now: Time, expires: Option<std::time::Duration>) {
+    match expires {
+        Some(e) if e > std::time::Duration::ZERO => t.seen.retain(|_, (seen, _)| now - *seen <= e),
+        _ => {}
+    }
+    if t.seen.len() > REPLY_PERM_LIMIT {
+        // Still too many live ones: forget them all rather than grow without bound.
+        t.seen.clear();
+    }
+}
+
+/// A subscription, shared between its owner connection and the account's sublist.
+pub struct Subscription {
+    /// The subject, possibly with wildcards.
+    pub subject: Box<[u8]>,
+    /// The queue group.
+    pub queue: Option<Box<[u8]>>,
+    /// The client's subscription id.
+    pub sid: Box<[u8]>,
+    /// The owner.
+    pub client: Arc<ClientHandle>,
+    delivered: AtomicU64,
+    /// Auto-unsubscribe limit; 0 means none.
+    max: AtomicU64,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("cid", &self.client.cid)
+            .field("subject", &String::from_utf8_lossy(&self.subject))
+            .field("sid", &String::from_utf8_lossy(&self.sid))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The outcome of counting one delivery against a subscription's auto-unsubscribe limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    /// Deliver; the limit is not reached.
+    Deliver,
+    /// Deliver; this was the last one, remove the subscription.
+    DeliverLast,
+    /// Over the limit (or closed): drop, and make sure it is removed.
+    Drop,
+}
+
+impl Subscription {
+    /// A new, open subscription with no limit. Counts itself into the owner's live count.
+    pub fn new(
+        subject: &[u8],
+        queue: Option<&[u8]>,
+        sid: &[u8],
+        client: Arc<ClientHandle>,
+    ) -> Subscription {
+        client.subs.fetch_add(1, Ordering::Relaxed);
+        Subscription {
+            subject: subject.into(),
+            queue: queue.map(Into::into),
+            sid: sid.into(),
+            client,
+            delivered: AtomicU64::new(0),
+            max: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Counts one delivery attempt against the limit. Atomic, so concurrent publishers can
+    /// never deliver past `max`.
+    pub fn admit(&self) -> Admit {
+        if self.is_closed() {
+            return Admit::Drop;
+        }
+        let n = self.delivered.fetch_add(1, Ordering::AcqRel) + 1;
+        let max = self.max.load(Ordering::Acquire);
+        if max == 0 || n < max {
+            Admit::Deliver
+        } else if n == max {
+            self.close();
+            Admit::DeliverLast
+        } else {
+            self.close();
+            Admit::Drop
+        }
+    }
+
+    /// Gives back a count taken by [`admit`](Self::admit) for a delivery that did not happen.
+    pub fn unadmit(&self) {
+        self.delivered.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// `UNSUB sid max`: sets the limit; returns false if `max` is already reached (the
+    /// caller removes the subscription now).
+    pub fn set_max(&self, max: u64) -> bool {
+        if max > 0 && max > self.delivered.load(Ordering::Acquire) {
+            self.max.store(max, Ordering::Release);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Messages delivered (or attempted) so far.
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Acquire)
+    }
+
+    /// The auto-unsubscribe limit (0: none).
+    pub fn max(&self) -> u64 {
+        self.max.load(Ordering::Acquire)
+    }
+
+    /// Marks the subscription finished; deliveries stop. Returns true the first time (and
+    /// only then takes it off its owner's live count).
+    pub fn close(&self) -> bool {
+        let first = !self.closed.swap(true, Ordering::AcqRel);
+        if first {
+            self.client.subs.fetch_sub(1, Ordering::Relaxed);
+        }
+        first
+    }
+
+    /// True once removed or exhausted.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
+
+impl Entry for Subscription {
+    fn subject(&self) -> &[u8] {
+        &self.subject
+    }
+    fn queue(&self) -> Option<&[u8]> {
+        self.queue.as_deref()
+    }
+}

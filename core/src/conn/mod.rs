@@ -1,0 +1,435 @@
+//! The per-connection state machine.
+//!
+//! One [`Connection`] per client socket, driven by its runtime through `&mut self`: no locks
+//! inside. It owns the parser, the CONNECT options, auth state, keep-alive, permissions, its
+//! subscriptions and its match cache. Everything it sends goes into its [`ClientHandle`]'s
+//! outbound queue, which the runtime's writer drains.
+//!
+//! # Layout
+//! - `mod.rs`: the API (accept, `handle_*`, `poll_*`) and op dispatch.
+//! - [`ops`](self): CONNECT, SUB, UNSUB and the error paths.
+//! - `publish.rs`: PUB/HPUB → match → deliver, the hot path.
+//! - `keepalive.rs`: server PINGs, stale detection, the auth timeout.
+
+mod keepalive;
+mod ops;
+mod publish;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::auth::CompiledPermissions;
+use crate::client::{ClientHandle, Delivered, Notify, Subscription};
+use crate::errors::{text, CloseReason};
+use crate::info::{ClientOpts, ServerInfo, IMPLEMENTATION};
+use crate::proto::{encode, Limits, Op, ParseError, Parser};
+use crate::rng::Rng;
+use crate::shared::{Account, ClientInfo, Shared};
+use crate::sublist::MatchResult;
+use crate::{FastMap, Time, PROTO, VERSION};
+
+pub use keepalive::FIRST_PING_MAX;
+
+/// Something the runtime should know about, beyond bytes to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnEvent {
+    /// The connection is closed; the writer flushes what is queued and closes the socket.
+    Closed(CloseReason),
+    /// A line for the server log.
+    Log(LogLevel, String),
+}
+
+/// Log levels for [`ConnEvent::Log`], as the Go server's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// `[DBG]`.
+    Debug,
+    /// `[INF]`.
+    Info,
+    /// `[WRN]`.
+    Warn,
+    /// `[ERR]`.
+    Error,
+}
+
+/// Most entries in a connection's own match cache before it is cleared (Go: 512).
+const L1_MAX: usize = 512;
+/// Most entries in the publish-permission cache before it is cleared (Go: 128).
+const PERM_CACHE_MAX: usize = 128;
+/// Most events kept for the runtime; beyond this, log lines are dropped (never `Closed`).
+const MAX_EVENTS: usize = 256;
+
+/// A client connection's protocol state machine.
+///
+/// Contract: the runtime calls [`accept`](Self::accept) once, then [`handle_read`]
+/// (Self::handle_read) with every chunk read, [`handle_timeout`](Self::handle_timeout) when
+/// [`poll_timeout`](Self::poll_timeout) passes, and [`handle_close`](Self::handle_close) when
+/// the socket ends; after each call it drains [`poll_event`](Self::poll_event). Bytes to write
+/// are in [`handle`](Self::handle)'s outbound queue.
+pub struct Connection {
+    parser: Parser,
+    st: State,
+}
+
+/// Everything but the parser, so ops borrowed from the parser can be processed against it.
+struct State {
+    cid: u64,
+    handle: Arc<ClientHandle>,
+    account: Arc<Account>,
+    addr: Option<SocketAddr>,
+    opts: ClientOpts,
+    auth_required: bool,
+    connect_received: bool,
+    perms: Option<Arc<CompiledPermissions>>,
+    pub_perm_cache: FastMap<Box<[u8]>, bool>,
+    subs: FastMap<Box<[u8]>, Arc<Subscription>>,
+    l1: FastMap<Box<[u8]>, Arc<MatchResult<Subscription>>>,
+    l1_generation: u64,
+    keepalive: keepalive::Keepalive,
+    rng: Rng,
+    batch: Batch,
+    closed: Option<CloseReason>,
+    events: VecDeque<ConnEvent>,
+}
+
+/// Work accumulated during one read batch and settled at its end.
+#[derive(Default)]
+struct Batch {
+    in_msgs: u64,
+    in_bytes: u64,
+    out_msgs: u64,
+    out_bytes: u64,
+    /// Receivers owed a wake-up (each at most once per batch, see `ClientHandle::wake`).
+    dirty: Vec<Arc<ClientHandle>>,
+    /// Subscriptions that reached their auto-unsubscribe limit.
+    exhausted: Vec<Arc<Subscription>>,
+}
+
+impl Connection {
+    /// Accepts a new client: registers it, queues INFO, arms its timers. If the server is at
+    /// `max_connections` the connection comes back already closed (INFO, then `-ERR`).
+    pub fn accept(
+        sh: &Shared,
+        now: Time,
+        addr: Option<SocketAddr>,
+        notify: Arc<dyn Notify>,
+    ) -> Connection {
+        let opts = sh.opts();
+        let cid = sh.next_cid();
+        let handle = Arc::new(ClientHandle::new(cid, opts.max_pending, notify));
+        handle.last_activity.store(now.as_nanos(), Ordering::Relaxed);
+        let limits =
+            Limits { max_control_line: opts.max_control_line, max_payload: opts.max_payload };
+        let auth_required = opts.auth.required();
+        let mut rng = Rng::fork(opts.seed, cid);
+        let keepalive = keepalive::Keepalive::new(now, opts, auth_required, &mut rng);
+        let mut conn = Connection {
+            parser: Parser::new(limits),
+            st: State {
+                cid,
+                handle: Arc::clone(&handle),
+                account: Arc::clone(sh.global_account()),
+                addr,
+                opts: ClientOpts::default(),
+                auth_required,
+                connect_received: false,
+                perms: None,
+                pub_perm_cache: FastMap::default(),
+                subs: FastMap::default(),
+                l1: FastMap::default(),
+                l1_generation: 0,
+                keepalive,
+                rng,
+                batch: Batch::default(),
+                closed: None,
+                events: VecDeque::new(),
+            },
+        };
+        conn.st.send_info(sh);
+        let info = ClientInfo {
+            addr,
+            start: now,
+            name: String::new(),
+            lang: String::new(),
+            version: String::new(),
+            user: None,
+        };
+        if sh.register(handle, info).is_err() {
+            conn.st.log(LogLevel::Error, text::MAX_CONNECTIONS.to_string());
+            conn.st.send_err(text::MAX_CONNECTIONS);
+            conn.st.closed = Some(CloseReason::MaxConnectionsExceeded);
+            conn.st.handle.close_after_flush(CloseReason::MaxConnectionsExceeded);
+            conn.st.push_event(ConnEvent::Closed(CloseReason::MaxConnectionsExceeded));
+        }
+        conn.st.finish_batch(sh);
+        conn
+    }
+
+    /// The connection id.
+    pub fn cid(&self) -> u64 {
+        self.st.cid
+    }
+
+    /// The shared half: the runtime's writer drains its outbound queue.
+    pub fn handle(&self) -> &Arc<ClientHandle> {
+        &self.st.handle
+    }
+
+    /// True once closed; the runtime stops reading.
+    pub fn is_closed(&self) -> bool {
+        self.st.closed.is_some()
+    }
+
+    /// Processes bytes read from the socket, in order, at time `now`.
+    ///
+    /// Ops are acted on as they complete; a partial op is kept for the next call. Returns
+    /// `Err(reason)` once the connection is closed (by this input or earlier); what it sent
+    /// last (an `-ERR`, say) is still queued for the writer to flush.
+    pub fn handle_read(&mut self, now: Time, bytes: &[u8], sh: &Shared) -> Result<(), CloseReason> {
+        if let Some(r) = self.st.closed {
+            return Err(r);
+        }
+        self.st.keepalive.activity(now);
+        self.st.handle.last_activity.store(now.as_nanos(), Ordering::Relaxed);
+        let mut pos = 0;
+        while pos < bytes.len() && self.st.closed.is_none() {
+            if self.st.auth_required
+                && !self.st.connect_received
+                && self.parser.at_op_start()
+                && !matches!(bytes[pos], b'C' | b'c')
+            {
+                // The Go server refuses at the first byte that cannot start CONNECT.
+                self.st.auth_violation(now, sh);
+                break;
+            }
+            match self.parser.parse(bytes, &mut pos) {
+                Ok(Some(op)) => self.st.process(op, now, sh),
+                Ok(None) => break,
+                Err(e) => self.st.parse_error(e, now, sh),
+            }
+            if self.st.connect_received {
+                self.parser.set_headers(self.st.opts.headers && !sh.opts().no_header_support);
+            }
+        }
+        self.st.finish_batch(sh);
+        match self.st.closed {
+            Some(r) => Err(r),
+            None => Ok(()),
+        }
+    }
+
+    /// Acts on timers due at `now`: the auth timeout and the keep-alive PING.
+    pub fn handle_timeout(&mut self, now: Time, sh: &Shared) {
+        if self.st.closed.is_some() {
+            return;
+        }
+        self.st.on_timeout(now, sh);
+        self.st.finish_batch(sh);
+    }
+
+    /// The next time [`handle_timeout`](Self::handle_timeout) must be called, if any.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        if self.st.closed.is_some() {
+            return None;
+        }
+        self.st.keepalive.next_deadline()
+    }
+
+    /// The socket is gone (EOF, read or write error) or the outbound queue was closed by a
+    /// publisher (slow consumer) or the writer (write deadline). `reason` is used unless the
+    /// queue already carries one. Idempotent.
+    pub fn handle_close(&mut self, now: Time, sh: &Shared, reason: CloseReason) {
+        let reason = self.st.handle.close_reason().unwrap_or(reason);
+        self.st.close(reason, now, sh);
+        self.st.finish_batch(sh);
+    }
+
+    /// The next event for the runtime, if any.
+    pub fn poll_event(&mut self) -> Option<ConnEvent> {
+        self.st.events.pop_front()
+    }
+
+    /// Number of live subscriptions (tests, monitoring).
+    pub fn num_subscriptions(&self) -> usize {
+        self.st.subs.values().filter(|s| !s.is_closed()).count()
+    }
+}
+
+impl State {
+    fn process(&mut self, op: Op<'_>, now: Time, sh: &Shared) {
+        match op {
+            Op::Connect(json) => self.process_connect(json, now, sh),
+            Op::Pub { subject, reply, payload } => {
+                self.process_pub(subject, reply, 0, payload, false, now)
+            }
+            Op::HPub { subject, reply, header_len, payload } => {
+                self.process_pub(subject, reply, header_len, payload, true, now)
+            }
+            Op::Sub { subject, queue, sid } => self.process_sub(subject, queue, sid, sh),
+            Op::Unsub { sid, max } => self.process_unsub(sid, max),
+            Op::Ping => {
+                self.send(encode::PONG);
+                self.keepalive.ping_received(now);
+            }
+            Op::Pong => self.keepalive.pong_received(now),
+            // Clients may echo INFO or +OK; the Go server ignores both.
+            Op::Info(_) | Op::Ok => {}
+            Op::Err(e) => {
+                let msg = format!("Client Error {}", String::from_utf8_lossy(e));
+                self.log(LogLevel::Error, msg);
+                self.close(CloseReason::ParseError, now, sh);
+            }
+            // Servers send MSG/HMSG; from a client they are unknown ops.
+            Op::Msg { .. } | Op::HMsg { .. } => self.parse_error(ParseError::UnknownOp, now, sh),
+        }
+    }
+
+    fn send_info(&mut self, sh: &Shared) {
+        let opts = sh.opts();
+        let (host, port) = advertise(opts);
+        let ip = self.addr.map(|a| a.ip().to_string()).unwrap_or_default();
+        let info = ServerInfo {
+            server_id: sh.server_id(),
+            server_name: sh.server_name(),
+            version: VERSION,
+            proto: PROTO,
+            go: IMPLEMENTATION,
+            host: &host,
+            port,
+            headers: !opts.no_header_support,
+            auth_required: self.auth_required,
+            max_payload: opts.max_payload,
+            client_id: self.cid,
+            client_ip: &ip,
+            nonce: "",
+            connect_urls: &[],
+            ldm: false,
+        };
+        let json = serde_json::to_vec(&info).expect("INFO always serialises");
+        let mut out = Vec::with_capacity(json.len() + 8);
+        encode::info(&mut out, &json);
+        self.send(&out);
+    }
+
+    /// Queues protocol bytes to this client.
+    fn send(&mut self, bytes: &[u8]) {
+        let handle = Arc::clone(&self.handle);
+        self.note_delivery(&handle, handle.send(bytes));
+    }
+
+    fn send_ok(&mut self) {
+        if self.opts.verbose {
+            self.send(encode::OK);
+        }
+    }
+
+    fn send_err(&mut self, text: &str) {
+        let mut out = Vec::with_capacity(text.len() + 10);
+        encode::err(&mut out, text);
+        self.send(&out);
+    }
+
+    /// Books the result of queueing bytes for `to`.
+    fn note_delivery(&mut self, to: &Arc<ClientHandle>, d: Delivered) {
+        match d {
+            Delivered::Queued { wake: true } => self.batch.dirty.push(Arc::clone(to)),
+            Delivered::Queued { wake: false } | Delivered::Skipped => {}
+            Delivered::SlowConsumer => {
+                let msg = format!(
+                    "cid:{} - Slow Consumer Detected: MaxPending of {} Exceeded",
+                    to.cid,
+                    to.pending_bytes().max(1)
+                );
+                self.log(LogLevel::Warn, msg);
+            }
+        }
+    }
+
+    fn push_event(&mut self, e: ConnEvent) {
+        if self.events.len() < MAX_EVENTS || matches!(e, ConnEvent::Closed(_)) {
+            self.events.push_back(e);
+        }
+    }
+
+    fn log(&mut self, level: LogLevel, msg: String) {
+        let line = match self.addr {
+            Some(a) => format!("{a} - cid:{} - {msg}", self.cid),
+            None => format!("cid:{} - {msg}", self.cid),
+        };
+        self.push_event(ConnEvent::Log(level, line));
+    }
+
+    /// Closes the connection: drops its subscriptions, unregisters it, and tells the writer
+    /// to flush and close. Idempotent.
+    fn close(&mut self, reason: CloseReason, now: Time, sh: &Shared) {
+        if self.closed.is_some() {
+            return;
+        }
+        self.closed = Some(reason);
+        let subs: Vec<Arc<Subscription>> = self.subs.drain().map(|(_, s)| s).collect();
+        let num_subs = subs.iter().filter(|s| !s.is_closed()).count() as u64;
+        if !subs.is_empty() {
+            self.account.remove(subs.iter());
+        }
+        self.flush_stats(sh);
+        let in_msgs = self.handle.in_msgs.load(Ordering::Relaxed);
+        let in_bytes = self.handle.in_bytes.load(Ordering::Relaxed);
+        sh.unregister(self.cid, now, reason, in_msgs, in_bytes, num_subs);
+        self.handle.close_after_flush(reason);
+        let level = if reason == CloseReason::ClientClosed { LogLevel::Debug } else { LogLevel::Info };
+        self.log(level, format!("Client connection closed: {reason}"));
+        self.push_event(ConnEvent::Closed(reason));
+    }
+
+    fn flush_stats(&mut self, sh: &Shared) {
+        let b = &mut self.batch;
+        if b.in_msgs > 0 {
+            self.handle.in_msgs.fetch_add(b.in_msgs, Ordering::Relaxed);
+            self.handle.in_bytes.fetch_add(b.in_bytes, Ordering::Relaxed);
+            sh.stats.in_msgs.fetch_add(b.in_msgs, Ordering::Relaxed);
+            sh.stats.in_bytes.fetch_add(b.in_bytes, Ordering::Relaxed);
+            self.account.in_msgs.fetch_add(b.in_msgs, Ordering::Relaxed);
+            self.account.in_bytes.fetch_add(b.in_bytes, Ordering::Relaxed);
+            b.in_msgs = 0;
+            b.in_bytes = 0;
+        }
+        if b.out_msgs > 0 {
+            sh.stats.out_msgs.fetch_add(b.out_msgs, Ordering::Relaxed);
+            sh.stats.out_bytes.fetch_add(b.out_bytes, Ordering::Relaxed);
+            self.account.out_msgs.fetch_add(b.out_msgs, Ordering::Relaxed);
+            self.account.out_bytes.fetch_add(b.out_bytes, Ordering::Relaxed);
+            b.out_msgs = 0;
+            b.out_bytes = 0;
+        }
+    }
+
+    /// Settles a batch: removes exhausted subscriptions, publishes stats, wakes receivers.
+    fn finish_batch(&mut self, sh: &Shared) {
+        if !self.batch.exhausted.is_empty() {
+            let exhausted = std::mem::take(&mut self.batch.exhausted);
+            self.account.remove(exhausted.iter());
+        }
+        self.flush_stats(sh);
+        for h in self.batch.dirty.drain(..) {
+            h.wake();
+        }
+    }
+}
+
+/// The host and port INFO advertises: `client_advertise` when set, else the listen address.
+fn advertise(opts: &crate::options::Options) -> (String, u16) {
+    if let Some(adv) = &opts.client_advertise {
+        if let Some((h, p)) = adv.rsplit_once(':') {
+            if let Ok(port) = p.parse() {
+                return (h.trim_matches(|c| c == '[' || c == ']').to_string(), port);
+            }
+        }
+        return (adv.clone(), opts.port);
+    }
+    (opts.host.clone(), opts.port)
+}
+
+#[cfg(test)]
+mod tests;

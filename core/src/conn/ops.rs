@@ -1,0 +1,161 @@
+//! CONNECT, SUB, UNSUB and the error paths, as the Go server handles them.
+
+use std::sync::Arc;
+
+use super::{LogLevel, State};
+use crate::auth::{self, Credentials};
+use crate::client::Subscription;
+use crate::errors::{text, CloseReason};
+use crate::info::ConnectJson;
+use crate::proto::encode::go_quote;
+use crate::proto::ParseError;
+use crate::shared::Shared;
+use crate::{subject, Time};
+
+impl State {
+    /// CONNECT: overlay the options, authenticate, check the protocol level and
+    /// `no_responders`, then `+OK` if verbose.
+    pub(super) fn process_connect(&mut self, json: &[u8], now: Time, sh: &Shared) {
+        let c: ConnectJson = match serde_json::from_slice(json) {
+            Ok(c) => c,
+            Err(e) => {
+                // The Go server closes on bad CONNECT JSON without an -ERR.
+                self.log(LogLevel::Error, format!("Error processing CONNECT: {e}"));
+                self.close(CloseReason::ParseError, now, sh);
+                return;
+            }
+        };
+        self.opts.overlay(&c);
+        self.connect_received = true;
+        self.keepalive.connected(now, sh.opts(), &mut self.rng);
+
+        let creds = Credentials {
+            token: c.auth_token.as_deref(),
+            user: c.user.as_deref(),
+            pass: c.pass.as_deref(),
+        };
+        let authorized = match auth::authenticate(&sh.opts().auth, creds) {
+            // Account designation in CONNECT is refused by the Go server, auth or not.
+            Some(a) if c.account.is_none() && c.new_account != Some(true) => a,
+            _ => {
+                self.auth_violation(now, sh);
+                return;
+            }
+        };
+        if !(0..=1).contains(&self.opts.protocol) {
+            self.send_err(text::INVALID_CLIENT_PROTOCOL);
+            self.close(CloseReason::BadClientProtocolVersion, now, sh);
+            return;
+        }
+        let headers = self.opts.headers && !sh.opts().no_header_support;
+        if self.opts.no_responders && !headers {
+            self.send_err(text::NO_RESPONDERS_REQUIRES_HEADERS);
+            self.close(CloseReason::NoRespondersRequiresHeaders, now, sh);
+            return;
+        }
+        self.perms = authorized.permissions.clone();
+        self.pub_perm_cache.clear();
+        self.handle.configure(headers, authorized.permissions);
+        let (name, lang, version) =
+            (self.opts.name.clone(), self.opts.lang.clone(), self.opts.version.clone());
+        sh.update_info(self.cid, move |i| {
+            i.name = name;
+            i.lang = lang;
+            i.version = version;
+            i.user = authorized.user;
+        });
+        self.send_ok();
+    }
+
+    /// Bad credentials or an op before CONNECT while auth is required.
+    pub(super) fn auth_violation(&mut self, now: Time, sh: &Shared) {
+        self.log(LogLevel::Error, "authentication error".to_string());
+        self.send_err(text::AUTH_VIOLATION);
+        self.close(CloseReason::AuthenticationViolation, now, sh);
+    }
+
+    /// A parse error closes the connection; some send an `-ERR` first, as in the Go server.
+    pub(super) fn parse_error(&mut self, e: ParseError, now: Time, sh: &Shared) {
+        let (err, reason) = match e {
+            ParseError::UnknownOp => (Some(text::UNKNOWN_OP), CloseReason::ParseError),
+            ParseError::MaxControlLine => {
+                (Some(text::MAX_CONTROL_LINE), CloseReason::MaxControlLineExceeded)
+            }
+            ParseError::MaxPayload { size } => {
+                let max = sh.opts().max_payload;
+                self.log(LogLevel::Error, format!("Maximum Payload Violation: {size} vs {max}"));
+                (Some(text::MAX_PAYLOAD), CloseReason::MaxPayloadExceeded)
+            }
+            ParseError::BadArgs | ParseError::HeadersNotSupported => (None, CloseReason::ParseError),
+        };
+        self.log(LogLevel::Error, format!("Client parser ERROR: {e:?}"));
+        if let Some(t) = err {
+            self.send_err(t);
+        }
+        self.close(reason, now, sh);
+    }
+
+    /// SUB: permissions, the subscription limit, duplicate sids, subject validity; `+OK`.
+    pub(super) fn process_sub(
+        &mut self,
+        subj: &[u8],
+        queue: Option<&[u8]>,
+        sid: &[u8],
+        sh: &Shared,
+    ) {
+        if let Some(p) = &self.perms {
+            if !p.can_subscribe(subj, queue) {
+                let msg = match queue {
+                    Some(q) => format!(
+                        "Permissions Violation for Subscription to {} using queue {}",
+                        go_quote(subj),
+                        go_quote(q)
+                    ),
+                    None => format!("Permissions Violation for Subscription to {}", go_quote(subj)),
+                };
+                self.log(LogLevel::Error, msg.clone());
+                self.send_err(&msg);
+                return;
+            }
+        }
+        let max = sh.opts().max_subscriptions;
+        if max > 0 && self.subs.len() >= max {
+            // Subscriptions that ran out their auto-unsubscribe limit still sit in the map.
+            self.subs.retain(|_, s| !s.is_closed());
+            if self.subs.len() >= max {
+                self.log(LogLevel::Error, text::MAX_SUBSCRIPTIONS.to_string());
+                self.send_err(text::MAX_SUBSCRIPTIONS);
+                return;
+            }
+        }
+        if self.subs.get(sid).is_some_and(|s| !s.is_closed()) {
+            // A reused sid is ignored; the first subscription stays (Go does the same).
+            self.send_ok();
+            return;
+        }
+        let sub = Arc::new(Subscription::new(subj, queue, sid, Arc::clone(&self.handle)));
+        if !subject::is_valid_subject(subj) || self.account.insert(Arc::clone(&sub)).is_err() {
+            sub.close();
+            self.send_err(text::INVALID_SUBJECT);
+            return;
+        }
+        self.subs.insert(sid.into(), sub);
+        self.send_ok();
+    }
+
+    /// UNSUB: remove now, or set the auto-unsubscribe limit (removing now if it is already
+    /// reached). Unknown sids are fine. `+OK` if verbose.
+    pub(super) fn process_unsub(&mut self, sid: &[u8], max: Option<u64>) {
+        if let Some(sub) = self.subs.get(sid) {
+            let keep = match max {
+                Some(m) => !sub.is_closed() && sub.set_max(m),
+                None => false,
+            };
+            if !keep {
+                let sub = self.subs.remove(sid).expect("present: just looked it up");
+                self.account.remove([&sub]);
+            }
+        }
+        self.send_ok();
+    }
+}

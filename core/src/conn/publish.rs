@@ -1,0 +1,151 @@
+//! The hot path: PUB/HPUB → permission check → match → deliver into receivers' queues.
+//!
+//! In the common case (match cached in this connection's L1, payload inside the read buffer)
+//! this takes no lock but each receiver's own, and allocates nothing: the cached result is an
+//! `Arc`, and MSG bytes are encoded straight into the receiver's buffer.
+
+use std::sync::Arc;
+
+use super::{LogLevel, State, L1_MAX, PERM_CACHE_MAX};
+use crate::client::{Admit, Delivered, Delivery, Subscription};
+use crate::errors::text;
+use crate::proto::encode::{self, go_quote};
+use crate::sublist::MatchResult;
+use crate::{subject, Time};
+
+/// The header-only status message for a request nobody listens to (2.9.10's exact bytes).
+const NO_RESPONDERS_HDR: &[u8] = b"NATS/1.0 503\r\n\r\n";
+
+impl State {
+    /// A complete PUB or HPUB.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn process_pub(
+        &mut self,
+        subj: &[u8],
+        reply: Option<&[u8]>,
+        header_len: usize,
+        payload: &[u8],
+        has_headers: bool,
+        now: Time,
+    ) {
+        self.batch.in_msgs += 1;
+        self.batch.in_bytes += payload.len() as u64;
+        if self.opts.pedantic && !subject::is_valid_literal_subject(subj) {
+            // Go sends this while parsing the PUB line and still delivers the message.
+            self.send_err(text::INVALID_PUBLISH_SUBJECT);
+        }
+        if !self.may_publish(subj, now) {
+            let msg = format!("Permissions Violation for Publish to {}", go_quote(subj));
+            self.log(LogLevel::Error, msg.clone());
+            self.send_err(&msg);
+            return;
+        }
+        self.send_ok();
+        let result = self.lookup(subj);
+        let d = Delivery { subject: subj, reply, header_len, payload, has_headers };
+        let delivered = self.deliver_all(&result, &d, now);
+        if !delivered && self.opts.no_responders {
+            if let Some(reply) = reply {
+                self.send_no_responders(reply);
+            }
+        }
+    }
+
+    /// Publish permission: the static lists (cached), then `allow_responses`.
+    fn may_publish(&mut self, subj: &[u8], now: Time) -> bool {
+        let Some(p) = &self.perms else { return true };
+        let allowed = match self.pub_perm_cache.get(subj) {
+            Some(&a) => a,
+            None => {
+                let a = p.can_publish(subj);
+                if self.pub_perm_cache.len() >= PERM_CACHE_MAX {
+                    self.pub_perm_cache.clear();
+                }
+                self.pub_perm_cache.insert(subj.into(), a);
+                a
+            }
+        };
+        allowed || (p.responses.is_some() && self.handle.use_reply_permission(subj, now))
+    }
+
+    /// Matches through this connection's L1 cache, valid while the account's generation is.
+    fn lookup(&mut self, subj: &[u8]) -> Arc<MatchResult<Subscription>> {
+        let generation = self.account.generation();
+        if generation != self.l1_generation {
+            self.l1.clear();
+            self.l1_generation = generation;
+        } else if let Some(r) = self.l1.get(subj) {
+            return Arc::clone(r);
+        }
+        let r = self.account.match_subject(subj);
+        if self.l1.len() >= L1_MAX {
+            self.l1.clear();
+        }
+        self.l1.insert(subj.into(), Arc::clone(&r));
+        r
+    }
+
+    /// Delivers to every plain match and one member of each queue group. Returns true if
+    /// anyone got it.
+    fn deliver_all(&mut self, r: &MatchResult<Subscription>, d: &Delivery<'_>, now: Time) -> bool {
+        let mut any = false;
+        for sub in &r.psubs {
+            any |= self.deliver_one(sub, d, now);
+        }
+        for group in &r.qsubs {
+            // A random start, then the first member that takes it (as the Go server does).
+            let n = group.len();
+            let start = self.rng.below(n as u64) as usize;
+            for i in 0..n {
+                if self.deliver_one(&group[(start + i) % n], d, now) {
+                    any = true;
+                    break;
+                }
+            }
+        }
+        any
+    }
+
+    fn deliver_one(&mut self, sub: &Arc<Subscription>, d: &Delivery<'_>, now: Time) -> bool {
+        if !self.opts.echo && sub.client.cid == self.cid {
+            return false;
+        }
+        let last = match sub.admit() {
+            Admit::Deliver => false,
+            Admit::DeliverLast => true,
+            Admit::Drop => {
+                self.batch.exhausted.push(Arc::clone(sub));
+                return false;
+            }
+        };
+        if last {
+            self.batch.exhausted.push(Arc::clone(sub));
+        }
+        let result = sub.client.deliver(d, &sub.sid, now);
+        self.note_delivery(&sub.client, result);
+        match result {
+            Delivered::Queued { .. } => {
+                self.batch.out_msgs += 1;
+                self.batch.out_bytes += d.payload.len() as u64;
+                true
+            }
+            Delivered::Skipped | Delivered::SlowConsumer => {
+                if !last {
+                    sub.unadmit();
+                }
+                false
+            }
+        }
+    }
+
+    /// The 503 status to the publisher's own subscription on the reply subject, if it has one.
+    fn send_no_responders(&mut self, reply: &[u8]) {
+        let r = self.account.match_subject(reply);
+        let Some(sub) = r.psubs.iter().find(|s| s.client.cid == self.cid && !s.is_closed()) else {
+            return;
+        };
+        let mut out = Vec::with_capacity(64 + reply.len());
+        encode::hmsg(&mut out, reply, &sub.sid, None, NO_RESPONDERS_HDR.len(), NO_RESPONDERS_HDR);
+        self.send(&out);
+    }
+}

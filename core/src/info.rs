@@ -1,0 +1,187 @@
+//! The INFO the server sends and the CONNECT a client sends, as JSON.
+
+use serde::{Deserialize, Serialize};
+
+/// The server's INFO, field for field in the Go server's order (interop tests compare bytes).
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerInfo<'a> {
+    /// Server id.
+    pub server_id: &'a str,
+    /// Server name.
+    pub server_name: &'a str,
+    /// Version string.
+    pub version: &'a str,
+    /// Protocol level.
+    pub proto: u8,
+    /// The Go server puts its Go version here; we name our implementation.
+    pub go: &'a str,
+    /// Advertised host.
+    pub host: &'a str,
+    /// Advertised port.
+    pub port: u16,
+    /// Headers supported.
+    pub headers: bool,
+    /// Authentication required.
+    #[serde(skip_serializing_if = "is_false")]
+    pub auth_required: bool,
+    /// Largest payload accepted.
+    pub max_payload: usize,
+    /// This client's connection id.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub client_id: u64,
+    /// This client's IP as the server sees it.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub client_ip: &'a str,
+    /// Nonce to sign (nkeys/JWT).
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub nonce: &'a str,
+    /// Client URLs of other cluster members.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub connect_urls: &'a [String],
+    /// Lame duck mode.
+    #[serde(skip_serializing_if = "is_false")]
+    pub ldm: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// What we call ourselves in INFO's `go` field.
+pub const IMPLEMENTATION: &str = concat!("natsd-rust-", env!("CARGO_PKG_VERSION"));
+
+/// CONNECT as sent: every field optional, so a CONNECT overlays only what it names (the Go
+/// server unmarshals each CONNECT over the current options).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[allow(missing_docs)]
+pub struct ConnectJson {
+    pub verbose: Option<bool>,
+    pub pedantic: Option<bool>,
+    pub tls_required: Option<bool>,
+    pub auth_token: Option<String>,
+    pub user: Option<String>,
+    pub pass: Option<String>,
+    pub name: Option<String>,
+    pub lang: Option<String>,
+    pub version: Option<String>,
+    pub protocol: Option<i64>,
+    pub echo: Option<bool>,
+    pub headers: Option<bool>,
+    pub no_responders: Option<bool>,
+    pub account: Option<String>,
+    pub new_account: Option<bool>,
+    pub nkey: Option<String>,
+    pub sig: Option<String>,
+    pub jwt: Option<String>,
+}
+
+/// A client's effective CONNECT options, starting from the Go server's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientOpts {
+    /// `+OK` after every op.
+    pub verbose: bool,
+    /// Check publish subjects.
+    pub pedantic: bool,
+    /// Deliver a client's own publishes to its own subscriptions.
+    pub echo: bool,
+    /// The client understands HMSG.
+    pub headers: bool,
+    /// The client wants 503 status messages for requests nobody answers.
+    pub no_responders: bool,
+    /// Protocol level (0 or 1).
+    pub protocol: i64,
+    /// Client name.
+    pub name: String,
+    /// Client language.
+    pub lang: String,
+    /// Client library version.
+    pub version: String,
+}
+
+impl Default for ClientOpts {
+    fn default() -> Self {
+        // The Go server's defaultOpts: a client that sends no CONNECT (telnet) gets +OK.
+        ClientOpts {
+            verbose: true,
+            pedantic: true,
+            echo: true,
+            headers: false,
+            no_responders: false,
+            protocol: 0,
+            name: String::new(),
+            lang: String::new(),
+            version: String::new(),
+        }
+    }
+}
+
+impl ClientOpts {
+    /// Lays a CONNECT over the current options.
+    pub fn overlay(&mut self, c: &ConnectJson) {
+        let set = |dst: &mut bool, src: Option<bool>| {
+            if let Some(v) = src {
+                *dst = v;
+            }
+        };
+        set(&mut self.verbose, c.verbose);
+        set(&mut self.pedantic, c.pedantic);
+        set(&mut self.echo, c.echo);
+        set(&mut self.headers, c.headers);
+        set(&mut self.no_responders, c.no_responders);
+        if let Some(p) = c.protocol {
+            self.protocol = p;
+        }
+        for (dst, src) in
+            [(&mut self.name, &c.name), (&mut self.lang, &c.lang), (&mut self.version, &c.version)]
+        {
+            if let Some(v) = src {
+                dst.clone_from(v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_overlays_defaults() {
+        let mut o = ClientOpts::default();
+        let c: ConnectJson = serde_json::from_str(r#"{"verbose":false,"name":"x","extra":1}"#).unwrap();
+        o.overlay(&c);
+        assert!(!o.verbose);
+        assert!(o.pedantic, "omitted fields keep the default");
+        assert_eq!(o.name, "x");
+        assert!(serde_json::from_str::<ConnectJson>(r#"{"verbose":1}"#).is_err());
+    }
+
+    #[test]
+    fn info_field_order_matches_go() {
+        let i = ServerInfo {
+            server_id: "N1",
+            server_name: "n",
+            version: "2.9.10",
+            proto: 1,
+            go: "g",
+            host: "127.0.0.1",
+            port: 4222,
+            headers: true,
+            auth_required: false,
+            max_payload: 1048576,
+            client_id: 4,
+            client_ip: "127.0.0.1",
+            nonce: "",
+            connect_urls: &[],
+            ldm: false,
+        };
+        assert_eq!(
+            serde_json::to_string(&i).unwrap(),
+            r#"{"server_id":"N1","server_name":"n","version":"2.9.10","proto":1,"go":"g","host":"127.0.0.1","port":4222,"headers":true,"max_payload":1048576,"client_id":4,"client_ip":"127.0.0.1"}"#
+        );
+    }
+}

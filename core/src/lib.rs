@@ -1,0 +1,52 @@
+//! natsd-core: the sans-IO engine of a NATS server.
+//!
+//! Everything a NATS server decides lives here; nothing here touches a socket, a clock, a
+//! thread or a global random number generator. Runtimes (`natsd-tokio`, `natsd-std`) and the
+//! simulator (`natsd-sim`) feed bytes and time in and carry bytes out.
+//!
+//! # Layout
+//!
+//! - [`proto`]: the resumable client-protocol parser ([`proto::Parser`]) and the encoders for
+//!   every op the server sends.
+//! - [`subject`]: subject validation and wildcard matching rules.
+//! - [`sublist`]: the subscription trie with queue groups, a bounded match cache and stats.
+//! - [`options`]: the typed server options the engine needs (limits, auth, identity).
+//! - [`auth`]: users, passwords (plain and bcrypt), tokens and permissions.
+//! - [`client`]: the part of a client other connections touch: its outbound queue and
+//!   subscriptions ([`client::ClientHandle`], [`client::Subscription`]).
+//! - [`shared`]: the routing table ([`shared::Shared`]): accounts, the client registry,
+//!   server stats and the closed-connection history. The only place with locks.
+//! - [`conn`]: the per-connection state machine ([`conn::Connection`]).
+//! - [`time`], [`rng`]: the time and randomness types that come in from outside.
+//!
+//! # Lock rules
+//!
+//! Locks live only in [`shared`], [`sublist`]'s cache and [`client`]. They are `std` locks, held
+//! for short, bounded work, never across a call into other code, and never two at once, with
+//! one documented exception: none. See `ARCHITECTURE.md`.
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod client;
+pub mod conn;
+pub mod errors;
+pub mod info;
+pub mod options;
+pub mod proto;
+pub mod rng;
+pub mod shared;
+pub mod subject;
+pub mod sublist;
+pub mod time;
+
+pub use time::Time;
+
+/// A hash map with a fixed hasher seed, so iteration order never depends on process state.
+pub type FastMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::FixedState>;
+/// A hash set with a fixed hasher seed (see [`FastMap`]).
+pub type FastSet<K> = hashbrown::HashSet<K, foldhash::fast::FixedState>;
+
+/// The server version we report in INFO. We speak the 2.9 client protocol.
+pub const VERSION: &str = "2.9.10";
+/// The protocol level we announce in INFO (`proto`).
+pub const PROTO: u8 = 1;

@@ -1,0 +1,14 @@
+//! The NATS text protocol: a resumable parser for every op and encoders for the ones we send.
+//!
+//! # Layout
+//! - [`op`]: the borrowed [`Op`] values the parser yields and its [`ParseError`]s.
+//! - [`parser`]: [`Parser`], a byte-at-a-time state machine that never copies a payload that
+//!   sits whole inside the read buffer and enforces `max_control_line`/`max_payload` as it goes.
+//! - [`encode`]: appends ops to an output buffer without allocating beyond it.
+
+pub mod encode;
+pub mod op;
+pub mod parser;
+
+pub use op::{Op, ParseError};
+pub use parser::{Limits, Parser};

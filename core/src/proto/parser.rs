@@ -1,0 +1,493 @@
+//! The resumable protocol parser.
+//!
+//! Feed it whatever the socket returned; it yields one [`Op`] at a time and remembers where it
+//! was when a read ends mid-op. Verbs are recognised byte by byte (an unknown first byte is an
+//! error at once, as in the Go server); argument lines are found with a scan for `\n`; payloads
+//! are returned as slices of the caller's buffer when they sit whole inside it and copied into
+//! the parser only when split across reads.
+
+use super::op::{Op, ParseError};
+
+/// The limits enforced while parsing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest argument line (after the verb), in bytes. Go's default is 4096.
+    pub max_control_line: usize,
+    /// Largest payload (headers included), in bytes. Go's default is 1 MiB.
+    pub max_payload: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_control_line: 4096, max_payload: 1024 * 1024 }
+    }
+}
+
+/// Which op an argument line or payload belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Connect,
+    Info,
+    Pub,
+    HPub,
+    Msg,
+    HMsg,
+    Sub,
+    Unsub,
+    Ping,
+    Pong,
+    Ok,
+    Err,
+}
+
+/// The verbs, upper case, with their kinds. No verb is a prefix of another.
+const VERBS: [(&[u8], Kind); 12] = [
+    (b"CONNECT", Kind::Connect),
+    (b"INFO", Kind::Info),
+    (b"PUB", Kind::Pub),
+    (b"HPUB", Kind::HPub),
+    (b"MSG", Kind::Msg),
+    (b"HMSG", Kind::HMsg),
+    (b"SUB", Kind::Sub),
+    (b"UNSUB", Kind::Unsub),
+    (b"PING", Kind::Ping),
+    (b"PONG", Kind::Pong),
+    (b"+OK", Kind::Ok),
+    (b"-ERR", Kind::Err),
+];
+
+/// Longest verb (`CONNECT`).
+const MAX_VERB: usize = 7;
+
+/// Most arguments any op takes (`HMSG subject sid reply hdr total`).
+const MAX_ARGS: usize = 5;
+
+/// Parser states. Each names what the next byte is expected to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Between ops: the next byte starts a verb.
+    Start,
+    /// Inside a verb; `verb[..verb_len]` holds it so far.
+    Verb,
+    /// After `PING`/`PONG`/`+OK`: everything up to `\n` is ignored (Go does the same).
+    SkipToEol(Kind),
+    /// After a verb that needs a separator: one space or tab must come next.
+    NeedSpace(Kind),
+    /// Skipping separators before the arguments.
+    ArgSpace(Kind),
+    /// Collecting the argument line into `line` (it was split across reads).
+    Args(Kind),
+    /// Collecting a split payload into `payload` (the line is in `line`).
+    Payload,
+}
+
+/// Parsed size fields of a message op, kept while its payload arrives.
+#[derive(Debug, Clone, Copy, Default)]
+struct Pending {
+    kind: Option<Kind>,
+    header_len: usize,
+    size: usize,
+}
+
+/// A resumable, byte-at-a-time parser for the NATS protocol (both directions).
+#[derive(Debug)]
+pub struct Parser {
+    limits: Limits,
+    headers: bool,
+    state: State,
+    verb: [u8; MAX_VERB],
+    verb_len: usize,
+    /// The argument line, when it was split across reads or its payload was.
+    line: Vec<u8>,
+    /// The payload plus its CRLF, when split across reads.
+    payload: Vec<u8>,
+    pending: Pending,
+    /// The last op borrowed `line`/`payload`; clear them before parsing on.
+    reset_owned: bool,
+}
+
+/// Owned buffers larger than this are released after use rather than kept for reuse.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
+impl Parser {
+    /// A parser enforcing `limits`. Header ops (`HPUB`/`HMSG`) are refused until
+    /// [`set_headers`](Self::set_headers) allows them.
+    pub fn new(limits: Limits) -> Parser {
+        Parser {
+            limits,
+            headers: false,
+            state: State::Start,
+            verb: [0; MAX_VERB],
+            verb_len: 0,
+            line: Vec::new(),
+            payload: Vec::new(),
+            pending: Pending::default(),
+            reset_owned: false,
+        }
+    }
+
+    /// Allows or refuses `HPUB`/`HMSG` (a client enables them in CONNECT).
+    pub fn set_headers(&mut self, on: bool) {
+        self.headers = on;
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// True when the parser is between ops (the next byte starts a verb).
+    pub fn at_op_start(&self) -> bool {
+        self.state == State::Start
+    }
+
+    /// Parses the next op from `buf[*pos..]`, advancing `*pos` past what it consumed.
+    ///
+    /// Returns `Ok(Some(op))` for a complete op, `Ok(None)` when `buf` is used up mid-op (the
+    /// state is kept: call again with the next read), and `Err` on a protocol error, after which
+    /// the parser must not be used again (the connection closes).
+    pub fn parse<'a>(
+        &'a mut self,
+        buf: &'a [u8],
+        pos: &mut usize,
+    ) -> Result<Option<Op<'a>>, ParseError> {
+        if self.reset_owned {
+            self.reset_owned = false;
+            clear_buf(&mut self.line);
+            clear_buf(&mut self.payload);
+        }
+        while *pos < buf.len() {
+            match self.state {
+                State::Start => {
+                    self.verb_len = 0;
+                    self.state = State::Verb;
+                }
+                State::Verb => {
+                    let b = buf[*pos].to_ascii_uppercase();
+                    *pos += 1;
+                    self.push_verb_byte(b)?;
+                }
+                State::SkipToEol(kind) => match memchr(b'\n', &buf[*pos..]) {
+                    Some(i) => {
+                        *pos += i + 1;
+                        self.state = State::Start;
+                        return Ok(Some(match kind {
+                            Kind::Ping => Op::Ping,
+                            Kind::Pong => Op::Pong,
+                            _ => Op::Ok,
+                        }));
+                    }
+                    None => *pos = buf.len(),
+                },
+                State::NeedSpace(kind) => {
+                    if !is_space(buf[*pos]) {
+                        return Err(ParseError::UnknownOp);
+                    }
+                    *pos += 1;
+                    self.state = State::ArgSpace(kind);
+                }
+                State::ArgSpace(kind) => {
+                    if is_space(buf[*pos]) {
+                        *pos += 1;
+                    } else {
+                        self.line.clear();
+                        self.state = State::Args(kind);
+                        return self.parse_line(kind, buf, pos);
+                    }
+                }
+                State::Args(kind) => return self.parse_line(kind, buf, pos),
+                State::Payload => return self.parse_split_payload(buf, pos),
+            }
+        }
+        Ok(None)
+    }
+
+    fn push_verb_byte(&mut self, b: u8) -> Result<(), ParseError> {
+        if self.verb_len == MAX_VERB {
+            return Err(ParseError::UnknownOp);
+        }
+        self.verb[self.verb_len] = b;
+        self.verb_len += 1;
+        let so_far = &self.verb[..self.verb_len];
+        let mut prefix_of_some = false;
+        for (verb, kind) in VERBS {
+            if verb == so_far {
+                self.state = match kind {
+                    Kind::Ping | Kind::Pong | Kind::Ok => State::SkipToEol(kind),
+                    // Go skips separators after these and lets anything else start the JSON.
+                    Kind::Connect | Kind::Info => State::ArgSpace(kind),
+                    _ => State::NeedSpace(kind),
+                };
+                return Ok(());
+            }
+            prefix_of_some |= verb.starts_with(so_far);
+        }
+        if prefix_of_some {
+            Ok(())
+        } else {
+            Err(ParseError::UnknownOp)
+        }
+    }
+
+    /// In `Args`: finds the end of the argument line and acts on it.
+    fn parse_line<'a>(
+        &'a mut self,
+        kind: Kind,
+        buf: &'a [u8],
+        pos: &mut usize,
+    ) -> Result<Option<Op<'a>>, ParseError> {
+        let rest = &buf[*pos..];
+        let Some(nl) = memchr(b'\n', rest) else {
+            // Split line: keep it, but never more than the limit (plus room for a '\r').
+            if self.line.len() + rest.len() > self.limits.max_control_line + 1 {
+                return Err(ParseError::MaxControlLine);
+            }
+            self.line.extend_from_slice(rest);
+            *pos = buf.len();
+            return Ok(None);
+        };
+        *pos += nl + 1;
+        let split = !self.line.is_empty();
+        if split {
+            self.line.extend_from_slice(&rest[..nl]);
+        }
+        let line_len = strip_cr(if split { &self.line } else { &rest[..nl] }).len();
+        if line_len > self.limits.max_control_line {
+            return Err(ParseError::MaxControlLine);
+        }
+        self.state = State::Start;
+        if matches!(kind, Kind::Pub | Kind::HPub | Kind::Msg | Kind::HMsg) {
+            if split {
+                return self.start_payload_owned_line(kind, buf, pos);
+            }
+            return self.start_payload(kind, strip_cr(&rest[..nl]), buf, pos);
+        }
+        let line: &'a [u8] = if split {
+            // Borrow the owned line; it is cleared at the next call.
+            self.reset_owned = true;
+            strip_cr(&self.line)
+        } else {
+            strip_cr(&rest[..nl])
+        };
+        match kind {
+            Kind::Connect => Ok(Some(Op::Connect(line))),
+            Kind::Info => Ok(Some(Op::Info(line))),
+            Kind::Err => Ok(Some(Op::Err(line))),
+            Kind::Sub => parse_sub(line).map(Some),
+            Kind::Unsub => parse_unsub(line).map(Some),
+            _ => unreachable!("message kinds returned above; PING/PONG/+OK have no line"),
+        }
+    }
+
+    /// The line is in `buf` (not split). Parse sizes, then take the payload from `buf` if it
+    /// is all there, else copy the line and start collecting the payload.
+    fn start_payload<'a>(
+        &'a mut self,
+        kind: Kind,
+        line: &'a [u8],
+        buf: &'a [u8],
+        pos: &mut usize,
+    ) -> Result<Option<Op<'a>>, ParseError> {
+        let (header_len, size) = self.message_sizes(kind, line)?;
+        let rest = &buf[*pos..];
+        check_crlf(rest, size)?;
+        if rest.len() >= size + 2 {
+            *pos += size + 2;
+            return build_message(kind, line, header_len, &rest[..size]).map(Some);
+        }
+        self.line.clear();
+        self.line.extend_from_slice(line);
+        self.begin_split_payload(kind, header_len, size, buf, pos)
+    }
+
+    /// The line is already in `self.line` (it was split).
+    fn start_payload_owned_line<'a>(
+        &'a mut self,
+        kind: Kind,
+        buf: &'a [u8],
+        pos: &mut usize,
+    ) -> Result<Option<Op<'a>>, ParseError> {
+        let cr = usize::from(self.line.last() == Some(&b'\r'));
+        self.line.truncate(self.line.len() - cr);
+        let (header_len, size) = self.message_sizes(kind, &self.line)?;
+        let rest = &buf[*pos..];
+        check_crlf(rest, size)?;
+        if rest.len() >= size + 2 {
+            *pos += size + 2;
+            self.reset_owned = true;
+            return build_message(kind, &self.line, header_len, &rest[..size]).map(Some);
+        }
+        self.reset_owned = false;
+        self.begin_split_payload(kind, header_len, size, buf, pos)
+    }
+
+    fn begin_split_payload<'a>(
+        &'a mut self,
+        kind: Kind,
+        header_len: usize,
+        size: usize,
+        buf: &'a [u8],
+        pos: &mut usize,
+    ) -> Result<Option<Op<'a>>, ParseError> {
+        self.pending = Pending { kind: Some(kind), header_len, size };
+        self.payload.clear();
+        self.payload.reserve(size + 2);
+        self.state = State::Payload;
+        self.parse_split_payload(buf, pos)
+    }
+
+    fn parse_split_payload<'a>(
+        &'a mut self,
+        buf: &'a [u8],
+        pos: &mut usize,
+    ) -> Result<Option<Op<'a>>, ParseError> {
+        let Pending { kind, header_len, size } = self.pending;
+        let kind = kind.expect("Payload state always has a pending kind");
+        let need = size + 2 - self.payload.len();
+        let take = need.min(buf.len() - *pos);
+        self.payload.extend_from_slice(&buf[*pos..*pos + take]);
+        *pos += take;
+        check_crlf(&self.payload, size)?;
+        if self.payload.len() < size + 2 {
+            return Ok(None);
+        }
+        self.state = State::Start;
+        self.reset_owned = true;
+        build_message(kind, &self.line, header_len, &self.payload[..size]).map(Some)
+    }
+
+    /// Parses and checks the size fields of a message op's argument line.
+    fn message_sizes(&self, kind: Kind, line: &[u8]) -> Result<(usize, usize), ParseError> {
+        if matches!(kind, Kind::HPub | Kind::HMsg) && !self.headers {
+            return Err(ParseError::HeadersNotSupported);
+        }
+        let args = split_args(line)?;
+        let n = args.len();
+        let (min, with_hdr) = match kind {
+            Kind::Pub => (2, false),
+            Kind::HPub => (3, true),
+            Kind::Msg => (3, false),
+            _ => (4, true),
+        };
+        if n != min && n != min + 1 {
+            return Err(ParseError::BadArgs);
+        }
+        let size = parse_size(args[n - 1]).ok_or(ParseError::BadArgs)?;
+        let header_len = if with_hdr {
+            let h = parse_size(args[n - 2]).ok_or(ParseError::BadArgs)?;
+            if h > size {
+                return Err(ParseError::BadArgs);
+            }
+            h
+        } else {
+            0
+        };
+        if size > self.limits.max_payload {
+            return Err(ParseError::MaxPayload { size });
+        }
+        Ok((header_len, size))
+    }
+}
+
+fn clear_buf(b: &mut Vec<u8>) {
+    if b.capacity() > KEEP_CAPACITY {
+        *b = Vec::new();
+    } else {
+        b.clear();
+    }
+}
+
+/// Checks the two bytes after a payload of `size` bytes, as far as `data` reaches.
+fn check_crlf(data: &[u8], size: usize) -> Result<(), ParseError> {
+    if data.len() > size && data[size] != b'\r' {
+        return Err(ParseError::UnknownOp);
+    }
+    if data.len() > size + 1 && data[size + 1] != b'\n' {
+        return Err(ParseError::UnknownOp);
+    }
+    Ok(())
+}
+
+fn build_message<'a>(
+    kind: Kind,
+    line: &'a [u8],
+    header_len: usize,
+    payload: &'a [u8],
+) -> Result<Op<'a>, ParseError> {
+    let args = split_args(line)?;
+    let n = args.len();
+    Ok(match kind {
+        Kind::Pub => Op::Pub { subject: args[0], reply: (n == 3).then(|| args[1]), payload },
+        Kind::HPub => Op::HPub {
+            subject: args[0],
+            reply: (n == 4).then(|| args[1]),
+            header_len,
+            payload,
+        },
+        Kind::Msg => Op::Msg {
+            subject: args[0],
+            sid: args[1],
+            reply: (n == 4).then(|| args[2]),
+            payload,
+        },
+        _ => Op::HMsg {
+            subject: args[0],
+            sid: args[1],
+            reply: (n == 5).then(|| args[2]),
+            header_len,
+            payload,
+        },
+    })
+}
+
+fn parse_sub(line: &[u8]) -> Result<Op<'_>, ParseError> {
+    let args = split_args(line)?;
+    match args.as_slice() {
+        [subject, sid] => Ok(Op::Sub { subject, queue: None, sid }),
+        [subject, queue, sid] => Ok(Op::Sub { subject, queue: Some(queue), sid }),
+        _ => Err(ParseError::BadArgs),
+    }
+}
+
+fn parse_unsub(line: &[u8]) -> Result<Op<'_>, ParseError> {
+    let args = split_args(line)?;
+    match args.as_slice() {
+        [sid] => Ok(Op::Unsub { sid, max: None }),
+        // Go: a max that is not a number becomes -1, which means "unsubscribe now".
+        [sid, max] => Ok(Op::Unsub { sid, max: Some(parse_size(max).map_or(0, |m| m as u64)) }),
+        _ => Err(ParseError::BadArgs),
+    }
+}
+
+/// Splits an argument line on spaces and tabs. More than [`MAX_ARGS`] is an error.
+fn split_args(line: &[u8]) -> Result<smallvec::SmallVec<[&[u8]; MAX_ARGS]>, ParseError> {
+    let mut args = smallvec::SmallVec::new();
+    for a in line.split(|&b| is_space(b)).filter(|a| !a.is_empty()) {
+        if args.len() == MAX_ARGS {
+            return Err(ParseError::BadArgs);
+        }
+        args.push(a);
+    }
+    Ok(args)
+}
+
+/// Go's `parseSize`: 1 to 9 ASCII digits, nothing else.
+pub fn parse_size(d: &[u8]) -> Option<usize> {
+    if d.is_empty() || d.len() > 9 || !d.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(d.iter().fold(0usize, |n, &b| n * 10 + usize::from(b - b'0')))
+}
+
+fn is_space(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Position of the first `needle` in `hay` (the compiler vectorises this loop well enough).
+fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|&b| b == needle)
+}
