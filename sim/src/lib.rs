@@ -1,0 +1,1 @@
+//! natsd-sim: the deterministic simulator (being built).

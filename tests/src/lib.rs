@@ -1,0 +1,1 @@
+//! natsd-tests: black-box tests over loopback (being built, issue 3).
