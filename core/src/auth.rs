@@ -48,7 +48,10 @@ pub struct ResponsePermission {
 
 impl Default for ResponsePermission {
     fn default() -> Self {
-        ResponsePermission { max: 1, expires: Duration::from_secs(120) }
+        ResponsePermission {
+            max: 1,
+            expires: Duration::from_secs(120),
+        }
     }
 }
 
@@ -85,15 +88,31 @@ impl CompiledPermissions {
     /// publish nowhere but to reply subjects it received (as the Go server does).
     pub fn compile(p: &Permissions) -> CompiledPermissions {
         let list = |v: &[String]| v.iter().map(|s| Entry::parse(s)).collect::<Vec<_>>();
-        let mut pub_allow = p.publish.as_ref().and_then(|x| x.allow.as_deref()).map(list);
+        let mut pub_allow = p
+            .publish
+            .as_ref()
+            .and_then(|x| x.allow.as_deref())
+            .map(list);
         if p.allow_responses.is_some() && pub_allow.is_none() {
             pub_allow = Some(Vec::new());
         }
         CompiledPermissions {
             pub_allow,
-            pub_deny: p.publish.as_ref().map(|x| list(&x.deny)).unwrap_or_default(),
-            sub_allow: p.subscribe.as_ref().and_then(|x| x.allow.as_deref()).map(list),
-            sub_deny: p.subscribe.as_ref().map(|x| list(&x.deny)).unwrap_or_default(),
+            pub_deny: p
+                .publish
+                .as_ref()
+                .map(|x| list(&x.deny))
+                .unwrap_or_default(),
+            sub_allow: p
+                .subscribe
+                .as_ref()
+                .and_then(|x| x.allow.as_deref())
+                .map(list),
+            sub_deny: p
+                .subscribe
+                .as_ref()
+                .map(|x| list(&x.deny))
+                .unwrap_or_default(),
             responses: p.allow_responses,
         }
     }
@@ -104,7 +123,11 @@ impl CompiledPermissions {
             Some(allow) => allow.iter().any(|e| subject::matches(&e.subject, subj)),
             None => true,
         };
-        allowed && !self.pub_deny.iter().any(|e| subject::matches(&e.subject, subj))
+        allowed
+            && !self
+                .pub_deny
+                .iter()
+                .any(|e| subject::matches(&e.subject, subj))
     }
 
     /// True if subscribing to `subj` (in queue `queue`) is allowed. Entries with a queue only
@@ -130,7 +153,10 @@ impl CompiledPermissions {
             }
         }
         if allowed {
-            let hits = self.sub_deny.iter().filter(|e| subject::matches(&e.subject, subj));
+            let hits = self
+                .sub_deny
+                .iter()
+                .filter(|e| subject::matches(&e.subject, subj));
             let (mut plain, mut queued, mut queue_hit) = (false, false, false);
             for e in hits {
                 match &e.queue {
@@ -152,7 +178,9 @@ impl CompiledPermissions {
     /// True if a message on `subj` must not be delivered to this user even though one of its
     /// (wider, wildcard) subscriptions matched: subscribe deny is enforced at delivery too.
     pub fn deny_delivery(&self, subj: &[u8]) -> bool {
-        self.sub_deny.iter().any(|e| e.queue.is_none() && subject::matches(&e.subject, subj))
+        self.sub_deny
+            .iter()
+            .any(|e| e.queue.is_none() && subject::matches(&e.subject, subj))
     }
 
     /// True if delivery needs [`deny_delivery`](Self::deny_delivery) checks at all.
@@ -190,16 +218,28 @@ pub fn authenticate(cfg: &AuthConfig, creds: Credentials<'_>) -> Option<Authoriz
         if !check_password(&u.password, creds.pass.unwrap_or("")) {
             return None;
         }
-        let permissions = u.permissions.as_ref().map(|p| Arc::new(CompiledPermissions::compile(p)));
-        return Some(Authorized { user: Some(u.name.clone()), permissions });
+        let permissions = u
+            .permissions
+            .as_ref()
+            .map(|p| Arc::new(CompiledPermissions::compile(p)));
+        return Some(Authorized {
+            user: Some(u.name.clone()),
+            permissions,
+        });
     }
     if let Some(token) = &cfg.token {
         return check_password(token, creds.token?).then(Authorized::default);
     }
     if let Some(user) = &cfg.user {
         let ok = creds.user == Some(user.as_str())
-            && check_password(cfg.password.as_deref().unwrap_or(""), creds.pass.unwrap_or(""));
-        return ok.then(|| Authorized { user: Some(user.clone()), permissions: None });
+            && check_password(
+                cfg.password.as_deref().unwrap_or(""),
+                creds.pass.unwrap_or(""),
+            );
+        return ok.then(|| Authorized {
+            user: Some(user.clone()),
+            permissions: None,
+        });
     }
     Some(Authorized::default())
 }
@@ -207,7 +247,11 @@ pub fn authenticate(cfg: &AuthConfig, creds: Credentials<'_>) -> Option<Authoriz
 /// True if `stored` looks like a bcrypt hash (`$2a$`, `$2b$`, `$2x$`, `$2y$`).
 pub fn is_bcrypt(stored: &str) -> bool {
     let b = stored.as_bytes();
-    b.len() > 4 && b[0] == b'$' && b[1] == b'2' && matches!(b[2], b'a' | b'b' | b'x' | b'y') && b[3] == b'$'
+    b.len() > 4
+        && b[0] == b'$'
+        && b[1] == b'2'
+        && matches!(b[2], b'a' | b'b' | b'x' | b'y')
+        && b[3] == b'$'
 }
 
 /// Compares a presented secret with a stored one: bcrypt when the stored one is a hash,
@@ -257,7 +301,10 @@ mod tests {
         });
         assert!(p.can_subscribe(b"foo", None));
         assert!(p.can_subscribe(b"foo", Some(b"any")));
-        assert!(!p.can_subscribe(b"bar", None), "queue-only entry forbids plain subs");
+        assert!(
+            !p.can_subscribe(b"bar", None),
+            "queue-only entry forbids plain subs"
+        );
         assert!(p.can_subscribe(b"bar", Some(b"v1")));
         assert!(!p.can_subscribe(b"bar", Some(b"v2")));
         assert!(!p.can_subscribe(b"nope", None));
@@ -286,24 +333,66 @@ mod tests {
         let mut cfg = AuthConfig::default();
         assert!(authenticate(&cfg, Credentials::default()).is_some());
         cfg.token = Some("s3cr3t".into());
-        assert!(authenticate(&cfg, Credentials { token: Some("s3cr3t"), ..Default::default() }).is_some());
-        assert!(authenticate(&cfg, Credentials { token: Some("nope"), ..Default::default() }).is_none());
+        assert!(authenticate(
+            &cfg,
+            Credentials {
+                token: Some("s3cr3t"),
+                ..Default::default()
+            }
+        )
+        .is_some());
+        assert!(authenticate(
+            &cfg,
+            Credentials {
+                token: Some("nope"),
+                ..Default::default()
+            }
+        )
+        .is_none());
         assert!(authenticate(&cfg, Credentials::default()).is_none());
         let cfg = AuthConfig {
             user: Some("u".into()),
             password: Some(bcrypt::hash("p", 4).unwrap()),
             ..Default::default()
         };
-        let ok = Credentials { user: Some("u"), pass: Some("p"), ..Default::default() };
-        assert_eq!(authenticate(&cfg, ok).unwrap().user.as_deref(), Some("u"));
-        let bad = Credentials { user: Some("u"), pass: Some("x"), ..Default::default() };
-        assert!(authenticate(&cfg, bad).is_none());
-        let cfg = AuthConfig {
-            users: vec![User { name: "a".into(), password: "pa".into(), permissions: None }],
+        let ok = Credentials {
+            user: Some("u"),
+            pass: Some("p"),
             ..Default::default()
         };
-        assert!(authenticate(&cfg, Credentials { user: Some("a"), pass: Some("pa"), ..Default::default() }).is_some());
-        assert!(authenticate(&cfg, Credentials { user: Some("b"), pass: Some("pa"), ..Default::default() }).is_none());
+        assert_eq!(authenticate(&cfg, ok).unwrap().user.as_deref(), Some("u"));
+        let bad = Credentials {
+            user: Some("u"),
+            pass: Some("x"),
+            ..Default::default()
+        };
+        assert!(authenticate(&cfg, bad).is_none());
+        let cfg = AuthConfig {
+            users: vec![User {
+                name: "a".into(),
+                password: "pa".into(),
+                permissions: None,
+            }],
+            ..Default::default()
+        };
+        assert!(authenticate(
+            &cfg,
+            Credentials {
+                user: Some("a"),
+                pass: Some("pa"),
+                ..Default::default()
+            }
+        )
+        .is_some());
+        assert!(authenticate(
+            &cfg,
+            Credentials {
+                user: Some("b"),
+                pass: Some("pa"),
+                ..Default::default()
+            }
+        )
+        .is_none());
     }
 
     #[test]

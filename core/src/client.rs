@@ -120,7 +120,9 @@ pub struct ClientHandle {
 
 impl std::fmt::Debug for ClientHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientHandle").field("cid", &self.cid).finish_non_exhaustive()
+        f.debug_struct("ClientHandle")
+            .field("cid", &self.cid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -157,7 +159,10 @@ impl ClientHandle {
     pub fn configure(&self, headers: bool, perms: Option<Arc<CompiledPermissions>>) {
         let mut o = self.lock();
         o.headers = headers;
-        o.replies = perms.as_ref().and_then(|p| p.responses).map(|_| ReplyPerms::default());
+        o.replies = perms
+            .as_ref()
+            .and_then(|p| p.responses)
+            .map(|_| ReplyPerms::default());
         o.perms = perms.filter(|p| p.has_sub_deny() || p.responses.is_some());
     }
 
@@ -175,7 +180,9 @@ impl ClientHandle {
         }
         o.buf.extend_from_slice(bytes);
         drop(o);
-        Delivered::Queued { wake: !self.wake_owed.swap(true, Ordering::AcqRel) }
+        Delivered::Queued {
+            wake: !self.wake_owed.swap(true, Ordering::AcqRel),
+        }
     }
 
     /// Delivers a message for subscription `sid`. Checks the receiver's subscribe-deny
@@ -190,7 +197,11 @@ impl ClientHandle {
             return Delivered::Skipped;
         }
         let as_hmsg = d.has_headers && o.headers;
-        let body = if d.has_headers && !o.headers { &d.payload[d.header_len..] } else { d.payload };
+        let body = if d.has_headers && !o.headers {
+            &d.payload[d.header_len..]
+        } else {
+            d.payload
+        };
         // Control line upper bound: verb, subject, sid, reply, two sizes, spaces, CRLFs.
         let line = 32 + d.subject.len() + sid.len() + d.reply.map_or(0, <[u8]>::len);
         if o.buf.len() + line + body.len() > o.max_pending {
@@ -209,20 +220,32 @@ impl ClientHandle {
         if let (Some(reply), Some(tracker)) = (d.reply, o.replies.as_mut()) {
             tracker.seen.insert(reply.into(), (now, 0));
             if tracker.seen.len() > REPLY_PERM_LIMIT {
-                let expires = o.perms.as_ref().and_then(|p| p.responses).map(|r| r.expires);
+                let expires = o
+                    .perms
+                    .as_ref()
+                    .and_then(|p| p.responses)
+                    .map(|r| r.expires);
                 prune_replies(o.replies.as_mut().expect("checked above"), now, expires);
             }
         }
         drop(o);
-        Delivered::Queued { wake: !self.wake_owed.swap(true, Ordering::AcqRel) }
+        Delivered::Queued {
+            wake: !self.wake_owed.swap(true, Ordering::AcqRel),
+        }
     }
 
     /// Under `allow_responses`: may this client publish to `reply`? Counts the reply.
     pub fn use_reply_permission(&self, reply: &[u8], now: Time) -> bool {
         let mut o = self.lock();
-        let Some(resp) = o.perms.as_ref().and_then(|p| p.responses) else { return false };
-        let Some(tracker) = o.replies.as_mut() else { return false };
-        let Some(entry) = tracker.seen.get_mut(reply) else { return false };
+        let Some(resp) = o.perms.as_ref().and_then(|p| p.responses) else {
+            return false;
+        };
+        let Some(tracker) = o.replies.as_mut() else {
+            return false;
+        };
+        let Some(entry) = tracker.seen.get_mut(reply) else {
+            return false;
+        };
         entry.1 += 1;
         let expired = resp.expires > std::time::Duration::ZERO && now - entry.0 > resp.expires;
         if (resp.max > 0 && entry.1 > resp.max) || expired {
@@ -272,7 +295,11 @@ impl ClientHandle {
     pub fn take(&self, into: &mut Vec<u8>) -> Taken {
         let mut o = self.lock();
         match o.state {
-            OutState::Closed(r) => Taken { bytes: 0, close_after: None, close_now: Some(r) },
+            OutState::Closed(r) => Taken {
+                bytes: 0,
+                close_after: None,
+                close_now: Some(r),
+            },
             state => {
                 let bytes = o.buf.len();
                 if into.is_empty() {
@@ -285,7 +312,11 @@ impl ClientHandle {
                     OutState::Closing(r) => Some(r),
                     _ => None,
                 };
-                Taken { bytes, close_after, close_now: None }
+                Taken {
+                    bytes,
+                    close_after,
+                    close_now: None,
+                }
             }
         }
     }

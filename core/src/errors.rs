@@ -95,7 +95,10 @@ impl CloseReason {
 
     /// True for the two slow-consumer reasons (counted in `slow_consumers`).
     pub fn is_slow_consumer(self) -> bool {
-        matches!(self, CloseReason::SlowConsumerPendingBytes | CloseReason::SlowConsumerWriteDeadline)
+        matches!(
+            self,
+            CloseReason::SlowConsumerPendingBytes | CloseReason::SlowConsumerWriteDeadline
+        )
     }
 }
 

@@ -135,9 +135,11 @@ impl ClientOpts {
         if let Some(p) = c.protocol {
             self.protocol = p;
         }
-        for (dst, src) in
-            [(&mut self.name, &c.name), (&mut self.lang, &c.lang), (&mut self.version, &c.version)]
-        {
+        for (dst, src) in [
+            (&mut self.name, &c.name),
+            (&mut self.lang, &c.lang),
+            (&mut self.version, &c.version),
+        ] {
             if let Some(v) = src {
                 dst.clone_from(v);
             }
@@ -152,7 +154,8 @@ mod tests {
     #[test]
     fn connect_overlays_defaults() {
         let mut o = ClientOpts::default();
-        let c: ConnectJson = serde_json::from_str(r#"{"verbose":false,"name":"x","extra":1}"#).unwrap();
+        let c: ConnectJson =
+            serde_json::from_str(r#"{"verbose":false,"name":"x","extra":1}"#).unwrap();
         o.overlay(&c);
         assert!(!o.verbose);
         assert!(o.pedantic, "omitted fields keep the default");

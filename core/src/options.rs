@@ -81,7 +81,10 @@ impl Default for Options {
             ping_interval: Duration::from_secs(120),
             ping_max: 2,
             write_deadline: Duration::from_secs(10),
-            auth: AuthConfig { timeout: Duration::from_secs(2), ..AuthConfig::default() },
+            auth: AuthConfig {
+                timeout: Duration::from_secs(2),
+                ..AuthConfig::default()
+            },
             max_closed_clients: 10_000,
             no_header_support: false,
             disable_sublist_cache: false,

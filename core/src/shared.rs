@@ -39,7 +39,9 @@ pub struct Account {
 
 impl std::fmt::Debug for Account {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Account").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Account")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -82,17 +84,26 @@ impl Account {
 
     /// Matches a literal subject.
     pub fn match_subject(&self, subject: &[u8]) -> Arc<MatchResult<Subscription>> {
-        self.sublist.read().unwrap_or_else(|e| e.into_inner()).match_subject(subject)
+        self.sublist
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .match_subject(subject)
     }
 
     /// Number of subscriptions.
     pub fn num_subscriptions(&self) -> usize {
-        self.sublist.read().unwrap_or_else(|e| e.into_inner()).count()
+        self.sublist
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .count()
     }
 
     /// Sublist statistics.
     pub fn sublist_stats(&self) -> SublistStats {
-        self.sublist.read().unwrap_or_else(|e| e.into_inner()).stats()
+        self.sublist
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .stats()
     }
 
     /// Every subscription (monitoring).
@@ -185,7 +196,9 @@ pub struct Shared {
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("server_id", &self.server_id).finish_non_exhaustive()
+        f.debug_struct("Shared")
+            .field("server_id", &self.server_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -241,7 +254,11 @@ impl Shared {
     }
 
     /// Adds a client to the registry, enforcing `max_connections`.
-    pub fn register(&self, handle: Arc<ClientHandle>, info: ClientInfo) -> Result<(), RegisterError> {
+    pub fn register(
+        &self,
+        handle: Arc<ClientHandle>,
+        info: ClientInfo,
+    ) -> Result<(), RegisterError> {
         let mut clients = self.clients();
         if clients.len() >= self.opts.max_connections {
             return Err(RegisterError::MaxConnections);
@@ -260,8 +277,18 @@ impl Shared {
     }
 
     /// Removes a client and remembers it as closed (bounded by `max_closed_clients`).
-    pub fn unregister(&self, cid: u64, stop: Time, reason: CloseReason, in_msgs: u64, in_bytes: u64, num_subs: u64) {
-        let Some(r) = self.clients().remove(&cid) else { return };
+    pub fn unregister(
+        &self,
+        cid: u64,
+        stop: Time,
+        reason: CloseReason,
+        in_msgs: u64,
+        in_bytes: u64,
+        num_subs: u64,
+    ) {
+        let Some(r) = self.clients().remove(&cid) else {
+            return;
+        };
         if reason.is_slow_consumer() {
             self.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
         }
@@ -294,15 +321,23 @@ impl Shared {
 
     /// Handles and infos of live clients, ordered by cid (monitoring, shutdown).
     pub fn client_list(&self) -> Vec<(Arc<ClientHandle>, ClientInfo)> {
-        let mut v: Vec<_> =
-            self.clients().values().map(|r| (Arc::clone(&r.handle), r.info.clone())).collect();
+        let mut v: Vec<_> = self
+            .clients()
+            .values()
+            .map(|r| (Arc::clone(&r.handle), r.info.clone()))
+            .collect();
         v.sort_by_key(|(h, _)| h.cid);
         v
     }
 
     /// The remembered closed connections, oldest first.
     pub fn closed_clients(&self) -> Vec<ClosedClient> {
-        self.closed.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
+        self.closed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// Asks every client to close with `reason` (shutdown). Their runtimes finish the job.

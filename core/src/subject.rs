@@ -18,7 +18,8 @@ pub fn tokens(subject: &[u8]) -> impl Iterator<Item = &[u8]> {
 }
 
 fn has_space(t: &[u8]) -> bool {
-    t.iter().any(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c'))
+    t.iter()
+        .any(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c'))
 }
 
 /// True for a subject that may be subscribed to: non-empty tokens, no whitespace, `>` only
@@ -79,14 +80,35 @@ mod tests {
 
     #[test]
     fn valid_subjects() {
-        for s in ["foo", "foo.bar", "foo.*", "*", ">", "foo.>", "*.*.>", "a*.b>", "foo.*.baz"] {
+        for s in [
+            "foo",
+            "foo.bar",
+            "foo.*",
+            "*",
+            ">",
+            "foo.>",
+            "*.*.>",
+            "a*.b>",
+            "foo.*.baz",
+        ] {
             assert!(is_valid_subject(s.as_bytes()), "{s}");
         }
     }
 
     #[test]
     fn invalid_subjects() {
-        for s in ["", ".", "foo.", ".foo", "foo..bar", "foo.>.bar", ">.foo", "fo o", "a\tb", "a.\r"] {
+        for s in [
+            "",
+            ".",
+            "foo.",
+            ".foo",
+            "foo..bar",
+            "foo.>.bar",
+            ">.foo",
+            "fo o",
+            "a\tb",
+            "a.\r",
+        ] {
             assert!(!is_valid_subject(s.as_bytes()), "{s:?}");
         }
     }

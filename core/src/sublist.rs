@@ -43,7 +43,10 @@ pub struct MatchResult<T> {
 
 impl<T> MatchResult<T> {
     fn new() -> Self {
-        MatchResult { psubs: Vec::new(), qsubs: Vec::new() }
+        MatchResult {
+            psubs: Vec::new(),
+            qsubs: Vec::new(),
+        }
     }
 
     /// True if nothing matched.
@@ -85,12 +88,19 @@ pub struct SublistStats {
 struct Node<T> {
     next: Option<Box<Level<T>>>,
     psubs: Vec<Arc<T>>,
-    qsubs: Vec<(Box<[u8]>, Vec<Arc<T>>)>,
+    qsubs: Vec<QueueGroup<T>>,
 }
+
+/// A queue group in one node: its name and members, in subscription order.
+type QueueGroup<T> = (Box<[u8]>, Vec<Arc<T>>);
 
 impl<T> Node<T> {
     fn new() -> Self {
-        Node { next: None, psubs: Vec::new(), qsubs: Vec::new() }
+        Node {
+            next: None,
+            psubs: Vec::new(),
+            qsubs: Vec::new(),
+        }
     }
 
     fn is_empty(&self) -> bool {
@@ -106,7 +116,11 @@ struct Level<T> {
 
 impl<T> Level<T> {
     fn new() -> Self {
-        Level { nodes: FastMap::default(), pwc: None, fwc: None }
+        Level {
+            nodes: FastMap::default(),
+            pwc: None,
+            fwc: None,
+        }
     }
 
     fn is_empty(&self) -> bool {
@@ -125,7 +139,10 @@ impl<T> Level<T> {
         match token {
             [PWC] => self.pwc.get_or_insert_with(|| Box::new(Node::new())),
             [FWC] => self.fwc.get_or_insert_with(|| Box::new(Node::new())),
-            _ => self.nodes.entry(token.into()).or_insert_with(|| Box::new(Node::new())),
+            _ => self
+                .nodes
+                .entry(token.into())
+                .or_insert_with(|| Box::new(Node::new())),
         }
     }
 
@@ -178,7 +195,10 @@ impl<T: Entry> Sublist<T> {
             matches: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
             cache_enabled: cache,
-            cache: Mutex::new(Cache { generation: 0, map: FastMap::default() }),
+            cache: Mutex::new(Cache {
+                generation: 0,
+                map: FastMap::default(),
+            }),
         }
     }
 
@@ -306,9 +326,17 @@ impl<T: Entry> Sublist<T> {
             num_inserts: self.inserts,
             num_removes: self.removes,
             num_matches: matches,
-            cache_hit_rate: if matches == 0 { 0.0 } else { hits as f64 / matches as f64 },
+            cache_hit_rate: if matches == 0 {
+                0.0
+            } else {
+                hits as f64 / matches as f64
+            },
             max_fanout: u32::try_from(max_fanout).unwrap_or(u32::MAX),
-            avg_fanout: if num_cache == 0 { 0.0 } else { total as f64 / num_cache as f64 },
+            avg_fanout: if num_cache == 0 {
+                0.0
+            } else {
+                total as f64 / num_cache as f64
+            },
         }
     }
 
@@ -325,7 +353,11 @@ fn add_node<T: Entry>(node: &Node<T>, result: &mut MatchResult<T>) {
             continue;
         }
         // Groups merge by name across nodes: `foo.*` and `foo.bar` in group q are one group.
-        match result.qsubs.iter_mut().find(|g| g[0].queue() == Some(&**name)) {
+        match result
+            .qsubs
+            .iter_mut()
+            .find(|g| g[0].queue() == Some(&**name))
+        {
             Some(g) => g.extend(members.iter().cloned()),
             None => result.qsubs.push(members.clone()),
         }
@@ -356,8 +388,12 @@ fn match_level<T: Entry>(mut level: Option<&Level<T>>, toks: &[&[u8]], r: &mut M
 }
 
 fn remove_from<T: Entry>(level: &mut Level<T>, toks: &[&[u8]], sub: &Arc<T>) -> bool {
-    let (t, rest) = toks.split_first().expect("remove_from is never called with no tokens");
-    let Some(node) = level.node_mut(t) else { return false };
+    let (t, rest) = toks
+        .split_first()
+        .expect("remove_from is never called with no tokens");
+    let Some(node) = level.node_mut(t) else {
+        return false;
+    };
     let removed = if rest.is_empty() {
         remove_entry(node, sub)
     } else {

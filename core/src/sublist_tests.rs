@@ -18,7 +18,11 @@ impl Entry for S {
 }
 
 fn s(subject: &str, queue: Option<&str>, id: u32) -> Arc<S> {
-    Arc::new(S { subject: subject.into(), queue: queue.map(Into::into), id })
+    Arc::new(S {
+        subject: subject.into(),
+        queue: queue.map(Into::into),
+        id,
+    })
 }
 
 fn ids(r: &MatchResult<S>) -> (Vec<u32>, Vec<Vec<u32>>) {
@@ -40,7 +44,18 @@ fn ids(r: &MatchResult<S>) -> (Vec<u32>, Vec<Vec<u32>>) {
 #[test]
 fn literal_and_wildcards() {
     let mut sl = Sublist::new(true);
-    for (i, subj) in ["foo.bar", "foo.*", "foo.>", "*.bar", ">", "foo.bar.baz", "foo"].iter().enumerate() {
+    for (i, subj) in [
+        "foo.bar",
+        "foo.*",
+        "foo.>",
+        "*.bar",
+        ">",
+        "foo.bar.baz",
+        "foo",
+    ]
+    .iter()
+    .enumerate()
+    {
         sl.insert(s(subj, None, i as u32)).unwrap();
     }
     assert_eq!(sl.count(), 7);
@@ -121,7 +136,11 @@ fn cache_hits_and_invalidation() {
     assert_eq!(st.num_cache, 1);
     assert_eq!(st.max_fanout, 1);
     sl.insert(s("foo", None, 2)).unwrap();
-    assert_eq!(sl.match_subject(b"foo").psubs.len(), 2, "a stale cache entry was served");
+    assert_eq!(
+        sl.match_subject(b"foo").psubs.len(),
+        2,
+        "a stale cache entry was served"
+    );
 }
 
 #[test]
@@ -158,7 +177,10 @@ fn literal() -> impl Strategy<Value = String> {
 
 fn cmd() -> impl Strategy<Value = Cmd> {
     prop_oneof![
-        (pattern(), prop::option::of(prop_oneof![Just("q1".to_string()), Just("q2".to_string())]))
+        (
+            pattern(),
+            prop::option::of(prop_oneof![Just("q1".to_string()), Just("q2".to_string())])
+        )
             .prop_map(|(p, q)| Cmd::Insert(p, q)),
         any::<usize>().prop_map(Cmd::Remove),
         literal().prop_map(Cmd::Match),

@@ -34,7 +34,10 @@ impl Add<Duration> for Time {
     type Output = Time;
     fn add(self, d: Duration) -> Time {
         // Saturate: a duration so long it overflows u64 nanoseconds (584 years) means "never".
-        Time(self.0.saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)))
+        Time(
+            self.0
+                .saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        )
     }
 }
 

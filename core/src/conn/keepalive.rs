@@ -85,7 +85,11 @@ impl Keepalive {
 fn first_interval(interval: Duration, rng: &mut Rng) -> Duration {
     let d = interval.min(FIRST_PING_MAX);
     let jitter_max = d.as_nanos() as u64 / 5;
-    let jitter = if jitter_max > 0 { rng.below(jitter_max) } else { 0 };
+    let jitter = if jitter_max > 0 {
+        rng.below(jitter_max)
+    } else {
+        0
+    };
     d + Duration::from_nanos(jitter)
 }
 
@@ -113,7 +117,10 @@ impl State {
             return;
         }
         if k.outstanding + 1 > k.max_out {
-            self.log(LogLevel::Debug, "Stale Client Connection - Closing".to_string());
+            self.log(
+                LogLevel::Debug,
+                "Stale Client Connection - Closing".to_string(),
+            );
             self.send_err(text::STALE_CONNECTION);
             self.close(CloseReason::StaleConnection, now, sh);
             return;

@@ -119,9 +119,13 @@ impl Connection {
         let opts = sh.opts();
         let cid = sh.next_cid();
         let handle = Arc::new(ClientHandle::new(cid, opts.max_pending, notify));
-        handle.last_activity.store(now.as_nanos(), Ordering::Relaxed);
-        let limits =
-            Limits { max_control_line: opts.max_control_line, max_payload: opts.max_payload };
+        handle
+            .last_activity
+            .store(now.as_nanos(), Ordering::Relaxed);
+        let limits = Limits {
+            max_control_line: opts.max_control_line,
+            max_payload: opts.max_payload,
+        };
         let auth_required = opts.auth.required();
         let mut rng = Rng::fork(opts.seed, cid);
         let keepalive = keepalive::Keepalive::new(now, opts, auth_required, &mut rng);
@@ -157,11 +161,15 @@ impl Connection {
             user: None,
         };
         if sh.register(handle, info).is_err() {
-            conn.st.log(LogLevel::Error, text::MAX_CONNECTIONS.to_string());
+            conn.st
+                .log(LogLevel::Error, text::MAX_CONNECTIONS.to_string());
             conn.st.send_err(text::MAX_CONNECTIONS);
             conn.st.closed = Some(CloseReason::MaxConnectionsExceeded);
-            conn.st.handle.close_after_flush(CloseReason::MaxConnectionsExceeded);
-            conn.st.push_event(ConnEvent::Closed(CloseReason::MaxConnectionsExceeded));
+            conn.st
+                .handle
+                .close_after_flush(CloseReason::MaxConnectionsExceeded);
+            conn.st
+                .push_event(ConnEvent::Closed(CloseReason::MaxConnectionsExceeded));
         }
         conn.st.finish_batch(sh);
         conn
@@ -192,7 +200,10 @@ impl Connection {
             return Err(r);
         }
         self.st.keepalive.activity(now);
-        self.st.handle.last_activity.store(now.as_nanos(), Ordering::Relaxed);
+        self.st
+            .handle
+            .last_activity
+            .store(now.as_nanos(), Ordering::Relaxed);
         let mut pos = 0;
         while pos < bytes.len() && self.st.closed.is_none() {
             if self.st.auth_required
@@ -210,7 +221,8 @@ impl Connection {
                 Err(e) => self.st.parse_error(e, now, sh),
             }
             if self.st.connect_received {
-                self.parser.set_headers(self.st.opts.headers && !sh.opts().no_header_support);
+                self.parser
+                    .set_headers(self.st.opts.headers && !sh.opts().no_header_support);
             }
         }
         self.st.finish_batch(sh);
@@ -261,13 +273,22 @@ impl State {
     fn process(&mut self, op: Op<'_>, now: Time, sh: &Shared) {
         match op {
             Op::Connect(json) => self.process_connect(json, now, sh),
-            Op::Pub { subject, reply, payload } => {
-                self.process_pub(subject, reply, 0, payload, false, now)
-            }
-            Op::HPub { subject, reply, header_len, payload } => {
-                self.process_pub(subject, reply, header_len, payload, true, now)
-            }
-            Op::Sub { subject, queue, sid } => self.process_sub(subject, queue, sid, sh),
+            Op::Pub {
+                subject,
+                reply,
+                payload,
+            } => self.process_pub(subject, reply, 0, payload, false, now),
+            Op::HPub {
+                subject,
+                reply,
+                header_len,
+                payload,
+            } => self.process_pub(subject, reply, header_len, payload, true, now),
+            Op::Sub {
+                subject,
+                queue,
+                sid,
+            } => self.process_sub(subject, queue, sid, sh),
             Op::Unsub { sid, max } => self.process_unsub(sid, max),
             Op::Ping => {
                 self.send(encode::PONG);
@@ -378,7 +399,11 @@ impl State {
         let in_bytes = self.handle.in_bytes.load(Ordering::Relaxed);
         sh.unregister(self.cid, now, reason, in_msgs, in_bytes, num_subs);
         self.handle.close_after_flush(reason);
-        let level = if reason == CloseReason::ClientClosed { LogLevel::Debug } else { LogLevel::Info };
+        let level = if reason == CloseReason::ClientClosed {
+            LogLevel::Debug
+        } else {
+            LogLevel::Info
+        };
         self.log(level, format!("Client connection closed: {reason}"));
         self.push_event(ConnEvent::Closed(reason));
     }
@@ -387,19 +412,27 @@ impl State {
         let b = &mut self.batch;
         if b.in_msgs > 0 {
             self.handle.in_msgs.fetch_add(b.in_msgs, Ordering::Relaxed);
-            self.handle.in_bytes.fetch_add(b.in_bytes, Ordering::Relaxed);
+            self.handle
+                .in_bytes
+                .fetch_add(b.in_bytes, Ordering::Relaxed);
             sh.stats.in_msgs.fetch_add(b.in_msgs, Ordering::Relaxed);
             sh.stats.in_bytes.fetch_add(b.in_bytes, Ordering::Relaxed);
             self.account.in_msgs.fetch_add(b.in_msgs, Ordering::Relaxed);
-            self.account.in_bytes.fetch_add(b.in_bytes, Ordering::Relaxed);
+            self.account
+                .in_bytes
+                .fetch_add(b.in_bytes, Ordering::Relaxed);
             b.in_msgs = 0;
             b.in_bytes = 0;
         }
         if b.out_msgs > 0 {
             sh.stats.out_msgs.fetch_add(b.out_msgs, Ordering::Relaxed);
             sh.stats.out_bytes.fetch_add(b.out_bytes, Ordering::Relaxed);
-            self.account.out_msgs.fetch_add(b.out_msgs, Ordering::Relaxed);
-            self.account.out_bytes.fetch_add(b.out_bytes, Ordering::Relaxed);
+            self.account
+                .out_msgs
+                .fetch_add(b.out_msgs, Ordering::Relaxed);
+            self.account
+                .out_bytes
+                .fetch_add(b.out_bytes, Ordering::Relaxed);
             b.out_msgs = 0;
             b.out_bytes = 0;
         }

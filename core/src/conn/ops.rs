@@ -56,8 +56,11 @@ impl State {
         self.perms = authorized.permissions.clone();
         self.pub_perm_cache.clear();
         self.handle.configure(headers, authorized.permissions);
-        let (name, lang, version) =
-            (self.opts.name.clone(), self.opts.lang.clone(), self.opts.version.clone());
+        let (name, lang, version) = (
+            self.opts.name.clone(),
+            self.opts.lang.clone(),
+            self.opts.version.clone(),
+        );
         sh.update_info(self.cid, move |i| {
             i.name = name;
             i.lang = lang;
@@ -78,15 +81,21 @@ impl State {
     pub(super) fn parse_error(&mut self, e: ParseError, now: Time, sh: &Shared) {
         let (err, reason) = match e {
             ParseError::UnknownOp => (Some(text::UNKNOWN_OP), CloseReason::ParseError),
-            ParseError::MaxControlLine => {
-                (Some(text::MAX_CONTROL_LINE), CloseReason::MaxControlLineExceeded)
-            }
+            ParseError::MaxControlLine => (
+                Some(text::MAX_CONTROL_LINE),
+                CloseReason::MaxControlLineExceeded,
+            ),
             ParseError::MaxPayload { size } => {
                 let max = sh.opts().max_payload;
-                self.log(LogLevel::Error, format!("Maximum Payload Violation: {size} vs {max}"));
+                self.log(
+                    LogLevel::Error,
+                    format!("Maximum Payload Violation: {size} vs {max}"),
+                );
                 (Some(text::MAX_PAYLOAD), CloseReason::MaxPayloadExceeded)
             }
-            ParseError::BadArgs | ParseError::HeadersNotSupported => (None, CloseReason::ParseError),
+            ParseError::BadArgs | ParseError::HeadersNotSupported => {
+                (None, CloseReason::ParseError)
+            }
         };
         self.log(LogLevel::Error, format!("Client parser ERROR: {e:?}"));
         if let Some(t) = err {
@@ -111,7 +120,10 @@ impl State {
                         go_quote(subj),
                         go_quote(q)
                     ),
-                    None => format!("Permissions Violation for Subscription to {}", go_quote(subj)),
+                    None => format!(
+                        "Permissions Violation for Subscription to {}",
+                        go_quote(subj)
+                    ),
                 };
                 self.log(LogLevel::Error, msg.clone());
                 self.send_err(&msg);
@@ -133,7 +145,12 @@ impl State {
             self.send_ok();
             return;
         }
-        let sub = Arc::new(Subscription::new(subj, queue, sid, Arc::clone(&self.handle)));
+        let sub = Arc::new(Subscription::new(
+            subj,
+            queue,
+            sid,
+            Arc::clone(&self.handle),
+        ));
         if !subject::is_valid_subject(subj) || self.account.insert(Arc::clone(&sub)).is_err() {
             sub.close();
             self.send_err(text::INVALID_SUBJECT);

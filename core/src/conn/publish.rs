@@ -42,7 +42,13 @@ impl State {
         }
         self.send_ok();
         let result = self.lookup(subj);
-        let d = Delivery { subject: subj, reply, header_len, payload, has_headers };
+        let d = Delivery {
+            subject: subj,
+            reply,
+            header_len,
+            payload,
+            has_headers,
+        };
         let delivered = self.deliver_all(&result, &d, now);
         if !delivered && self.opts.no_responders {
             if let Some(reply) = reply {
@@ -141,11 +147,22 @@ impl State {
     /// The 503 status to the publisher's own subscription on the reply subject, if it has one.
     fn send_no_responders(&mut self, reply: &[u8]) {
         let r = self.account.match_subject(reply);
-        let Some(sub) = r.psubs.iter().find(|s| s.client.cid == self.cid && !s.is_closed()) else {
+        let Some(sub) = r
+            .psubs
+            .iter()
+            .find(|s| s.client.cid == self.cid && !s.is_closed())
+        else {
             return;
         };
         let mut out = Vec::with_capacity(64 + reply.len());
-        encode::hmsg(&mut out, reply, &sub.sid, None, NO_RESPONDERS_HDR.len(), NO_RESPONDERS_HDR);
+        encode::hmsg(
+            &mut out,
+            reply,
+            &sub.sid,
+            None,
+            NO_RESPONDERS_HDR.len(),
+            NO_RESPONDERS_HDR,
+        );
         self.send(&out);
     }
 }

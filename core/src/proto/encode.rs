@@ -169,15 +169,35 @@ pub fn op(out: &mut Vec<u8>, op: &Op<'_>) {
     match *op {
         Op::Connect(j) => line(out, b"CONNECT ", j),
         Op::Info(j) => info(out, j),
-        Op::Pub { subject, reply, payload } => publish(out, subject, reply, payload),
-        Op::HPub { subject, reply, header_len, payload } => {
-            hpublish(out, subject, reply, header_len, payload)
-        }
-        Op::Msg { subject, sid, reply, payload } => msg(out, subject, sid, reply, payload),
-        Op::HMsg { subject, sid, reply, header_len, payload } => {
-            hmsg(out, subject, sid, reply, header_len, payload)
-        }
-        Op::Sub { subject, queue, sid } => sub(out, subject, queue, sid),
+        Op::Pub {
+            subject,
+            reply,
+            payload,
+        } => publish(out, subject, reply, payload),
+        Op::HPub {
+            subject,
+            reply,
+            header_len,
+            payload,
+        } => hpublish(out, subject, reply, header_len, payload),
+        Op::Msg {
+            subject,
+            sid,
+            reply,
+            payload,
+        } => msg(out, subject, sid, reply, payload),
+        Op::HMsg {
+            subject,
+            sid,
+            reply,
+            header_len,
+            payload,
+        } => hmsg(out, subject, sid, reply, header_len, payload),
+        Op::Sub {
+            subject,
+            queue,
+            sid,
+        } => sub(out, subject, queue, sid),
         Op::Unsub { sid, max } => unsub(out, sid, max),
         Op::Ping => out.extend_from_slice(PING),
         Op::Pong => out.extend_from_slice(PONG),

@@ -12,3 +12,6 @@ pub mod parser;
 
 pub use op::{Op, ParseError};
 pub use parser::{Limits, Parser};
+
+#[cfg(test)]
+mod tests;

@@ -19,7 +19,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_control_line: 4096, max_payload: 1024 * 1024 }
+        Limits {
+            max_control_line: 4096,
+            max_payload: 1024 * 1024,
+        }
     }
 }
 
@@ -134,6 +137,11 @@ impl Parser {
     /// The limits in force.
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// Bytes the parser holds for a split op (bounded by the limits plus a CRLF).
+    pub fn buffered(&self) -> usize {
+        self.line.len() + self.payload.len()
     }
 
     /// True when the parser is between ops (the next byte starts a verb).
@@ -329,7 +337,11 @@ impl Parser {
         buf: &'a [u8],
         pos: &mut usize,
     ) -> Result<Option<Op<'a>>, ParseError> {
-        self.pending = Pending { kind: Some(kind), header_len, size };
+        self.pending = Pending {
+            kind: Some(kind),
+            header_len,
+            size,
+        };
         self.payload.clear();
         self.payload.reserve(size + 2);
         self.state = State::Payload;
@@ -341,7 +353,11 @@ impl Parser {
         buf: &'a [u8],
         pos: &mut usize,
     ) -> Result<Option<Op<'a>>, ParseError> {
-        let Pending { kind, header_len, size } = self.pending;
+        let Pending {
+            kind,
+            header_len,
+            size,
+        } = self.pending;
         let kind = kind.expect("Payload state always has a pending kind");
         let need = size + 2 - self.payload.len();
         let take = need.min(buf.len() - *pos);
@@ -417,7 +433,11 @@ fn build_message<'a>(
     let args = split_args(line)?;
     let n = args.len();
     Ok(match kind {
-        Kind::Pub => Op::Pub { subject: args[0], reply: (n == 3).then(|| args[1]), payload },
+        Kind::Pub => Op::Pub {
+            subject: args[0],
+            reply: (n == 3).then(|| args[1]),
+            payload,
+        },
         Kind::HPub => Op::HPub {
             subject: args[0],
             reply: (n == 4).then(|| args[1]),
@@ -443,8 +463,16 @@ fn build_message<'a>(
 fn parse_sub(line: &[u8]) -> Result<Op<'_>, ParseError> {
     let args = split_args(line)?;
     match args.as_slice() {
-        [subject, sid] => Ok(Op::Sub { subject, queue: None, sid }),
-        [subject, queue, sid] => Ok(Op::Sub { subject, queue: Some(queue), sid }),
+        [subject, sid] => Ok(Op::Sub {
+            subject,
+            queue: None,
+            sid,
+        }),
+        [subject, queue, sid] => Ok(Op::Sub {
+            subject,
+            queue: Some(queue),
+            sid,
+        }),
         _ => Err(ParseError::BadArgs),
     }
 }
@@ -454,7 +482,10 @@ fn parse_unsub(line: &[u8]) -> Result<Op<'_>, ParseError> {
     match args.as_slice() {
         [sid] => Ok(Op::Unsub { sid, max: None }),
         // Go: a max that is not a number becomes -1, which means "unsubscribe now".
-        [sid, max] => Ok(Op::Unsub { sid, max: Some(parse_size(max).map_or(0, |m| m as u64)) }),
+        [sid, max] => Ok(Op::Unsub {
+            sid,
+            max: Some(parse_size(max).map_or(0, |m| m as u64)),
+        }),
         _ => Err(ParseError::BadArgs),
     }
 }
@@ -476,7 +507,10 @@ pub fn parse_size(d: &[u8]) -> Option<usize> {
     if d.is_empty() || d.len() > 9 || !d.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(d.iter().fold(0usize, |n, &b| n * 10 + usize::from(b - b'0')))
+    Some(
+        d.iter()
+            .fold(0usize, |n, &b| n * 10 + usize::from(b - b'0')),
+    )
 }
 
 fn is_space(b: u8) -> bool {
