@@ -1,0 +1,173 @@
+//! From parsed [`Flags`] to the core's [`Options`], and what we refuse or only warn about.
+
+use natsd_core::options::Options;
+
+use super::flags::Flags;
+
+/// The client port when none is given, or 0 is (as the Go server).
+pub const DEFAULT_PORT: u16 = 4222;
+/// `-p -1`: any free port (Go's `RANDOM_PORT`).
+pub const RANDOM_PORT: i64 = -1;
+
+/// The result of checking flags against what this server supports.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// Harmless flags for features we lack: log a warning each and go on.
+    pub warnings: Vec<String>,
+    /// A flag we cannot honour without misleading the user: log `[FTL]` and exit.
+    pub fatal: Option<String>,
+}
+
+/// Checks the flags for features this server does not have yet.
+pub fn check_supported(f: &Flags) -> Checked {
+    let mut c = Checked::default();
+    let mut warn = |what: &str| {
+        c.warnings
+            .push(format!("{what} is not supported yet, ignored"))
+    };
+    if f.http_port.is_some_and(|p| p != 0) {
+        warn("Monitoring (-m/--http_port)");
+    }
+    if f.https_port.is_some_and(|p| p != 0) {
+        warn("HTTPS monitoring (-ms/--https_port)");
+    }
+    if f.jetstream {
+        warn("JetStream (-js/--jetstream)");
+    }
+    if f.store_dir.is_some() {
+        warn("The JetStream store directory (-sd/--store_dir)");
+    }
+    if f.profile.is_some_and(|p| p != 0) {
+        warn("Profiling (--profile)");
+    }
+    if f.syslog || f.remote_syslog.is_some() {
+        warn("Syslog (-s/--syslog, -r/--remote_syslog)");
+    }
+    if f.log_size_limit.is_some_and(|l| l != 0) {
+        warn("Log rotation (--log_size_limit)");
+    }
+    if f.max_traced_msg_len.is_some() {
+        warn("--max_traced_msg_len");
+    }
+    if f.cluster_name.is_some()
+        || f.cluster_advertise.is_some()
+        || f.no_advertise.is_some()
+        || f.connect_retries.is_some()
+    {
+        warn("Clustering (--cluster_name, --cluster_advertise, --no_advertise, --connect_retries)");
+    }
+    c.fatal = fatal_reason(f);
+    c
+}
+
+fn fatal_reason(f: &Flags) -> Option<String> {
+    if f.config.is_some() {
+        return Some("configuration files are not supported yet (-c/--config)".into());
+    }
+    let tls_wanted = f.tls != Some(false)
+        && (f.tls == Some(true)
+            || f.tls_verify == Some(true)
+            || f.tls_cert.is_some()
+            || f.tls_key.is_some()
+            || f.tls_ca_cert.is_some());
+    if tls_wanted {
+        return Some(
+            "TLS is not supported yet (--tls, --tlsverify, --tlscert, --tlskey, --tlscacert)"
+                .into(),
+        );
+    }
+    if f.routes.as_deref().is_some_and(|r| !r.is_empty()) {
+        return Some("routes are not supported yet (--routes)".into());
+    }
+    if f.cluster.as_deref().is_some_and(|c| !c.is_empty()) {
+        return Some("clustering is not supported yet (--cluster/--cluster_listen)".into());
+    }
+    None
+}
+
+/// Builds the core options from the flags. Errors are fatal (`[FTL]`).
+pub fn to_options(f: &Flags) -> Result<Options, String> {
+    let mut o = Options::default();
+    if let Some(h) = &f.host {
+        o.host.clone_from(h);
+    }
+    o.port = match f.port {
+        None | Some(0) => DEFAULT_PORT,
+        Some(RANDOM_PORT) => 0,
+        Some(p) => u16::try_from(p).map_err(|_| format!("invalid port: {p}"))?,
+    };
+    o.server_name = f.server_name.clone().filter(|n| !n.is_empty());
+    o.client_advertise = f.client_advertise.clone().filter(|a| !a.is_empty());
+    o.auth.user = f.user.clone().filter(|u| !u.is_empty());
+    o.auth.password = f.pass.clone().filter(|p| !p.is_empty());
+    o.auth.token = f.auth.clone().filter(|t| !t.is_empty());
+    Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::flags::parse;
+
+    #[test]
+    fn ports_follow_go_meaning() {
+        assert_eq!(to_options(&parse::<&str>(&[]).unwrap()).unwrap().port, 4222);
+        assert_eq!(
+            to_options(&parse(&["-p", "0"]).unwrap()).unwrap().port,
+            4222
+        );
+        assert_eq!(to_options(&parse(&["-p", "-1"]).unwrap()).unwrap().port, 0);
+        assert_eq!(
+            to_options(&parse(&["-p", "4333"]).unwrap()).unwrap().port,
+            4333
+        );
+        assert!(to_options(&parse(&["-p", "70000"]).unwrap()).is_err());
+        assert_eq!(
+            to_options(&parse::<&str>(&[]).unwrap()).unwrap().host,
+            "0.0.0.0"
+        );
+    }
+
+    #[test]
+    fn auth_flags() {
+        let o = to_options(&parse(&["-user", "u", "-pass", "p"]).unwrap()).unwrap();
+        assert_eq!(
+            (o.auth.user.as_deref(), o.auth.password.as_deref()),
+            (Some("u"), Some("p"))
+        );
+        assert!(o.auth.required());
+        let o = to_options(&parse(&["--auth", "t"]).unwrap()).unwrap();
+        assert_eq!(o.auth.token.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn unsupported_features() {
+        let c = check_supported(&parse(&["-m", "8222", "-js", "-sd", "/x"]).unwrap());
+        assert_eq!(c.warnings.len(), 3);
+        assert_eq!(c.fatal, None);
+        assert!(check_supported(&parse(&["-c", "a.conf"]).unwrap())
+            .fatal
+            .is_some());
+        assert!(check_supported(&parse(&["--tlscert", "a"]).unwrap())
+            .fatal
+            .is_some());
+        assert_eq!(
+            check_supported(&parse(&["--tls=false", "--tlscert", "a"]).unwrap()).fatal,
+            None
+        );
+        assert!(
+            check_supported(&parse(&["--routes", "nats://x:1"]).unwrap())
+                .fatal
+                .is_some()
+        );
+        assert!(
+            check_supported(&parse(&["--cluster", "nats://x:1"]).unwrap())
+                .fatal
+                .is_some()
+        );
+        assert_eq!(
+            check_supported(&parse::<&str>(&[]).unwrap()),
+            Checked::default()
+        );
+    }
+}

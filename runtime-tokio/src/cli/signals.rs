@@ -1,0 +1,178 @@
+//! Signals: sending one to a running server (`-sl/--signal`) and handling ours while running.
+
+use nix::errno::Errno;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tokio::signal::unix::{signal, SignalKind};
+
+use super::logging::LogHandle;
+
+/// The process name `-sl` looks for when no pid is given (Go runs `pgrep nats-server`).
+const PROCESS_NAME: &str = "nats-server";
+
+/// Maps a `-sl` command to its signal, as the Go server's `ProcessSignal`.
+pub fn command_signal(command: &str) -> Option<Signal> {
+    Some(match command {
+        "stop" => Signal::SIGKILL,
+        "quit" => Signal::SIGINT,
+        "reopen" => Signal::SIGUSR1,
+        "reload" => Signal::SIGHUP,
+        "ldm" => Signal::SIGUSR2,
+        "term" => Signal::SIGTERM,
+        _ => return None,
+    })
+}
+
+/// Handles `-sl <command>[=<pid or pid file>]`: sends the signal. Errors carry the Go server's
+/// wording (the caller prints `nats-server: <error>` and exits 1).
+pub fn send(spec: &str) -> Result<(), String> {
+    let parts: Vec<&str> = spec.split('=').collect();
+    if parts.len() > 2 {
+        return Err(format!(
+            "invalid signal parameters: [{}]",
+            parts[2..].join(" ")
+        ));
+    }
+    let pid = match parts.get(1) {
+        // A path to a pid file, or the pid itself.
+        Some(p) => {
+            let text = std::fs::read_to_string(p).unwrap_or_else(|_| (*p).to_string());
+            Some(
+                text.trim()
+                    .parse::<i32>()
+                    .map_err(|_| format!("invalid pid: {text}"))?,
+            )
+        }
+        None => None,
+    };
+    // Go resolves the pid before it looks at the command.
+    let pid = match pid {
+        Some(p) => p,
+        None => single_server_pid()?,
+    };
+    let sig = command_signal(parts[0]).ok_or_else(|| format!("unknown signal {:?}", parts[0]))?;
+    kill(Pid::from_raw(pid), sig).map_err(errno_text)
+}
+
+/// Go prints errno texts in lower case (`no such process`).
+fn errno_text(e: Errno) -> String {
+    let desc = e.desc();
+    let mut chars = desc.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => desc.to_string(),
+    }
+}
+
+/// The one other running `nats-server` process, found in `/proc` (Go uses `pgrep`).
+fn single_server_pid() -> Result<i32, String> {
+    let me = std::process::id();
+    let mut pids = Vec::new();
+    let dir = std::fs::read_dir("/proc").map_err(|_| "unable to resolve pid, try providing one")?;
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        if comm.trim_end().contains(PROCESS_NAME) {
+            pids.push(pid);
+        }
+    }
+    pids.sort_unstable();
+    match pids.as_slice() {
+        [] => Err(format!("no {PROCESS_NAME} processes running")),
+        [one] => i32::try_from(*one).map_err(|_| format!("invalid pid: {one}")),
+        many => {
+            let list: Vec<String> = many.iter().map(u32::to_string).collect();
+            Err(format!(
+                "multiple {PROCESS_NAME} processes running:\n{}",
+                list.join("\n")
+            ))
+        }
+    }
+}
+
+/// How the server was asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGINT: the Go server exits 0.
+    Interrupt,
+    /// SIGTERM: the Go server exits 1.
+    Terminate,
+}
+
+/// Waits for SIGINT or SIGTERM, handling the others meanwhile: SIGUSR1 reopens the log file,
+/// SIGHUP and SIGUSR2 log that reload and lame duck mode are not available.
+/// Errors: the signal handlers could not be installed.
+pub async fn wait_for_stop(log: LogHandle) -> std::io::Result<Stop> {
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut usr1 = signal(SignalKind::user_defined1())?;
+    let mut usr2 = signal(SignalKind::user_defined2())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = int.recv() => {
+                tracing::debug!("Trapped \"interrupt\" signal");
+                return Ok(Stop::Interrupt);
+            }
+            _ = term.recv() => {
+                tracing::debug!("Trapped \"terminated\" signal");
+                return Ok(Stop::Terminate);
+            }
+            _ = usr1.recv() => {
+                tracing::debug!("Trapped \"user defined signal 1\" signal");
+                log.reopen();
+            }
+            _ = usr2.recv() => {
+                tracing::debug!("Trapped \"user defined signal 2\" signal");
+                tracing::warn!("Lame duck mode is not supported yet, ignored");
+            }
+            _ = hup.recv() => {
+                tracing::debug!("Trapped \"hangup\" signal");
+                tracing::error!(
+                    "Failed to reload server configuration: can only reload config when a file is provided using -c or --config"
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_map_like_go() {
+        assert_eq!(command_signal("stop"), Some(Signal::SIGKILL));
+        assert_eq!(command_signal("quit"), Some(Signal::SIGINT));
+        assert_eq!(command_signal("reopen"), Some(Signal::SIGUSR1));
+        assert_eq!(command_signal("reload"), Some(Signal::SIGHUP));
+        assert_eq!(command_signal("ldm"), Some(Signal::SIGUSR2));
+        assert_eq!(command_signal("term"), Some(Signal::SIGTERM));
+        assert_eq!(command_signal("nope"), None);
+    }
+
+    #[test]
+    fn bad_specs_are_refused_with_go_wording() {
+        assert_eq!(send("foo=1"), Err("unknown signal \"foo\"".into()));
+        assert_eq!(send("quit=abc"), Err("invalid pid: abc".into()));
+        assert_eq!(
+            send("quit=1=2=3"),
+            Err("invalid signal parameters: [2 3]".into())
+        );
+    }
+
+    #[test]
+    fn signal_to_a_missing_process_fails() {
+        // Pid 0x3fffffff is above Linux's pid_max limit, so it never exists.
+        assert_eq!(send("reopen=1073741823"), Err("no such process".into()));
+    }
+}

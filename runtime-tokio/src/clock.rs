@@ -1,0 +1,45 @@
+//! Time for the core: monotonic nanoseconds since a process-wide origin.
+//!
+//! The core never reads a clock; every `handle_*` call gets [`now`]. Timers the core asks for
+//! ([`natsd_core::Time`] deadlines) are turned back into tokio instants with [`to_instant`].
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use natsd_core::Time;
+
+/// The origin every [`Time`] of this process counts from (fixed at first use).
+fn origin() -> Instant {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+/// The current time as the core sees it.
+pub fn now() -> Time {
+    // u64 nanoseconds last 584 years past the origin; saturate rather than wrap.
+    let nanos = origin().elapsed().as_nanos();
+    Time::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+}
+
+/// The tokio instant at which the core time `t` falls.
+pub fn to_instant(t: Time) -> tokio::time::Instant {
+    let at = origin().checked_add(Duration::from_nanos(t.as_nanos()));
+    // A deadline beyond what `Instant` can hold means "never": a year from now is as good.
+    let at = at.unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 24 * 3600));
+    tokio::time::Instant::from_std(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn now_is_monotonic_and_round_trips() {
+        let a = now();
+        let b = now();
+        assert!(b >= a);
+        let i = to_instant(a);
+        assert!(i <= tokio::time::Instant::now());
+        assert!(to_instant(Time::from_nanos(u64::MAX)) > tokio::time::Instant::now());
+    }
+}

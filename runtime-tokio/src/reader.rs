@@ -1,0 +1,99 @@
+//! The reader task of one connection: socket bytes and timers into the core's [`Connection`].
+//!
+//! It owns the connection state machine. It reads into a buffer that starts small and grows
+//! while reads fill it, feeds each chunk to `handle_read`, fires the connection's one timer
+//! (`poll_timeout` → `handle_timeout`), logs the core's events, and stops on the core's
+//! `Closed` event, on EOF or a read error, or when the writer cancels the connection's token.
+
+use std::sync::Arc;
+
+use natsd_core::conn::{ConnEvent, Connection, LogLevel};
+use natsd_core::errors::CloseReason;
+use natsd_core::shared::Shared;
+use tokio::io::AsyncReadExt;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock;
+
+/// First read buffer size per connection (most connections are small and idle).
+const READ_BUF_MIN: usize = 4 * 1024;
+/// Largest read buffer: reads that fill the buffer double it up to this.
+const READ_BUF_MAX: usize = 64 * 1024;
+
+/// Runs the reader until the connection is closed. `token` is cancelled by the writer when it
+/// stops, or by the server to abort every connection.
+pub async fn run(
+    mut conn: Connection,
+    mut rd: OwnedReadHalf,
+    sh: Arc<Shared>,
+    token: CancellationToken,
+) {
+    if drain_events(&mut conn) {
+        return;
+    }
+    let mut buf = vec![0u8; READ_BUF_MIN];
+    let far = tokio::time::Instant::now() + std::time::Duration::from_secs(365 * 24 * 3600);
+    let timer = tokio::time::sleep_until(far);
+    tokio::pin!(timer);
+    let mut armed = None;
+    loop {
+        let deadline = conn.poll_timeout();
+        if deadline != armed {
+            timer
+                .as_mut()
+                .reset(deadline.map_or(far, clock::to_instant));
+            armed = deadline;
+        }
+        tokio::select! {
+            biased;
+            () = token.cancelled() => {
+                // The writer stopped (its reason is on the handle) or the server is aborting.
+                conn.handle_close(clock::now(), &sh, CloseReason::ServerShutdown);
+            }
+            r = rd.read(&mut buf) => match r {
+                Ok(0) => conn.handle_close(clock::now(), &sh, CloseReason::ClientClosed),
+                Ok(n) => {
+                    // Err means closed; the Closed event below ends the loop.
+                    let _ = conn.handle_read(clock::now(), &buf[..n], &sh);
+                    if n == buf.len() && buf.len() < READ_BUF_MAX {
+                        buf.resize(buf.len() * 2, 0);
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!("cid:{} - Read error: {e}", conn.cid());
+                    conn.handle_close(clock::now(), &sh, CloseReason::ReadError);
+                }
+            },
+            () = &mut timer, if armed.is_some() => {
+                armed = None;
+                conn.handle_timeout(clock::now(), &sh);
+            }
+        }
+        if drain_events(&mut conn) || conn.is_closed() {
+            return;
+        }
+    }
+}
+
+/// Logs the core's events. Returns true once the connection reported `Closed`.
+fn drain_events(conn: &mut Connection) -> bool {
+    let mut closed = false;
+    while let Some(ev) = conn.poll_event() {
+        match ev {
+            ConnEvent::Log(level, msg) => log(level, &msg),
+            ConnEvent::Closed(_) => closed = true,
+        }
+    }
+    closed
+}
+
+/// Sends a core log line to `tracing` at the matching level.
+pub fn log(level: LogLevel, msg: &str) {
+    match level {
+        LogLevel::Debug => tracing::debug!("{msg}"),
+        LogLevel::Info => tracing::info!("{msg}"),
+        LogLevel::Warn => tracing::warn!("{msg}"),
+        LogLevel::Error => tracing::error!("{msg}"),
+    }
+}

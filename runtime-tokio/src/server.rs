@@ -1,0 +1,218 @@
+//! The server: binds the client port, accepts connections, and shuts down cleanly.
+//!
+//! Per accepted socket it creates the core's [`Connection`] and spawns two tasks, the
+//! [`reader`](crate::reader) (which owns the connection) and the [`writer`](crate::writer).
+//! Every task is tracked, so [`Server::shutdown`] can wait for them with a bound.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use natsd_core::conn::Connection;
+use natsd_core::errors::CloseReason;
+use natsd_core::options::Options;
+use natsd_core::shared::Shared;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::writer::{Wake, WriterCtx};
+use crate::{clock, identity, reader, writer};
+
+/// Extra time, past the write deadline, that shutdown waits for connections to finish.
+const SHUTDOWN_SLACK: Duration = Duration::from_secs(1);
+/// How long shutdown waits for aborted tasks after the grace period.
+const ABORT_WAIT: Duration = Duration::from_secs(2);
+/// Accept-error back-off bounds (the Go server's `ACCEPT_MIN_SLEEP`/`ACCEPT_MAX_SLEEP`).
+const ACCEPT_MIN_SLEEP: Duration = Duration::from_millis(10);
+const ACCEPT_MAX_SLEEP: Duration = Duration::from_secs(1);
+
+/// A running NATS server on tokio.
+///
+/// Dropping it without [`shutdown`](Self::shutdown) aborts it: the accept loop stops and
+/// every connection is closed without waiting.
+#[derive(Debug)]
+pub struct Server {
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    /// Stops the accept loop.
+    stop_accept: CancellationToken,
+    /// Parent of every connection's token: cancelling it aborts all connections.
+    conns: CancellationToken,
+    tracker: TaskTracker,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds `opts.host:opts.port` (port 0 picks a free port), creates the shared state with a
+    /// fresh server id, logs the Go server's startup lines, and starts accepting.
+    ///
+    /// `opts.port` is replaced by the bound port so INFO reports it; `opts.seed` 0 means
+    /// "pick one from real randomness". Must be called inside a tokio runtime (with the time
+    /// and I/O drivers). Errors: the bind failed, or the OS had no randomness.
+    pub async fn start(mut opts: Options) -> io::Result<Server> {
+        let server_id = identity::new_server_id()?;
+        if opts.seed == 0 {
+            opts.seed = identity::new_seed()?;
+        }
+        log_banner(&opts, &server_id);
+        let listener = TcpListener::bind((opts.host.as_str(), opts.port)).await?;
+        let local_addr = listener.local_addr()?;
+        opts.port = local_addr.port();
+        tracing::info!(
+            "Listening for client connections on {}",
+            join_host_port(&opts.host, local_addr.port())
+        );
+        let shared = Arc::new(Shared::new(opts, server_id, clock::now()));
+        let stop_accept = CancellationToken::new();
+        let conns = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let acceptor = Acceptor {
+            shared: Arc::clone(&shared),
+            conns: conns.clone(),
+            tracker: tracker.clone(),
+        };
+        let accept = tokio::spawn(acceptor.run(listener, stop_accept.clone()));
+        tracing::info!("Server is ready");
+        Ok(Server {
+            shared,
+            local_addr,
+            stop_accept,
+            conns,
+            tracker,
+            accept: Some(accept),
+        })
+    }
+
+    /// The address the client listener is bound to (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The server id (`N` + 55 base32 characters).
+    pub fn server_id(&self) -> &str {
+        self.shared.server_id()
+    }
+
+    /// The core's shared state: options, clients, stats (monitoring, tests).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Stops the server: stops accepting, asks every client to flush and close
+    /// (`Server Shutdown`), and waits for all connection tasks, at most the write deadline
+    /// plus a second; stragglers are then aborted. Logs `Initiating Shutdown...` and
+    /// `Server Exiting..` as the Go server does.
+    pub async fn shutdown(mut self) {
+        tracing::info!("Initiating Shutdown...");
+        self.stop_accept.cancel();
+        if let Some(accept) = self.accept.take() {
+            // The accept loop never panics on input; a JoinError here would be a bug or abort.
+            let _ = accept.await;
+        }
+        self.shared.close_all(CloseReason::ServerShutdown);
+        self.tracker.close();
+        let grace = self.shared.opts().write_deadline + SHUTDOWN_SLACK;
+        if tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("Connections did not close within {grace:?}; aborting them");
+            self.conns.cancel();
+            let _ = tokio::time::timeout(ABORT_WAIT, self.tracker.wait()).await;
+        }
+        tracing::info!("Server Exiting..");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // After `shutdown` these are no-ops; otherwise they abort the server.
+        self.stop_accept.cancel();
+        self.conns.cancel();
+    }
+}
+
+/// The accept loop's state.
+struct Acceptor {
+    shared: Arc<Shared>,
+    conns: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Acceptor {
+    /// Accepts until `stop` is cancelled, then drops the listener.
+    async fn run(self, listener: TcpListener, stop: CancellationToken) {
+        let mut delay = ACCEPT_MIN_SLEEP;
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                () = stop.cancelled() => break,
+                r = listener.accept() => r,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    delay = ACCEPT_MIN_SLEEP;
+                    self.spawn_connection(stream, peer);
+                }
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning (as the Go server does).
+                    tracing::error!(
+                        "Temporary Client Accept Error({e}), sleeping {}ms",
+                        delay.as_millis()
+                    );
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                    delay = (delay * 2).min(ACCEPT_MAX_SLEEP);
+                }
+            }
+        }
+        tracing::debug!("Client accept loop exiting..");
+    }
+
+    fn spawn_connection(&self, stream: TcpStream, peer: SocketAddr) {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!("{peer} - could not set TCP_NODELAY: {e}");
+        }
+        let wake = Arc::new(Wake::default());
+        let conn = Connection::accept(&self.shared, clock::now(), Some(peer), wake.clone());
+        tracing::debug!("{peer} - cid:{} - Client connection created", conn.cid());
+        let (rd, wr) = stream.into_split();
+        let token = self.conns.child_token();
+        let ctx = WriterCtx {
+            handle: Arc::clone(conn.handle()),
+            wake,
+            token: token.clone(),
+            write_deadline: self.shared.opts().write_deadline,
+            peer,
+        };
+        self.tracker.spawn(writer::run(ctx, wr));
+        self.tracker
+            .spawn(reader::run(conn, rd, Arc::clone(&self.shared), token));
+    }
+}
+
+/// Logs the Go server's startup banner (the lines before the listener is bound).
+fn log_banner(opts: &Options, server_id: &str) {
+    tracing::info!("Starting nats-server");
+    tracing::info!("  Version:  {}", natsd_core::VERSION);
+    tracing::info!("  Git:      [not set]");
+    tracing::info!(
+        "  Name:     {}",
+        opts.server_name.as_deref().unwrap_or(server_id)
+    );
+    tracing::info!("  ID:       {server_id}");
+}
+
+/// `host:port`, with brackets around an IPv6 host (Go's `net.JoinHostPort`).
+pub fn join_host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
