@@ -1,0 +1,552 @@
+//! The simulated world: one server, its clients, the network between them, a clock and one
+//! event queue, all driven by one seeded PRNG on one thread.
+//!
+//! Each client has two links (client→server and server→client). A link is an ordered byte
+//! queue: writing appends, and one pending delivery event per link hands the next chunk, of
+//! random size, to the other side after latency plus jitter. Chunks therefore arrive in
+//! order, split anywhere, exactly as TCP may deliver them.
+//!
+//! Events are ordered by (simulated time, random tie-break, insertion order), so equal-time
+//! events run in a seed-dependent order. Every processed event feeds the trace hash.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use natsd_core::client::Notify;
+use natsd_core::conn::{ConnEvent, Connection};
+use natsd_core::errors::CloseReason;
+use natsd_core::options::Options;
+use natsd_core::proto::{Limits, Parser};
+use natsd_core::rng::Rng;
+use natsd_core::shared::Shared;
+use natsd_core::subject;
+use natsd_core::Time;
+
+use crate::client::{ClientModel, ClientState, Tap};
+use crate::oracle::{Oracle, Violation, ViolationKind};
+use crate::trace::Trace;
+use crate::workload::{self, Config, Sabotage};
+
+/// The writer's wake-up: the core sets it, the world checks it after every core call.
+#[derive(Debug, Default)]
+struct Flag(AtomicBool);
+
+impl Notify for Flag {
+    fn notify(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Something that happens at a simulated instant. The `usize` is the client index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Event {
+    /// The client opens its socket; the server accepts.
+    Connect(usize),
+    /// The next chunk of client→server bytes (or the client's FIN) arrives.
+    ToServer(usize),
+    /// The next chunk of server→client bytes (or the server's FIN) arrives.
+    ToClient(usize),
+    /// The connection's timer may be due.
+    Timer(usize),
+    /// The client takes its next workload action.
+    Action(usize),
+    /// The client stops reading.
+    Stall(usize),
+    /// The client reads again.
+    Unstall(usize),
+}
+
+impl Event {
+    /// Stable codes for the trace hash.
+    fn code(self) -> (u8, usize) {
+        match self {
+            Event::Connect(i) => (1, i),
+            Event::ToServer(i) => (2, i),
+            Event::ToClient(i) => (3, i),
+            Event::Timer(i) => (4, i),
+            Event::Action(i) => (5, i),
+            Event::Stall(i) => (6, i),
+            Event::Unstall(i) => (7, i),
+        }
+    }
+}
+
+/// One direction of a simulated TCP stream.
+#[derive(Debug, Default)]
+struct Link {
+    bytes: VecDeque<u8>,
+    /// The writer closed its side: after `bytes`, the reader sees EOF.
+    fin: bool,
+    /// EOF has been delivered.
+    eof: bool,
+    /// A delivery event is queued.
+    scheduled: bool,
+    /// Base one-way latency, in nanoseconds.
+    latency: u64,
+}
+
+/// One client and the server's half of its connection.
+struct Slot {
+    model: ClientModel,
+    conn: Option<Connection>,
+    flag: Arc<Flag>,
+    /// Parses the server-bound stream exactly as the server's parser does, for the oracle.
+    shadow: Parser,
+    up: Link,
+    down: Link,
+    /// The time of the queued `Timer` event, if any.
+    timer_at: Option<u64>,
+    stalled: bool,
+    ever_stalled: bool,
+    /// The server's side of the socket is closed: nothing more is written or read.
+    server_closed: bool,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The seed.
+    pub seed: u64,
+    /// Hash of every processed event (time, kind, client, bytes).
+    pub trace_hash: u64,
+    /// Events processed.
+    pub events: u64,
+    /// Messages the server processed.
+    pub published: usize,
+    /// Deliveries checked by the oracle.
+    pub deliveries: u64,
+    /// Clients closed during the run (by themselves or by the server).
+    pub closed: usize,
+    /// Simulated nanoseconds at the end.
+    pub sim_ns: u64,
+}
+
+/// The world of one run.
+pub struct World {
+    cfg: Config,
+    now: u64,
+    rng: Rng,
+    queue: BinaryHeap<Reverse<(u64, u64, u64, Event)>>,
+    inserted: u64,
+    /// Queued events other than timers: the run is settled when this reaches zero.
+    work: usize,
+    shared: Shared,
+    slots: Vec<Slot>,
+    oracle: Oracle,
+    tap: Tap,
+    trace: Trace,
+    ops_left: usize,
+}
+
+/// A matcher that ignores wildcards: the planted bug of [`Sabotage::BrokenMatcher`].
+fn broken_matcher(pattern: &[u8], subject: &[u8]) -> bool {
+    pattern == subject
+}
+
+impl World {
+    /// A world for `cfg`, with every client's connect and the stall already scheduled.
+    pub fn new(cfg: Config) -> World {
+        let mut rng = Rng::fork(cfg.seed, 0x5EED);
+        let opts = Options {
+            seed: rng.next_u64(),
+            ping_interval: cfg.ping_interval,
+            max_pending: cfg.max_pending,
+            ..Options::default()
+        };
+        let shared = Shared::new(opts, format!("NSIM{:016X}", cfg.seed), Time::ZERO);
+        let respond = cfg.respond_percent;
+        let slots: Vec<Slot> = (0..cfg.clients)
+            .map(|i| Slot {
+                model: ClientModel::new(i, rng.below(4) != 0, respond),
+                conn: None,
+                flag: Arc::new(Flag::default()),
+                shadow: shadow_parser(),
+                up: Link {
+                    latency: 1 + rng.below(cfg.latency_ns),
+                    ..Link::default()
+                },
+                down: Link {
+                    latency: 1 + rng.below(cfg.latency_ns),
+                    ..Link::default()
+                },
+                timer_at: None,
+                stalled: false,
+                ever_stalled: false,
+                server_closed: false,
+            })
+            .collect();
+        let echo = slots.iter().map(|s| s.model.echo).collect();
+        let matcher = match cfg.sabotage {
+            Some(Sabotage::BrokenMatcher) => broken_matcher,
+            _ => subject::matches,
+        };
+        let mut w = World {
+            ops_left: cfg.ops,
+            tap: Tap::new(cfg.sabotage),
+            oracle: Oracle::new(echo, matcher),
+            cfg,
+            now: 0,
+            rng,
+            queue: BinaryHeap::new(),
+            inserted: 0,
+            work: 0,
+            shared,
+            slots,
+            trace: Trace::default(),
+        };
+        for i in 0..w.slots.len() {
+            let at = w.rng.below(5_000_000);
+            w.schedule(at, Event::Connect(i));
+        }
+        if let Some(s) = w.cfg.stall {
+            w.schedule(s.at_ns, Event::Stall(s.client));
+        }
+        w
+    }
+
+    fn schedule(&mut self, at: u64, ev: Event) {
+        debug_assert!(at >= self.now, "events are never scheduled in the past");
+        if !matches!(ev, Event::Timer(_)) {
+            self.work += 1;
+        }
+        self.inserted += 1;
+        let tie = self.rng.next_u64();
+        self.queue.push(Reverse((at, tie, self.inserted, ev)));
+    }
+
+    /// Runs until the workload is done and everything in flight has drained, then checks
+    /// liveness. Contract: deterministic in the config; returns the first violation.
+    pub fn run(mut self) -> Result<Outcome, (u64, Violation)> {
+        let mut events = 0u64;
+        while self.work > 0 {
+            let Some(Reverse((at, _, _, ev))) = self.queue.pop() else {
+                unreachable!("work > 0 means a queued event");
+            };
+            if !matches!(ev, Event::Timer(_)) {
+                self.work -= 1;
+            }
+            self.now = at;
+            events += 1;
+            if events > self.cfg.max_events {
+                let v = Violation::new(ViolationKind::NoLiveness, "event budget exhausted");
+                return Err((self.now, v));
+            }
+            self.step(ev).map_err(|v| (at, v))?;
+        }
+        self.finish().map_err(|v| (self.now, v))?;
+        let closed = self
+            .slots
+            .iter()
+            .filter(|s| s.model.state == ClientState::Closed)
+            .count();
+        Ok(Outcome {
+            seed: self.cfg.seed,
+            trace_hash: self.trace.hash(),
+            events,
+            published: self.oracle.published(),
+            deliveries: self.oracle.deliveries,
+            closed,
+            sim_ns: self.now,
+        })
+    }
+
+    fn step(&mut self, ev: Event) -> Result<(), Violation> {
+        let (code, i) = ev.code();
+        self.trace.event(self.now, code, i);
+        match ev {
+            Event::Connect(i) => self.on_connect(i),
+            Event::ToServer(i) => self.on_to_server(i)?,
+            Event::ToClient(i) => self.on_to_client(i)?,
+            Event::Timer(i) => self.on_timer(i)?,
+            Event::Action(i) => self.on_action(i),
+            Event::Stall(i) => {
+                self.slots[i].stalled = true;
+                self.slots[i].ever_stalled = true;
+                self.slots[i].model.may_be_stale = true;
+                let d = self.cfg.stall.map_or(0, |s| s.for_ns);
+                self.schedule(self.now + d, Event::Unstall(i));
+            }
+            Event::Unstall(i) => {
+                self.slots[i].stalled = false;
+                self.schedule_down(i);
+            }
+        }
+        self.pump_all()
+    }
+
+    fn on_connect(&mut self, i: usize) {
+        let now = Time::from_nanos(self.now);
+        let notify = Arc::clone(&self.slots[i].flag) as Arc<dyn Notify>;
+        let conn = Connection::accept(&self.shared, now, None, notify);
+        assert!(
+            !conn.is_closed(),
+            "harness bug: max_connections is never reached here"
+        );
+        self.slots[i].conn = Some(conn);
+        self.rearm(i);
+    }
+
+    /// The next chunk of client bytes reaches the server: the oracle sees the ops it
+    /// completes (in server order), then the connection processes them.
+    fn on_to_server(&mut self, i: usize) -> Result<(), Violation> {
+        let n = self.slots[i].up.bytes.len();
+        let len = if n > 0 {
+            workload::chunk_len(&mut self.rng, n)
+        } else {
+            0
+        };
+        let slot = &mut self.slots[i];
+        slot.up.scheduled = false;
+        let chunk: Vec<u8> = slot.up.bytes.drain(..len).collect();
+        self.trace.bytes(&chunk);
+        let now = Time::from_nanos(self.now);
+        let conn = slot.conn.as_mut().expect("bytes flow only after connect");
+        if !chunk.is_empty() && !slot.server_closed && !conn.is_closed() {
+            let mut pos = 0;
+            while pos < chunk.len() {
+                match slot.shadow.parse(&chunk, &mut pos) {
+                    Ok(Some(op)) => self.oracle.on_server_op(i, &op)?,
+                    Ok(None) => break,
+                    Err(e) => panic!("harness bug: client {i} wrote unparseable bytes: {e:?}"),
+                }
+            }
+            if let Err(reason) = conn.handle_read(now, &chunk, &self.shared) {
+                let msg = format!("server closed client {i} on valid input: {reason}");
+                return Err(Violation::new(ViolationKind::ServerError, msg));
+            }
+        }
+        let slot = &mut self.slots[i];
+        if slot.up.bytes.is_empty() && slot.up.fin && !slot.up.eof {
+            slot.up.eof = true;
+            self.trace.event(self.now, 8, i);
+            let conn = slot.conn.as_mut().expect("connected");
+            conn.handle_close(now, &self.shared, CloseReason::ClientClosed);
+            self.oracle.server_closed(i);
+        }
+        self.drain_conn_events(i)?;
+        self.rearm(i);
+        self.schedule_up(i);
+        Ok(())
+    }
+
+    /// The next chunk of server bytes reaches the client model (unless it stopped reading).
+    fn on_to_client(&mut self, i: usize) -> Result<(), Violation> {
+        let slot = &mut self.slots[i];
+        slot.down.scheduled = false;
+        if slot.stalled {
+            // Parked: `Unstall` reschedules.
+            return Ok(());
+        }
+        let n = slot.down.bytes.len();
+        let len = if n > 0 {
+            workload::chunk_len(&mut self.rng, n)
+        } else {
+            0
+        };
+        let chunk: Vec<u8> = slot.down.bytes.drain(..len).collect();
+        self.trace.bytes(&chunk);
+        let mut out = Vec::new();
+        let was_waiting = slot.model.state == ClientState::AwaitInfo;
+        if !chunk.is_empty() && slot.model.state != ClientState::Closed {
+            slot.model.on_bytes(
+                &chunk,
+                &mut self.rng,
+                &mut self.oracle,
+                &mut self.tap,
+                &mut out,
+            )?;
+        }
+        let slot = &mut self.slots[i];
+        if slot.down.bytes.is_empty() && slot.down.fin && !slot.down.eof {
+            slot.down.eof = true;
+            slot.model.close();
+            self.oracle.excuse(i);
+        }
+        if was_waiting && slot.model.state == ClientState::Connected {
+            // CONNECT is in `out`: the workload starts.
+            let t = self.now + workload::think(&mut self.rng, self.cfg.think_ns);
+            self.schedule(t, Event::Action(i));
+        }
+        self.send_up(i, &out);
+        self.schedule_down(i);
+        Ok(())
+    }
+
+    fn on_timer(&mut self, i: usize) -> Result<(), Violation> {
+        if self.slots[i].timer_at != Some(self.now) {
+            return Ok(()); // Superseded by an earlier deadline that already ran.
+        }
+        self.slots[i].timer_at = None;
+        let now = Time::from_nanos(self.now);
+        let conn = self.slots[i]
+            .conn
+            .as_mut()
+            .expect("timers only after connect");
+        if conn.poll_timeout().is_some_and(|t| t <= now) {
+            conn.handle_timeout(now, &self.shared);
+        }
+        self.drain_conn_events(i)?;
+        self.rearm(i);
+        Ok(())
+    }
+
+    fn on_action(&mut self, i: usize) {
+        if self.ops_left == 0 || self.slots[i].model.state != ClientState::Connected {
+            return;
+        }
+        self.ops_left -= 1;
+        let mut out = Vec::new();
+        let open = self.slots[i]
+            .model
+            .act(&mut self.rng, self.cfg.close_percent, &mut out);
+        self.send_up(i, &out);
+        if open {
+            let t = self.now + workload::think(&mut self.rng, self.cfg.think_ns);
+            self.schedule(t, Event::Action(i));
+        } else {
+            self.slots[i].up.fin = true;
+            self.oracle.excuse(i);
+            self.schedule_up(i);
+        }
+    }
+
+    /// Client `i` writes `bytes` (dropped if the server already closed the socket).
+    fn send_up(&mut self, i: usize, bytes: &[u8]) {
+        let slot = &mut self.slots[i];
+        if bytes.is_empty() || slot.server_closed || slot.up.fin {
+            return;
+        }
+        slot.up.bytes.extend(bytes);
+        self.schedule_up(i);
+    }
+
+    fn schedule_up(&mut self, i: usize) {
+        let l = &self.slots[i].up;
+        if !l.scheduled && (!l.bytes.is_empty() || (l.fin && !l.eof)) {
+            let at = self.now + l.latency + self.rng.below(self.cfg.jitter_ns);
+            self.slots[i].up.scheduled = true;
+            self.schedule(at, Event::ToServer(i));
+        }
+    }
+
+    fn schedule_down(&mut self, i: usize) {
+        let s = &self.slots[i];
+        let l = &s.down;
+        if !s.stalled && !l.scheduled && (!l.bytes.is_empty() || (l.fin && !l.eof)) {
+            let at = self.now + l.latency + self.rng.below(self.cfg.jitter_ns);
+            self.slots[i].down.scheduled = true;
+            self.schedule(at, Event::ToClient(i));
+        }
+    }
+
+    /// Queues a timer event if the connection's deadline moved earlier.
+    fn rearm(&mut self, i: usize) {
+        let Some(conn) = &self.slots[i].conn else {
+            return;
+        };
+        let Some(t) = conn.poll_timeout() else { return };
+        let t = t.as_nanos().max(self.now);
+        if self.slots[i].timer_at.map_or(true, |s| t < s) {
+            self.slots[i].timer_at = Some(t);
+            self.schedule(t, Event::Timer(i));
+        }
+    }
+
+    /// Checks what the connection reports; a close the client did not cause must be one the
+    /// server may legitimately decide (slow consumer, or stale while the client was stalled).
+    fn drain_conn_events(&mut self, i: usize) -> Result<(), Violation> {
+        let slot = &mut self.slots[i];
+        let conn = slot.conn.as_mut().expect("connected");
+        while let Some(e) = conn.poll_event() {
+            let ConnEvent::Closed(reason) = e else {
+                continue;
+            };
+            self.trace.event(self.now, 9, i);
+            let legit = match reason {
+                CloseReason::ClientClosed => true,
+                r if r.is_slow_consumer() => true,
+                CloseReason::StaleConnection => slot.ever_stalled,
+                _ => false,
+            };
+            if !legit {
+                let msg = format!("server closed well-behaved client {i}: {reason}");
+                return Err(Violation::new(ViolationKind::ServerError, msg));
+            }
+            self.oracle.server_closed(i);
+        }
+        Ok(())
+    }
+
+    /// The writers: every woken client's outbound queue moves onto its link.
+    fn pump_all(&mut self) -> Result<(), Violation> {
+        loop {
+            let mut any = false;
+            for i in 0..self.slots.len() {
+                any |= self.pump(i)?;
+            }
+            if !any {
+                return Ok(());
+            }
+        }
+    }
+
+    fn pump(&mut self, i: usize) -> Result<bool, Violation> {
+        let slot = &mut self.slots[i];
+        let Some(conn) = &mut slot.conn else {
+            return Ok(false);
+        };
+        let woken = slot.flag.0.swap(false, Ordering::Relaxed);
+        if !woken || slot.server_closed {
+            return Ok(false);
+        }
+        if slot.stalled && conn.handle().close_reason().is_none() {
+            // The socket is full: the writer is blocked. Keep the wake for later.
+            slot.flag.0.store(true, Ordering::Relaxed);
+            return Ok(false);
+        }
+        let mut buf = Vec::new();
+        let taken = conn.handle().take(&mut buf);
+        slot.down.bytes.extend(&buf);
+        if let Some(reason) = taken.close_now.or(taken.close_after) {
+            slot.server_closed = true;
+            slot.down.fin = true;
+            let now = Time::from_nanos(self.now);
+            conn.handle_close(now, &self.shared, reason);
+            self.oracle.server_closed(i);
+            self.drain_conn_events(i)?;
+        }
+        self.schedule_down(i);
+        Ok(true)
+    }
+
+    /// After the drain: nothing may be left queued for a live client (a lost wake-up), and
+    /// every owed delivery must have arrived.
+    fn finish(&mut self) -> Result<(), Violation> {
+        for (i, s) in self.slots.iter().enumerate() {
+            if s.model.state == ClientState::Closed || s.server_closed {
+                continue;
+            }
+            let conn = s.conn.as_ref().expect("every client connects");
+            let pending = conn.handle().pending_bytes();
+            if pending > 0 || !s.up.bytes.is_empty() || !s.down.bytes.is_empty() {
+                let msg = format!("client {i}: {pending} bytes queued but the writer never woke");
+                return Err(Violation::new(ViolationKind::Stuck, msg));
+            }
+            if s.model.state != ClientState::Connected {
+                let msg = format!("client {i} never completed its handshake");
+                return Err(Violation::new(ViolationKind::NoLiveness, msg));
+            }
+        }
+        self.oracle.finish()
+    }
+}
+
+/// The server's parser configuration, for the shadow copy: default limits, headers on
+/// (every simulated client declares them).
+fn shadow_parser() -> Parser {
+    let mut p = Parser::new(Limits::default());
+    p.set_headers(true);
+    p
+}
