@@ -72,7 +72,12 @@ pub fn run(cfg: Config) -> Result<Outcome, Failure> {
 
 /// Runs `seed` with its swarm configuration; panics with the reproduction line on failure.
 pub fn check_seed(seed: u64) -> Outcome {
-    match run(Config::from_seed(seed)) {
+    check(Config::from_seed(seed))
+}
+
+/// Runs `cfg`; panics with the reproduction line on failure.
+pub fn check(cfg: Config) -> Outcome {
+    match run(cfg) {
         Ok(o) => o,
         Err(f) => panic!("{f}"),
     }

@@ -448,7 +448,7 @@ impl World {
         };
         let Some(t) = conn.poll_timeout() else { return };
         let t = t.as_nanos().max(self.now);
-        if self.slots[i].timer_at.map_or(true, |s| t < s) {
+        if !matches!(self.slots[i].timer_at, Some(s) if s <= t) {
             self.slots[i].timer_at = Some(t);
             self.schedule(t, Event::Timer(i));
         }

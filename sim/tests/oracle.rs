@@ -1,0 +1,101 @@
+//! The simulator checks itself: runs are deterministic, and planted harness bugs are caught.
+
+use natsd_sim::{check, repro_line, run, Config, Outcome, Sabotage, ViolationKind};
+
+fn clean(seed: u64) -> Config {
+    Config::from_seed(seed).without_faults()
+}
+
+/// The first fault-free seeds that deliver at least `min` messages, with their outcomes.
+fn busy_seeds(min: u64, count: usize) -> Vec<(u64, Outcome)> {
+    let found: Vec<(u64, Outcome)> = (0..100)
+        .map(|s| (s, run(clean(s)).expect("fault-free seeds pass")))
+        .filter(|(_, o)| o.deliveries >= min)
+        .take(count)
+        .collect();
+    assert_eq!(found.len(), count, "not enough busy seeds");
+    found
+}
+
+#[test]
+fn same_seed_same_trace() {
+    for seed in [0, 7, 42] {
+        let a = run(Config::from_seed(seed)).expect("passes");
+        let b = run(Config::from_seed(seed)).expect("passes");
+        assert_eq!(a, b, "seed {seed} is not deterministic");
+    }
+}
+
+#[test]
+fn different_seeds_different_traces() {
+    let mut hashes: Vec<u64> = (0..30)
+        .map(|s| run(Config::from_seed(s)).expect("passes").trace_hash)
+        .collect();
+    hashes.sort_unstable();
+    hashes.dedup();
+    assert_eq!(hashes.len(), 30, "two seeds produced the same trace");
+}
+
+#[test]
+fn dropped_delivery_is_missing() {
+    for (seed, o) in busy_seeds(20, 5) {
+        let mut cfg = clean(seed);
+        cfg.sabotage = Some(Sabotage::DropDelivery(o.deliveries / 2));
+        let f = run(cfg).expect_err("a dropped delivery must be noticed");
+        assert!(
+            matches!(
+                f.violation.kind,
+                ViolationKind::Missing | ViolationKind::QueueMissing
+            ),
+            "seed {seed}: {f}"
+        );
+    }
+}
+
+#[test]
+fn duplicated_delivery_is_a_duplicate() {
+    for (seed, o) in busy_seeds(20, 5) {
+        let mut cfg = clean(seed);
+        cfg.sabotage = Some(Sabotage::DuplicateDelivery(o.deliveries / 3));
+        let f = run(cfg).expect_err("a duplicate must be noticed");
+        assert_eq!(
+            f.violation.kind,
+            ViolationKind::Duplicate,
+            "seed {seed}: {f}"
+        );
+    }
+}
+
+#[test]
+fn broken_matcher_is_noticed() {
+    let mut caught = 0;
+    for seed in 0..20 {
+        let mut cfg = clean(seed);
+        cfg.sabotage = Some(Sabotage::BrokenMatcher);
+        if let Err(f) = run(cfg) {
+            assert_eq!(f.violation.kind, ViolationKind::NoMatch, "seed {seed}: {f}");
+            caught += 1;
+        }
+    }
+    // Nearly every seed has wildcard subscriptions that receive something.
+    assert!(
+        caught >= 15,
+        "a matcher without wildcards went unnoticed: {caught}/20"
+    );
+}
+
+#[test]
+fn failure_message_has_the_reproduction_line() {
+    let (seed, o) = busy_seeds(20, 1).remove(0);
+    let mut cfg = clean(seed);
+    cfg.sabotage = Some(Sabotage::DuplicateDelivery(o.deliveries / 2));
+    let err = std::panic::catch_unwind(|| check(cfg)).expect_err("check panics on failure");
+    let msg = err
+        .downcast_ref::<String>()
+        .expect("panic!(\"{f}\") carries a String");
+    assert!(msg.contains(&repro_line(seed)), "{msg}");
+    assert!(
+        msg.contains(&format!("SIM_SEED={seed} cargo test -p natsd-sim")),
+        "{msg}"
+    );
+}
