@@ -49,13 +49,17 @@ enum WriteEnd {
     Done,
     Deadline,
     Failed,
+    /// The token was cancelled, or the queue was closed with "close now" (slow consumer).
     Aborted,
 }
 
 /// Runs the writer until the queue is closed, a write fails or misses its deadline, or the
 /// token is cancelled. Always cancels the token on the way out (that stops the reader).
 pub async fn run(ctx: WriterCtx, mut wr: OwnedWriteHalf) {
+    // `buf` is being written; `next` gets the final bytes of a queue closed mid-write.
     let mut buf: Vec<u8> = Vec::new();
+    let mut next: Vec<u8> = Vec::new();
+    let mut close_after = false;
     'outer: loop {
         tokio::select! {
             biased;
@@ -68,38 +72,39 @@ pub async fn run(ctx: WriterCtx, mut wr: OwnedWriteHalf) {
             if taken.close_now.is_some() {
                 break 'outer;
             }
-            if !buf.is_empty() {
-                match write_with_deadline(&ctx, &mut wr, &buf).await {
-                    WriteEnd::Done => {}
-                    WriteEnd::Deadline => {
-                        tracing::info!(
-                            "{} - cid:{} - Slow Consumer Detected: WriteDeadline of {:?} exceeded with 1 chunks of {} total bytes.",
-                            ctx.peer,
-                            ctx.handle.cid,
-                            ctx.write_deadline,
-                            buf.len()
-                        );
-                        ctx.handle.close_now(CloseReason::SlowConsumerWriteDeadline);
-                        break 'outer;
-                    }
-                    WriteEnd::Failed => {
-                        ctx.handle.close_now(CloseReason::WriteError);
-                        break 'outer;
-                    }
-                    WriteEnd::Aborted => break 'outer,
+            close_after |= taken.close_after.is_some();
+            if buf.is_empty() {
+                if close_after {
+                    // Flush-then-close: everything queued is written; send FIN.
+                    let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, wr.shutdown()).await;
+                    break 'outer;
                 }
-                buf.clear();
-                if buf.capacity() > KEEP_BUF_CAPACITY {
-                    buf = Vec::new();
-                }
-            }
-            if taken.close_after.is_some() {
-                // Flush-then-close: everything queued is written; send FIN.
-                let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, wr.shutdown()).await;
-                break 'outer;
-            }
-            if taken.bytes == 0 {
                 break;
+            }
+            match write_phase(&ctx, &mut wr, &buf, &mut next, &mut close_after).await {
+                WriteEnd::Done => {}
+                WriteEnd::Deadline => {
+                    tracing::info!(
+                        "{} - cid:{} - Slow Consumer Detected: WriteDeadline of {:?} exceeded with 1 chunks of {} total bytes.",
+                        ctx.peer,
+                        ctx.handle.cid,
+                        ctx.write_deadline,
+                        buf.len()
+                    );
+                    ctx.handle.close_now(CloseReason::SlowConsumerWriteDeadline);
+                    break 'outer;
+                }
+                WriteEnd::Failed => {
+                    ctx.handle.close_now(CloseReason::WriteError);
+                    break 'outer;
+                }
+                WriteEnd::Aborted => break 'outer,
+            }
+            // What arrived during the write goes next; `take` appends behind it.
+            buf.clear();
+            std::mem::swap(&mut buf, &mut next);
+            if next.capacity() > KEEP_BUF_CAPACITY {
+                next = Vec::new();
             }
         }
     }
@@ -107,17 +112,45 @@ pub async fn run(ctx: WriterCtx, mut wr: OwnedWriteHalf) {
     // Dropping `wr` shuts down the write side; the socket closes once the reader drops its half.
 }
 
-async fn write_with_deadline(ctx: &WriterCtx, wr: &mut OwnedWriteHalf, buf: &[u8]) -> WriteEnd {
-    tokio::select! {
-        biased;
-        () = ctx.token.cancelled() => WriteEnd::Aborted,
-        r = tokio::time::timeout(ctx.write_deadline, wr.write_all(buf)) => match r {
-            Ok(Ok(())) => WriteEnd::Done,
-            Ok(Err(e)) => {
-                tracing::debug!("{} - cid:{} - Error writing to client: {e}", ctx.peer, ctx.handle.cid);
-                WriteEnd::Failed
+/// Writes `buf` within the write deadline. Wake-ups during the write are checked for a closed
+/// queue: "close now" (slow consumer) aborts a write stuck on a full socket at once, and a
+/// "close after flush" moves the last bytes into `next`. Bytes queued while the queue is open
+/// stay in the core, where they count against `max_pending`.
+async fn write_phase(
+    ctx: &WriterCtx,
+    wr: &mut OwnedWriteHalf,
+    buf: &[u8],
+    next: &mut Vec<u8>,
+    close_after: &mut bool,
+) -> WriteEnd {
+    let write = wr.write_all(buf);
+    tokio::pin!(write);
+    let deadline = tokio::time::sleep(ctx.write_deadline);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            biased;
+            () = ctx.token.cancelled() => return WriteEnd::Aborted,
+            r = &mut write => return match r {
+                Ok(()) => WriteEnd::Done,
+                Err(e) => {
+                    tracing::debug!("{} - cid:{} - Error writing to client: {e}", ctx.peer, ctx.handle.cid);
+                    WriteEnd::Failed
+                }
+            },
+            () = &mut deadline => return WriteEnd::Deadline,
+            () = ctx.wake.0.notified() => {
+                // While open, leave new bytes queued in the core: that is what max_pending
+                // measures. Once closing, the queue can no longer grow, so taking is bounded.
+                if ctx.handle.close_reason().is_none() {
+                    continue;
+                }
+                let taken = ctx.handle.take(next);
+                if taken.close_now.is_some() {
+                    return WriteEnd::Aborted;
+                }
+                *close_after |= taken.close_after.is_some();
             }
-            Err(_elapsed) => WriteEnd::Deadline,
-        },
+        }
     }
 }
