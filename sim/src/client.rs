@@ -68,6 +68,8 @@ pub struct ClientModel {
     pub echo: bool,
     /// Where it is in its life.
     pub state: ClientState,
+    /// Server PINGs it answered.
+    pub pings_answered: u64,
     /// It stopped reading at some point, so the server may rightly call it stale.
     pub may_be_stale: bool,
     parser: Parser,
@@ -100,6 +102,7 @@ impl ClientModel {
             echo,
             state: ClientState::AwaitInfo,
             may_be_stale: false,
+            pings_answered: 0,
             parser,
             next_sid: 1,
             seq: 0,
@@ -154,7 +157,10 @@ impl ClientModel {
                     self.state = ClientState::Connected;
                 }
                 Op::Info(_) | Op::Pong | Op::Ok => {}
-                Op::Ping => out.extend_from_slice(encode::PONG),
+                Op::Ping => {
+                    out.extend_from_slice(encode::PONG);
+                    self.pings_answered += 1;
+                }
                 Op::Msg {
                     subject,
                     sid,

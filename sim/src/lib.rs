@@ -28,7 +28,7 @@ use std::fmt;
 
 pub use oracle::{Violation, ViolationKind};
 pub use workload::{Config, Sabotage};
-pub use world::Outcome;
+pub use world::{Outcome, Stats};
 
 /// A failed run: the seed, when (simulated nanoseconds) and what.
 #[derive(Debug, Clone, PartialEq, Eq)]

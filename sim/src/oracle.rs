@@ -139,6 +139,12 @@ pub struct Oracle {
     received: BTreeMap<SubKey, Received>,
     /// Deliveries checked so far.
     pub deliveries: u64,
+    /// Of which to queue subscriptions.
+    pub queue_deliveries: u64,
+    /// Of which as HMSG.
+    pub hmsgs: u64,
+    /// Auto-unsubscribe limits reached in the model.
+    pub limits_reached: u64,
 }
 
 impl Oracle {
@@ -155,6 +161,9 @@ impl Oracle {
             queue_owed: BTreeMap::new(),
             received: BTreeMap::new(),
             deliveries: 0,
+            queue_deliveries: 0,
+            hmsgs: 0,
+            limits_reached: 0,
         }
     }
 
@@ -268,6 +277,7 @@ impl Oracle {
                     s.owed += 1;
                     if s.max == Some(s.owed) {
                         s.live = false;
+                        self.limits_reached += 1;
                     }
                 }
             }
@@ -317,6 +327,7 @@ impl Oracle {
                 format!("{what}: MSG/HMSG framing wrong"),
             ));
         }
+        self.hmsgs += u64::from(hmsg);
         if id.0 == to && !self.echo[to] {
             return Err(Violation::new(K::Echo, format!("{what}: echo is off")));
         }
@@ -373,6 +384,7 @@ impl Oracle {
                     return Err(Violation::new(K::Unexpected, msg));
                 }
                 qo.got += 1;
+                self.queue_deliveries += 1;
                 if qo.got > 1 {
                     return Err(Violation::new(
                         K::QueueTwice,

@@ -10,7 +10,7 @@
 //! events run in a seed-dependent order. Every processed event feeds the trace hash.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -76,7 +76,7 @@ impl Event {
 /// One direction of a simulated TCP stream.
 #[derive(Debug, Default)]
 struct Link {
-    bytes: VecDeque<u8>,
+    bytes: Vec<u8>,
     /// The writer closed its side: after `bytes`, the reader sees EOF.
     fin: bool,
     /// EOF has been delivered.
@@ -119,8 +119,31 @@ pub struct Outcome {
     pub deliveries: u64,
     /// Clients closed during the run (by themselves or by the server).
     pub closed: usize,
+    /// What the run exercised.
+    pub stats: Stats,
     /// Simulated nanoseconds at the end.
     pub sim_ns: u64,
+}
+
+/// Counts of what a run exercised, so tests can assert the swarm still covers the faults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Connections closed because the client closed its socket.
+    pub client_closes: u64,
+    /// Connections closed as slow consumers.
+    pub slow_consumers: u64,
+    /// Connections closed as stale (unanswered PINGs).
+    pub stale: u64,
+    /// Reading stalls injected.
+    pub stalls: u64,
+    /// Server PINGs the clients answered.
+    pub pings_answered: u64,
+    /// Deliveries to queue subscriptions.
+    pub queue_deliveries: u64,
+    /// Deliveries that came as HMSG.
+    pub hmsgs: u64,
+    /// Auto-unsubscribe limits the model saw reached.
+    pub limits_reached: u64,
 }
 
 /// The world of one run.
@@ -138,6 +161,7 @@ pub struct World {
     tap: Tap,
     trace: Trace,
     ops_left: usize,
+    stats: Stats,
 }
 
 /// A matcher that ignores wildcards: the planted bug of [`Sabotage::BrokenMatcher`].
@@ -195,6 +219,7 @@ impl World {
             shared,
             slots,
             trace: Trace::default(),
+            stats: Stats::default(),
         };
         for i in 0..w.slots.len() {
             let at = w.rng.below(5_000_000);
@@ -248,6 +273,13 @@ impl World {
             published: self.oracle.published(),
             deliveries: self.oracle.deliveries,
             closed,
+            stats: Stats {
+                pings_answered: self.slots.iter().map(|s| s.model.pings_answered).sum(),
+                queue_deliveries: self.oracle.queue_deliveries,
+                hmsgs: self.oracle.hmsgs,
+                limits_reached: self.oracle.limits_reached,
+                ..self.stats
+            },
             sim_ns: self.now,
         })
     }
@@ -265,6 +297,7 @@ impl World {
                 self.slots[i].stalled = true;
                 self.slots[i].ever_stalled = true;
                 self.slots[i].model.may_be_stale = true;
+                self.stats.stalls += 1;
                 let d = self.cfg.stall.map_or(0, |s| s.for_ns);
                 self.schedule(self.now + d, Event::Unstall(i));
             }
@@ -299,7 +332,8 @@ impl World {
         };
         let slot = &mut self.slots[i];
         slot.up.scheduled = false;
-        let chunk: Vec<u8> = slot.up.bytes.drain(..len).collect();
+        let chunk = slot.up.bytes[..len].to_vec();
+        slot.up.bytes.drain(..len);
         self.trace.bytes(&chunk);
         let now = Time::from_nanos(self.now);
         let conn = slot.conn.as_mut().expect("bytes flow only after connect");
@@ -345,7 +379,8 @@ impl World {
         } else {
             0
         };
-        let chunk: Vec<u8> = slot.down.bytes.drain(..len).collect();
+        let chunk = slot.down.bytes[..len].to_vec();
+        slot.down.bytes.drain(..len);
         self.trace.bytes(&chunk);
         let mut out = Vec::new();
         let was_waiting = slot.model.state == ClientState::AwaitInfo;
@@ -418,7 +453,7 @@ impl World {
         if bytes.is_empty() || slot.server_closed || slot.up.fin {
             return;
         }
-        slot.up.bytes.extend(bytes);
+        slot.up.bytes.extend_from_slice(bytes);
         self.schedule_up(i);
     }
 
@@ -464,6 +499,12 @@ impl World {
                 continue;
             };
             self.trace.event(self.now, 9, i);
+            match reason {
+                CloseReason::ClientClosed => self.stats.client_closes += 1,
+                CloseReason::StaleConnection => self.stats.stale += 1,
+                r if r.is_slow_consumer() => self.stats.slow_consumers += 1,
+                _ => {}
+            }
             let legit = match reason {
                 CloseReason::ClientClosed => true,
                 r if r.is_slow_consumer() => true,
@@ -508,7 +549,7 @@ impl World {
         }
         let mut buf = Vec::new();
         let taken = conn.handle().take(&mut buf);
-        slot.down.bytes.extend(&buf);
+        slot.down.bytes.extend_from_slice(&buf);
         if let Some(reason) = taken.close_now.or(taken.close_after) {
             slot.server_closed = true;
             slot.down.fin = true;
