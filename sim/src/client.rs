@@ -156,7 +156,12 @@ impl ClientModel {
                     encode::op(out, &Op::Connect(json.as_bytes()));
                     self.state = ClientState::Connected;
                 }
-                Op::Info(_) | Op::Pong | Op::Ok => {}
+                Op::Info(_) => {}
+                Op::Pong => oracle.on_pong(id)?,
+                Op::Ok => {
+                    let msg = format!("client {id} got +OK with verbose off");
+                    return Err(Violation::new(ViolationKind::ServerError, msg));
+                }
                 Op::Ping => {
                     out.extend_from_slice(encode::PONG);
                     self.pings_answered += 1;

@@ -14,9 +14,11 @@
 //! 3. no message arrives twice on one sid;
 //! 4. one member per queue group per message (exactly one when no candidate was closed);
 //! 5. a sid with `UNSUB sid N` never gets more than N messages;
-//! 6. `echo:false` clients never get their own messages.
+//! 6. `echo:false` clients never get their own messages;
+//! 7. PING is a flush barrier: the PONG a client gets comes after every plain delivery owed
+//!    to it when the server processed that PING, and every PING gets its PONG.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
 use natsd_core::proto::Op;
@@ -47,6 +49,8 @@ pub enum ViolationKind {
     OverMax,
     /// An `echo:false` client got its own message.
     Echo,
+    /// A PONG overtook a delivery queued before its PING, or never came.
+    Flush,
     /// An owed delivery never arrived (liveness).
     Missing,
     /// Bytes stayed queued for a live client: a lost wake-up (liveness).
@@ -137,6 +141,9 @@ pub struct Oracle {
     owed: BTreeMap<(SubKey, MsgId), bool>,
     queue_owed: BTreeMap<(MsgId, Vec<u8>), QueueOwed>,
     received: BTreeMap<SubKey, Received>,
+    /// Per client, for each PING processed and not yet answered: the plain deliveries owed
+    /// at that moment and not yet received.
+    barriers: BTreeMap<ClientId, VecDeque<Vec<(SubKey, MsgId)>>>,
     /// Deliveries checked so far.
     pub deliveries: u64,
     /// Of which to queue subscriptions.
@@ -160,6 +167,7 @@ impl Oracle {
             owed: BTreeMap::new(),
             queue_owed: BTreeMap::new(),
             received: BTreeMap::new(),
+            barriers: BTreeMap::new(),
             deliveries: 0,
             queue_deliveries: 0,
             hmsgs: 0,
@@ -230,6 +238,17 @@ impl Oracle {
                 payload,
             } => {
                 self.on_publish(from, subject, reply, &payload[header_len..], true)?;
+            }
+            Op::Ping => {
+                let lo = ((from, 0), (0, 0));
+                let hi = ((from, u64::MAX), (ClientId::MAX, u64::MAX));
+                let pending: Vec<(SubKey, MsgId)> = self
+                    .owed
+                    .range(lo..=hi)
+                    .filter(|(_, &got)| !got)
+                    .map(|(&k, _)| k)
+                    .collect();
+                self.barriers.entry(from).or_default().push_back(pending);
             }
             _ => {}
         }
@@ -396,6 +415,20 @@ impl Oracle {
         Ok(())
     }
 
+    /// Client `c` received a PONG: it answers its oldest unanswered PING, so everything
+    /// owed to `c` when that PING was processed must already be here.
+    pub fn on_pong(&mut self, c: ClientId) -> Result<(), Violation> {
+        let Some(pending) = self.barriers.get_mut(&c).and_then(VecDeque::pop_front) else {
+            let msg = format!("client {c} got a PONG it never asked for");
+            return Err(Violation::new(ViolationKind::Flush, msg));
+        };
+        if let Some((key, id)) = pending.into_iter().find(|k| !self.owed[k]) {
+            let msg = format!("client {c}: PONG overtook {id:?} owed to sid {}", key.1);
+            return Err(Violation::new(ViolationKind::Flush, msg));
+        }
+        Ok(())
+    }
+
     /// The end-of-run liveness check: everything owed to a never-closed client arrived, and
     /// each queue group whose candidates all stayed connected got each message once.
     pub fn finish(&self) -> Result<(), Violation> {
@@ -410,6 +443,12 @@ impl Oracle {
                     String::from_utf8_lossy(&self.published[&id].subject),
                 );
                 return Err(Violation::new(ViolationKind::Missing, detail));
+            }
+        }
+        for (&c, pings) in &self.barriers {
+            if !pings.is_empty() && !self.excused[c] {
+                let msg = format!("client {c}: {} PINGs never answered", pings.len());
+                return Err(Violation::new(ViolationKind::Flush, msg));
             }
         }
         for ((id, q), qo) in &self.queue_owed {

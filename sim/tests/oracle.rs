@@ -45,7 +45,7 @@ fn dropped_delivery_is_missing() {
         assert!(
             matches!(
                 f.violation.kind,
-                ViolationKind::Missing | ViolationKind::QueueMissing
+                ViolationKind::Missing | ViolationKind::QueueMissing | ViolationKind::Flush
             ),
             "seed {seed}: {f}"
         );

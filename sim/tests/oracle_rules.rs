@@ -132,3 +132,27 @@ fn closed_client_is_owed_nothing() {
     assert_eq!(o.finish(), Ok(()));
     assert_eq!(deliver(&mut o, 0, "1", "a", 1, 2), Err(K::Unexpected));
 }
+
+#[test]
+fn pong_is_a_flush_barrier() {
+    let mut o = oracle();
+    o.on_server_op(0, &sub("a", None, "1")).unwrap();
+    publish(&mut o, 1, "a", 1);
+    o.on_server_op(0, &Op::Ping).unwrap();
+    publish(&mut o, 1, "a", 2);
+    o.on_server_op(0, &Op::Ping).unwrap();
+    assert_eq!(deliver(&mut o, 0, "1", "a", 1, 1), Ok(()));
+    assert_eq!(o.on_pong(0), Ok(()), "seq 2 came after the first PING");
+    assert_eq!(
+        o.on_pong(0).map_err(|v| v.kind),
+        Err(K::Flush),
+        "seq 2 is still missing"
+    );
+    assert_eq!(
+        o.on_pong(0).map_err(|v| v.kind),
+        Err(K::Flush),
+        "no third PING"
+    );
+    o.on_server_op(0, &Op::Ping).unwrap();
+    assert_eq!(o.finish().map_err(|v| v.kind), Err(K::Missing));
+}
