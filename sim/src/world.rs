@@ -221,8 +221,11 @@ impl World {
             trace: Trace::default(),
             stats: Stats::default(),
         };
+        // Half the clients connect at the start, the others join mid-traffic.
+        let run_ns = w.cfg.think_ns * w.cfg.ops as u64 / w.cfg.clients as u64;
         for i in 0..w.slots.len() {
-            let at = w.rng.below(5_000_000);
+            let window = if w.rng.below(2) == 0 { 5_000_000 } else { run_ns.max(1) };
+            let at = w.rng.below(window);
             w.schedule(at, Event::Connect(i));
         }
         if let Some(s) = w.cfg.stall {
