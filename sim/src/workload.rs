@@ -37,8 +37,12 @@ pub struct Config {
     pub jitter_ns: u64,
     /// The server's keep-alive interval.
     pub ping_interval: Duration,
+    /// The server's `ping_max` (unanswered PINGs tolerated).
+    pub ping_max: u32,
     /// The server's `max_pending`.
     pub max_pending: usize,
+    /// Turn the sublist's match cache off (`disable_sublist_cache`).
+    pub no_sublist_cache: bool,
     /// Percent chance that a workload action of a client is to disconnect.
     pub close_percent: u64,
     /// Percent chance that a client answers a request it receives.
@@ -92,7 +96,9 @@ impl Config {
             latency_ns: 5_000 + r.below(500_000),
             jitter_ns: 1 + r.below(100_000),
             ping_interval,
+            ping_max: 1 + r.below(3) as u32,
             max_pending,
+            no_sublist_cache: r.below(2) == 0,
             close_percent: if r.below(3) == 0 { 1 + r.below(3) } else { 0 },
             respond_percent: r.below(101),
             stall,

@@ -176,7 +176,9 @@ impl World {
         let opts = Options {
             seed: rng.next_u64(),
             ping_interval: cfg.ping_interval,
+            ping_max: cfg.ping_max,
             max_pending: cfg.max_pending,
+            disable_sublist_cache: cfg.no_sublist_cache,
             ..Options::default()
         };
         let shared = Shared::new(opts, format!("NSIM{:016X}", cfg.seed), Time::ZERO);
@@ -224,7 +226,11 @@ impl World {
         // Half the clients connect at the start, the others join mid-traffic.
         let run_ns = w.cfg.think_ns * w.cfg.ops as u64 / w.cfg.clients as u64;
         for i in 0..w.slots.len() {
-            let window = if w.rng.below(2) == 0 { 5_000_000 } else { run_ns.max(1) };
+            let window = if w.rng.below(2) == 0 {
+                5_000_000
+            } else {
+                run_ns.max(1)
+            };
             let at = w.rng.below(window);
             w.schedule(at, Event::Connect(i));
         }
