@@ -26,7 +26,6 @@ pub enum ClientState {
 #[derive(Debug, Clone)]
 struct OwnSub {
     sid: u64,
-    queue: bool,
     /// Still subscribed (no plain UNSUB sent yet).
     active: bool,
     /// `UNSUB sid max` already sent.
@@ -251,14 +250,13 @@ impl ClientModel {
         encode::sub(out, subject, queue, sid.to_string().as_bytes());
         self.subs.push(OwnSub {
             sid,
-            queue: queue.is_some(),
             active: true,
             has_max: false,
         });
         sid
     }
 
-    /// UNSUB a random active subscription; plain ones sometimes get a limit instead.
+    /// UNSUB a random active subscription, or sometimes give it a limit instead.
     fn unsubscribe(&mut self, r: &mut Rng, out: &mut Vec<u8>) {
         let active: Vec<usize> = (0..self.subs.len())
             .filter(|&i| self.subs[i].active)
@@ -267,9 +265,7 @@ impl ClientModel {
             return;
         }
         let s = &mut self.subs[active[r.below(active.len() as u64) as usize]];
-        // Limits only on plain subscriptions: for a queue member the model cannot know how
-        // many messages the server's random choice gave it.
-        let max = (!s.queue && !s.has_max && r.below(2) == 0).then(|| 1 + r.below(4));
+        let max = (!s.has_max && r.below(2) == 0).then(|| 1 + r.below(4));
         match max {
             Some(_) => s.has_max = true,
             None => s.active = false,

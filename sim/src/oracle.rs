@@ -98,6 +98,9 @@ struct ModelSub {
     max: Option<u64>,
     /// Deliveries the model owes this sid so far (the server's `delivered` counter).
     owed: u64,
+    /// Queue messages this member was a candidate for: an upper bound on what the server
+    /// gave it (the model cannot know which member the server's random choice picked).
+    candidacies: u64,
 }
 
 /// What was published, to check deliveries byte for byte.
@@ -113,6 +116,8 @@ struct Published {
 #[derive(Debug, Clone)]
 struct QueueOwed {
     candidates: Vec<SubKey>,
+    /// Some candidate has no limit, so exactly one member must get it (else at most one).
+    exact: bool,
     got: u32,
 }
 
@@ -211,6 +216,7 @@ impl Oracle {
                         live: true,
                         max: None,
                         owed: 0,
+                        candidacies: 0,
                     };
                     self.subs.insert(key, sub);
                 }
@@ -219,6 +225,10 @@ impl Oracle {
                 let key = (from, parse_sid(sid)?);
                 if let Some(s) = self.subs.get_mut(&key).filter(|s| s.live) {
                     match max {
+                        // A queue member stays a candidate: only the server knows whether
+                        // the limit is already reached. It got at most `candidacies` so
+                        // far, so it never gets more than max(limit, candidacies).
+                        Some(m) if s.queue.is_some() => s.max = Some(m.max(s.candidacies)),
                         Some(m) if m > s.owed => s.max = Some(m),
                         _ => s.live = false,
                     }
@@ -281,7 +291,7 @@ impl Oracle {
             self.published.insert(id, p).is_none(),
             "harness bug: sequence reused {id:?}"
         );
-        let mut groups: BTreeMap<Vec<u8>, Vec<SubKey>> = BTreeMap::new();
+        let mut groups: BTreeMap<Vec<u8>, Vec<(SubKey, bool)>> = BTreeMap::new();
         for (&key, s) in self.subs.iter_mut() {
             if !s.live || !(self.matcher)(&s.pattern, subject) {
                 continue;
@@ -290,7 +300,13 @@ impl Oracle {
                 continue;
             }
             match &s.queue {
-                Some(q) => groups.entry(q.clone()).or_default().push(key),
+                Some(q) => {
+                    s.candidacies += 1;
+                    groups
+                        .entry(q.clone())
+                        .or_default()
+                        .push((key, s.max.is_none()));
+                }
                 None => {
                     self.owed.insert((key, id), false);
                     s.owed += 1;
@@ -301,9 +317,17 @@ impl Oracle {
                 }
             }
         }
-        for (q, candidates) in groups {
-            self.queue_owed
-                .insert((id, q), QueueOwed { candidates, got: 0 });
+        for (q, members) in groups {
+            let exact = members.iter().any(|&(_, unlimited)| unlimited);
+            let candidates = members.into_iter().map(|(k, _)| k).collect();
+            self.queue_owed.insert(
+                (id, q),
+                QueueOwed {
+                    candidates,
+                    exact,
+                    got: 0,
+                },
+            );
         }
         Ok(())
     }
@@ -452,7 +476,7 @@ impl Oracle {
             }
         }
         for ((id, q), qo) in &self.queue_owed {
-            if qo.got == 0 && qo.candidates.iter().all(|k| !self.excused[k.0]) {
+            if qo.got == 0 && qo.exact && qo.candidates.iter().all(|k| !self.excused[k.0]) {
                 let detail = format!(
                     "queue {:?} never got {id:?} (candidates {:?})",
                     String::from_utf8_lossy(q),

@@ -156,3 +156,27 @@ fn pong_is_a_flush_barrier() {
     o.on_server_op(0, &Op::Ping).unwrap();
     assert_eq!(o.finish().map_err(|v| v.kind), Err(K::Missing));
 }
+
+#[test]
+fn queue_member_limit_is_bounded() {
+    let mut o = oracle();
+    o.on_server_op(0, &sub("a", Some("q"), "1")).unwrap();
+    o.on_server_op(0, &sub("a", Some("q"), "2")).unwrap();
+    publish(&mut o, 1, "a", 1);
+    publish(&mut o, 1, "a", 2);
+    // Candidate twice so far: the server may already have given it both.
+    o.on_server_op(
+        0,
+        &Op::Unsub {
+            sid: b"1",
+            max: Some(1),
+        },
+    )
+    .unwrap();
+    publish(&mut o, 1, "a", 3);
+    assert_eq!(deliver(&mut o, 0, "1", "a", 1, 1), Ok(()));
+    assert_eq!(deliver(&mut o, 0, "1", "a", 1, 2), Ok(()));
+    assert_eq!(deliver(&mut o, 0, "1", "a", 1, 3), Err(K::OverMax));
+    // Sid 2 has no limit, so the group owed message 3 to someone.
+    assert_eq!(o.finish().map_err(|v| v.kind), Err(K::QueueMissing));
+}
