@@ -15,7 +15,8 @@
 //!   choices (subjects, actions, payload sizes, chunk sizes).
 //! - [`world`]: the event queue, clock, links and the main loop; drives the core.
 //! - [`client`]: the sans-IO client model (parser, PONGs, replies, workload encoding).
-//! - [`oracle`]: the naive server model and the six delivery rules.
+//! - [`oracle`]: the naive server model and the delivery rules (matching, completeness,
+//!   order, no duplicates, one queue member, auto-unsubscribe limits, echo, PING flush).
 //! - [`trace`]: the trace hash for the determinism check.
 
 pub mod client;
