@@ -1,0 +1,4 @@
+//! placeholder
+pub struct Change;
+pub struct NotReloadable;
+pub fn diff() {}
