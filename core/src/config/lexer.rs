@@ -83,7 +83,10 @@ fn is_sep(c: char) -> bool {
 }
 
 fn is_suffix(c: char) -> bool {
-    matches!(c, 'k' | 'K' | 'm' | 'M' | 'g' | 'G' | 't' | 'T' | 'p' | 'P' | 'e' | 'E')
+    matches!(
+        c,
+        'k' | 'K' | 'm' | 'M' | 'g' | 'G' | 't' | 'T' | 'p' | 'P' | 'e' | 'E'
+    )
 }
 
 /// What ends a number (Go's list; note `]` is not in it, as in Go).
@@ -527,7 +530,13 @@ impl<'a> Lexer<'a> {
                 // An include inside a map returns to the map's value end.
                 self.stack.push(St::MapValueEnd);
                 let t = self.bare_key(Some("Unexpected EOF processing map key."), St::MapKeyEnd)?;
-                if matches!(t, Some(Token { tok: Tok::Key(_), .. })) {
+                if matches!(
+                    t,
+                    Some(Token {
+                        tok: Tok::Key(_),
+                        ..
+                    })
+                ) {
                     self.stack.pop();
                 }
                 Ok(t)

@@ -244,7 +244,9 @@ impl Cx<'_> {
                         // Bounds the tree so recursive Drop/Clone stay shallow.
                         return Err(ConfigError::at(
                             &pos,
-                            format!("nesting too deep: maps and arrays nest at most {MAX_DEPTH} levels"),
+                            format!(
+                                "nesting too deep: maps and arrays nest at most {MAX_DEPTH} levels"
+                            ),
                         ));
                     }
                     self.charge(1, &pos)?;
@@ -297,16 +299,22 @@ impl Cx<'_> {
         }
         match frames.pop() {
             Some(Frame::Map { map, .. }) if frames.is_empty() => Ok(map),
-            Some(Frame::Map { pos, .. }) | Some(Frame::Array { pos, .. }) => {
-                Err(ConfigError::at(&pos, "Unexpected EOF: unclosed map or array"))
-            }
+            Some(Frame::Map { pos, .. }) | Some(Frame::Array { pos, .. }) => Err(ConfigError::at(
+                &pos,
+                "Unexpected EOF: unclosed map or array",
+            )),
             None => Ok(Map::new()),
         }
     }
 
     /// Looks `$name` up: enclosing maps innermost first (keys already set), then the
     /// environment (values parsed as config values).
-    fn variable(&mut self, name: &str, pos: &Pos, frames: &mut [Frame]) -> Result<Node, ConfigError> {
+    fn variable(
+        &mut self,
+        name: &str,
+        pos: &Pos,
+        frames: &mut [Frame],
+    ) -> Result<Node, ConfigError> {
         if is_bcrypt(name) {
             return Ok(Node::new(Value::String(format!("${name}")), pos.clone()));
         }
@@ -341,7 +349,10 @@ impl Cx<'_> {
             } else {
                 ConfigError::at(
                     pos,
-                    format!("variable reference for '{name}' could not be parsed: {}", e.msg),
+                    format!(
+                        "variable reference for '{name}' could not be parsed: {}",
+                        e.msg
+                    ),
                 )
             }
         })?;
@@ -372,7 +383,9 @@ impl Cx<'_> {
         if self.includes.iter().any(|f| *f == name) {
             return Err(ConfigError::at(
                 pos,
-                format!("error parsing include file '{path}', include cycle: '{name}' includes itself"),
+                format!(
+                    "error parsing include file '{path}', include cycle: '{name}' includes itself"
+                ),
             ));
         }
         if self.includes.len() > MAX_INCLUDE_DEPTH {
@@ -435,8 +448,14 @@ fn set_value(frames: &mut [Frame], node: Node) -> Result<(), ConfigError> {
                 });
                 Ok(())
             }
-            None => Err(ConfigError::at(&node.pos, "Expected a key before this value")),
+            None => Err(ConfigError::at(
+                &node.pos,
+                "Expected a key before this value",
+            )),
         },
-        None => Err(ConfigError::at(&node.pos, "internal parser error: no context")),
+        None => Err(ConfigError::at(
+            &node.pos,
+            "internal parser error: no context",
+        )),
     }
 }

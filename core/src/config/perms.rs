@@ -90,7 +90,10 @@ fn auth_timeout(t: &mut Typer, x: &Entry) -> Option<Duration> {
         Value::String(s) => match parse_go_duration(s) {
             Ok(ns) if ns >= 0 => return Some(Duration::from_nanos(ns as u64)),
             _ => {
-                t.error(x, format!("error parsing authorization timeout: invalid {s:?}"));
+                t.error(
+                    x,
+                    format!("error parsing authorization timeout: invalid {s:?}"),
+                );
                 return None;
             }
         },
@@ -120,7 +123,10 @@ fn parse_users(t: &mut Typer, e: &Entry) -> Option<Vec<User>> {
     for n in items {
         let Value::Map(um) = &n.value else {
             let got = n.value.type_name();
-            t.error_at(n, format!("Expected user entry to be a map/struct, got {got}"));
+            t.error_at(
+                n,
+                format!("Expected user entry to be a map/struct, got {got}"),
+            );
             continue;
         };
         let mut u = User::default();
@@ -279,7 +285,10 @@ fn subjects(t: &mut Typer, n: &Node) -> Option<Vec<String>> {
 /// `allow_responses { max, expires }`. Zero means the default; negative means unlimited.
 fn allow_responses(t: &mut Typer, e: &Entry) -> Option<ResponsePermission> {
     let Value::Map(m) = &e.node.value else {
-        t.error(e, "error parsing response permissions, expected a boolean or a map");
+        t.error(
+            e,
+            "error parsing response permissions, expected a boolean or a map",
+        );
         return None;
     };
     let mut rp = ResponsePermission::default();

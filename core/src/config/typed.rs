@@ -445,7 +445,11 @@ impl Typer {
             }
             "max_control_line" => {
                 let v = self.count(e, i32::MAX as u64).map(|v| v as usize);
-                set(&mut o.max_control_line, v.map(|v| or(v, 4096)), "max_control_line")
+                set(
+                    &mut o.max_control_line,
+                    v.map(|v| or(v, 4096)),
+                    "max_control_line",
+                )
             }
             "max_payload" => {
                 let v = self.count(e, i32::MAX as u64).map(|v| v as usize);
@@ -454,11 +458,19 @@ impl Typer {
             }
             "max_pending" => {
                 let v = self.count(e, i64::MAX as u64).map(|v| v as usize);
-                set(&mut o.max_pending, v.map(|v| or(v, 64 << 20)), "max_pending")
+                set(
+                    &mut o.max_pending,
+                    v.map(|v| or(v, 64 << 20)),
+                    "max_pending",
+                )
             }
             "max_connections" | "max_conn" => {
                 let v = self.count(e, i64::MAX as u64).map(|v| v as usize);
-                set(&mut o.max_connections, v.map(|v| or(v, 64 * 1024)), "max_connections")
+                set(
+                    &mut o.max_connections,
+                    v.map(|v| or(v, 64 * 1024)),
+                    "max_connections",
+                )
             }
             "max_subscriptions" | "max_subs" => {
                 let v = self.count(e, i64::MAX as u64).map(|v| v as usize);
@@ -470,7 +482,13 @@ impl Typer {
             }
             "ping_interval" => {
                 let d = self.duration(e, "ping_interval");
-                let d = d.map(|d| if d.is_zero() { Duration::from_secs(120) } else { d });
+                let d = d.map(|d| {
+                    if d.is_zero() {
+                        Duration::from_secs(120)
+                    } else {
+                        d
+                    }
+                });
                 set(&mut o.ping_interval, d, "ping_interval")
             }
             "ping_max" => {
@@ -479,13 +497,21 @@ impl Typer {
             }
             "write_deadline" => {
                 let d = self.duration(e, "write_deadline");
-                let d = d.map(|d| if d.is_zero() { Duration::from_secs(10) } else { d });
+                let d = d.map(|d| {
+                    if d.is_zero() {
+                        Duration::from_secs(10)
+                    } else {
+                        d
+                    }
+                });
                 set(&mut o.write_deadline, d, "write_deadline")
             }
             "no_header_support" => set(&mut o.no_header_support, self.bool(e), "no_header_support"),
-            "disable_sublist_cache" | "no_sublist_cache" => {
-                set(&mut o.disable_sublist_cache, self.bool(e), "disable_sublist_cache")
-            }
+            "disable_sublist_cache" | "no_sublist_cache" => set(
+                &mut o.disable_sublist_cache,
+                self.bool(e),
+                "disable_sublist_cache",
+            ),
             "lame_duck_duration" => {
                 if let Some(d) = self.strict_duration(e, "lame_duck_duration") {
                     if d < Duration::from_secs(30) {
