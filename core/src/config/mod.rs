@@ -32,6 +32,8 @@ pub mod value;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod typed_tests;
 
 pub use parser::{join_include_path, parse, IncludeResolver, NoIncludes};
 pub use reload::{diff, Change, NotReloadable};

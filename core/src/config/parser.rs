@@ -114,19 +114,19 @@ enum Frame {
     },
 }
 
-/// Byte offset to line/column.
-struct Lines {
+/// Byte offset to line/column (binary search over line starts).
+pub(crate) struct Lines {
     starts: Vec<usize>,
 }
 
 impl Lines {
-    fn new(src: &str) -> Lines {
+    pub(crate) fn new(src: &str) -> Lines {
         let mut starts = vec![0];
         starts.extend(src.match_indices('\n').map(|(i, _)| i + 1));
         Lines { starts }
     }
 
-    fn pos(&self, file: &Arc<str>, offset: usize) -> Pos {
+    pub(crate) fn pos(&self, file: &Arc<str>, offset: usize) -> Pos {
         let line = self.starts.partition_point(|&s| s <= offset).max(1);
         let start = self.starts.get(line - 1).copied().unwrap_or(0);
         Pos {
@@ -265,7 +265,7 @@ impl Cx<'_> {
                     continue;
                 }
                 Tok::MapEnd | Tok::ArrayEnd => match frames.pop() {
-                    Some(Frame::Map { map, pos, .. }) if frames.len() > 0 => {
+                    Some(Frame::Map { map, pos, .. }) if !frames.is_empty() => {
                         Node::new(Value::Map(map), pos)
                     }
                     Some(Frame::Array { items, pos }) => Node::new(Value::Array(items), pos),
@@ -380,7 +380,7 @@ impl Cx<'_> {
         let (name, text) = self.resolver.resolve(file, path).map_err(|e| {
             ConfigError::at(pos, format!("error parsing include file '{path}', {e}"))
         })?;
-        if self.includes.iter().any(|f| *f == name) {
+        if self.includes.contains(&name) {
             return Err(ConfigError::at(
                 pos,
                 format!(

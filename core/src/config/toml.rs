@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use toml_edit::{Document, Item, Table, TableLike};
 
+use super::parser::Lines;
 use super::value::{ConfigError, Entry, Map, Node, Pos, Value};
 use super::MAX_DEPTH;
 
@@ -14,7 +15,7 @@ use super::MAX_DEPTH;
 pub fn parse_toml(file: &str, src: &str) -> Result<Map, ConfigError> {
     let cx = Cx {
         file: Arc::from(file),
-        src,
+        lines: Lines::new(src),
     };
     let doc = Document::parse(src).map_err(|e| {
         let pos = cx.pos(e.span().map_or(0, |s| s.start));
@@ -24,21 +25,14 @@ pub fn parse_toml(file: &str, src: &str) -> Result<Map, ConfigError> {
     cx.table(top, &cx.pos(0), 0)
 }
 
-struct Cx<'a> {
+struct Cx {
     file: Arc<str>,
-    src: &'a str,
+    lines: Lines,
 }
 
-impl Cx<'_> {
+impl Cx {
     fn pos(&self, offset: usize) -> Pos {
-        let before = self.src.get(..offset).unwrap_or(self.src);
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        Pos {
-            file: self.file.clone(),
-            line: u32::try_from(line).unwrap_or(u32::MAX),
-            col: u32::try_from(offset.saturating_sub(line_start) + 1).unwrap_or(u32::MAX),
-        }
+        self.lines.pos(&self.file, offset)
     }
 
     fn span_pos(&self, span: Option<std::ops::Range<usize>>, fallback: &Pos) -> Pos {

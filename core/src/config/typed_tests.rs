@@ -1,0 +1,334 @@
+//! Tests for typing ([`from_map`]) and the reload diff ([`diff`]), on NATS and TOML configs.
+//!
+//! Configs marked "Go:" were checked by hand with `/usr/sbin/nats-server -t -c FILE`
+//! (Go 2.9.10): it accepts or rejects them the same way (wording may differ; see notes).
+//! `testdata/simple.conf` and `testdata/token.conf` are accepted by `nats-server -t`.
+
+use std::time::Duration;
+
+use super::tests::{load_str, no_env};
+use super::*;
+
+fn typed(src: &str) -> ServerConfig {
+    match load_str(src) {
+        Ok(l) => l.config,
+        Err(d) => panic!("{d}"),
+    }
+}
+
+#[test]
+fn docs_example_types() {
+    let src = include_str!("testdata/simple.conf");
+    let l = load("simple.conf", src, &NoIncludes, &no_env).unwrap();
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let c = l.config;
+    assert_eq!(c.options.host, "127.0.0.1");
+    assert_eq!(c.options.port, 4242);
+    assert_eq!(c.options.server_name.as_deref(), Some("docs-example"));
+    assert_eq!(c.monitoring.http_port, Some(8222));
+    assert!(c.logging.trace && !c.logging.debug && c.logging.logtime);
+    assert_eq!(c.logging.log_file.as_deref(), Some("/tmp/nats-server.log"));
+    assert_eq!(c.pid_file.as_deref(), Some("/tmp/nats-server.pid"));
+    assert_eq!(c.options.max_connections, 100);
+    assert_eq!(c.options.max_control_line, 512);
+    assert_eq!(c.options.max_payload, 65536);
+    assert_eq!(c.options.max_pending, 10 << 20);
+    assert_eq!(c.options.ping_interval, Duration::from_secs(120));
+    assert_eq!(c.options.write_deadline, Duration::from_secs(2));
+    assert_eq!(c.lame_duck_duration, Duration::from_secs(120));
+    let a = &c.options.auth;
+    assert_eq!(a.timeout, Duration::from_millis(1500));
+    assert_eq!(a.users.len(), 3);
+    assert_eq!(a.users[0].password, "s3cr3t");
+    let perms = a.users[1].permissions.as_ref().unwrap();
+    let publish = perms.publish.as_ref().unwrap();
+    assert_eq!(
+        publish.allow.as_deref(),
+        Some(&["req.>".to_string(), "_INBOX.>".to_string()][..])
+    );
+    let sub = perms.subscribe.as_ref().unwrap();
+    assert_eq!(sub.allow.as_deref(), Some(&["svc.*".to_string()][..]));
+    assert_eq!(sub.deny, vec!["svc.secret".to_string()]);
+    let rp = perms.allow_responses.unwrap();
+    assert_eq!((rp.max, rp.expires), (5, Duration::from_secs(60)));
+    let other = a.users[2].permissions.as_ref().unwrap();
+    assert_eq!(
+        other.subscribe.as_ref().unwrap().allow.as_ref().unwrap()[1],
+        "y.* q"
+    );
+}
+
+#[test]
+fn toml_maps_onto_the_same_options() {
+    let conf = load(
+        "simple.conf",
+        include_str!("testdata/simple.conf"),
+        &NoIncludes,
+        &no_env,
+    )
+    .unwrap()
+    .config;
+    let toml = load(
+        "simple.toml",
+        include_str!("testdata/simple.toml"),
+        &NoIncludes,
+        &no_env,
+    )
+    .unwrap()
+    .config;
+    assert_eq!(conf.options, toml.options);
+    assert_eq!(conf.logging, toml.logging);
+    assert_eq!(conf.monitoring, toml.monitoring);
+    assert_eq!(conf.pid_file, toml.pid_file);
+    // TOML errors and typing errors carry positions too.
+    let e = toml::parse_toml("t.toml", "a = 1\nb = = 2\n").unwrap_err();
+    assert_eq!((e.file.as_str(), e.line), ("t.toml", 2));
+    let d = load("t.toml", "port = 1\nbogus = 2\n", &NoIncludes, &no_env).unwrap_err();
+    assert_eq!(
+        d.errors[0].to_string(),
+        "t.toml:2:1: unknown field \"bogus\""
+    );
+    assert!(is_toml("X.TOML") && !is_toml("x.conf"));
+}
+
+#[test]
+fn token_config() {
+    let c = load(
+        "token.conf",
+        include_str!("testdata/token.conf"),
+        &NoIncludes,
+        &no_env,
+    )
+    .unwrap()
+    .config;
+    assert!(c
+        .options
+        .auth
+        .token
+        .as_deref()
+        .unwrap()
+        .starts_with("$2a$11$"));
+    assert_eq!(c.options.auth.timeout, Duration::from_secs(2));
+}
+
+#[test]
+fn listen_forms_and_aliases() {
+    let c =
+        typed("listen: 4333\nnet: 10.0.0.1\nmax_conn: 5\nmax_subs: 7\nno_sublist_cache: true\n");
+    assert_eq!(
+        (c.options.port, c.options.host.as_str()),
+        (4333, "10.0.0.1")
+    );
+    assert_eq!(
+        (c.options.max_connections, c.options.max_subscriptions),
+        (5, 7)
+    );
+    assert!(c.options.disable_sublist_cache);
+    let c = typed(
+        "listen: \"[::1]:4444\"\nport: -1\nhttp: \"127.0.0.1:8222\"\nlog_file: x\nPID_FILE: y\n",
+    );
+    assert_eq!((c.options.host.as_str(), c.options.port), ("::1", 0));
+    assert_eq!(
+        (c.monitoring.host.as_deref(), c.monitoring.http_port),
+        (Some("127.0.0.1"), Some(8222))
+    );
+    assert_eq!(c.logging.log_file.as_deref(), Some("x"));
+    assert_eq!(c.pid_file.as_deref(), Some("y"));
+    assert!(c.explicit.contains(&"pidfile") && c.explicit.contains(&"listen"));
+    let c = typed("trace_verbose: true\nlogtime: false\nmonitor_port: -1\n");
+    assert!(c.logging.trace && c.logging.trace_verbose && !c.logging.logtime);
+    assert_eq!(c.monitoring.http_port, Some(0));
+}
+
+#[test]
+fn durations_and_bare_seconds_warning() {
+    // Go: `e.conf:1:0: invalid use of field "ping_interval": ping_interval should be
+    // converted to a duration` (a warning; Go numbers the first line's columns from 0).
+    let l = load_str("ping_interval = 5\nwrite_deadline = \"1.5s\"\n").unwrap();
+    assert_eq!(l.config.options.ping_interval, Duration::from_secs(5));
+    assert_eq!(l.config.options.write_deadline, Duration::from_millis(1500));
+    assert_eq!(
+        l.warnings[0].to_string(),
+        "t.conf:1:1: invalid use of field \"ping_interval\": ping_interval should be converted to a duration"
+    );
+    let d = load_str("ping_interval = \"5x\"\n").unwrap_err();
+    assert_eq!(
+        d.errors[0].msg,
+        "error parsing ping_interval: time: unknown unit \"x\" in duration \"5x\""
+    );
+    let d = load_str("lame_duck_duration = \"10s\"\n").unwrap_err();
+    assert_eq!(
+        d.errors[0].msg,
+        "invalid lame_duck_duration of 10s, minimum is 30 seconds"
+    );
+}
+
+#[test]
+fn unknown_keys_are_errors_with_positions() {
+    // Go: `a.conf:1:0: unknown field "foo"` and `a.conf:2:3: unknown field "bar"`.
+    let d = load_str("foo = 1\n  bar = 2\n").unwrap_err();
+    let shown: Vec<String> = d.errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        shown,
+        vec![
+            "t.conf:1:1: unknown field \"foo\"",
+            "t.conf:2:3: unknown field \"bar\""
+        ]
+    );
+    // Go: `d.conf:3:39: unknown field "foo"` inside authorization.
+    let d = load_str(
+        "port = 4222\nping_interval = \"5s\"\nauthorization { user: a, password: b, foo: 1 }\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        d.errors[0].to_string(),
+        "t.conf:3:39: unknown field \"foo\""
+    );
+    // Keys used as variables are not unknown (Go's IsUsedVariable).
+    let c = typed("PASS = secret\nauthorization { user: a, password: $PASS }\n");
+    assert_eq!(c.options.auth.password.as_deref(), Some("secret"));
+}
+
+#[test]
+fn wrong_types_are_errors() {
+    // Go: `c.conf:1:0: interface conversion: interface {} is string, not int64`.
+    let d = load_str("port = \"x\"\n").unwrap_err();
+    assert_eq!(
+        d.errors[0].to_string(),
+        "t.conf:1:1: \"port\" expects an integer, got string"
+    );
+    let d = load_str("listen = \"nocolon\"\n").unwrap_err();
+    assert_eq!(
+        d.errors[0].msg,
+        "could not parse address string \"nocolon\""
+    );
+    let d = load_str("max_payload = 3gb\n").unwrap_err();
+    assert_eq!(d.errors[0].msg, "max_payload value is too big");
+    let d = load_str("max_payload = 10MB\nmax_pending = 1MB\n").unwrap_err();
+    assert_eq!(
+        d.errors[0].msg,
+        "max_payload (10485760) cannot be higher than max_pending (1048576)"
+    );
+}
+
+#[test]
+fn unsupported_keys_warn() {
+    let l = load_str("port = 1\ncluster {\n  port: 6222\n}\njetstream: true\n").unwrap();
+    let shown: Vec<String> = l.warnings.iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        shown,
+        vec![
+            "t.conf:2:1: \"cluster\" is not supported yet; ignored",
+            "t.conf:5:1: \"jetstream\" is not supported yet; ignored",
+        ]
+    );
+}
+
+#[test]
+fn authorization_checks() {
+    let d = load_str("authorization { user: a, token: t }\n").unwrap_err();
+    assert_eq!(d.errors[0].msg, "Cannot have a user/pass and token");
+    let d = load_str("authorization { user: a, users: [] }\n").unwrap_err();
+    assert_eq!(
+        d.errors[0].msg,
+        "Can not have a single user/pass and a users array"
+    );
+    let d = load_str("authorization { users: [{user: a}, {user: a}] }\n").unwrap_err();
+    assert_eq!(d.errors[0].msg, "Duplicate user \"a\" detected");
+    let d = load_str("authorization { users: [{password: a}] }\n").unwrap_err();
+    assert_eq!(d.errors[0].msg, "User entry requires a user");
+    let d = load_str("authorization { users: [{user: a, permissions: {publish: \"a..b\"}}] }\n")
+        .unwrap_err();
+    assert_eq!(d.errors[0].msg, "subject \"a..b\" is not a valid subject");
+    let d = load_str("authorization { users: [{user: a, permissions: {foo: x}}] }\n").unwrap_err();
+    assert_eq!(d.errors[0].msg, "Unknown field \"foo\" parsing permissions");
+    let c = typed(concat!(
+        "authorization {\n default_permissions { publish: \"p.>\" }\n",
+        " users: [{user: a}, {user: b, permissions: {subscribe: \"s\", allow_responses: true}}]\n}\n",
+    ));
+    let u = &c.options.auth.users;
+    assert_eq!(
+        u[0].permissions
+            .as_ref()
+            .unwrap()
+            .publish
+            .as_ref()
+            .unwrap()
+            .allow
+            .as_ref()
+            .unwrap()[0],
+        "p.>"
+    );
+    let pb = u[1].permissions.as_ref().unwrap();
+    assert_eq!(pb.publish.as_ref().unwrap().allow.as_deref(), Some(&[][..]));
+    assert_eq!(
+        pb.allow_responses,
+        Some(crate::auth::ResponsePermission::default())
+    );
+}
+
+#[test]
+fn reload_diff_reloadable() {
+    let old = typed(
+        "port = 4222\ndebug = false\nauthorization { user: a, password: b }\nmax_payload = 1MB\n",
+    );
+    let new = typed(concat!(
+        "port = 4222\ndebug = true\nauthorization { user: a, password: c, timeout: 3 }\n",
+        "max_payload = 2MB\nping_interval = \"30s\"\npidfile = /tmp/p\n",
+    ));
+    let changes = diff(&old, &new).unwrap();
+    let lines: Vec<String> = changes.iter().map(|c| c.to_string()).collect();
+    assert_eq!(
+        lines,
+        vec![
+            "Reloaded: debug = true",
+            "Reloaded: authorization password",
+            "Reloaded: ping_interval = 30s",
+            "Reloaded: authorization timeout = 3",
+            "Reloaded: max_payload = 2097152",
+            "Reloaded: pid_file = /tmp/p",
+        ]
+    );
+    assert_eq!(diff(&old, &old).unwrap(), vec![]);
+    // A new random port (0) is ignored, as in Go.
+    let random = typed(
+        "port = -1\ndebug = false\nauthorization { user: a, password: b }\nmax_payload = 1MB\n",
+    );
+    assert_eq!(diff(&old, &random).unwrap(), vec![]);
+}
+
+#[test]
+fn reload_diff_not_reloadable() {
+    let old = typed("port = 4222\nmax_pending = 10MB\n");
+    let e = diff(&old, &typed("port = 4333\nmax_pending = 10MB\n")).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "config reload not supported for Port: old=4222, new=4333"
+    );
+    let e = diff(&old, &typed("port = 4222\nmax_pending = 20MB\n")).unwrap_err();
+    assert_eq!(e.field, "MaxPending");
+    let e = diff(
+        &old,
+        &typed("port = 4222\nmax_pending = 10MB\nserver_name = n\n"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "config reload not supported for ServerName: old=, new=n"
+    );
+    let e = diff(
+        &old,
+        &typed("port = 4222\nmax_pending = 10MB\nlame_duck_duration = \"1m\"\n"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "config reload not supported for LameDuckDuration: old=2m0s, new=1m0s"
+    );
+    let e = diff(
+        &old,
+        &typed("port = 4222\nmax_pending = 10MB\nhttp_port = 8222\n"),
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "HTTPPort");
+}
