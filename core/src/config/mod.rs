@@ -6,7 +6,8 @@
 //!
 //! - [`value`]: the value tree ([`Map`], [`Node`], [`Value`]) where every value and key has a
 //!   [`Pos`], and [`ConfigError`] (`file:line:col: msg`).
-//! - `lexer`: the NATS config lexer, a state machine following Go's `conf/lex.go`.
+//! - `lexer` (+ `lexer/scalars.rs`): the NATS config lexer, a state machine following Go's
+//!   `conf/lex.go`, with its quirks.
 //! - [`parser`]: tokens to tree; size suffixes, variables (block scope, then environment),
 //!   includes through an [`IncludeResolver`].
 //! - [`toml`]: `.toml` files into the same tree, so the same typing code applies.

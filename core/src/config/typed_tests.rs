@@ -156,6 +156,7 @@ fn durations_and_bare_seconds_warning() {
         d.errors[0].msg,
         "error parsing ping_interval: time: unknown unit \"x\" in duration \"5x\""
     );
+    // Go: `q.conf:1:0: invalid lame_duck_duration of 10s, minimum is 30 seconds`.
     let d = load_str("lame_duck_duration = \"10s\"\n").unwrap_err();
     assert_eq!(
         d.errors[0].msg,
@@ -204,6 +205,7 @@ fn wrong_types_are_errors() {
     );
     let d = load_str("max_payload = 3gb\n").unwrap_err();
     assert_eq!(d.errors[0].msg, "max_payload value is too big");
+    // Go checks this at startup (validateOptions), not in `-t`; we check it when loading.
     let d = load_str("max_payload = 10MB\nmax_pending = 1MB\n").unwrap_err();
     assert_eq!(
         d.errors[0].msg,
@@ -213,6 +215,7 @@ fn wrong_types_are_errors() {
 
 #[test]
 fn unsupported_keys_warn() {
+    // Go accepts `cluster { port: 6222 }` (it has clustering); we load the rest and warn.
     let l = load_str("port = 1\ncluster {\n  port: 6222\n}\njetstream: true\n").unwrap();
     let shown: Vec<String> = l.warnings.iter().map(|e| e.to_string()).collect();
     assert_eq!(
@@ -226,6 +229,7 @@ fn unsupported_keys_warn() {
 
 #[test]
 fn authorization_checks() {
+    // Go: `r.conf:1:0: Cannot have a user/pass and token`.
     let d = load_str("authorization { user: a, token: t }\n").unwrap_err();
     assert_eq!(d.errors[0].msg, "Cannot have a user/pass and token");
     let d = load_str("authorization { user: a, users: [] }\n").unwrap_err();
