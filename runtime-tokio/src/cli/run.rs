@@ -91,6 +91,8 @@ pub fn run(args: &[String]) -> i32 {
 
 /// Starts the server, writes the pid and ports files, waits for a stop signal, shuts down.
 async fn serve(f: &Flags, opts: Options, log: LogHandle) -> i32 {
+    let mut handlers = signals::Handlers::install()
+        .unwrap_or_else(|e| fatal(&format!("Could not install signal handlers: {e}")));
     let pid_file = f
         .pid_file
         .as_deref()
@@ -123,9 +125,7 @@ async fn serve(f: &Flags, opts: Options, log: LogHandle) -> i32 {
                 }
             },
         );
-    let stop = signals::wait_for_stop(log)
-        .await
-        .unwrap_or_else(|e| fatal(&format!("Could not install signal handlers: {e}")));
+    let stop = handlers.wait_for_stop(&log).await;
     server.shutdown().await;
     if let Some(p) = ports_file {
         if let Err(e) = std::fs::remove_file(&p) {

@@ -3,7 +3,7 @@
 use nix::errno::Errno;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal as UnixSignal, SignalKind};
 
 use super::logging::LogHandle;
 
@@ -108,38 +108,57 @@ pub enum Stop {
     Terminate,
 }
 
-/// Waits for SIGINT or SIGTERM, handling the others meanwhile: SIGUSR1 reopens the log file,
-/// SIGHUP and SIGUSR2 log that reload and lame duck mode are not available.
-/// Errors: the signal handlers could not be installed.
-pub async fn wait_for_stop(log: LogHandle) -> std::io::Result<Stop> {
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut term = signal(SignalKind::terminate())?;
-    let mut usr1 = signal(SignalKind::user_defined1())?;
-    let mut usr2 = signal(SignalKind::user_defined2())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    loop {
-        tokio::select! {
-            _ = int.recv() => {
-                tracing::debug!("Trapped \"interrupt\" signal");
-                return Ok(Stop::Interrupt);
-            }
-            _ = term.recv() => {
-                tracing::debug!("Trapped \"terminated\" signal");
-                return Ok(Stop::Terminate);
-            }
-            _ = usr1.recv() => {
-                tracing::debug!("Trapped \"user defined signal 1\" signal");
-                log.reopen();
-            }
-            _ = usr2.recv() => {
-                tracing::debug!("Trapped \"user defined signal 2\" signal");
-                tracing::warn!("Lame duck mode is not supported yet, ignored");
-            }
-            _ = hup.recv() => {
-                tracing::debug!("Trapped \"hangup\" signal");
-                tracing::error!(
-                    "Failed to reload server configuration: can only reload config when a file is provided using -c or --config"
-                );
+/// The server's signal handlers. Install them early: until then a signal gets its default
+/// action (or is lost, if the parent shell ignores it).
+#[derive(Debug)]
+pub struct Handlers {
+    int: UnixSignal,
+    term: UnixSignal,
+    usr1: UnixSignal,
+    usr2: UnixSignal,
+    hup: UnixSignal,
+}
+
+impl Handlers {
+    /// Installs handlers for SIGINT, SIGTERM, SIGUSR1, SIGUSR2 and SIGHUP. Must run inside a
+    /// tokio runtime with the I/O driver. Errors: the OS refused a handler.
+    pub fn install() -> std::io::Result<Handlers> {
+        Ok(Handlers {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            usr1: signal(SignalKind::user_defined1())?,
+            usr2: signal(SignalKind::user_defined2())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// Waits for SIGINT or SIGTERM, handling the others meanwhile: SIGUSR1 reopens the log
+    /// file, SIGHUP and SIGUSR2 log that reload and lame duck mode are not available.
+    pub async fn wait_for_stop(&mut self, log: &LogHandle) -> Stop {
+        loop {
+            tokio::select! {
+                _ = self.int.recv() => {
+                    tracing::debug!("Trapped \"interrupt\" signal");
+                    return Stop::Interrupt;
+                }
+                _ = self.term.recv() => {
+                    tracing::debug!("Trapped \"terminated\" signal");
+                    return Stop::Terminate;
+                }
+                _ = self.usr1.recv() => {
+                    tracing::debug!("Trapped \"user defined signal 1\" signal");
+                    log.reopen();
+                }
+                _ = self.usr2.recv() => {
+                    tracing::debug!("Trapped \"user defined signal 2\" signal");
+                    tracing::warn!("Lame duck mode is not supported yet, ignored");
+                }
+                _ = self.hup.recv() => {
+                    tracing::debug!("Trapped \"hangup\" signal");
+                    tracing::error!(
+                        "Failed to reload server configuration: can only reload config when a file is provided using -c or --config"
+                    );
+                }
             }
         }
     }

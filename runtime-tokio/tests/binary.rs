@@ -1,0 +1,248 @@
+//! The `nats-server` binary: flags, startup lines, files, signals and exit statuses.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{read_until, WAIT};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_nats-server");
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("natsd-bin-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn output(args: &[&str]) -> std::process::Output {
+    let run = Command::new(BIN).args(args).kill_on_drop(true).output();
+    tokio::time::timeout(WAIT, run)
+        .await
+        .expect("binary did not exit")
+        .unwrap()
+}
+
+/// Starts the binary and returns it once it logged `Server is ready`, with the log so far.
+async fn start(args: &[&str]) -> (Child, Vec<String>) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = Vec::new();
+    let ready = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            let done = line.ends_with("Server is ready");
+            log.push(line);
+            if done {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(WAIT, ready)
+        .await
+        .expect("server not ready");
+    assert!(
+        log.last().is_some_and(|l| l.ends_with("Server is ready")),
+        "{log:?}"
+    );
+    // Keep draining stderr so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, log)
+}
+
+/// Waits (bounded) for a file the server writes right after it is ready.
+async fn wait_for_file(path: &Path) -> String {
+    let fut = async {
+        loop {
+            if let Ok(s) = std::fs::read_to_string(path) {
+                if !s.is_empty() {
+                    return s;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, fut)
+        .await
+        .expect("file never appeared")
+}
+
+async fn exit_status(child: &mut Child) -> i32 {
+    let status = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .expect("no exit")
+        .unwrap();
+    status.code().expect("exited by a signal")
+}
+
+#[tokio::test]
+async fn version_and_help() {
+    let out = output(&["-v"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "nats-server: v2.9.10\n"
+    );
+    let out = output(&["--help"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: nats-server [options]"));
+}
+
+#[tokio::test]
+async fn bad_command_lines_exit_non_zero() {
+    let out = output(&["--bogus"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("flag provided but not defined: -bogus"));
+    let out = output(&["extra"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "nats-server: unrecognized command: \"extra\"\n"
+    );
+    let out = output(&["-c", "/nonexistent.conf"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("[FTL] configuration files are not supported yet"),
+        "{err}"
+    );
+    let out = output(&["-sl", "bogus=1"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "nats-server: unknown signal \"bogus\"\n"
+    );
+}
+
+#[tokio::test]
+async fn port_in_use_is_fatal() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = output(&["-a", "127.0.0.1", "-p", &port, "-T=false"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let want = format!("[FTL] Error listening on port: 127.0.0.1:{port}, \"listen tcp 127.0.0.1:{port}: bind: address already in use\"");
+    assert!(err.contains(&want), "{err}");
+    // The banner comes first, as the Go server's.
+    assert!(err.contains("[INF] Starting nats-server\n"), "{err}");
+    // -T=false: no timestamp between the pid and the label.
+    assert!(
+        err.lines()
+            .all(|l| l.split(' ').nth(1).is_some_and(|w| w.starts_with('['))),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn serves_writes_files_and_stops_on_sigint() {
+    let dir = temp_dir("sigint");
+    let pid_file = dir.join("server.pid");
+    let args = [
+        "-a",
+        "127.0.0.1",
+        "-p",
+        "-1",
+        "--ports_file_dir",
+        dir.to_str().unwrap(),
+        "-P",
+        pid_file.to_str().unwrap(),
+        "-n",
+        "bin-test",
+        "-m",
+        "8222",
+    ];
+    let (mut child, log) = start(&args).await;
+    let pid = child.id().unwrap();
+    let text = log.join("\n");
+    assert!(text.contains("[INF]   Version:  2.9.10"), "{text}");
+    assert!(text.contains("[INF]   Name:     bin-test"), "{text}");
+    assert!(
+        text.contains("[WRN] Monitoring (-m/--http_port) is not supported yet"),
+        "{text}"
+    );
+    assert!(log[0].starts_with(&format!("[{pid}] ")), "{text}");
+
+    assert_eq!(wait_for_file(&pid_file).await, pid.to_string());
+    let ports_file = dir.join(format!("nats-server_{pid}.ports"));
+    let ports: serde_json::Value = serde_json::from_str(&wait_for_file(&ports_file).await).unwrap();
+    let url = ports["nats"][0].as_str().unwrap().to_string();
+    let addr = url.strip_prefix("nats://").unwrap();
+    let logged = format!("Listening for client connections on {addr}");
+    assert!(text.contains(&logged), "{text}");
+
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut buf = Vec::new();
+    read_until(&mut s, &mut buf, b"\r\n").await;
+    assert!(buf.starts_with(b"INFO {"));
+
+    kill(Pid::from_raw(pid as i32), Signal::SIGINT).unwrap();
+    assert_eq!(exit_status(&mut child).await, 0);
+    assert!(!ports_file.exists(), "ports file left behind");
+    assert!(!pid_file.exists(), "pid file left behind");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn log_file_and_signal_flag() {
+    let dir = temp_dir("logfile");
+    let log_file = dir.join("server.log");
+    let pid_file = dir.join("server.pid");
+    let args = [
+        "-a",
+        "127.0.0.1",
+        "-p",
+        "-1",
+        "-l",
+        log_file.to_str().unwrap(),
+        "-P",
+        pid_file.to_str().unwrap(),
+        "-D",
+    ];
+    let mut child = Command::new(BIN)
+        .args(args)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_for_file(&pid_file).await;
+    let fut = async {
+        while !std::fs::read_to_string(&log_file)
+            .unwrap_or_default()
+            .contains("Server is ready")
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, fut).await.expect("never ready");
+
+    // `-sl quit=<pid file>` sends SIGINT to the server and exits 0.
+    let spec = format!("quit={}", pid_file.display());
+    let out = output(&["-sl", &spec]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(exit_status(&mut child).await, 0);
+    let log = std::fs::read_to_string(&log_file).unwrap();
+    assert!(log.contains("[DBG] Trapped \"interrupt\" signal"), "{log}");
+    assert!(log.contains("[INF] Initiating Shutdown..."), "{log}");
+    assert!(log.trim_end().ends_with("[INF] Server Exiting.."), "{log}");
+    // Timestamps: `[PID] YYYY/MM/DD HH:MM:SS.micros [LVL] ...`.
+    let first = log.lines().next().unwrap();
+    let stamp = first.split(' ').nth(2).unwrap();
+    assert_eq!(stamp.len(), "15:04:05.000000".len(), "{first}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
