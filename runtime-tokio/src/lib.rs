@@ -20,6 +20,8 @@
 //! `Notify`. Whichever ends first, the other follows: the core closing the queue wakes the
 //! writer, which flushes (or not) and cancels the connection's token, which stops the reader.
 
+#![warn(missing_docs)]
+
 pub mod background;
 pub mod cli;
 mod clock;

@@ -60,10 +60,7 @@ pub async fn run(
                         buf.resize(buf.len() * 2, 0);
                     }
                 }
-                Err(e) => {
-                    tracing::debug!("cid:{} - Read error: {e}", conn.cid());
-                    conn.handle_close(clock::now(), &sh, CloseReason::ReadError);
-                }
+                Err(_) => conn.handle_close(clock::now(), &sh, CloseReason::ReadError),
             },
             () = &mut timer, if armed.is_some() => {
                 armed = None;

@@ -134,7 +134,7 @@ async fn write_phase(
             r = &mut write => return match r {
                 Ok(()) => WriteEnd::Done,
                 Err(e) => {
-                    tracing::debug!("{} - cid:{} - Error writing to client: {e}", ctx.peer, ctx.handle.cid);
+                    tracing::debug!("{} - cid:{} - Error flushing: {e}", ctx.peer, ctx.handle.cid);
                     WriteEnd::Failed
                 }
             },
