@@ -104,6 +104,20 @@ pub fn to_options(f: &Flags) -> Result<Options, String> {
     Ok(o)
 }
 
+/// The core options the `nats-server` binary would run with for these arguments (after the
+/// program name): Go flag syntax, Go meanings. Errors: a flag error, a command such as `-v`
+/// that does not run a server, or a flag this server refuses (its message).
+pub fn options_from_args<S: AsRef<str>>(args: &[S]) -> Result<Options, String> {
+    let f = super::flags::parse(args).map_err(|e| e.to_string())?;
+    if f.show_version || f.show_help || f.show_tls_help || f.signal.is_some() || f.check_config {
+        return Err("these arguments do not run a server".into());
+    }
+    if let Some(why) = check_supported(&f).fatal {
+        return Err(why);
+    }
+    to_options(&f)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +140,17 @@ mod tests {
             to_options(&parse::<&str>(&[]).unwrap()).unwrap().host,
             "0.0.0.0"
         );
+    }
+
+    #[test]
+    fn options_from_go_style_args() {
+        let o = options_from_args(&["-a", "127.0.0.1", "-p", "-1", "-user", "u", "-pass", "p"]);
+        let o = o.unwrap();
+        assert_eq!((o.host.as_str(), o.port), ("127.0.0.1", 0));
+        assert_eq!(o.auth.user.as_deref(), Some("u"));
+        assert!(options_from_args(&["-v"]).is_err());
+        assert!(options_from_args(&["-c", "x"]).is_err());
+        assert!(options_from_args(&["--nope"]).is_err());
     }
 
     #[test]
