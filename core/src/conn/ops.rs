@@ -21,7 +21,7 @@ impl State {
             Err(e) => {
                 // The Go server closes on bad CONNECT JSON without an -ERR.
                 self.log(LogLevel::Error, format!("Error processing CONNECT: {e}"));
-                self.close(CloseReason::ParseError, now, sh);
+                self.close(CloseReason::ProtocolViolation, now, sh);
                 return;
             }
         };
@@ -77,10 +77,11 @@ impl State {
         self.close(CloseReason::AuthenticationViolation, now, sh);
     }
 
-    /// A parse error closes the connection; some send an `-ERR` first, as in the Go server.
+    /// A parse error closes the connection; some send an `-ERR` first, as in the Go server,
+    /// whose read loop closes every parse failure but the size limits as a protocol violation.
     pub(super) fn parse_error(&mut self, e: ParseError, now: Time, sh: &Shared) {
         let (err, reason) = match e {
-            ParseError::UnknownOp => (Some(text::UNKNOWN_OP), CloseReason::ParseError),
+            ParseError::UnknownOp => (Some(text::UNKNOWN_OP), CloseReason::ProtocolViolation),
             ParseError::MaxControlLine => (
                 Some(text::MAX_CONTROL_LINE),
                 CloseReason::MaxControlLineExceeded,
@@ -94,7 +95,7 @@ impl State {
                 (Some(text::MAX_PAYLOAD), CloseReason::MaxPayloadExceeded)
             }
             ParseError::BadArgs | ParseError::HeadersNotSupported => {
-                (None, CloseReason::ParseError)
+                (None, CloseReason::ProtocolViolation)
             }
         };
         self.log(LogLevel::Error, format!("Client parser ERROR: {e:?}"));

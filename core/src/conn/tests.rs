@@ -135,14 +135,20 @@ fn pub_sub_basic_and_wildcards() {
 fn unknown_op_closes_with_err() {
     let sh = shared(Options::default());
     let mut c = Client::connected(&sh, QUIET);
-    assert_eq!(c.send(&sh, "FOO bar\r\n"), Err(CloseReason::ParseError));
+    assert_eq!(
+        c.send(&sh, "FOO bar\r\n"),
+        Err(CloseReason::ProtocolViolation)
+    );
     assert_eq!(c.recv(), "-ERR 'Unknown Protocol Operation'\r\n");
     assert_eq!(
         c.conn.handle().close_reason(),
-        Some(CloseReason::ParseError)
+        Some(CloseReason::ProtocolViolation)
     );
     assert_eq!(sh.num_clients(), 0);
-    assert_eq!(sh.closed_clients()[0].reason, CloseReason::ParseError);
+    assert_eq!(
+        sh.closed_clients()[0].reason,
+        CloseReason::ProtocolViolation
+    );
     // MSG is a server op: unknown from a client.
     let mut c = Client::connected(&sh, QUIET);
     assert!(c.send(&sh, "MSG foo 1 0\r\n\r\n").is_err());
