@@ -1,0 +1,179 @@
+//! A raw-protocol NATS client on a blocking socket, built on the core's own parser and
+//! encoders so that it costs little CPU per message.
+//!
+//! Each [`Conn`] is owned by one thread, which both writes and reads it; the load generator
+//! never shares a connection between threads, so a `PONG` answering a server `PING` can never
+//! land in the middle of a batch another thread is writing.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use natsd_core::proto::{encode, Limits, Op, Parser};
+
+/// What every scenario returns on failure: a sentence saying what went wrong.
+pub type BenchResult<T> = Result<T, String>;
+
+/// The CONNECT we send: quiet (no `+OK`), headers on.
+const CONNECT: &[u8] = b"CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true,\"name\":\"natsd-bench\",\"lang\":\"rust\",\"version\":\"0.1.0\",\"protocol\":1}\r\n";
+
+/// Size of each socket read.
+const READ_BUF: usize = 256 * 1024;
+
+/// How long a barrier or handshake may take before the scenario fails.
+pub const BARRIER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the op callback of [`Conn::read_some`] tells the reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep parsing.
+    Continue,
+    /// Stop waiting once the current read is parsed (the rest of it is still handed over).
+    Done,
+}
+
+/// One client connection.
+pub struct Conn {
+    stream: TcpStream,
+    parser: Parser,
+    rbuf: Vec<u8>,
+    /// Bytes to write; [`Conn::flush`] sends them.
+    pub out: Vec<u8>,
+}
+
+impl Conn {
+    /// Connects, reads INFO, sends CONNECT and waits for the PONG of a PING.
+    pub fn connect(addr: SocketAddr) -> BenchResult<Conn> {
+        let mut c = Conn::connect_raw(addr)?;
+        c.out.extend_from_slice(CONNECT);
+        c.ping_pong()?;
+        Ok(c)
+    }
+
+    /// Connects and reads INFO, nothing more (the caller sends CONNECT when it likes).
+    pub fn connect_raw(addr: SocketAddr) -> BenchResult<Conn> {
+        let stream =
+            TcpStream::connect(addr).map_err(|e| format!("connect to {addr} failed: {e}"))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| format!("nodelay: {e}"))?;
+        let mut limits = Limits::default();
+        limits.max_payload = 64 * 1024 * 1024;
+        limits.max_control_line = 64 * 1024;
+        let mut parser = Parser::new(limits);
+        parser.set_headers(true);
+        let mut c = Conn {
+            stream,
+            parser,
+            rbuf: vec![0; READ_BUF],
+            out: Vec::with_capacity(64 * 1024),
+        };
+        c.set_timeout(Some(BARRIER_TIMEOUT))?;
+        c.read_until(|op| match op {
+            Op::Info(_) => Ok(Flow::Done),
+            other => Err(format!("expected INFO, got {other:?}")),
+        })?;
+        Ok(c)
+    }
+
+    /// Appends the CONNECT this client sends (for callers that pipeline it themselves).
+    pub fn push_connect(&mut self) {
+        self.out.extend_from_slice(CONNECT);
+    }
+
+    /// Sets the socket read timeout (`None` blocks forever).
+    pub fn set_timeout(&self, t: Option<Duration>) -> BenchResult<()> {
+        self.stream
+            .set_read_timeout(t)
+            .map_err(|e| format!("set_read_timeout: {e}"))
+    }
+
+    /// Writes everything in [`Conn::out`].
+    pub fn flush(&mut self) -> BenchResult<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let r = self.stream.write_all(&self.out);
+        self.out.clear();
+        r.map_err(|e| format!("write failed (server closed the connection?): {e}"))
+    }
+
+    /// Writes `bytes` directly (for pre-encoded batches).
+    pub fn write_all(&mut self, bytes: &[u8]) -> BenchResult<()> {
+        self.stream
+            .write_all(bytes)
+            .map_err(|e| format!("write failed (server closed the connection?): {e}"))
+    }
+
+    /// Sends a PING (after anything queued) and waits for its PONG: every op sent before it
+    /// has been processed by the server. Fails on anything but PONG/PING/INFO/+OK.
+    pub fn ping_pong(&mut self) -> BenchResult<()> {
+        self.out.extend_from_slice(encode::PING);
+        self.flush()?;
+        self.read_until(|op| match op {
+            Op::Pong => Ok(Flow::Done),
+            Op::Info(_) | Op::Ok => Ok(Flow::Continue),
+            other => Err(format!("unexpected {other:?} while waiting for PONG")),
+        })
+    }
+
+    /// Reads until `f` returns [`Flow::Done`] or fails; server PINGs are answered. Fails if the
+    /// read timeout passes without the wait ending.
+    pub fn read_until(
+        &mut self,
+        mut f: impl FnMut(Op<'_>) -> BenchResult<Flow>,
+    ) -> BenchResult<()> {
+        let deadline = Instant::now() + BARRIER_TIMEOUT;
+        loop {
+            match self.read_some(&mut f)? {
+                Some(Flow::Done) => return Ok(()),
+                _ if Instant::now() > deadline => {
+                    return Err(format!("no answer within {BARRIER_TIMEOUT:?}"))
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// One socket read, every complete op in it handed to `f` (an `-ERR` fails, a server
+    /// `PING` is answered). Returns `None` if the read timed out, else whether `f` said done.
+    pub fn read_some(
+        &mut self,
+        f: &mut impl FnMut(Op<'_>) -> BenchResult<Flow>,
+    ) -> BenchResult<Option<Flow>> {
+        let n = match self.stream.read(&mut self.rbuf) {
+            Ok(0) => return Err("server closed the connection".into()),
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Ok(None)
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => return Ok(None),
+            Err(e) => return Err(format!("read failed: {e}")),
+        };
+        let mut pos = 0;
+        let mut flow = Flow::Continue;
+        let mut ping = false;
+        while pos < n {
+            match self.parser.parse(&self.rbuf[..n], &mut pos) {
+                Ok(Some(Op::Ping)) => ping = true,
+                Ok(Some(Op::Err(text))) => {
+                    return Err(format!(
+                        "server sent -ERR {}",
+                        String::from_utf8_lossy(text)
+                    ))
+                }
+                Ok(Some(op)) => {
+                    if f(op)? == Flow::Done {
+                        flow = Flow::Done;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return Err(format!("could not parse the server's bytes: {e:?}")),
+            }
+        }
+        if ping {
+            self.write_all(encode::PONG)?;
+        }
+        Ok(Some(flow))
+    }
+}

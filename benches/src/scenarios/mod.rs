@@ -1,0 +1,174 @@
+//! The load scenarios: what each one measures and how it is run against one server.
+
+mod latency;
+mod memory;
+mod throughput;
+
+use std::time::Duration;
+
+use crate::client::BenchResult;
+use crate::server::Server;
+use crate::stats::Metric;
+
+/// Knobs shared by the scenarios.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// How long the throughput scenarios publish.
+    pub duration: Duration,
+    /// Requests timed by `reqrep` (after a warm-up of a tenth as many).
+    pub requests: usize,
+    /// Idle connections opened by `conns`.
+    pub conns: usize,
+    /// Subscriptions made by `subs`.
+    pub subs: usize,
+    /// Most bytes of messages a publisher lets run ahead of its slowest subscriber.
+    pub window_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            duration: Duration::from_secs(2),
+            requests: 20_000,
+            conns: 10_000,
+            subs: 1_000_000,
+            window_bytes: 4 << 20,
+        }
+    }
+}
+
+/// What a scenario does.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// One publisher, no subscribers.
+    Pub {
+        /// Payload bytes.
+        size: usize,
+    },
+    /// One publisher to `subs` subscribers on one subject (in one queue group if `queue`).
+    Stream {
+        /// Payload bytes.
+        size: usize,
+        /// Subscriber connections.
+        subs: usize,
+        /// All subscribers are members of one queue group.
+        queue: bool,
+    },
+    /// Request/reply round trips to one responder.
+    ReqRep,
+    /// Many idle connections: RSS per connection.
+    Conns,
+    /// Many subscriptions on one connection: RSS per subscription and subscriptions/s.
+    Subs,
+    /// Process start to first INFO.
+    Startup,
+}
+
+/// A named scenario.
+#[derive(Debug, Clone, Copy)]
+pub struct Scenario {
+    /// The name used on the command line and in reports.
+    pub name: &'static str,
+    /// What it does.
+    pub kind: Kind,
+}
+
+impl Scenario {
+    /// True for the latency scenario, whose client shares the server's CPU.
+    pub fn is_latency(&self) -> bool {
+        matches!(self.kind, Kind::ReqRep)
+    }
+
+    /// True if the scenario needs a server launched by the tool.
+    pub fn needs_launch(&self) -> bool {
+        matches!(self.kind, Kind::Startup)
+    }
+
+    /// Runs once against `server`.
+    pub fn run(&self, server: &mut Server, cfg: &Config) -> BenchResult<Vec<Metric>> {
+        match self.kind {
+            Kind::Pub { size } => throughput::stream(server, cfg, size, 0, false),
+            Kind::Stream { size, subs, queue } => {
+                throughput::stream(server, cfg, size, subs, queue)
+            }
+            Kind::ReqRep => latency::reqrep(server, cfg),
+            Kind::Conns => memory::conns(server, cfg),
+            Kind::Subs => memory::subs(server, cfg),
+            Kind::Startup => {
+                let t = server
+                    .startup
+                    .ok_or("startup needs a server launched by the tool")?;
+                Ok(vec![Metric::lower("ms", t.as_secs_f64() * 1e3)])
+            }
+        }
+    }
+}
+
+/// Every scenario, in report order.
+pub const ALL: &[Scenario] = &[
+    Scenario {
+        name: "pub_16",
+        kind: Kind::Pub { size: 16 },
+    },
+    Scenario {
+        name: "pub_128",
+        kind: Kind::Pub { size: 128 },
+    },
+    Scenario {
+        name: "pub_1k",
+        kind: Kind::Pub { size: 1024 },
+    },
+    Scenario {
+        name: "pubsub_16",
+        kind: Kind::Stream {
+            size: 16,
+            subs: 1,
+            queue: false,
+        },
+    },
+    Scenario {
+        name: "pubsub_128",
+        kind: Kind::Stream {
+            size: 128,
+            subs: 1,
+            queue: false,
+        },
+    },
+    Scenario {
+        name: "fanout_5",
+        kind: Kind::Stream {
+            size: 128,
+            subs: 5,
+            queue: false,
+        },
+    },
+    Scenario {
+        name: "queue_4",
+        kind: Kind::Stream {
+            size: 128,
+            subs: 4,
+            queue: true,
+        },
+    },
+    Scenario {
+        name: "reqrep",
+        kind: Kind::ReqRep,
+    },
+    Scenario {
+        name: "conns",
+        kind: Kind::Conns,
+    },
+    Scenario {
+        name: "subs",
+        kind: Kind::Subs,
+    },
+    Scenario {
+        name: "startup",
+        kind: Kind::Startup,
+    },
+];
+
+/// Looks a scenario up by name.
+pub fn by_name(name: &str) -> Option<Scenario> {
+    ALL.iter().copied().find(|s| s.name == name)
+}

@@ -1,0 +1,249 @@
+//! Throughput scenarios: `pub` (no subscribers), `pubsub` (1:1), `fanout` (1:N) and `queue`
+//! (1 publisher, N members of one queue group).
+//!
+//! The publisher writes pre-encoded batches of `PUB` ops (about 64 KiB each) for the configured
+//! duration, never letting more than `window_bytes` of messages run ahead of the slowest
+//! subscriber (so a fast publisher measures sustainable throughput instead of tripping the
+//! server's slow-consumer limit), then sends `PING` and waits for `PONG`. Each subscriber
+//! thread counts `MSG`s and checks their size; the run fails unless every message arrived
+//! exactly once (per subscriber, or across the group for a queue).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use natsd_core::proto::{encode, Op};
+
+use crate::client::{BenchResult, Conn, Flow};
+use crate::scenarios::Config;
+use crate::server::Server;
+use crate::stats::Metric;
+
+const SUBJECT: &[u8] = b"bench.stream";
+/// A run fails if deliveries stop advancing for this long.
+const STALL: Duration = Duration::from_secs(10);
+/// How often a subscriber thread looks at the stop flag while idle.
+const POLL: Duration = Duration::from_millis(50);
+
+/// What subscriber threads report while running.
+struct Progress {
+    delivered: Vec<AtomicU64>,
+    last_ns: Vec<AtomicU64>,
+    stop: AtomicBool,
+}
+
+/// Runs one throughput scenario; `nsubs == 0` is the plain `pub` scenario.
+pub fn stream(
+    server: &Server,
+    cfg: &Config,
+    size: usize,
+    nsubs: usize,
+    queue: bool,
+) -> BenchResult<Vec<Metric>> {
+    let progress = Arc::new(Progress {
+        delivered: (0..nsubs).map(|_| AtomicU64::new(0)).collect(),
+        last_ns: (0..nsubs).map(|_| AtomicU64::new(0)).collect(),
+        stop: AtomicBool::new(false),
+    });
+    let mut subs = Vec::with_capacity(nsubs);
+    for _ in 0..nsubs {
+        let mut c = Conn::connect(server.addr)?;
+        encode::sub(&mut c.out, SUBJECT, queue.then_some(&b"q"[..]), b"1");
+        c.ping_pong()?;
+        subs.push(c);
+    }
+    let mut publisher = Conn::connect(server.addr)?;
+
+    let payload = vec![b'x'; size];
+    let mut batch = Vec::new();
+    let mut per_batch = 0u64;
+    while batch.len() < 64 * 1024 {
+        encode::publish(&mut batch, SUBJECT, None, &payload);
+        per_batch += 1;
+    }
+    let window = (cfg.window_bytes / (size + 40)).max(2 * per_batch as usize) as u64;
+
+    let start = Instant::now();
+    let threads: Vec<JoinHandle<BenchResult<()>>> = subs
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let p = Arc::clone(&progress);
+            std::thread::spawn(move || subscriber(c, i, size, start, &p))
+        })
+        .collect();
+
+    let published = publish(
+        &mut publisher,
+        &batch,
+        per_batch,
+        cfg,
+        start,
+        window,
+        queue,
+        &progress,
+        &threads,
+    );
+    let published = match published {
+        Ok(n) => n,
+        Err(e) => {
+            progress.stop.store(true, Ordering::Relaxed);
+            for t in threads {
+                let _ = t.join();
+            }
+            return Err(e);
+        }
+    };
+    let pub_elapsed = start.elapsed().as_secs_f64();
+    if nsubs == 0 {
+        return Ok(vec![
+            Metric::higher("msgs/s", published as f64 / pub_elapsed),
+            Metric::higher(
+                "MB/s",
+                (published as usize * size) as f64 / pub_elapsed / 1e6,
+            ),
+        ]);
+    }
+
+    let expected = if queue {
+        published
+    } else {
+        published * nsubs as u64
+    };
+    let waited = wait_for(&progress, expected, &threads);
+    progress.stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().map_err(|_| "subscriber thread panicked")??;
+    }
+    waited?;
+    let counts: Vec<u64> = progress
+        .delivered
+        .iter()
+        .map(|d| d.load(Ordering::Relaxed))
+        .collect();
+    let total: u64 = counts.iter().sum();
+    if total != expected || (!queue && counts.iter().any(|&c| c != published)) {
+        return Err(format!(
+            "incomplete: published {published}, expected {expected} deliveries, got {counts:?}"
+        ));
+    }
+    let last = progress
+        .last_ns
+        .iter()
+        .map(|t| t.load(Ordering::Relaxed))
+        .max()
+        .unwrap_or(0) as f64
+        / 1e9;
+    let rate = total as f64 / last;
+    let mut metrics = vec![Metric::higher(
+        if nsubs == 1 { "msgs/s" } else { "deliveries/s" },
+        rate,
+    )];
+    if queue {
+        let max = *counts.iter().max().unwrap_or(&0) as f64;
+        let min = *counts.iter().min().unwrap_or(&0) as f64;
+        let mean = total as f64 / nsubs as f64;
+        metrics.push(Metric::info("spread %", (max - min) / mean * 100.0));
+    }
+    Ok(metrics)
+}
+
+/// Publishes batches until the duration is up; returns how many messages went out (all of
+/// them acknowledged by a PING/PONG barrier).
+#[allow(clippy::too_many_arguments)]
+fn publish(
+    c: &mut Conn,
+    batch: &[u8],
+    per_batch: u64,
+    cfg: &Config,
+    start: Instant,
+    window: u64,
+    queue: bool,
+    p: &Progress,
+    threads: &[JoinHandle<BenchResult<()>>],
+) -> BenchResult<u64> {
+    let mut sent = 0u64;
+    while start.elapsed() < cfg.duration {
+        if !p.delivered.is_empty() {
+            let mut waiting_since: Option<Instant> = None;
+            while sent.saturating_sub(slowest(p, queue)) > window {
+                if threads.iter().any(|t| t.is_finished()) {
+                    return Err("a subscriber stopped early (see its error)".into());
+                }
+                let since = *waiting_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > STALL {
+                    return Err(format!("deliveries stalled for {STALL:?}"));
+                }
+                std::thread::yield_now();
+            }
+        }
+        c.write_all(batch)?;
+        sent += per_batch;
+    }
+    c.ping_pong()?;
+    Ok(sent)
+}
+
+/// Messages every subscriber has (for a queue group: the group has) received.
+fn slowest(p: &Progress, queue: bool) -> u64 {
+    let counts = p.delivered.iter().map(|d| d.load(Ordering::Relaxed));
+    if queue {
+        counts.sum()
+    } else {
+        counts.min().unwrap_or(0)
+    }
+}
+
+/// Waits until `expected` deliveries arrived, a subscriber failed, or progress stalls.
+fn wait_for(
+    p: &Progress,
+    expected: u64,
+    threads: &[JoinHandle<BenchResult<()>>],
+) -> BenchResult<()> {
+    let mut last = 0;
+    let mut last_change = Instant::now();
+    loop {
+        let total: u64 = p.delivered.iter().map(|d| d.load(Ordering::Relaxed)).sum();
+        if total >= expected {
+            return Ok(());
+        }
+        if threads.iter().any(|t| t.is_finished()) {
+            return Err("a subscriber stopped early".into());
+        }
+        if total != last {
+            last = total;
+            last_change = Instant::now();
+        } else if last_change.elapsed() > STALL {
+            return Err(format!(
+                "incomplete: {total} of {expected} deliveries, stalled"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A subscriber thread: counts `MSG`s until told to stop.
+fn subscriber(mut c: Conn, i: usize, size: usize, start: Instant, p: &Progress) -> BenchResult<()> {
+    c.set_timeout(Some(POLL))?;
+    let mut count = 0u64;
+    let mut bad = None;
+    while !p.stop.load(Ordering::Relaxed) {
+        let got = c.read_some(&mut |op: Op<'_>| {
+            match op {
+                Op::Msg { payload, .. } if payload.len() == size => count += 1,
+                Op::Pong | Op::Ok => {}
+                other => bad = Some(format!("{other:?}")),
+            }
+            Ok(Flow::Continue)
+        })?;
+        if got.is_some() {
+            p.delivered[i].store(count, Ordering::Relaxed);
+            p.last_ns[i].store(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        }
+        if let Some(b) = bad.take() {
+            return Err(format!("subscriber {i} got an unexpected {b}"));
+        }
+    }
+    Ok(())
+}
