@@ -182,8 +182,14 @@ pub enum RegisterError {
 }
 
 /// The state every connection shares: options, identity, accounts, clients and stats.
+///
+/// Options are swappable for config reload: [`apply_reload`](Self::apply_reload) replaces
+/// them atomically and bumps [`options_generation`](Self::options_generation). Connections
+/// cache an `Arc<Options>` and refresh it in `Connection::handle_config_change` when the
+/// generation moved, so the hot path never takes the options lock.
 pub struct Shared {
-    opts: Options,
+    opts: RwLock<Arc<Options>>,
+    opts_generation: AtomicU64,
     server_id: String,
     global: Arc<Account>,
     clients: Mutex<FastMap<u64, Registered>>,
@@ -208,7 +214,8 @@ impl Shared {
     pub fn new(opts: Options, server_id: String, now: Time) -> Shared {
         let global = Arc::new(Account::new(GLOBAL_ACCOUNT, !opts.disable_sublist_cache));
         Shared {
-            opts,
+            opts: RwLock::new(Arc::new(opts)),
+            opts_generation: AtomicU64::new(0),
             server_id,
             global,
             clients: Mutex::new(FastMap::default()),
@@ -219,9 +226,69 @@ impl Shared {
         }
     }
 
-    /// The options.
-    pub fn opts(&self) -> &Options {
-        &self.opts
+    /// The options in force (a snapshot: a reload after this call does not change it).
+    pub fn opts(&self) -> Arc<Options> {
+        Arc::clone(&self.opts.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Bumped by every [`apply_reload`](Self::apply_reload); connections compare it with the
+    /// generation of the options they cached.
+    pub fn options_generation(&self) -> u64 {
+        self.opts_generation.load(Ordering::Acquire)
+    }
+
+    /// The options in force and their generation, read together.
+    pub fn opts_with_generation(&self) -> (Arc<Options>, u64) {
+        let guard = self.opts.read().unwrap_or_else(|e| e.into_inner());
+        (
+            Arc::clone(&guard),
+            self.opts_generation.load(Ordering::Acquire),
+        )
+    }
+
+    /// Config reload: takes the reloadable options from `new` (auth, `max_connections`,
+    /// `max_payload`, `max_control_line`, `ping_interval`, `ping_max`, `write_deadline`,
+    /// `client_advertise`) and keeps every other field as it is (listen address, bound port,
+    /// seed, `max_pending`, … cannot change while running; the caller refuses such reloads
+    /// with `config::diff` first). The swap is atomic: a reader sees all old or all new
+    /// options. Returns the new generation.
+    ///
+    /// Contract: after this returns, the runtime calls `Connection::handle_config_change` on
+    /// every live connection (new connections already see the new options). Clients over a
+    /// lowered `max_connections` are not closed here; see
+    /// [`close_over_max_connections`](Self::close_over_max_connections).
+    pub fn apply_reload(&self, new: &Options) -> u64 {
+        let mut guard = self.opts.write().unwrap_or_else(|e| e.into_inner());
+        let mut o = Options::clone(&guard);
+        o.client_advertise.clone_from(&new.client_advertise);
+        o.max_control_line = new.max_control_line;
+        o.max_payload = new.max_payload;
+        o.max_connections = new.max_connections;
+        o.ping_interval = new.ping_interval;
+        o.ping_max = new.ping_max;
+        o.write_deadline = new.write_deadline;
+        o.auth = new.auth.clone();
+        *guard = Arc::new(o);
+        // Bumped under the write lock so `opts_with_generation` pairs them consistently.
+        self.opts_generation.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// After `max_connections` was lowered by a reload: asks the newest clients over the limit
+    /// to close (`Maximum Connections Exceeded`, the reason Go uses). Returns how many.
+    pub fn close_over_max_connections(&self) -> usize {
+        let max = self.opts().max_connections;
+        let list = self.client_list();
+        if max == 0 || list.len() <= max {
+            return 0;
+        }
+        let excess = list.len() - max;
+        let mut err = Vec::new();
+        crate::proto::encode::err(&mut err, crate::errors::text::MAX_CONNECTIONS);
+        for (h, _) in list.iter().rev().take(excess) {
+            h.send(&err);
+            h.close_after_flush(CloseReason::MaxConnectionsExceeded);
+        }
+        excess
     }
 
     /// The server id (a public-key-shaped string starting with `N`).
@@ -230,8 +297,17 @@ impl Shared {
     }
 
     /// The server name (the id unless configured).
-    pub fn server_name(&self) -> &str {
-        self.opts.server_name.as_deref().unwrap_or(&self.server_id)
+    pub fn server_name(&self) -> String {
+        // Not reloadable, so the name is fixed for the server's life.
+        match &self
+            .opts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .server_name
+        {
+            Some(n) => n.clone(),
+            None => self.server_id.clone(),
+        }
     }
 
     /// When the server started.
@@ -260,7 +336,7 @@ impl Shared {
         info: ClientInfo,
     ) -> Result<(), RegisterError> {
         let mut clients = self.clients();
-        if clients.len() >= self.opts.max_connections {
+        if clients.len() >= self.opts().max_connections {
             return Err(RegisterError::MaxConnections);
         }
         clients.insert(handle.cid, Registered { handle, info });
@@ -292,7 +368,8 @@ impl Shared {
         if reason.is_slow_consumer() {
             self.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
         }
-        if self.opts.max_closed_clients == 0 {
+        let max_closed = self.opts().max_closed_clients;
+        if max_closed == 0 {
             return;
         }
         let (out_msgs, out_bytes) = r.handle.out_stats();
@@ -308,7 +385,7 @@ impl Shared {
             num_subs,
         };
         let mut ring = self.closed.lock().unwrap_or_else(|e| e.into_inner());
-        if ring.len() >= self.opts.max_closed_clients {
+        if ring.len() >= max_closed {
             ring.pop_front();
         }
         ring.push_back(closed);

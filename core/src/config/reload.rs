@@ -67,7 +67,11 @@ impl fmt::Display for Change {
     /// The Go server's log line for this change, e.g. `Reloaded: trace = true`. Secrets are
     /// never shown.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Reloaded: ")?;
+        // Go 2.9.10 spells the client_advertise line "Reload:", every other "Reloaded:".
+        f.write_str(match self {
+            Change::ClientAdvertise(_) => "Reload: ",
+            _ => "Reloaded: ",
+        })?;
         match self {
             Change::Trace(v) => write!(f, "trace = {v}"),
             Change::TraceVerbose(v) => write!(f, "trace_verbose = {v}"),

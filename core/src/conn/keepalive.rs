@@ -71,6 +71,26 @@ impl Keepalive {
         self.next_ping = now + first_interval(opts.ping_interval, rng);
     }
 
+    /// Reloaded options: a new interval or limit applies from the next PING on; a PING due
+    /// later than a full new interval from now is brought forward.
+    pub(super) fn reconfigure(&mut self, now: Time, opts: &Options) {
+        self.max_out = opts.ping_max;
+        if opts.ping_interval != self.interval {
+            self.interval = opts.ping_interval;
+            self.next_ping = self.next_ping.min(now + self.interval);
+        }
+    }
+
+    /// Before CONNECT, a reload made auth required (the client gets `timeout` from now to
+    /// send CONNECT, unless it already had a deadline) or not required (no deadline).
+    pub(super) fn auth_required_changed(&mut self, now: Time, required: bool, timeout: Duration) {
+        if !required {
+            self.auth_deadline = None;
+        } else if self.auth_deadline.is_none() {
+            self.auth_deadline = Some(now + timeout);
+        }
+    }
+
     pub(super) fn ping_received(&mut self, now: Time) {
         self.last_ping_received = Some(now);
     }

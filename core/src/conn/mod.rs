@@ -10,10 +10,13 @@
 //! - [`ops`](self): CONNECT, SUB, UNSUB and the error paths.
 //! - `publish.rs`: PUB/HPUB → match → deliver, the hot path.
 //! - `keepalive.rs`: server PINGs, stale detection, the auth timeout.
+//! - `reload.rs`: applying reloaded options to a live connection (limits, keep-alive,
+//!   re-authentication, permissions).
 
 mod keepalive;
 mod ops;
 mod publish;
+mod reload;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -24,6 +27,7 @@ use crate::auth::CompiledPermissions;
 use crate::client::{ClientHandle, Delivered, Notify, Subscription};
 use crate::errors::{text, CloseReason};
 use crate::info::{ClientOpts, ServerInfo, IMPLEMENTATION};
+use crate::options::Options;
 use crate::proto::{encode, Limits, Op, ParseError, Parser};
 use crate::rng::Rng;
 use crate::shared::{Account, ClientInfo, Shared};
@@ -80,6 +84,11 @@ struct State {
     account: Arc<Account>,
     addr: Option<SocketAddr>,
     opts: ClientOpts,
+    /// The server options this connection runs with, and their generation in `Shared`.
+    cfg: Arc<Options>,
+    cfg_generation: u64,
+    /// What the client presented in CONNECT, kept to re-authenticate after a reload.
+    creds: reload::StoredCredentials,
     auth_required: bool,
     connect_received: bool,
     perms: Option<Arc<CompiledPermissions>>,
@@ -116,7 +125,8 @@ impl Connection {
         addr: Option<SocketAddr>,
         notify: Arc<dyn Notify>,
     ) -> Connection {
-        let opts = sh.opts();
+        let (cfg, cfg_generation) = sh.opts_with_generation();
+        let opts = &*cfg;
         let cid = sh.next_cid();
         let handle = Arc::new(ClientHandle::new(cid, opts.max_pending, notify));
         handle
@@ -137,6 +147,9 @@ impl Connection {
                 account: Arc::clone(sh.global_account()),
                 addr,
                 opts: ClientOpts::default(),
+                cfg: Arc::clone(&cfg),
+                cfg_generation,
+                creds: reload::StoredCredentials::default(),
                 auth_required,
                 connect_received: false,
                 perms: None,
@@ -222,7 +235,7 @@ impl Connection {
             }
             if self.st.connect_received {
                 self.parser
-                    .set_headers(self.st.opts.headers && !sh.opts().no_header_support);
+                    .set_headers(self.st.opts.headers && !self.st.cfg.no_header_support);
             }
         }
         self.st.finish_batch(sh);
@@ -288,7 +301,7 @@ impl State {
                 subject,
                 queue,
                 sid,
-            } => self.process_sub(subject, queue, sid, sh),
+            } => self.process_sub(subject, queue, sid),
             Op::Unsub { sid, max } => self.process_unsub(sid, max),
             Op::Ping => {
                 self.send(encode::PONG);
@@ -308,12 +321,13 @@ impl State {
     }
 
     fn send_info(&mut self, sh: &Shared) {
-        let opts = sh.opts();
-        let (host, port) = advertise(opts);
+        let opts = Arc::clone(&self.cfg);
+        let (host, port) = advertise(&opts);
+        let server_name = sh.server_name();
         let ip = self.addr.map(|a| a.ip().to_string()).unwrap_or_default();
         let info = ServerInfo {
             server_id: sh.server_id(),
-            server_name: sh.server_name(),
+            server_name: &server_name,
             version: VERSION,
             proto: PROTO,
             go: IMPLEMENTATION,

@@ -27,14 +27,15 @@ impl State {
         };
         self.opts.overlay(&c);
         self.connect_received = true;
-        self.keepalive.connected(now, sh.opts(), &mut self.rng);
+        self.keepalive.connected(now, &self.cfg, &mut self.rng);
 
         let creds = Credentials {
             token: c.auth_token.as_deref(),
             user: c.user.as_deref(),
             pass: c.pass.as_deref(),
         };
-        let authorized = match auth::authenticate(&sh.opts().auth, creds) {
+        self.creds = super::reload::StoredCredentials::from(creds);
+        let authorized = match auth::authenticate(&self.cfg.auth, creds) {
             // Account designation in CONNECT is refused by the Go server, auth or not.
             Some(a) if c.account.is_none() && c.new_account != Some(true) => a,
             _ => {
@@ -47,7 +48,7 @@ impl State {
             self.close(CloseReason::BadClientProtocolVersion, now, sh);
             return;
         }
-        let headers = self.opts.headers && !sh.opts().no_header_support;
+        let headers = self.opts.headers && !self.cfg.no_header_support;
         if self.opts.no_responders && !headers {
             self.send_err(text::NO_RESPONDERS_REQUIRES_HEADERS);
             self.close(CloseReason::NoRespondersRequiresHeaders, now, sh);
@@ -87,7 +88,7 @@ impl State {
                 CloseReason::MaxControlLineExceeded,
             ),
             ParseError::MaxPayload { size } => {
-                let max = sh.opts().max_payload;
+                let max = self.cfg.max_payload;
                 self.log(
                     LogLevel::Error,
                     format!("Maximum Payload Violation: {size} vs {max}"),
@@ -106,13 +107,7 @@ impl State {
     }
 
     /// SUB: permissions, the subscription limit, duplicate sids, subject validity; `+OK`.
-    pub(super) fn process_sub(
-        &mut self,
-        subj: &[u8],
-        queue: Option<&[u8]>,
-        sid: &[u8],
-        sh: &Shared,
-    ) {
+    pub(super) fn process_sub(&mut self, subj: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
         if let Some(p) = &self.perms {
             if !p.can_subscribe(subj, queue) {
                 let msg = match queue {
@@ -131,7 +126,7 @@ impl State {
                 return;
             }
         }
-        let max = sh.opts().max_subscriptions;
+        let max = self.cfg.max_subscriptions;
         if max > 0 && self.subs.len() >= max {
             // Subscriptions that ran out their auto-unsubscribe limit still sit in the map.
             self.subs.retain(|_, s| !s.is_closed());

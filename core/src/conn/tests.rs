@@ -747,3 +747,6 @@ fn wakeups_are_batched() {
     );
     assert_eq!(s.recv().matches("MSG").count(), 100);
 }
+
+#[path = "reload_tests.rs"]
+mod reload_tests;

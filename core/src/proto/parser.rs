@@ -134,6 +134,12 @@ impl Parser {
         self.headers = on;
     }
 
+    /// Replaces the limits (config reload). Ops already past their size checks finish under
+    /// the old limits; every later op is checked against the new ones.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
     /// The limits in force.
     pub fn limits(&self) -> Limits {
         self.limits

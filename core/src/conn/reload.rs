@@ -1,0 +1,141 @@
+//! Applying reloaded server options to a live connection.
+//!
+//! After `Shared::apply_reload` swapped the options, the runtime calls
+//! [`Connection::handle_config_change`] on every live connection. The connection refreshes
+//! its cached options, its parser limits and its keep-alive settings, and, if the auth
+//! settings changed, re-authenticates with the credentials it presented in CONNECT: a client
+//! the new config no longer authorises is closed with `Authorization Violation` (as Go's
+//! `reloadAuthorization`); one still authorised gets its new permissions, and its
+//! subscriptions the new permissions no longer allow are removed with a
+//! `Permissions Violation` error (as Go's `processSubsOnConfigReload`).
+
+use std::sync::Arc;
+
+use super::{Connection, LogLevel, State};
+use crate::auth::{self, Credentials};
+use crate::client::Subscription;
+use crate::proto::encode::go_quote;
+use crate::proto::Limits;
+use crate::shared::Shared;
+use crate::Time;
+
+/// The credentials of a CONNECT, owned.
+#[derive(Debug, Clone, Default)]
+pub(super) struct StoredCredentials {
+    token: Option<String>,
+    user: Option<String>,
+    pass: Option<String>,
+}
+
+impl From<Credentials<'_>> for StoredCredentials {
+    fn from(c: Credentials<'_>) -> Self {
+        StoredCredentials {
+            token: c.token.map(str::to_string),
+            user: c.user.map(str::to_string),
+            pass: c.pass.map(str::to_string),
+        }
+    }
+}
+
+impl StoredCredentials {
+    fn borrow(&self) -> Credentials<'_> {
+        Credentials {
+            token: self.token.as_deref(),
+            user: self.user.as_deref(),
+            pass: self.pass.as_deref(),
+        }
+    }
+}
+
+impl Connection {
+    /// Applies the server's current options if they changed since this connection last
+    /// looked (`Shared::options_generation`); otherwise does nothing, so calling it
+    /// spuriously is cheap and harmless.
+    ///
+    /// Contract: the runtime calls this on every live connection after
+    /// `Shared::apply_reload`, at time `now`, then drains [`poll_event`](Self::poll_event)
+    /// as after any `handle_*` call (the connection may now be closed). New limits apply
+    /// to every op parsed afterwards; keep-alive changes take effect from the next timer, so
+    /// the runtime should re-read [`poll_timeout`](Self::poll_timeout). A connection closed
+    /// here has its `-ERR` queued for the writer, like any other close.
+    pub fn handle_config_change(&mut self, now: Time, sh: &Shared) {
+        if self.st.closed.is_some() {
+            return;
+        }
+        let (cfg, generation) = sh.opts_with_generation();
+        if generation == self.st.cfg_generation {
+            return;
+        }
+        let old = std::mem::replace(&mut self.st.cfg, cfg);
+        self.st.cfg_generation = generation;
+        self.parser.set_limits(Limits {
+            max_control_line: self.st.cfg.max_control_line,
+            max_payload: self.st.cfg.max_payload,
+        });
+        let cfg = Arc::clone(&self.st.cfg);
+        self.st.keepalive.reconfigure(now, &cfg);
+        if old.auth != cfg.auth {
+            self.st.reauthenticate(now, sh);
+        }
+        self.st.finish_batch(sh);
+    }
+}
+
+impl State {
+    /// Auth changed: check this client against the new settings.
+    fn reauthenticate(&mut self, now: Time, sh: &Shared) {
+        if !self.connect_received {
+            // CONNECT will be checked against the new settings when it comes.
+            self.auth_required = self.cfg.auth.required();
+            self.keepalive
+                .auth_required_changed(now, self.auth_required, self.cfg.auth.timeout);
+            return;
+        }
+        let Some(authorized) = auth::authenticate(&self.cfg.auth, self.creds.borrow()) else {
+            self.auth_violation(now, sh);
+            return;
+        };
+        let headers = self.opts.headers && !self.cfg.no_header_support;
+        self.perms = authorized.permissions.clone();
+        self.pub_perm_cache.clear();
+        self.handle.configure(headers, authorized.permissions);
+        let user = authorized.user;
+        sh.update_info(self.cid, move |i| i.user = user);
+        self.drop_unauthorized_subs();
+    }
+
+    /// Removes the subscriptions the current permissions no longer allow, telling the
+    /// client and the log about each, as the Go server does after a reload.
+    fn drop_unauthorized_subs(&mut self) {
+        let Some(perms) = self.perms.clone() else {
+            return;
+        };
+        let mut removed: Vec<(Box<[u8]>, Arc<Subscription>)> = Vec::new();
+        self.subs.retain(|sid, s| {
+            let allowed = s.is_closed()
+                || perms.can_subscribe(&s.subject, None)
+                || s.queue
+                    .as_deref()
+                    .is_some_and(|q| perms.can_subscribe(&s.subject, Some(q)));
+            if !allowed {
+                removed.push((sid.clone(), Arc::clone(s)));
+            }
+            allowed
+        });
+        if removed.is_empty() {
+            return;
+        }
+        self.account.remove(removed.iter().map(|(_, s)| s));
+        let user = self.creds.user.clone().unwrap_or_default();
+        for (sid, s) in removed {
+            let (subj, sid) = (go_quote(&s.subject), go_quote(&sid));
+            self.send_err(&format!(
+                "Permissions Violation for Subscription to {subj} (sid {sid})"
+            ));
+            self.log(
+                LogLevel::Info,
+                format!("Removed sub {subj} (sid {sid}) for {user} - not authorized"),
+            );
+        }
+    }
+}
