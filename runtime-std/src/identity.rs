@@ -1,0 +1,49 @@
+//! The server's identity and seed, from real randomness.
+//!
+//! Duplicated verbatim from `natsd-tokio`'s `identity.rs`, to be moved to a shared crate.
+
+/// The base32 alphabet of NATS nkeys (RFC 4648, no padding).
+const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/// Length of a server id: `N` plus 55 base32 characters, the shape of a Go server's nkey.
+pub const SERVER_ID_LEN: usize = 56;
+
+/// A fresh server id: `N` followed by 55 random characters of `A-Z2-7`.
+///
+/// Fails only if the operating system has no randomness to give.
+pub fn new_server_id() -> std::io::Result<String> {
+    let mut raw = [0u8; SERVER_ID_LEN - 1];
+    getrandom::fill(&mut raw).map_err(std::io::Error::other)?;
+    let mut id = String::with_capacity(SERVER_ID_LEN);
+    id.push('N');
+    // 256 is a multiple of 32, so the low five bits of a random byte are uniform.
+    id.extend(raw.iter().map(|b| char::from(BASE32[usize::from(b & 31)])));
+    Ok(id)
+}
+
+/// A random, non-zero seed for the core's PRNG.
+pub fn new_seed() -> std::io::Result<u64> {
+    loop {
+        let mut raw = [0u8; 8];
+        getrandom::fill(&mut raw).map_err(std::io::Error::other)?;
+        let seed = u64::from_le_bytes(raw);
+        if seed != 0 {
+            return Ok(seed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_id_has_the_nkey_shape() {
+        let id = new_server_id().unwrap();
+        assert_eq!(id.len(), SERVER_ID_LEN);
+        assert!(id.starts_with('N'));
+        assert!(id.bytes().all(|c| BASE32.contains(&c)));
+        assert_ne!(id, new_server_id().unwrap());
+        assert_ne!(new_seed().unwrap(), 0);
+    }
+}

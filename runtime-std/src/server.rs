@@ -1,0 +1,392 @@
+//! The server: binds the client port, accepts connections, and shuts down cleanly.
+//!
+//! One accept thread blocks in `accept`. Per accepted socket it creates the core's
+//! [`Connection`] and spawns two threads, the [`reader`](crate::reader) (which owns the
+//! connection) and the [`writer`](crate::writer). Every connection thread holds a
+//! [`Tracker`] guard, so [`Server::shutdown`] can wait for all of them with a bound.
+//!
+//! Stopping the accept thread: a stop flag, then a connection to our own listener so the
+//! blocking `accept` returns and sees the flag. The accept thread owns the listener and drops
+//! it on the way out, so once it is joined the port no longer accepts.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use natsd_core::conn::Connection;
+use natsd_core::errors::CloseReason;
+use natsd_core::options::Options;
+use natsd_core::shared::Shared;
+
+use crate::reader::ReaderJob;
+use crate::writer::{Wake, WriterCtx};
+use crate::{clock, identity, reader, writer};
+
+/// Extra time, past the write deadline, that shutdown waits for connections to finish.
+const SHUTDOWN_SLACK: Duration = Duration::from_secs(1);
+/// How long shutdown waits for aborted connections after the grace period.
+const ABORT_WAIT: Duration = Duration::from_secs(2);
+/// How long stopping waits for the accept thread (and its self-connection).
+const ACCEPT_STOP_WAIT: Duration = Duration::from_secs(2);
+/// Accept-error back-off bounds (the Go server's `ACCEPT_MIN_SLEEP`/`ACCEPT_MAX_SLEEP`).
+const ACCEPT_MIN_SLEEP: Duration = Duration::from_millis(10);
+const ACCEPT_MAX_SLEEP: Duration = Duration::from_secs(1);
+/// Stack sizes of connection threads (virtual memory; the core's work per read is shallow).
+const READER_STACK: usize = 512 * 1024;
+const WRITER_STACK: usize = 256 * 1024;
+
+/// A running NATS server on std threads.
+///
+/// Dropping it without [`shutdown`](Self::shutdown) aborts it without waiting: the accept
+/// thread is told to stop and every connection is closed at once ("close now").
+#[derive(Debug)]
+pub struct Server {
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    control: Arc<Control>,
+    tracker: Arc<Tracker>,
+    /// The accept thread and a channel that disconnects when it ends; `None` once stopped.
+    accept: Option<(JoinHandle<()>, mpsc::Receiver<()>)>,
+}
+
+/// Flags the accept thread checks after every `accept`.
+#[derive(Debug, Default)]
+struct Control {
+    stop: AtomicBool,
+    /// Set with `stop` by `Drop`: clients accepted while stopping are aborted too.
+    abort: AtomicBool,
+}
+
+impl Server {
+    /// Binds `opts.host:opts.port` (port 0 picks a free port), creates the shared state with a
+    /// fresh server id, logs the Go server's startup lines, and starts the accept thread.
+    ///
+    /// `opts.port` is replaced by the bound port so INFO reports it; `opts.seed` 0 means
+    /// "pick one from real randomness". Blocks only to bind. Errors: the bind failed, the OS
+    /// had no randomness, or the accept thread could not be spawned.
+    pub fn start(mut opts: Options) -> io::Result<Server> {
+        let server_id = identity::new_server_id()?;
+        if opts.seed == 0 {
+            opts.seed = identity::new_seed()?;
+        }
+        log_banner(&opts, &server_id);
+        let listener = TcpListener::bind((opts.host.as_str(), opts.port))?;
+        let local_addr = listener.local_addr()?;
+        opts.port = local_addr.port();
+        tracing::info!(
+            "Listening for client connections on {}",
+            join_host_port(&opts.host, local_addr.port())
+        );
+        let shared = Arc::new(Shared::new(opts, server_id, clock::now()));
+        let control = Arc::new(Control::default());
+        let tracker = Arc::new(Tracker::default());
+        let acceptor = Acceptor {
+            shared: Arc::clone(&shared),
+            control: Arc::clone(&control),
+            tracker: Arc::clone(&tracker),
+        };
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let accept = thread::Builder::new()
+            .name("natsd-accept".into())
+            .spawn(move || {
+                // Disconnects `done_rx` when the thread ends, however it ends.
+                let _done = done_tx;
+                acceptor.run(listener);
+            })?;
+        tracing::info!("Server is ready");
+        Ok(Server {
+            shared,
+            local_addr,
+            control,
+            tracker,
+            accept: Some((accept, done_rx)),
+        })
+    }
+
+    /// The address the client listener is bound to (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The server id (`N` + 55 base32 characters).
+    pub fn server_id(&self) -> &str {
+        self.shared.server_id()
+    }
+
+    /// The core's shared state: options, clients, stats (monitoring, tests).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Stops the server: stops accepting (the port is closed when this returns), asks every
+    /// client to flush and close (`Server Shutdown`), and waits for all connection threads,
+    /// at most the write deadline plus a second; stragglers are then closed at once and
+    /// waited for two more seconds. Logs `Initiating Shutdown...` and `Server Exiting..` as
+    /// the Go server does. Blocks the caller.
+    pub fn shutdown(mut self) {
+        tracing::info!("Initiating Shutdown...");
+        self.stop_accepting(true);
+        self.shared.close_all(CloseReason::ServerShutdown);
+        let grace = self.shared.opts().write_deadline + SHUTDOWN_SLACK;
+        if !self.tracker.wait_idle(grace) {
+            tracing::warn!("Connections did not close within {grace:?}; aborting them");
+            abort_all(&self.shared);
+            if !self.tracker.wait_idle(ABORT_WAIT) {
+                tracing::warn!(
+                    "{} connection threads still running; leaving them",
+                    self.tracker.live()
+                );
+            }
+        }
+        tracing::info!("Server Exiting..");
+    }
+
+    /// Sets the stop flag and wakes the accept thread; with `wait`, joins it (bounded).
+    fn stop_accepting(&mut self, wait: bool) {
+        let Some((handle, done)) = self.accept.take() else {
+            return;
+        };
+        self.control.stop.store(true, Ordering::Release);
+        // A blocking accept only returns for a connection: make one. If it fails the accept
+        // thread is already gone or the OS is out of sockets; the wait below is bounded.
+        let wake_timeout = if wait {
+            ACCEPT_STOP_WAIT
+        } else {
+            Duration::from_millis(100)
+        };
+        let _ = TcpStream::connect_timeout(&connectable(self.local_addr), wake_timeout);
+        if !wait {
+            return;
+        }
+        match done.recv_timeout(ACCEPT_STOP_WAIT) {
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                // Ended: the listener is closed. A panic there was a bug, already reported.
+                let _ = handle.join();
+            }
+            Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {
+                tracing::warn!("The accept thread did not stop within {ACCEPT_STOP_WAIT:?}");
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.accept.is_some() {
+            // Not shut down: abort without waiting.
+            self.control.abort.store(true, Ordering::Release);
+            self.stop_accepting(false);
+            abort_all(&self.shared);
+        }
+    }
+}
+
+/// Closes every client now, dropping what is queued; their threads then end promptly.
+fn abort_all(shared: &Shared) {
+    for (h, _) in shared.client_list() {
+        h.close_now(CloseReason::ServerShutdown);
+    }
+}
+
+/// An address we can connect to for `addr`: the loopback address when bound to "any".
+fn connectable(addr: SocketAddr) -> SocketAddr {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, addr.port())
+}
+
+/// The accept thread's state.
+struct Acceptor {
+    shared: Arc<Shared>,
+    control: Arc<Control>,
+    tracker: Arc<Tracker>,
+}
+
+impl Acceptor {
+    /// Accepts until the stop flag is set, then drops the listener.
+    fn run(self, listener: TcpListener) {
+        let mut delay = ACCEPT_MIN_SLEEP;
+        loop {
+            let accepted = listener.accept();
+            if self.control.stop.load(Ordering::Acquire) {
+                // Our own wake-up connection, or a client too late: dropped (closed).
+                break;
+            }
+            match accepted {
+                Ok((stream, peer)) => {
+                    delay = ACCEPT_MIN_SLEEP;
+                    self.spawn_connection(stream, peer);
+                }
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning (as the Go server does).
+                    tracing::error!(
+                        "Temporary Client Accept Error({e}), sleeping {}ms",
+                        delay.as_millis()
+                    );
+                    thread::sleep(delay);
+                    delay = (delay * 2).min(ACCEPT_MAX_SLEEP);
+                }
+            }
+        }
+        drop(listener);
+        if self.control.abort.load(Ordering::Acquire) {
+            // A client registered while `Drop` was aborting the others.
+            abort_all(&self.shared);
+        }
+        tracing::debug!("Client accept loop exiting..");
+    }
+
+    /// Creates the core connection and its reader and writer threads. A failure to spawn
+    /// closes the connection (the `ReaderJob` and the writer's socket are dropped).
+    fn spawn_connection(&self, stream: TcpStream, peer: SocketAddr) {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!("{peer} - could not set TCP_NODELAY: {e}");
+        }
+        let wake = Arc::new(Wake::default());
+        let conn = Connection::accept(&self.shared, clock::now(), Some(peer), wake.clone());
+        let cid = conn.cid();
+        tracing::debug!("{peer} - cid:{cid} - Client connection created");
+        let ctx = WriterCtx {
+            handle: Arc::clone(conn.handle()),
+            wake,
+            write_deadline: self.shared.opts().write_deadline,
+            peer,
+        };
+        let reader_job = ReaderJob::new(conn, Arc::clone(&self.shared), CloseReason::ReadError);
+        let write_half = match stream.try_clone() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("{peer} - cid:{cid} - could not clone the socket: {e}");
+                return; // drops `reader_job`: the connection closes
+            }
+        };
+        let guard = self.tracker.enter();
+        let spawned = thread::Builder::new()
+            .name(format!("natsd-w-{cid}"))
+            .stack_size(WRITER_STACK)
+            .spawn(move || {
+                let _guard = guard;
+                writer::run(&ctx, &write_half);
+            });
+        if let Err(e) = spawned {
+            tracing::error!("{peer} - cid:{cid} - could not spawn the writer thread: {e}");
+            drop(reader_job);
+            return;
+        }
+        let guard = self.tracker.enter();
+        let spawned = thread::Builder::new()
+            .name(format!("natsd-r-{cid}"))
+            .stack_size(READER_STACK)
+            .spawn(move || {
+                let _guard = guard;
+                reader::run(reader_job, &stream);
+            });
+        if let Err(e) = spawned {
+            // The dropped closure closed the connection; the writer flushes and ends.
+            tracing::error!("{peer} - cid:{cid} - could not spawn the reader thread: {e}");
+        }
+    }
+}
+
+/// Counts live connection threads so shutdown can wait for them with a bound.
+#[derive(Debug, Default)]
+struct Tracker {
+    live: Mutex<usize>,
+    idle: Condvar,
+}
+
+/// Held by one connection thread; leaving (even by a panic) counts it out.
+struct Tracked(Arc<Tracker>);
+
+impl Tracker {
+    /// Counts a thread in. Taken before spawning, so shutdown never misses a starting thread.
+    fn enter(self: &Arc<Self>) -> Tracked {
+        *self.live.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        Tracked(Arc::clone(self))
+    }
+
+    fn live(&self) -> usize {
+        *self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until no thread is live, at most `bound`. Returns whether that happened.
+    fn wait_idle(&self, bound: Duration) -> bool {
+        let end = Instant::now() + bound;
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        while *live > 0 {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            live = self
+                .idle
+                .wait_timeout(live, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        let mut live = self.0.live.lock().unwrap_or_else(|e| e.into_inner());
+        *live -= 1;
+        if *live == 0 {
+            self.0.idle.notify_all();
+        }
+    }
+}
+
+/// Logs the Go server's startup banner (the lines before the listener is bound).
+fn log_banner(opts: &Options, server_id: &str) {
+    tracing::info!("Starting nats-server");
+    tracing::info!("  Version:  {}", natsd_core::VERSION);
+    tracing::info!("  Git:      [not set]");
+    tracing::info!(
+        "  Name:     {}",
+        opts.server_name.as_deref().unwrap_or(server_id)
+    );
+    tracing::info!("  ID:       {server_id}");
+}
+
+/// `host:port`, with brackets around an IPv6 host (Go's `net.JoinHostPort`).
+pub fn join_host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracker_waits_for_guards_with_a_bound() {
+        let t = Arc::new(Tracker::default());
+        assert!(t.wait_idle(Duration::ZERO));
+        let g = t.enter();
+        assert!(!t.wait_idle(Duration::from_millis(10)));
+        let th = thread::spawn(move || drop(g));
+        assert!(t.wait_idle(Duration::from_secs(10)));
+        th.join().unwrap();
+        assert_eq!(t.live(), 0);
+    }
+
+    #[test]
+    fn connectable_maps_any_to_loopback() {
+        let a: SocketAddr = "0.0.0.0:99".parse().unwrap();
+        assert_eq!(connectable(a), "127.0.0.1:99".parse().unwrap());
+        let a: SocketAddr = "[::]:99".parse().unwrap();
+        assert_eq!(connectable(a), "[::1]:99".parse().unwrap());
+        assert_eq!(join_host_port("::", 4222), "[::]:4222");
+    }
+}

@@ -1,0 +1,234 @@
+//! The writer thread of one connection: drains the client's outbound queue into the socket.
+//!
+//! Woken through [`Wake`] (the core's [`Notify`]). Each drained buffer is written whole (one
+//! `write` per kernel-accepted chunk, never one per message) within the write deadline; a
+//! write that misses it closes the client as a slow consumer. When the writer is done (queue
+//! closed, deadline, write error) it shuts the socket down both ways, which makes the reader's
+//! blocking `read` return, so the reader stops too.
+//!
+//! Same semantics as `natsd-tokio`'s writer. The one difference: a blocking `write` cannot be
+//! raced against a wake-up, so the socket's write timeout is a short slice
+//! ([`WRITE_SLICE`]) and between slices the writer checks the deadline and its wake-ups.
+
+use std::io::{self, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use natsd_core::client::{ClientHandle, Notify};
+use natsd_core::errors::CloseReason;
+
+/// A buffer that grew past this is dropped after use rather than kept per connection.
+const KEEP_BUF_CAPACITY: usize = 1 << 20;
+/// Longest a single blocking `write` waits on a full socket before the writer looks at its
+/// wake-ups ("close now" aborts a stuck write within this) and the write deadline.
+const WRITE_SLICE: Duration = Duration::from_millis(20);
+/// Smallest socket timeout we set (a zero timeout means "block forever" to the OS).
+const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
+/// Wakes a writer: a permit flag under a mutex plus a condition variable.
+///
+/// [`notify`](Notify::notify) sets the permit even when nobody waits, and the writer consumes
+/// it under the same mutex, so a wake-up that races with the writer going to sleep is never
+/// lost (at worst the writer wakes once for nothing and finds the queue empty).
+#[derive(Debug, Default)]
+pub struct Wake {
+    permit: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Wake {
+    /// Blocks until a permit is available, then consumes it.
+    fn wait(&self) {
+        let mut permit = self.permit.lock().unwrap_or_else(|e| e.into_inner());
+        while !*permit {
+            permit = self.cv.wait(permit).unwrap_or_else(|e| e.into_inner());
+        }
+        *permit = false;
+    }
+
+    /// Consumes a permit if one is available, without blocking.
+    fn try_take(&self) -> bool {
+        let mut permit = self.permit.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::replace(&mut *permit, false)
+    }
+}
+
+impl Notify for Wake {
+    fn notify(&self) {
+        *self.permit.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        // Only the one writer ever waits.
+        self.cv.notify_one();
+    }
+}
+
+/// What the writer needs besides the socket.
+pub struct WriterCtx {
+    /// The client's outbound queue.
+    pub handle: Arc<ClientHandle>,
+    /// The wake-up registered with the core for this client.
+    pub wake: Arc<Wake>,
+    /// Longest one drained buffer may take to write.
+    pub write_deadline: Duration,
+    /// For log lines.
+    pub peer: SocketAddr,
+}
+
+/// Why a write attempt stopped.
+enum WriteEnd {
+    Done,
+    Deadline,
+    Failed,
+    /// The queue was closed with "close now" (slow consumer, server abort).
+    Aborted,
+}
+
+/// Runs the writer until the queue is closed, a write fails or misses its deadline. Always
+/// shuts the socket down both ways on the way out (that stops the reader).
+pub fn run(ctx: &WriterCtx, stream: &TcpStream) {
+    let slice = ctx.write_deadline.clamp(MIN_TIMEOUT, WRITE_SLICE);
+    if let Err(e) = stream.set_write_timeout(Some(slice)) {
+        tracing::debug!(
+            "{} - cid:{} - could not set the write timeout: {e}",
+            ctx.peer,
+            ctx.handle.cid
+        );
+        ctx.handle.close_now(CloseReason::WriteError);
+    } else {
+        drain(ctx, stream);
+    }
+    // FIN after everything written, and the reader's blocking read returns.
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+/// The writer's loop: wait, drain, write, until the connection is done.
+fn drain(ctx: &WriterCtx, stream: &TcpStream) {
+    // `buf` is being written; `next` gets the final bytes of a queue closed mid-write.
+    let mut buf: Vec<u8> = Vec::new();
+    let mut next: Vec<u8> = Vec::new();
+    let mut close_after = false;
+    loop {
+        ctx.wake.wait();
+        // Drain until the queue is empty, then wait for the next wake-up.
+        loop {
+            let taken = ctx.handle.take(&mut buf);
+            if taken.close_now.is_some() {
+                return;
+            }
+            close_after |= taken.close_after.is_some();
+            if buf.is_empty() {
+                if close_after {
+                    // Flush-then-close: everything queued is written.
+                    return;
+                }
+                break;
+            }
+            match write_phase(ctx, stream, &buf, &mut next, &mut close_after) {
+                WriteEnd::Done => {}
+                WriteEnd::Deadline => {
+                    tracing::info!(
+                        "{} - cid:{} - Slow Consumer Detected: WriteDeadline of {:?} exceeded with 1 chunks of {} total bytes.",
+                        ctx.peer,
+                        ctx.handle.cid,
+                        ctx.write_deadline,
+                        buf.len()
+                    );
+                    ctx.handle.close_now(CloseReason::SlowConsumerWriteDeadline);
+                    return;
+                }
+                WriteEnd::Failed => {
+                    ctx.handle.close_now(CloseReason::WriteError);
+                    return;
+                }
+                WriteEnd::Aborted => return,
+            }
+            // What arrived during a closing write goes next; `take` appends behind it.
+            buf.clear();
+            std::mem::swap(&mut buf, &mut next);
+            if next.capacity() > KEEP_BUF_CAPACITY {
+                next = Vec::new();
+            }
+        }
+    }
+}
+
+/// Writes all of `buf` within the write deadline. Between blocked slices, wake-ups are checked
+/// for a closed queue: "close now" (slow consumer) aborts a write stuck on a full socket, and
+/// a "close after flush" moves the last bytes into `next`. Bytes queued while the queue is
+/// open stay in the core, where they count against `max_pending`.
+fn write_phase(
+    ctx: &WriterCtx,
+    mut stream: &TcpStream,
+    buf: &[u8],
+    next: &mut Vec<u8>,
+    close_after: &mut bool,
+) -> WriteEnd {
+    let start = Instant::now();
+    let mut off = 0;
+    while off < buf.len() {
+        match stream.write(&buf[off..]) {
+            Ok(0) => return WriteEnd::Failed,
+            Ok(n) => off += n,
+            Err(e) if is_retry(&e) => {}
+            Err(e) => {
+                tracing::debug!(
+                    "{} - cid:{} - Error flushing: {e}",
+                    ctx.peer,
+                    ctx.handle.cid
+                );
+                return WriteEnd::Failed;
+            }
+        }
+        if off == buf.len() {
+            break;
+        }
+        // The socket is (or was) full: look at the clock and at wake-ups.
+        if start.elapsed() >= ctx.write_deadline {
+            return WriteEnd::Deadline;
+        }
+        // While open, leave new bytes queued in the core: that is what max_pending measures.
+        // Once closing, the queue can no longer grow, so taking is bounded.
+        if ctx.wake.try_take() && ctx.handle.close_reason().is_some() {
+            let taken = ctx.handle.take(next);
+            if taken.close_now.is_some() {
+                return WriteEnd::Aborted;
+            }
+            *close_after |= taken.close_after.is_some();
+        }
+    }
+    WriteEnd::Done
+}
+
+/// A write that timed out (a slice ended) or was interrupted: try again.
+fn is_retry(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notify_before_the_wait_is_not_lost() {
+        let w = Wake::default();
+        w.notify();
+        w.wait(); // returns at once: the permit was stored
+        assert!(!w.try_take());
+        w.notify();
+        w.notify();
+        assert!(w.try_take());
+        assert!(!w.try_take());
+    }
+
+    #[test]
+    fn a_notify_from_another_thread_wakes_the_waiter() {
+        let w = Arc::new(Wake::default());
+        let w2 = Arc::clone(&w);
+        let t = std::thread::spawn(move || w2.wait());
+        w.notify();
+        t.join().unwrap();
+    }
+}
