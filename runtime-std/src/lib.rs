@@ -12,6 +12,7 @@
 //!   `Connection` (the timer is the socket's read timeout).
 //! - `writer`: per connection, the outbound queue into the socket with a write deadline, and
 //!   `Wake`, the Condvar-based `Notify` that wakes it.
+//! - `listener`: binding the client port with a large accept backlog (std's is 128).
 //! - `clock`: the core's [`natsd_core::Time`] from a process-wide monotonic origin.
 //! - [`identity`]: the server id and the PRNG seed from real randomness.
 //!
@@ -34,6 +35,7 @@
 
 mod clock;
 pub mod identity;
+mod listener;
 mod reader;
 pub mod server;
 mod writer;

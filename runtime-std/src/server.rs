@@ -23,7 +23,7 @@ use natsd_core::shared::Shared;
 
 use crate::reader::ReaderJob;
 use crate::writer::{Wake, WriterCtx};
-use crate::{clock, identity, reader, writer};
+use crate::{clock, identity, listener, reader, writer};
 
 /// Extra time, past the write deadline, that shutdown waits for connections to finish.
 const SHUTDOWN_SLACK: Duration = Duration::from_secs(1);
@@ -73,7 +73,7 @@ impl Server {
             opts.seed = identity::new_seed()?;
         }
         log_banner(&opts, &server_id);
-        let listener = TcpListener::bind((opts.host.as_str(), opts.port))?;
+        let listener = listener::bind(&opts.host, opts.port)?;
         let local_addr = listener.local_addr()?;
         opts.port = local_addr.port();
         tracing::info!(

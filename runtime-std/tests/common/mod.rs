@@ -46,7 +46,8 @@ pub fn read_until(s: &mut TcpStream, buf: &mut Vec<u8>, needle: &[u8]) {
     }
 }
 
-/// Reads the INFO line of a fresh connection and returns its JSON.
+/// Reads the INFO line of a fresh connection and returns its JSON. Anything read past it (a
+/// server PING, in a slow test) is dropped.
 pub fn read_info(s: &mut TcpStream) -> serde_json::Value {
     let mut buf = Vec::new();
     read_until(s, &mut buf, b"\r\n");
@@ -65,10 +66,11 @@ pub fn client(addr: SocketAddr, extra: &str) -> (TcpStream, serde_json::Value) {
     (s, info)
 }
 
-/// The JSON of an `INFO {...}\r\n` line.
-pub fn parse_info(line: &[u8]) -> serde_json::Value {
-    let text = std::str::from_utf8(line).expect("utf8");
-    let json = text.strip_prefix("INFO ").expect("INFO first").trim_end();
+/// The JSON of the `INFO {...}\r\n` line at the start of `buf`.
+pub fn parse_info(buf: &[u8]) -> serde_json::Value {
+    let text = std::str::from_utf8(buf).expect("utf8");
+    let line = text.split("\r\n").next().unwrap_or_default();
+    let json = line.strip_prefix("INFO ").expect("INFO first");
     serde_json::from_str(json).expect("INFO json")
 }
 
