@@ -30,35 +30,55 @@ const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 ///
 /// [`notify`](Notify::notify) sets the permit even when nobody waits, and the writer consumes
 /// it under the same mutex, so a wake-up that races with the writer going to sleep is never
-/// lost (at worst the writer wakes once for nothing and finds the queue empty).
+/// lost (at worst the writer wakes once for nothing and finds the queue empty). The condition
+/// variable is only signalled while the writer actually sleeps: std's `notify_one` is a
+/// syscall even with no waiter, and a busy writer is woken once per publisher batch.
 #[derive(Debug, Default)]
 pub struct Wake {
-    permit: Mutex<bool>,
+    state: Mutex<WakeState>,
     cv: Condvar,
 }
 
+#[derive(Debug, Default)]
+struct WakeState {
+    /// A wake-up not yet consumed.
+    permit: bool,
+    /// The writer is blocked in [`Wake::wait`].
+    sleeping: bool,
+}
+
 impl Wake {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WakeState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Blocks until a permit is available, then consumes it.
     fn wait(&self) {
-        let mut permit = self.permit.lock().unwrap_or_else(|e| e.into_inner());
-        while !*permit {
-            permit = self.cv.wait(permit).unwrap_or_else(|e| e.into_inner());
+        let mut st = self.lock();
+        while !st.permit {
+            st.sleeping = true;
+            st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+            st.sleeping = false;
         }
-        *permit = false;
+        st.permit = false;
     }
 
     /// Consumes a permit if one is available, without blocking.
     fn try_take(&self) -> bool {
-        let mut permit = self.permit.lock().unwrap_or_else(|e| e.into_inner());
-        std::mem::replace(&mut *permit, false)
+        std::mem::replace(&mut self.lock().permit, false)
     }
 }
 
 impl Notify for Wake {
     fn notify(&self) {
-        *self.permit.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        // Only the one writer ever waits.
-        self.cv.notify_one();
+        let mut st = self.lock();
+        st.permit = true;
+        let sleeping = st.sleeping;
+        drop(st);
+        if sleeping {
+            // Only the one writer ever waits.
+            self.cv.notify_one();
+        }
     }
 }
 
