@@ -4,6 +4,8 @@
 //! while reads fill it, feeds each chunk to `handle_read`, fires the connection's one timer
 //! (`poll_timeout` → `handle_timeout`), logs the core's events, and stops on the core's
 //! `Closed` event, on EOF or a read error, or when the writer cancels the connection's token.
+//! When the server reloads its config it bumps a `watch` generation; the reader then runs
+//! `handle_config_change` (new limits, keep-alive, re-authentication).
 
 use std::sync::Arc;
 
@@ -12,6 +14,7 @@ use natsd_core::errors::CloseReason;
 use natsd_core::shared::Shared;
 use tokio::io::AsyncReadExt;
 use tokio::net::tcp::OwnedReadHalf;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock;
@@ -22,13 +25,18 @@ const READ_BUF_MIN: usize = 4 * 1024;
 const READ_BUF_MAX: usize = 64 * 1024;
 
 /// Runs the reader until the connection is closed. `token` is cancelled by the writer when it
-/// stops, or by the server to abort every connection.
+/// stops, or by the server to abort every connection. `reloaded` changes after every config
+/// reload.
 pub async fn run(
     mut conn: Connection,
     mut rd: OwnedReadHalf,
     sh: Arc<Shared>,
     token: CancellationToken,
+    mut reloaded: watch::Receiver<u64>,
 ) {
+    // A reload between the subscription and `accept` is already in the connection's options;
+    // a spurious `handle_config_change` is a no-op anyway.
+    conn.handle_config_change(clock::now(), &sh);
     if drain_events(&mut conn) {
         return;
     }
@@ -37,6 +45,7 @@ pub async fn run(
     let timer = tokio::time::sleep_until(far);
     tokio::pin!(timer);
     let mut armed = None;
+    let mut watching = true;
     loop {
         let deadline = conn.poll_timeout();
         if deadline != armed {
@@ -66,6 +75,11 @@ pub async fn run(
                 armed = None;
                 conn.handle_timeout(clock::now(), &sh);
             }
+            r = reloaded.changed(), if watching => match r {
+                Ok(()) => conn.handle_config_change(clock::now(), &sh),
+                // The server handle is gone; no more reloads can come.
+                Err(_) => watching = false,
+            },
         }
         if drain_events(&mut conn) || conn.is_closed() {
             return;

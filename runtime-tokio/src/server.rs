@@ -14,6 +14,7 @@ use natsd_core::errors::CloseReason;
 use natsd_core::options::Options;
 use natsd_core::shared::Shared;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -43,6 +44,17 @@ pub struct Server {
     conns: CancellationToken,
     tracker: TaskTracker,
     accept: Option<JoinHandle<()>>,
+    /// The options generation after each reload; every reader task watches it.
+    reloaded: watch::Sender<u64>,
+}
+
+/// Extra startup details for the log banner.
+#[derive(Debug, Clone, Default)]
+pub struct StartInfo {
+    /// The config file in use (`Using configuration file: …`).
+    pub config_file: Option<String>,
+    /// Warnings to log after the banner (Go logs config warnings there).
+    pub warnings: Vec<String>,
 }
 
 impl Server {
@@ -52,12 +64,23 @@ impl Server {
     /// `opts.port` is replaced by the bound port so INFO reports it; `opts.seed` 0 means
     /// "pick one from real randomness". Must be called inside a tokio runtime (with the time
     /// and I/O drivers). Errors: the bind failed, or the OS had no randomness.
-    pub async fn start(mut opts: Options) -> io::Result<Server> {
+    pub async fn start(opts: Options) -> io::Result<Server> {
+        Server::start_with(opts, StartInfo::default()).await
+    }
+
+    /// [`start`](Self::start), with a config file name and warnings for the banner.
+    pub async fn start_with(mut opts: Options, start: StartInfo) -> io::Result<Server> {
         let server_id = identity::new_server_id()?;
         if opts.seed == 0 {
             opts.seed = identity::new_seed()?;
         }
         log_banner(&opts, &server_id);
+        for w in &start.warnings {
+            tracing::warn!("{w}");
+        }
+        if let Some(f) = &start.config_file {
+            tracing::info!("Using configuration file: {f}");
+        }
         let listener = TcpListener::bind((opts.host.as_str(), opts.port)).await?;
         let local_addr = listener.local_addr()?;
         opts.port = local_addr.port();
@@ -69,10 +92,12 @@ impl Server {
         let stop_accept = CancellationToken::new();
         let conns = CancellationToken::new();
         let tracker = TaskTracker::new();
+        let (reloaded, _) = watch::channel(shared.options_generation());
         let acceptor = Acceptor {
             shared: Arc::clone(&shared),
             conns: conns.clone(),
             tracker: tracker.clone(),
+            reloaded: reloaded.clone(),
         };
         let accept = tokio::spawn(acceptor.run(listener, stop_accept.clone()));
         tracing::info!("Server is ready");
@@ -83,7 +108,22 @@ impl Server {
             conns,
             tracker,
             accept: Some(accept),
+            reloaded,
         })
+    }
+
+    /// Applies reloaded options: swaps them in the core (only the reloadable fields change;
+    /// see `Shared::apply_reload`), closes the newest clients over a lowered
+    /// `max_connections` (logging how many, as Go), then tells every connection's reader,
+    /// which runs `Connection::handle_config_change` (limits, keep-alive, re-authentication).
+    /// Returns once every reader has been notified, not once each has acted.
+    pub fn reload(&self, new: &Options) {
+        let generation = self.shared.apply_reload(new);
+        let closed = self.shared.close_over_max_connections();
+        if closed > 0 {
+            tracing::info!("Closed {closed} connections to fall within max_connections");
+        }
+        self.reloaded.send_replace(generation);
     }
 
     /// The address the client listener is bound to (the real port when 0 was asked for).
@@ -140,6 +180,7 @@ struct Acceptor {
     shared: Arc<Shared>,
     conns: CancellationToken,
     tracker: TaskTracker,
+    reloaded: watch::Sender<u64>,
 }
 
 impl Acceptor {
@@ -179,6 +220,9 @@ impl Acceptor {
             tracing::debug!("{peer} - could not set TCP_NODELAY: {e}");
         }
         let wake = Arc::new(Wake::default());
+        // Subscribed before accept: a reload from here on reaches this connection (one
+        // before is already in the options `accept` reads).
+        let reloaded = self.reloaded.subscribe();
         let conn = Connection::accept(&self.shared, clock::now(), Some(peer), wake.clone());
         tracing::debug!("{peer} - cid:{} - Client connection created", conn.cid());
         let (rd, wr) = stream.into_split();
@@ -187,12 +231,17 @@ impl Acceptor {
             handle: Arc::clone(conn.handle()),
             wake,
             token: token.clone(),
-            write_deadline: self.shared.opts().write_deadline,
+            shared: Arc::clone(&self.shared),
             peer,
         };
         self.tracker.spawn(writer::run(ctx, wr));
-        self.tracker
-            .spawn(reader::run(conn, rd, Arc::clone(&self.shared), token));
+        self.tracker.spawn(reader::run(
+            conn,
+            rd,
+            Arc::clone(&self.shared),
+            token,
+            reloaded,
+        ));
     }
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use natsd_core::client::{ClientHandle, Notify};
 use natsd_core::errors::CloseReason;
+use natsd_core::shared::Shared;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio_util::sync::CancellationToken;
@@ -38,8 +39,8 @@ pub struct WriterCtx {
     pub wake: Arc<Wake>,
     /// Cancelled by the writer when it is done, or from outside to abort it.
     pub token: CancellationToken,
-    /// Longest one write may block.
-    pub write_deadline: Duration,
+    /// The server state, for the write deadline in force (reloadable).
+    pub shared: Arc<Shared>,
     /// For log lines.
     pub peer: SocketAddr,
 }
@@ -60,6 +61,7 @@ pub async fn run(ctx: WriterCtx, mut wr: OwnedWriteHalf) {
     let mut buf: Vec<u8> = Vec::new();
     let mut next: Vec<u8> = Vec::new();
     let mut close_after = false;
+    let mut deadline = DeadlineCache::default();
     'outer: loop {
         tokio::select! {
             biased;
@@ -81,14 +83,24 @@ pub async fn run(ctx: WriterCtx, mut wr: OwnedWriteHalf) {
                 }
                 break;
             }
-            match write_phase(&ctx, &mut wr, &buf, &mut next, &mut close_after).await {
+            let write_deadline = deadline.get(&ctx.shared);
+            match write_phase(
+                &ctx,
+                write_deadline,
+                &mut wr,
+                &buf,
+                &mut next,
+                &mut close_after,
+            )
+            .await
+            {
                 WriteEnd::Done => {}
                 WriteEnd::Deadline => {
                     tracing::info!(
                         "{} - cid:{} - Slow Consumer Detected: WriteDeadline of {:?} exceeded with 1 chunks of {} total bytes.",
                         ctx.peer,
                         ctx.handle.cid,
-                        ctx.write_deadline,
+                        write_deadline,
                         buf.len()
                     );
                     ctx.handle.close_now(CloseReason::SlowConsumerWriteDeadline);
@@ -118,6 +130,7 @@ pub async fn run(ctx: WriterCtx, mut wr: OwnedWriteHalf) {
 /// stay in the core, where they count against `max_pending`.
 async fn write_phase(
     ctx: &WriterCtx,
+    write_deadline: Duration,
     wr: &mut OwnedWriteHalf,
     buf: &[u8],
     next: &mut Vec<u8>,
@@ -125,7 +138,7 @@ async fn write_phase(
 ) -> WriteEnd {
     let write = wr.write_all(buf);
     tokio::pin!(write);
-    let deadline = tokio::time::sleep(ctx.write_deadline);
+    let deadline = tokio::time::sleep(write_deadline);
     tokio::pin!(deadline);
     loop {
         tokio::select! {
@@ -150,6 +163,27 @@ async fn write_phase(
                     return WriteEnd::Aborted;
                 }
                 *close_after |= taken.close_after.is_some();
+            }
+        }
+    }
+}
+
+/// The write deadline in force, re-read from the shared options only when a reload changed
+/// their generation (one atomic load per write otherwise).
+#[derive(Default)]
+struct DeadlineCache {
+    cached: Option<(u64, Duration)>,
+}
+
+impl DeadlineCache {
+    fn get(&mut self, sh: &Shared) -> Duration {
+        let generation = sh.options_generation();
+        match self.cached {
+            Some((g, d)) if g == generation => d,
+            _ => {
+                let (opts, g) = sh.opts_with_generation();
+                self.cached = Some((g, opts.write_deadline));
+                opts.write_deadline
             }
         }
     }

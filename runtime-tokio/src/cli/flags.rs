@@ -214,6 +214,10 @@ pub struct Flags {
     pub jetstream: bool,
     /// `-sd/--store_dir`.
     pub store_dir: Option<String>,
+    /// Bool options given on the command line (`"debug"`, `"trace"`, `"trace_verbose"`,
+    /// `"logtime"`, `"syslog"`), so they override a config file even when false (Go's
+    /// `inCmdLine`). Other flags override when `Some` (or, for strings, non-empty).
+    pub explicit: Vec<&'static str>,
 }
 
 impl Default for Flags {
@@ -259,6 +263,7 @@ impl Default for Flags {
             max_traced_msg_len: None,
             jetstream: false,
             store_dir: None,
+            explicit: Vec::new(),
         }
     }
 }
@@ -347,6 +352,21 @@ pub fn parse<S: AsRef<str>>(args: &[S]) -> Result<Flags, FlagError> {
                 }
             }
         };
+        let named: &[&'static str] = match flag {
+            Flag::Debug => &["debug"],
+            Flag::Trace => &["trace"],
+            Flag::Logtime => &["logtime"],
+            Flag::Syslog => &["syslog"],
+            Flag::DebugTrace => &["debug", "trace"],
+            Flag::VerboseTrace => &["trace", "trace_verbose"],
+            Flag::DebugVerboseTrace => &["debug", "trace", "trace_verbose"],
+            _ => &[],
+        };
+        for n in named {
+            if !flags.explicit.contains(n) {
+                flags.explicit.push(n);
+            }
+        }
         match (flag, value) {
             (Flag::DebugTrace, Value::Bool(b)) => dv = Some(b),
             (Flag::DebugVerboseTrace, Value::Bool(b)) => dvv = Some(b),

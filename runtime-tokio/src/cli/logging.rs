@@ -5,12 +5,14 @@
 //! INFO→`[INF]`, DEBUG→`[DBG]`, TRACE→`[TRC]`; events with target [`FATAL_TARGET`] print
 //! `[FTL]`. Debug and trace are enabled independently, as in Go (`-V` alone shows `[TRC]` but
 //! not `[DBG]`). Output goes to stderr (coloured labels on a terminal, as Go) or is appended
-//! to the `-l` file, which [`LogHandle::reopen`] reopens (SIGUSR1).
+//! to the `-l` file, which [`LogHandle::reopen`] reopens (SIGUSR1). A config reload changes
+//! debug, trace, logtime and the file through [`LogHandle::apply`].
 
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tracing::field::{Field, Visit};
@@ -41,26 +43,57 @@ enum Sink {
     File(File),
 }
 
+/// What can change while running.
+#[derive(Default)]
+struct Switches {
+    logtime: AtomicBool,
+    debug: AtomicBool,
+    trace: AtomicBool,
+}
+
 /// The installed logger's controls.
 #[derive(Clone)]
 pub struct LogHandle {
     sink: Arc<Mutex<Sink>>,
-    file: Option<PathBuf>,
+    file: Arc<Mutex<Option<PathBuf>>>,
+    switches: Arc<Switches>,
 }
 
 impl std::fmt::Debug for LogHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LogHandle")
-            .field("file", &self.file)
-            .finish_non_exhaustive()
+        f.debug_struct("LogHandle").finish_non_exhaustive()
     }
 }
 
 impl LogHandle {
+    /// Applies reloaded log settings: debug, trace and logtime at once; a new file is opened
+    /// (and becomes the sink) before the old one is dropped; no file means stderr. Errors: the
+    /// new file cannot be opened (the old sink stays).
+    pub fn apply(&self, cfg: &LogConfig) -> io::Result<()> {
+        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        if *file != cfg.file {
+            let sink = match &cfg.file {
+                Some(p) => Sink::File(open_append(p)?),
+                None => Sink::Stderr,
+            };
+            *self.sink.lock().unwrap_or_else(|e| e.into_inner()) = sink;
+            file.clone_from(&cfg.file);
+        }
+        drop(file);
+        let s = &self.switches;
+        s.logtime.store(cfg.logtime, Ordering::Relaxed);
+        s.debug.store(cfg.debug, Ordering::Relaxed);
+        s.trace.store(cfg.trace, Ordering::Relaxed);
+        // Callsites cached "never" for a level that is now on must be asked again.
+        tracing::callsite::rebuild_interest_cache();
+        Ok(())
+    }
+
     /// Reopens the log file (after it was moved away for rotation) and logs the outcome, as
     /// the Go server does on SIGUSR1. Without a log file it only logs that it ignored it.
     pub fn reopen(&self) {
-        let Some(path) = &self.file else {
+        let file = self.file.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let Some(path) = &file else {
             tracing::info!("File log re-open ignored, not a file logger");
             return;
         };
@@ -117,17 +150,15 @@ impl Labels {
 struct GoFormat {
     sink: Arc<Mutex<Sink>>,
     prefix: String,
-    logtime: bool,
-    debug: bool,
-    trace: bool,
+    switches: Arc<Switches>,
     labels: Labels,
 }
 
 impl GoFormat {
     fn wants(&self, level: &Level) -> bool {
         match *level {
-            Level::TRACE => self.trace,
-            Level::DEBUG => self.debug,
+            Level::TRACE => self.switches.trace.load(Ordering::Relaxed),
+            Level::DEBUG => self.switches.debug.load(Ordering::Relaxed),
             _ => true,
         }
     }
@@ -147,11 +178,17 @@ impl<S: Subscriber> Layer<S> for GoFormat {
     }
 
     fn max_level_hint(&self) -> Option<LevelFilter> {
-        Some(match (self.trace, self.debug) {
-            (true, _) => LevelFilter::TRACE,
-            (false, true) => LevelFilter::DEBUG,
-            (false, false) => LevelFilter::INFO,
-        })
+        let s = &self.switches;
+        Some(
+            match (
+                s.trace.load(Ordering::Relaxed),
+                s.debug.load(Ordering::Relaxed),
+            ) {
+                (true, _) => LevelFilter::TRACE,
+                (false, true) => LevelFilter::DEBUG,
+                (false, false) => LevelFilter::INFO,
+            },
+        )
     }
 
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
@@ -169,7 +206,7 @@ impl<S: Subscriber> Layer<S> for GoFormat {
         };
         let mut line = String::with_capacity(128);
         line.push_str(&self.prefix);
-        if self.logtime {
+        if self.switches.logtime.load(Ordering::Relaxed) {
             let now = chrono::Local::now();
             let _ = write!(line, "{} ", now.format("%Y/%m/%d %H:%M:%S%.6f"));
         }
@@ -215,19 +252,23 @@ pub fn init(cfg: &LogConfig) -> io::Result<LogHandle> {
         None => (Sink::Stderr, io::stderr().is_terminal()),
     };
     let sink = Arc::new(Mutex::new(sink));
+    let switches = Arc::new(Switches {
+        logtime: AtomicBool::new(cfg.logtime),
+        debug: AtomicBool::new(cfg.debug),
+        trace: AtomicBool::new(cfg.trace),
+    });
     let layer = GoFormat {
         sink: Arc::clone(&sink),
         prefix: format!("[{}] ", std::process::id()),
-        logtime: cfg.logtime,
-        debug: cfg.debug,
-        trace: cfg.trace,
+        switches: Arc::clone(&switches),
         labels: Labels::new(colors),
     };
     let subscriber = tracing_subscriber::registry().with(layer);
     tracing::subscriber::set_global_default(subscriber).map_err(io::Error::other)?;
     Ok(LogHandle {
         sink,
-        file: cfg.file.clone(),
+        file: Arc::new(Mutex::new(cfg.file.clone())),
+        switches,
     })
 }
 

@@ -1,14 +1,16 @@
-//! The `nats-server` program: flags → logging → server → signals → exit status.
+//! The `nats-server` program: flags (+ config file) → logging → server → signals (stop,
+//! reload) → exit status.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use natsd_core::options::Options;
+use natsd_core::config::ServerConfig;
 
 use super::flags::{self, FlagError, Flags};
-use super::logging::{self, fatal, LogConfig, LogHandle};
+use super::logging::{self, fatal, LogHandle};
+use super::reload::{write_ports, Reloader};
 use super::signals::{self, Stop};
-use super::{files, settings, usage};
-use crate::server::join_host_port;
+use super::{config, files, settings, usage};
+use crate::server::{join_host_port, StartInfo};
 use crate::Server;
 
 /// Runs the program with the arguments after its name; returns the exit status.
@@ -56,17 +58,32 @@ pub fn run(args: &[String]) -> i32 {
         );
         return 1;
     }
-    let log_cfg = LogConfig {
-        file: f
-            .log_file
-            .as_ref()
-            .filter(|p| !p.is_empty())
-            .map(PathBuf::from),
-        logtime: f.logtime,
-        debug: f.debug,
-        trace: f.trace,
+    let file = match f.config.as_deref().map(config::load_file).transpose() {
+        Ok(file) => file,
+        Err(e) => {
+            // Go: `nats-server: FILE:LINE:COL: msg` (one line per problem), exit 1.
+            eprintln!("nats-server: {e}");
+            return 1;
+        }
     };
-    let log = match logging::init(&log_cfg) {
+    if f.check_config {
+        return check_only(f.config.as_deref().unwrap_or_default(), file.as_ref());
+    }
+    let mut cfg = match &file {
+        Some(fc) => fc.config.clone(),
+        None => match config::from_flags(&f) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("nats-server: {e}");
+                return 1;
+            }
+        },
+    };
+    if let Err(e) = config::apply_flags(&mut cfg, &f) {
+        eprintln!("nats-server: {e}");
+        return 1;
+    }
+    let log = match logging::init(&config::log_config(&cfg)) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("nats-server: error opening file: {e}");
@@ -74,26 +91,60 @@ pub fn run(args: &[String]) -> i32 {
         }
     };
     let checked = settings::check_supported(&f);
-    for w in &checked.warnings {
+    let mut warnings = checked.warnings.clone();
+    let mut banner_warnings = Vec::new();
+    if let Some(fc) = &file {
+        warnings.extend(fc.go_warnings.iter().cloned());
+        warnings.extend(fc.unsupported.iter().cloned());
+        warnings.extend(config::unsupported_settings(&fc.config));
+        banner_warnings.extend(config::plaintext_password_warning(&cfg));
+    }
+    for w in &warnings {
         tracing::warn!("{w}");
     }
     if let Some(why) = &checked.fatal {
         fatal(why);
     }
-    let opts = settings::to_options(&f).unwrap_or_else(|e| fatal(&e));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("natsd")
         .build()
         .unwrap_or_else(|e| fatal(&format!("Could not start the runtime: {e}")));
-    runtime.block_on(serve(&f, opts, log))
+    let start = StartInfo {
+        config_file: f.config.clone(),
+        warnings: banner_warnings,
+    };
+    runtime.block_on(serve(f, cfg, start, log))
 }
 
-/// Starts the server, writes the pid and ports files, waits for a stop signal, shuts down.
-async fn serve(f: &Flags, opts: Options, log: LogHandle) -> i32 {
+/// `-t`: the file loaded; report as Go does. Go refuses warnings of its own kind too; our
+/// "not supported yet" warnings are printed but do not fail the check.
+fn check_only(path: &str, file: Option<&config::FileConfig>) -> i32 {
+    let Some(fc) = file else {
+        return 1;
+    };
+    if let Some(e) = fc.go_warnings_error() {
+        eprintln!("nats-server: {e}");
+        return 1;
+    }
+    for w in fc
+        .unsupported
+        .iter()
+        .cloned()
+        .chain(config::unsupported_settings(&fc.config))
+    {
+        eprintln!("nats-server: warning: {w}");
+    }
+    eprintln!("nats-server: configuration file {path} is valid");
+    0
+}
+
+/// Starts the server, writes the pid and ports files, serves reloads until a stop signal,
+/// shuts down and removes the files.
+async fn serve(f: Flags, cfg: ServerConfig, start: StartInfo, log: LogHandle) -> i32 {
     let mut handlers = signals::Handlers::install()
         .unwrap_or_else(|e| fatal(&format!("Could not install signal handlers: {e}")));
-    let pid_file = f
+    let pid_file = cfg
         .pid_file
         .as_deref()
         .filter(|p| !p.is_empty())
@@ -103,36 +154,40 @@ async fn serve(f: &Flags, opts: Options, log: LogHandle) -> i32 {
             fatal(&format!("Could not write pidfile: {e}"));
         }
     }
-    let hostport = join_host_port(&opts.host, opts.port);
-    let server = match Server::start(opts).await {
+    let hostport = join_host_port(&cfg.options.host, cfg.options.port);
+    let server = match Server::start_with(cfg.options.clone(), start).await {
         Ok(s) => s,
         Err(e) => fatal(&format!(
             "Error listening on port: {hostport}, {:?}",
             listen_error(&hostport, &e)
         )),
     };
-    let ports_file = f
+    let ports_file = cfg
         .ports_file_dir
         .as_deref()
         .filter(|d| !d.is_empty())
-        .and_then(
-            |dir| match files::write_ports_file(Path::new(dir), server.local_addr()) {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    let path = files::ports_file_path(Path::new(dir));
-                    tracing::error!("Error writing ports file ({}): {e}", path.display());
-                    None
-                }
-            },
-        );
-    let stop = handlers.wait_for_stop(&log).await;
+        .and_then(|dir| write_ports(dir, &server));
+    let mut running = cfg;
+    // Reload diffs against the bound port, as Go reports `old=<bound port>`.
+    running.options.port = server.local_addr().port();
+    let mut reloader = Reloader {
+        config_file: f.config.clone(),
+        flags: f,
+        running,
+        pid_file,
+        ports_file,
+        log: log.clone(),
+    };
+    let stop = handlers
+        .wait_for_stop(&log, &mut || reloader.reload(&server))
+        .await;
     server.shutdown().await;
-    if let Some(p) = ports_file {
+    if let Some(p) = reloader.ports_file {
         if let Err(e) = std::fs::remove_file(&p) {
             tracing::error!("Error cleaning up ports file {}: {e}", p.display());
         }
     }
-    if let Some(p) = pid_file {
+    if let Some(p) = reloader.pid_file {
         let _ = std::fs::remove_file(p);
     }
     match stop {

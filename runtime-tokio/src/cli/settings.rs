@@ -61,9 +61,6 @@ pub fn check_supported(f: &Flags) -> Checked {
 }
 
 fn fatal_reason(f: &Flags) -> Option<String> {
-    if f.config.is_some() {
-        return Some("configuration files are not supported yet (-c/--config)".into());
-    }
     let tls_wanted = f.tls != Some(false)
         && (f.tls == Some(true)
             || f.tls_verify == Some(true)
@@ -105,8 +102,9 @@ pub fn to_options(f: &Flags) -> Result<Options, String> {
 }
 
 /// The core options the `nats-server` binary would run with for these arguments (after the
-/// program name): Go flag syntax, Go meanings. Errors: a flag error, a command such as `-v`
-/// that does not run a server, or a flag this server refuses (its message).
+/// program name): Go flag syntax, Go meanings, `-c FILE` read with the flags laid over it.
+/// Errors: a flag error, a command such as `-v` that does not run a server, a flag this
+/// server refuses, or a bad config file (its message).
 pub fn options_from_args<S: AsRef<str>>(args: &[S]) -> Result<Options, String> {
     let f = super::flags::parse(args).map_err(|e| e.to_string())?;
     if f.show_version || f.show_help || f.show_tls_help || f.signal.is_some() || f.check_config {
@@ -115,7 +113,14 @@ pub fn options_from_args<S: AsRef<str>>(args: &[S]) -> Result<Options, String> {
     if let Some(why) = check_supported(&f).fatal {
         return Err(why);
     }
-    to_options(&f)
+    match &f.config {
+        Some(path) => {
+            let mut c = super::config::load_file(path)?.config;
+            super::config::apply_flags(&mut c, &f)?;
+            Ok(c.options)
+        }
+        None => to_options(&f),
+    }
 }
 
 #[cfg(test)]
@@ -149,7 +154,7 @@ mod tests {
         assert_eq!((o.host.as_str(), o.port), ("127.0.0.1", 0));
         assert_eq!(o.auth.user.as_deref(), Some("u"));
         assert!(options_from_args(&["-v"]).is_err());
-        assert!(options_from_args(&["-c", "x"]).is_err());
+        assert!(options_from_args(&["-c", "/nonexistent/x.conf"]).is_err());
         assert!(options_from_args(&["--nope"]).is_err());
     }
 
@@ -170,9 +175,10 @@ mod tests {
         let c = check_supported(&parse(&["-m", "8222", "-js", "-sd", "/x"]).unwrap());
         assert_eq!(c.warnings.len(), 3);
         assert_eq!(c.fatal, None);
-        assert!(check_supported(&parse(&["-c", "a.conf"]).unwrap())
-            .fatal
-            .is_some());
+        assert_eq!(
+            check_supported(&parse(&["-c", "a.conf"]).unwrap()).fatal,
+            None
+        );
         assert!(check_supported(&parse(&["--tlscert", "a"]).unwrap())
             .fatal
             .is_some());

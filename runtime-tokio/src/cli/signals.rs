@@ -133,8 +133,9 @@ impl Handlers {
     }
 
     /// Waits for SIGINT or SIGTERM, handling the others meanwhile: SIGUSR1 reopens the log
-    /// file, SIGHUP and SIGUSR2 log that reload and lame duck mode are not available.
-    pub async fn wait_for_stop(&mut self, log: &LogHandle) -> Stop {
+    /// file, SIGHUP calls `on_reload` (config reload), SIGUSR2 logs that lame duck mode is
+    /// not available.
+    pub async fn wait_for_stop(&mut self, log: &LogHandle, on_reload: &mut dyn FnMut()) -> Stop {
         loop {
             tokio::select! {
                 _ = self.int.recv() => {
@@ -155,9 +156,7 @@ impl Handlers {
                 }
                 _ = self.hup.recv() => {
                     tracing::debug!("Trapped \"hangup\" signal");
-                    tracing::error!(
-                        "Failed to reload server configuration: can only reload config when a file is provided using -c or --config"
-                    );
+                    on_reload();
                 }
             }
         }
