@@ -113,10 +113,9 @@ async fn bad_command_lines_exit_non_zero() {
     );
     let out = output(&["-c", "/nonexistent.conf"]).await;
     assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("[FTL] configuration files are not supported yet"),
-        "{err}"
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "nats-server: open /nonexistent.conf: no such file or directory\n"
     );
     let out = output(&["-sl", "bogus=1"]).await;
     assert_eq!(out.status.code(), Some(1));
