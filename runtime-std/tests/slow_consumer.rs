@@ -183,3 +183,36 @@ fn slow_consumer_by_write_deadline() {
     };
     run_case(opts, CloseReason::SlowConsumerWriteDeadline);
 }
+
+#[test]
+fn shutdown_with_a_stuck_client_is_bounded_by_the_write_deadline() {
+    let deadline = Duration::from_millis(500);
+    let server = Server::start(Options {
+        write_deadline: deadline,
+        ..loopback_opts()
+    })
+    .unwrap();
+    let addr = server.local_addr();
+    let mut stalled = stalled_subscriber(addr);
+    let (mut publisher, _) = client(addr, "");
+    // About 4 MiB: far more than the stalled socket's buffers hold.
+    let mut batch = Vec::new();
+    for _ in 0..64 {
+        batch.extend_from_slice(format!("PUB foo {PAYLOAD}\r\n").as_bytes());
+        batch.extend(std::iter::repeat_n(b'x', PAYLOAD));
+        batch.extend_from_slice(b"\r\n");
+    }
+    for _ in 0..64 {
+        publisher.write_all(&batch).unwrap();
+    }
+    publisher.write_all(b"PING\r\n").unwrap();
+    let mut pong = Vec::new();
+    read_until(&mut publisher, &mut pong, b"PONG\r\n");
+
+    let started = Instant::now();
+    server.shutdown();
+    let took = started.elapsed();
+    assert!(took < deadline + Duration::from_secs(2), "{took:?}");
+    read_to_close(&mut stalled);
+    read_to_close(&mut publisher);
+}
