@@ -57,10 +57,10 @@ impl Conn {
         stream
             .set_nodelay(true)
             .map_err(|e| format!("nodelay: {e}"))?;
-        let mut limits = Limits::default();
-        limits.max_payload = 64 * 1024 * 1024;
-        limits.max_control_line = 64 * 1024;
-        let mut parser = Parser::new(limits);
+        let mut parser = Parser::new(Limits {
+            max_control_line: 64 * 1024,
+            max_payload: 64 * 1024 * 1024,
+        });
         parser.set_headers(true);
         let mut c = Conn {
             stream,
