@@ -1,9 +1,9 @@
 //! The server: binds the client port, accepts connections, and shuts down cleanly.
 //!
 //! One accept thread blocks in `accept`. Per accepted socket it creates the core's
-//! [`Connection`] and spawns two threads, the [`reader`](crate::reader) (which owns the
-//! connection) and the [`writer`](crate::writer). Every connection thread holds a
-//! [`Tracker`] guard, so [`Server::shutdown`] can wait for all of them with a bound.
+//! [`Connection`] and spawns two threads, the `reader` (which owns the connection) and the
+//! `writer`. Every connection thread holds a `Tracker` guard, so [`Server::shutdown`] can wait
+//! for all of them with a bound.
 //!
 //! Stopping the accept thread: a stop flag, then a connection to our own listener so the
 //! blocking `accept` returns and sees the flag. The accept thread owns the listener and drops
@@ -12,7 +12,7 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -48,16 +48,41 @@ pub struct Server {
     local_addr: SocketAddr,
     control: Arc<Control>,
     tracker: Arc<Tracker>,
-    /// The accept thread and a channel that disconnects when it ends; `None` once stopped.
-    accept: Option<(JoinHandle<()>, mpsc::Receiver<()>)>,
+    /// The accept thread; `None` once stopped.
+    accept: Option<JoinHandle<()>>,
 }
 
-/// Flags the accept thread checks after every `accept`.
+/// Flags the accept thread checks after every `accept`, and its "ended" signal.
 #[derive(Debug, Default)]
 struct Control {
     stop: AtomicBool,
     /// Set with `stop` by `Drop`: clients accepted while stopping are aborted too.
     abort: AtomicBool,
+    /// Set when the accept thread ends (however it ends: see [`AcceptDone`]).
+    ended: Mutex<bool>,
+    ended_cv: Condvar,
+}
+
+impl Control {
+    /// Waits until the accept thread ended, at most `bound`. Returns whether it did.
+    fn wait_ended(&self, bound: Duration) -> bool {
+        let ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
+        let (ended, _) = self
+            .ended_cv
+            .wait_timeout_while(ended, bound, |ended| !*ended)
+            .unwrap_or_else(|e| e.into_inner());
+        *ended
+    }
+}
+
+/// Held by the accept thread; dropping it (on return or a panic) signals that it ended.
+struct AcceptDone(Arc<Control>);
+
+impl Drop for AcceptDone {
+    fn drop(&mut self) {
+        *self.0.ended.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.0.ended_cv.notify_all();
+    }
 }
 
 impl Server {
@@ -88,12 +113,11 @@ impl Server {
             control: Arc::clone(&control),
             tracker: Arc::clone(&tracker),
         };
-        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let done = AcceptDone(Arc::clone(&control));
         let accept = thread::Builder::new()
             .name("natsd-accept".into())
             .spawn(move || {
-                // Disconnects `done_rx` when the thread ends, however it ends.
-                let _done = done_tx;
+                let _done = done;
                 acceptor.run(listener);
             })?;
         tracing::info!("Server is ready");
@@ -102,7 +126,7 @@ impl Server {
             local_addr,
             control,
             tracker,
-            accept: Some((accept, done_rx)),
+            accept: Some(accept),
         })
     }
 
@@ -146,7 +170,7 @@ impl Server {
 
     /// Sets the stop flag and wakes the accept thread; with `wait`, joins it (bounded).
     fn stop_accepting(&mut self, wait: bool) {
-        let Some((handle, done)) = self.accept.take() else {
+        let Some(handle) = self.accept.take() else {
             return;
         };
         self.control.stop.store(true, Ordering::Release);
@@ -161,14 +185,11 @@ impl Server {
         if !wait {
             return;
         }
-        match done.recv_timeout(ACCEPT_STOP_WAIT) {
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                // Ended: the listener is closed. A panic there was a bug, already reported.
-                let _ = handle.join();
-            }
-            Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {
-                tracing::warn!("The accept thread did not stop within {ACCEPT_STOP_WAIT:?}");
-            }
+        if self.control.wait_ended(ACCEPT_STOP_WAIT) {
+            // Ended: the listener is closed. A panic there was a bug, already reported.
+            let _ = handle.join();
+        } else {
+            tracing::warn!("The accept thread did not stop within {ACCEPT_STOP_WAIT:?}");
         }
     }
 }
@@ -379,6 +400,12 @@ mod tests {
         assert!(t.wait_idle(Duration::from_secs(10)));
         th.join().unwrap();
         assert_eq!(t.live(), 0);
+    }
+
+    #[test]
+    fn server_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Server>();
     }
 
     #[test]
