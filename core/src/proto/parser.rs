@@ -284,9 +284,11 @@ impl Parser {
             strip_cr(&rest[..nl])
         };
         match kind {
-            Kind::Connect => Ok(Some(Op::Connect(line))),
-            Kind::Info => Ok(Some(Op::Info(line))),
-            Kind::Err => Ok(Some(Op::Err(line))),
+            // Trailing blanks carry nothing (the Go server ends INFO with a space); dropping
+            // them keeps encode → parse a round trip.
+            Kind::Connect => Ok(Some(Op::Connect(trim_end_blanks(line)))),
+            Kind::Info => Ok(Some(Op::Info(trim_end_blanks(line)))),
+            Kind::Err => Ok(Some(Op::Err(trim_end_blanks(line)))),
             Kind::Sub => parse_sub(line).map(Some),
             Kind::Unsub => parse_unsub(line).map(Some),
             _ => unreachable!("message kinds returned above; PING/PONG/+OK have no line"),
@@ -521,6 +523,14 @@ pub fn parse_size(d: &[u8]) -> Option<usize> {
 
 fn is_space(b: u8) -> bool {
     b == b' ' || b == b'\t'
+}
+
+fn trim_end_blanks(line: &[u8]) -> &[u8] {
+    let end = line
+        .iter()
+        .rposition(|&b| !is_space(b))
+        .map_or(0, |i| i + 1);
+    &line[..end]
 }
 
 fn strip_cr(line: &[u8]) -> &[u8] {

@@ -130,6 +130,19 @@ PING\r\nPONG\r\n+OK\r\n-ERR 'oops'\r\n";
     );
 }
 
+/// Found by the `parser` fuzz target: INFO is encoded with the Go server's trailing space, so
+/// the parser must not keep trailing blanks in JSON-bearing lines or the round trip breaks.
+#[test]
+fn info_round_trips_despite_trailing_space() {
+    let mut out = Vec::new();
+    encode::info(&mut out, b"{\"a\":1}");
+    assert_eq!(all(&out).0, vec![Owned::Info(b("{\"a\":1}"))]);
+    assert_eq!(
+        all(b"CONNECT {} \t\r\n-ERR 'x'  \r\n").0,
+        vec![Owned::Connect(b("{}")), Owned::Err(b("'x'"))]
+    );
+}
+
 #[test]
 fn case_insensitive_tabs_and_bare_lf() {
     let (ops, err) = all(b"sub\tfoo \t 1\npub foo\t2\nhi\r\nping\nPiNg\r\nconnect{}\n");
