@@ -12,6 +12,26 @@ pub mod go;
 pub mod ours;
 pub mod raw;
 
+/// Declares one `#[tokio::test]` per runtime for each listed `async fn name(rt: Runtime)`:
+/// `name::tokio` and `name::std`, so every black-box test runs on both runtimes.
+#[macro_export]
+macro_rules! runtimes {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn tokio() {
+                    super::$name($crate::ours::Runtime::Tokio).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn std() {
+                    super::$name($crate::ours::Runtime::Std).await
+                }
+            }
+        )*
+    };
+}
+
 use std::time::Duration;
 
 /// The longest any single wait in a test may take.

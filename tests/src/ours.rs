@@ -1,25 +1,48 @@
-//! Our server, started in-process on 127.0.0.1 with a port-0 listener.
+//! Our server, started in-process on 127.0.0.1 with a port-0 listener, on either runtime.
 
 use natsd_core::options::Options;
-use natsd_tokio::Server;
 
-/// A running natsd (the tokio runtime).
+/// Which runtime drives the core. Every black-box test runs on both (see [`crate::runtimes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// `natsd-tokio`.
+    Tokio,
+    /// `natsd-std` (threads, no async runtime).
+    Std,
+}
+
+enum Inner {
+    Tokio(natsd_tokio::Server),
+    Std(natsd_std::Server),
+}
+
+/// A running natsd.
 pub struct Ours {
-    server: Server,
+    inner: Inner,
 }
 
 impl Ours {
     /// Starts on 127.0.0.1, port 0 (the OS picks), with `opts` otherwise as given.
-    pub async fn start(mut opts: Options) -> Ours {
+    pub async fn start(rt: Runtime, mut opts: Options) -> Ours {
         opts.host = "127.0.0.1".into();
         opts.port = 0;
-        let server = Server::start(opts).await.expect("start natsd");
-        Ours { server }
+        let inner = match rt {
+            Runtime::Tokio => Inner::Tokio(natsd_tokio::Server::start(opts).await.expect("start")),
+            Runtime::Std => {
+                // natsd-std blocks while binding; keep the async test's executor free.
+                let s = tokio::task::spawn_blocking(move || natsd_std::Server::start(opts))
+                    .await
+                    .expect("join")
+                    .expect("start");
+                Inner::Std(s)
+            }
+        };
+        Ours { inner }
     }
 
     /// Starts with the options the Go server's flags `--auth`, `--user` and `--pass` would
     /// give (the flags the interop conversations use).
-    pub async fn start_with_args(args: &[&str]) -> Ours {
+    pub async fn start_with_args(rt: Runtime, args: &[&str]) -> Ours {
         let mut o = Options::default();
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -31,16 +54,24 @@ impl Ours {
                 other => panic!("start_with_args: unsupported flag {other}"),
             }
         }
-        Ours::start(o).await
+        Ours::start(rt, o).await
     }
 
     /// The bound client port.
     pub fn port(&self) -> u16 {
-        self.server.local_addr().port()
+        match &self.inner {
+            Inner::Tokio(s) => s.local_addr().port(),
+            Inner::Std(s) => s.local_addr().port(),
+        }
     }
 
     /// Stops the server and waits for it.
     pub async fn shutdown(self) {
-        self.server.shutdown().await;
+        match self.inner {
+            Inner::Tokio(s) => s.shutdown().await,
+            Inner::Std(s) => tokio::task::spawn_blocking(move || s.shutdown())
+                .await
+                .expect("join"),
+        }
     }
 }

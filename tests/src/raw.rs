@@ -79,6 +79,40 @@ impl Raw {
         }
     }
 
+    /// Reads until `pat` has been seen `n` times in total, counting as bytes stream in and
+    /// keeping only a short tail (for high-volume tests). Returns what it counted.
+    pub async fn count(&mut self, pat: &str, n: usize) -> usize {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        let pat = pat.as_bytes();
+        let mut seen = 0;
+        loop {
+            let mut last = 0;
+            let mut i = 0;
+            while i + pat.len() <= self.buf.len() {
+                if &self.buf[i..i + pat.len()] == pat {
+                    seen += 1;
+                    i += pat.len();
+                    last = i;
+                } else {
+                    i += 1;
+                }
+            }
+            // Keep only what could start a match that is still arriving.
+            let keep_from = last.max(self.buf.len().saturating_sub(pat.len() - 1));
+            self.buf.drain(..keep_from);
+            if seen >= n {
+                return seen;
+            }
+            if !self.fill(deadline).await {
+                panic!(
+                    "counted {seen} of {n} {:?} (eof: {})",
+                    String::from_utf8_lossy(pat),
+                    self.eof
+                );
+            }
+        }
+    }
+
     /// Reads one line (through `\r\n`).
     pub async fn line(&mut self) -> String {
         self.until("\r\n").await

@@ -6,7 +6,7 @@ use async_nats::{ConnectOptions, HeaderMap};
 use futures::StreamExt;
 use natsd_core::auth::User;
 use natsd_core::options::Options;
-use natsd_tests::ours::Ours;
+use natsd_tests::ours::{Ours, Runtime};
 use natsd_tests::TIMEOUT;
 
 async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
@@ -20,9 +20,8 @@ fn url(s: &Ours) -> String {
     format!("nats://127.0.0.1:{}", s.port())
 }
 
-#[tokio::test]
-async fn pub_sub_and_wildcards() {
-    let s = Ours::start(Options::default()).await;
+async fn pub_sub_and_wildcards(rt: Runtime) {
+    let s = Ours::start(rt, Options::default()).await;
     let c = async_nats::connect(url(&s)).await.unwrap();
     let mut exact = c.subscribe("orders.eu.new").await.unwrap();
     let mut star = c.subscribe("orders.*.new").await.unwrap();
@@ -41,9 +40,8 @@ async fn pub_sub_and_wildcards() {
     s.shutdown().await;
 }
 
-#[tokio::test]
-async fn queue_group_delivers_exactly_once() {
-    let s = Ours::start(Options::default()).await;
+async fn queue_group_delivers_exactly_once(rt: Runtime) {
+    let s = Ours::start(rt, Options::default()).await;
     let c = async_nats::connect(url(&s)).await.unwrap();
     let mut members = Vec::new();
     for _ in 0..3 {
@@ -86,9 +84,8 @@ async fn queue_group_delivers_exactly_once() {
     s.shutdown().await;
 }
 
-#[tokio::test]
-async fn request_reply_and_no_responders() {
-    let s = Ours::start(Options::default()).await;
+async fn request_reply_and_no_responders(rt: Runtime) {
+    let s = Ours::start(rt, Options::default()).await;
     let svc = async_nats::connect(url(&s)).await.unwrap();
     let mut reqs = svc.subscribe("echo").await.unwrap();
     svc.flush().await.unwrap();
@@ -117,9 +114,8 @@ async fn request_reply_and_no_responders() {
     s.shutdown().await;
 }
 
-#[tokio::test]
-async fn headers_round_trip() {
-    let s = Ours::start(Options::default()).await;
+async fn headers_round_trip(rt: Runtime) {
+    let s = Ours::start(rt, Options::default()).await;
     let c = async_nats::connect(url(&s)).await.unwrap();
     let mut sub = c.subscribe("h").await.unwrap();
     c.flush().await.unwrap();
@@ -135,9 +131,8 @@ async fn headers_round_trip() {
     s.shutdown().await;
 }
 
-#[tokio::test]
-async fn auto_unsubscribe() {
-    let s = Ours::start(Options::default()).await;
+async fn auto_unsubscribe(rt: Runtime) {
+    let s = Ours::start(rt, Options::default()).await;
     let c = async_nats::connect(url(&s)).await.unwrap();
     let mut sub = c.subscribe("n").await.unwrap();
     sub.unsubscribe_after(2).await.unwrap();
@@ -153,9 +148,8 @@ async fn auto_unsubscribe() {
     s.shutdown().await;
 }
 
-#[tokio::test]
-async fn echo_off() {
-    let s = Ours::start(Options::default()).await;
+async fn echo_off(rt: Runtime) {
+    let s = Ours::start(rt, Options::default()).await;
     let quiet = ConnectOptions::new()
         .no_echo()
         .connect(url(&s))
@@ -176,11 +170,10 @@ async fn echo_off() {
     s.shutdown().await;
 }
 
-#[tokio::test]
-async fn token_and_user_password_auth() {
+async fn token_and_user_password_auth(rt: Runtime) {
     let mut o = Options::default();
     o.auth.token = Some("s3cr3t".into());
-    let s = Ours::start(o).await;
+    let s = Ours::start(rt, o).await;
     assert!(ConnectOptions::with_token("s3cr3t".into())
         .connect(url(&s))
         .await
@@ -207,7 +200,7 @@ async fn token_and_user_password_auth() {
             permissions: None,
         },
     ];
-    let s = Ours::start(o).await;
+    let s = Ours::start(rt, o).await;
     for (u, p, ok) in [
         ("plain", "pw", true),
         ("hashed", "pw", true),
@@ -221,3 +214,13 @@ async fn token_and_user_password_auth() {
     }
     s.shutdown().await;
 }
+
+natsd_tests::runtimes!(
+    pub_sub_and_wildcards,
+    queue_group_delivers_exactly_once,
+    request_reply_and_no_responders,
+    headers_round_trip,
+    auto_unsubscribe,
+    echo_off,
+    token_and_user_password_auth,
+);

@@ -2,7 +2,7 @@
 //! ours must produce identical server bytes, after normalising ids, ports and versions.
 
 use natsd_tests::go::GoServer;
-use natsd_tests::ours::Ours;
+use natsd_tests::ours::{Ours, Runtime};
 use natsd_tests::raw::Raw;
 
 /// One step of a conversation, on connection `.0`.
@@ -229,14 +229,16 @@ async fn same_bytes_as_go_server() {
         };
         let expected = run(go.port, c.steps).await;
         drop(go);
-        let ours = Ours::start_with_args(c.args).await;
-        let got = run(ours.port(), c.steps).await;
-        ours.shutdown().await;
-        assert_eq!(
-            got, expected,
-            "conversation {:?} differs from the Go server",
-            c.name
-        );
+        for rt in [Runtime::Tokio, Runtime::Std] {
+            let ours = Ours::start_with_args(rt, c.args).await;
+            let got = run(ours.port(), c.steps).await;
+            ours.shutdown().await;
+            assert_eq!(
+                got, expected,
+                "conversation {:?} on {rt:?} differs from Go's",
+                c.name
+            );
+        }
         compared += 1;
     }
     assert_eq!(compared, CONVERSATIONS.len());
