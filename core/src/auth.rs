@@ -134,45 +134,11 @@ impl CompiledPermissions {
     /// allow (or deny) that queue; the subject of the SUB is matched as literal text, as the
     /// Go server does.
     pub fn can_subscribe(&self, subj: &[u8], queue: Option<&[u8]>) -> bool {
-        let mut allowed = true;
-        if let Some(allow) = &self.sub_allow {
-            let hits = allow.iter().filter(|e| subject::matches(&e.subject, subj));
-            let (mut plain, mut queued, mut queue_ok) = (false, false, false);
-            for e in hits {
-                match &e.queue {
-                    None => plain = true,
-                    Some(q) => {
-                        queued = true;
-                        queue_ok |= queue.is_some_and(|want| subject::matches(q, want));
-                    }
-                }
-            }
-            allowed = plain;
-            if queue.is_some() && queued {
-                allowed = queue_ok;
-            }
-        }
-        if allowed {
-            let hits = self
-                .sub_deny
-                .iter()
-                .filter(|e| subject::matches(&e.subject, subj));
-            let (mut plain, mut queued, mut queue_hit) = (false, false, false);
-            for e in hits {
-                match &e.queue {
-                    None => plain = true,
-                    Some(q) => {
-                        queued = true;
-                        queue_hit |= queue.is_some_and(|want| subject::matches(q, want));
-                    }
-                }
-            }
-            allowed = !plain;
-            if queue.is_some() && queued {
-                allowed = !queue_hit;
-            }
-        }
-        allowed
+        let allowed = match &self.sub_allow {
+            Some(allow) => list_hit(allow, subj, queue),
+            None => true,
+        };
+        allowed && !list_hit(&self.sub_deny, subj, queue)
     }
 
     /// True if a message on `subj` must not be delivered to this user even though one of its
@@ -186,6 +152,27 @@ impl CompiledPermissions {
     /// True if delivery needs [`deny_delivery`](Self::deny_delivery) checks at all.
     pub fn has_sub_deny(&self) -> bool {
         !self.sub_deny.is_empty()
+    }
+}
+
+/// Whether a subscribe list covers `subj` (in `queue`), the Go server's way: a plain entry
+/// covers the subject for plain and queue subscriptions, but once entries with a queue match
+/// the subject, a queue subscription is covered only if its queue is among them.
+fn list_hit(list: &[Entry], subj: &[u8], queue: Option<&[u8]>) -> bool {
+    let (mut plain, mut queued, mut queue_hit) = (false, false, false);
+    for e in list.iter().filter(|e| subject::matches(&e.subject, subj)) {
+        match &e.queue {
+            None => plain = true,
+            Some(q) => {
+                queued = true;
+                queue_hit |= queue.is_some_and(|want| subject::matches(q, want));
+            }
+        }
+    }
+    if queue.is_some() && queued {
+        queue_hit
+    } else {
+        plain
     }
 }
 
