@@ -71,6 +71,10 @@ pub struct ClientModel {
     pub pings_answered: u64,
     /// It stopped reading at some point, so the server may rightly call it stale.
     pub may_be_stale: bool,
+    /// `(user, pass)` for its CONNECT, when the server requires auth.
+    pub login: Option<(String, String)>,
+    /// A reload removed its user, so the server may rightly say `Authorization Violation`.
+    pub may_be_deauthorized: bool,
     parser: Parser,
     next_sid: u64,
     seq: u64,
@@ -101,6 +105,8 @@ impl ClientModel {
             echo,
             state: ClientState::AwaitInfo,
             may_be_stale: false,
+            login: None,
+            may_be_deauthorized: false,
             pings_answered: 0,
             parser,
             next_sid: 1,
@@ -149,8 +155,12 @@ impl ClientModel {
             let mut reply_to = None;
             match op {
                 Op::Info(_) if connect => {
+                    let login = match &self.login {
+                        Some((u, p)) => format!(r#","user":"{u}","pass":"{p}""#),
+                        None => String::new(),
+                    };
                     let json = format!(
-                        r#"{{"verbose":false,"pedantic":false,"echo":{echo},"headers":true,"protocol":1}}"#
+                        r#"{{"verbose":false,"pedantic":false,"echo":{echo},"headers":true,"protocol":1{login}}}"#
                     );
                     encode::op(out, &Op::Connect(json.as_bytes()));
                     self.state = ClientState::Connected;
@@ -190,6 +200,7 @@ impl ClientModel {
                     reply_to = reply.map(<[u8]>::to_vec);
                 }
                 Op::Err(b"'Stale Connection'") if self.may_be_stale => {}
+                Op::Err(b"'Authorization Violation'") if self.may_be_deauthorized => {}
                 Op::Err(text) => {
                     let msg = format!("client {id} got -ERR {}", String::from_utf8_lossy(text));
                     return Err(Violation::new(ViolationKind::ServerError, msg));

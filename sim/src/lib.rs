@@ -18,6 +18,9 @@
 //! - [`oracle`]: the naive server model and the delivery rules (matching, completeness,
 //!   order, no duplicates, one queue member, auto-unsubscribe limits, echo, PING flush).
 //! - [`trace`]: the trace hash for the determinism check.
+//! - `reload.rs` (a child of `world`): the reload-mid-traffic scenario ([`Config::with_reload`]): a user
+//!   removed and limits changed while traffic flows; clients that stay authorised must see
+//!   every owed message exactly once, the removed one nothing after the reload.
 
 pub mod client;
 pub mod oracle;
@@ -28,7 +31,7 @@ pub mod world;
 use std::fmt;
 
 pub use oracle::{Violation, ViolationKind};
-pub use workload::{Config, Sabotage};
+pub use workload::{Config, ReloadPlan, Sabotage};
 pub use world::{Outcome, Stats};
 
 /// A failed run: the seed, when (simulated nanoseconds) and what.

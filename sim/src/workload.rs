@@ -49,10 +49,23 @@ pub struct Config {
     pub respond_percent: u64,
     /// One client stops reading for a while (a slow consumer), starting at this time.
     pub stall: Option<Stall>,
+    /// A config reload mid-traffic (auth and limits), when set.
+    pub reload: Option<ReloadPlan>,
     /// A planted harness bug, for the oracle self-tests.
     pub sabotage: Option<Sabotage>,
     /// Upper bound on processed events; beyond it the run fails with `NoLiveness`.
     pub max_events: u64,
+}
+
+/// A config reload mid-traffic: every client logs in as its own user; at `at_ns` the server
+/// reloads with `victim`'s user removed and new limits (larger `max_payload` and
+/// `max_control_line`, a different `ping_interval`).
+#[derive(Debug, Clone, Copy)]
+pub struct ReloadPlan {
+    /// When the reload is applied, in nanoseconds.
+    pub at_ns: u64,
+    /// The client whose user the new config removes.
+    pub victim: usize,
 }
 
 /// A reading stall of one client.
@@ -102,9 +115,22 @@ impl Config {
             close_percent: if r.below(3) == 0 { 1 + r.below(3) } else { 0 },
             respond_percent: r.below(101),
             stall,
+            reload: None,
             sabotage: None,
             max_events: 2_000_000,
         }
+    }
+
+    /// The same run with a reload mid-traffic, drawn from the seed (a separate stream, so
+    /// the rest of the run is drawn exactly as without it).
+    pub fn with_reload(mut self) -> Config {
+        let mut r = Rng::fork(self.seed, 0x2E10_AD00);
+        let run_ns = self.think_ns * self.ops as u64 / self.clients as u64;
+        self.reload = Some(ReloadPlan {
+            at_ns: r.below(run_ns.max(1)),
+            victim: r.below(self.clients as u64) as usize,
+        });
+        self
     }
 
     /// The same run without faults (no disconnects, no stall, roomy `max_pending`), so every

@@ -56,6 +56,8 @@ enum Event {
     Stall(usize),
     /// The client reads again.
     Unstall(usize),
+    /// The server reloads its config (the `usize` is unused).
+    Reload(usize),
 }
 
 impl Event {
@@ -69,6 +71,7 @@ impl Event {
             Event::Action(i) => (5, i),
             Event::Stall(i) => (6, i),
             Event::Unstall(i) => (7, i),
+            Event::Reload(i) => (10, i),
         }
     }
 }
@@ -144,6 +147,8 @@ pub struct Stats {
     pub hmsgs: u64,
     /// Auto-unsubscribe limits the model saw reached.
     pub limits_reached: u64,
+    /// Connections closed with `Authorization Violation` after a reload removed their user.
+    pub deauthorized: u64,
 }
 
 /// The world of one run.
@@ -162,6 +167,8 @@ pub struct World {
     trace: Trace,
     ops_left: usize,
     stats: Stats,
+    /// The reload scenario's state, when the config has one.
+    reload: reload::ReloadState,
 }
 
 /// A matcher that ignores wildcards: the planted bug of [`Sabotage::BrokenMatcher`].
@@ -181,6 +188,7 @@ impl World {
             disable_sublist_cache: cfg.no_sublist_cache,
             ..Options::default()
         };
+        let opts = reload::with_users(opts, &cfg);
         let shared = Shared::new(opts, format!("NSIM{:016X}", cfg.seed), Time::ZERO);
         let respond = cfg.respond_percent;
         let slots: Vec<Slot> = (0..cfg.clients)
@@ -203,6 +211,8 @@ impl World {
                 server_closed: false,
             })
             .collect();
+        let mut slots = slots;
+        reload::give_logins(&mut slots, &cfg);
         let echo = slots.iter().map(|s| s.model.echo).collect();
         let matcher = match cfg.sabotage {
             Some(Sabotage::BrokenMatcher) => broken_matcher,
@@ -222,6 +232,7 @@ impl World {
             slots,
             trace: Trace::default(),
             stats: Stats::default(),
+            reload: reload::ReloadState::default(),
         };
         // Half the clients connect at the start, the others join mid-traffic.
         let run_ns = w.cfg.think_ns * w.cfg.ops as u64 / w.cfg.clients as u64;
@@ -236,6 +247,9 @@ impl World {
         }
         if let Some(s) = w.cfg.stall {
             w.schedule(s.at_ns, Event::Stall(s.client));
+        }
+        if let Some(p) = w.cfg.reload {
+            w.schedule(p.at_ns, Event::Reload(p.victim));
         }
         w
     }
@@ -314,6 +328,7 @@ impl World {
                 self.slots[i].stalled = false;
                 self.schedule_down(i);
             }
+            Event::Reload(_) => self.on_reload()?,
         }
         self.pump_all()
     }
@@ -346,9 +361,14 @@ impl World {
         self.trace.bytes(&chunk);
         let now = Time::from_nanos(self.now);
         let conn = slot.conn.as_mut().expect("bytes flow only after connect");
+        // A de-authorised client is closed (or refused at CONNECT): the server acts on none
+        // of its later ops, so the oracle must not expect their effects.
+        let refused = self
+            .reload
+            .may_close(i, CloseReason::AuthenticationViolation);
         if !chunk.is_empty() && !slot.server_closed && !conn.is_closed() {
             let mut pos = 0;
-            while pos < chunk.len() {
+            while pos < chunk.len() && !refused {
                 match slot.shadow.parse(&chunk, &mut pos) {
                     Ok(Some(op)) => self.oracle.on_server_op(i, &op)?,
                     Ok(None) => break,
@@ -356,8 +376,10 @@ impl World {
                 }
             }
             if let Err(reason) = conn.handle_read(now, &chunk, &self.shared) {
-                let msg = format!("server closed client {i} on valid input: {reason}");
-                return Err(Violation::new(ViolationKind::ServerError, msg));
+                if !self.reload.may_close(i, reason) {
+                    let msg = format!("server closed client {i} on valid input: {reason}");
+                    return Err(Violation::new(ViolationKind::ServerError, msg));
+                }
             }
         }
         let slot = &mut self.slots[i];
@@ -512,13 +534,14 @@ impl World {
                 CloseReason::ClientClosed => self.stats.client_closes += 1,
                 CloseReason::StaleConnection => self.stats.stale += 1,
                 r if r.is_slow_consumer() => self.stats.slow_consumers += 1,
+                CloseReason::AuthenticationViolation => self.stats.deauthorized += 1,
                 _ => {}
             }
             let legit = match reason {
                 CloseReason::ClientClosed => true,
                 r if r.is_slow_consumer() => true,
                 CloseReason::StaleConnection => slot.ever_stalled,
-                _ => false,
+                r => self.reload.may_close(i, r),
             };
             if !legit {
                 let msg = format!("server closed well-behaved client {i}: {reason}");
@@ -574,6 +597,7 @@ impl World {
     /// After the drain: nothing may be left queued for a live client (a lost wake-up), and
     /// every owed delivery must have arrived.
     fn finish(&mut self) -> Result<(), Violation> {
+        self.check_deauthorized_got_nothing()?;
         for (i, s) in self.slots.iter().enumerate() {
             if s.model.state == ClientState::Closed || s.server_closed {
                 continue;
@@ -592,6 +616,9 @@ impl World {
         self.oracle.finish()
     }
 }
+
+#[path = "reload.rs"]
+mod reload;
 
 /// The server's parser configuration, for the shadow copy: default limits, headers on
 /// (every simulated client declares them).
