@@ -96,6 +96,9 @@ struct State {
     subs: FastMap<Box<[u8]>, Arc<Subscription>>,
     l1: FastMap<Box<[u8]>, Arc<MatchResult<Subscription>>>,
     l1_generation: u64,
+    /// The last subject looked up and its result (valid with `l1_generation`).
+    l1_last_subject: Vec<u8>,
+    l1_last: Option<Arc<MatchResult<Subscription>>>,
     keepalive: keepalive::Keepalive,
     rng: Rng,
     batch: Batch,
@@ -157,6 +160,8 @@ impl Connection {
                 subs: FastMap::default(),
                 l1: FastMap::default(),
                 l1_generation: 0,
+                l1_last_subject: Vec::new(),
+                l1_last: None,
                 keepalive,
                 rng,
                 batch: Batch::default(),

@@ -75,19 +75,36 @@ impl State {
     }
 
     /// Matches through this connection's L1 cache, valid while the account's generation is.
+    /// The last subject is checked first: a publisher usually repeats its subject, and a
+    /// byte compare is cheaper than hashing.
     fn lookup(&mut self, subj: &[u8]) -> Arc<MatchResult<Subscription>> {
         let generation = self.account.generation();
         if generation != self.l1_generation {
             self.l1.clear();
+            self.l1_last = None;
             self.l1_generation = generation;
-        } else if let Some(r) = self.l1.get(subj) {
+        } else if let Some(r) = self
+            .l1_last
+            .as_ref()
+            .filter(|_| self.l1_last_subject == subj)
+        {
             return Arc::clone(r);
         }
-        let r = self.account.match_subject(subj);
-        if self.l1.len() >= L1_MAX {
-            self.l1.clear();
-        }
-        self.l1.insert(subj.into(), Arc::clone(&r));
+        let r = match self.l1.get(subj) {
+            Some(r) => Arc::clone(r),
+            None => {
+                let r = self.account.match_subject(subj);
+                if self.l1.len() >= L1_MAX {
+                    self.l1.clear();
+                }
+                self.l1.insert(subj.into(), Arc::clone(&r));
+                r
+            }
+        };
+        // Reuses its buffer: no allocation once it has grown to the subjects in use.
+        self.l1_last_subject.clear();
+        self.l1_last_subject.extend_from_slice(subj);
+        self.l1_last = Some(Arc::clone(&r));
         r
     }
 

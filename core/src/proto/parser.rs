@@ -59,9 +59,6 @@ const VERBS: [(&[u8], Kind); 12] = [
     (b"-ERR", Kind::Err),
 ];
 
-/// Longest verb (`CONNECT`).
-const MAX_VERB: usize = 7;
-
 /// Most arguments any op takes (`HMSG subject sid reply hdr total`).
 const MAX_ARGS: usize = 5;
 
@@ -84,12 +81,21 @@ enum State {
     Payload,
 }
 
-/// Parsed size fields of a message op, kept while its payload arrives.
+/// Where a message op's fields sit in its argument line (byte ranges), parsed once.
+#[derive(Debug, Clone, Copy, Default)]
+struct Fields {
+    subject: (usize, usize),
+    sid: (usize, usize),
+    reply: Option<(usize, usize)>,
+    header_len: usize,
+    size: usize,
+}
+
+/// A message op whose payload is still arriving.
 #[derive(Debug, Clone, Copy, Default)]
 struct Pending {
     kind: Option<Kind>,
-    header_len: usize,
-    size: usize,
+    fields: Fields,
 }
 
 /// A resumable, byte-at-a-time parser for the NATS protocol (both directions).
@@ -98,7 +104,8 @@ pub struct Parser {
     limits: Limits,
     headers: bool,
     state: State,
-    verb: [u8; MAX_VERB],
+    /// Index into [`VERBS`] of the verb being read, and how many of its bytes matched.
+    verb: usize,
     verb_len: usize,
     /// The argument line, when it was split across reads or its payload was.
     line: Vec<u8>,
@@ -120,7 +127,7 @@ impl Parser {
             limits,
             headers: false,
             state: State::Start,
-            verb: [0; MAX_VERB],
+            verb: 0,
             verb_len: 0,
             line: Vec::new(),
             payload: Vec::new(),
@@ -216,31 +223,39 @@ impl Parser {
         Ok(None)
     }
 
+    /// Advances the verb by one (upper-cased) byte. The first byte picks a candidate verb;
+    /// the second may switch to another with the same first byte (`PUB`/`PING`/`PONG`,
+    /// `HPUB`/`HMSG`); after that each byte must be the candidate's next one. A few byte
+    /// compares per byte, like the Go parser's switch.
     fn push_verb_byte(&mut self, b: u8) -> Result<(), ParseError> {
-        if self.verb_len == MAX_VERB {
-            return Err(ParseError::UnknownOp);
-        }
-        self.verb[self.verb_len] = b;
-        self.verb_len += 1;
-        let so_far = &self.verb[..self.verb_len];
-        let mut prefix_of_some = false;
-        for (verb, kind) in VERBS {
-            if verb == so_far {
-                self.state = match kind {
-                    Kind::Ping | Kind::Pong | Kind::Ok => State::SkipToEol(kind),
-                    // Go skips separators after these and lets anything else start the JSON.
-                    Kind::Connect | Kind::Info => State::ArgSpace(kind),
-                    _ => State::NeedSpace(kind),
-                };
-                return Ok(());
-            }
-            prefix_of_some |= verb.starts_with(so_far);
-        }
-        if prefix_of_some {
-            Ok(())
+        let i = self.verb_len;
+        let verb = if i == 0 {
+            VERBS.iter().position(|(v, _)| v[0] == b)
+        } else if VERBS[self.verb].0.get(i) == Some(&b) {
+            Some(self.verb)
+        } else if i == 1 {
+            let first = VERBS[self.verb].0[0];
+            VERBS
+                .iter()
+                .position(|(v, _)| v[0] == first && v.get(1) == Some(&b))
         } else {
-            Err(ParseError::UnknownOp)
+            None
+        };
+        let Some(verb) = verb else {
+            return Err(ParseError::UnknownOp);
+        };
+        self.verb = verb;
+        self.verb_len = i + 1;
+        let (name, kind) = VERBS[verb];
+        if self.verb_len == name.len() {
+            self.state = match kind {
+                Kind::Ping | Kind::Pong | Kind::Ok => State::SkipToEol(kind),
+                // Go skips separators after these and lets anything else start the JSON.
+                Kind::Connect | Kind::Info => State::ArgSpace(kind),
+                _ => State::NeedSpace(kind),
+            };
         }
+        Ok(())
     }
 
     /// In `Args`: finds the end of the argument line and acts on it.
@@ -304,16 +319,16 @@ impl Parser {
         buf: &'a [u8],
         pos: &mut usize,
     ) -> Result<Option<Op<'a>>, ParseError> {
-        let (header_len, size) = self.message_sizes(kind, line)?;
+        let f = self.message_fields(kind, line)?;
         let rest = &buf[*pos..];
-        check_crlf(rest, size)?;
-        if rest.len() >= size + 2 {
-            *pos += size + 2;
-            return build_message(kind, line, header_len, &rest[..size]).map(Some);
+        check_crlf(rest, f.size)?;
+        if rest.len() >= f.size + 2 {
+            *pos += f.size + 2;
+            return Ok(Some(build_message(kind, line, &f, &rest[..f.size])));
         }
         self.line.clear();
         self.line.extend_from_slice(line);
-        self.begin_split_payload(kind, header_len, size, buf, pos)
+        self.begin_split_payload(kind, f, buf, pos)
     }
 
     /// The line is already in `self.line` (it was split).
@@ -325,33 +340,31 @@ impl Parser {
     ) -> Result<Option<Op<'a>>, ParseError> {
         let cr = usize::from(self.line.last() == Some(&b'\r'));
         self.line.truncate(self.line.len() - cr);
-        let (header_len, size) = self.message_sizes(kind, &self.line)?;
+        let f = self.message_fields(kind, &self.line)?;
         let rest = &buf[*pos..];
-        check_crlf(rest, size)?;
-        if rest.len() >= size + 2 {
-            *pos += size + 2;
+        check_crlf(rest, f.size)?;
+        if rest.len() >= f.size + 2 {
+            *pos += f.size + 2;
             self.reset_owned = true;
-            return build_message(kind, &self.line, header_len, &rest[..size]).map(Some);
+            return Ok(Some(build_message(kind, &self.line, &f, &rest[..f.size])));
         }
         self.reset_owned = false;
-        self.begin_split_payload(kind, header_len, size, buf, pos)
+        self.begin_split_payload(kind, f, buf, pos)
     }
 
     fn begin_split_payload<'a>(
         &'a mut self,
         kind: Kind,
-        header_len: usize,
-        size: usize,
+        fields: Fields,
         buf: &'a [u8],
         pos: &mut usize,
     ) -> Result<Option<Op<'a>>, ParseError> {
         self.pending = Pending {
             kind: Some(kind),
-            header_len,
-            size,
+            fields,
         };
         self.payload.clear();
-        self.payload.reserve(size + 2);
+        self.payload.reserve(fields.size + 2);
         self.state = State::Payload;
         self.parse_split_payload(buf, pos)
     }
@@ -361,11 +374,8 @@ impl Parser {
         buf: &'a [u8],
         pos: &mut usize,
     ) -> Result<Option<Op<'a>>, ParseError> {
-        let Pending {
-            kind,
-            header_len,
-            size,
-        } = self.pending;
+        let Pending { kind, fields } = self.pending;
+        let size = fields.size;
         let kind = kind.expect("Payload state always has a pending kind");
         let need = size + 2 - self.payload.len();
         let take = need.min(buf.len() - *pos);
@@ -377,28 +387,35 @@ impl Parser {
         }
         self.state = State::Start;
         self.reset_owned = true;
-        build_message(kind, &self.line, header_len, &self.payload[..size]).map(Some)
+        Ok(Some(build_message(
+            kind,
+            &self.line,
+            &fields,
+            &self.payload[..size],
+        )))
     }
 
-    /// Parses and checks the size fields of a message op's argument line.
-    fn message_sizes(&self, kind: Kind, line: &[u8]) -> Result<(usize, usize), ParseError> {
+    /// Splits a message op's argument line once and checks its sizes.
+    fn message_fields(&self, kind: Kind, line: &[u8]) -> Result<Fields, ParseError> {
         if matches!(kind, Kind::HPub | Kind::HMsg) && !self.headers {
             return Err(ParseError::HeadersNotSupported);
         }
-        let args = split_args(line)?;
+        let args = split_ranges(line)?;
         let n = args.len();
-        let (min, with_hdr) = match kind {
-            Kind::Pub => (2, false),
-            Kind::HPub => (3, true),
-            Kind::Msg => (3, false),
-            _ => (4, true),
+        // (fewest arguments, has a sid, has a header size)
+        let (min, has_sid, with_hdr) = match kind {
+            Kind::Pub => (2, false, false),
+            Kind::HPub => (3, false, true),
+            Kind::Msg => (3, true, false),
+            _ => (4, true, true),
         };
         if n != min && n != min + 1 {
             return Err(ParseError::BadArgs);
         }
-        let size = parse_size(args[n - 1]).ok_or(ParseError::BadArgs)?;
+        let arg = |i: usize| &line[args[i].0..args[i].1];
+        let size = parse_size(arg(n - 1)).ok_or(ParseError::BadArgs)?;
         let header_len = if with_hdr {
-            let h = parse_size(args[n - 2]).ok_or(ParseError::BadArgs)?;
+            let h = parse_size(arg(n - 2)).ok_or(ParseError::BadArgs)?;
             if h > size {
                 return Err(ParseError::BadArgs);
             }
@@ -409,7 +426,14 @@ impl Parser {
         if size > self.limits.max_payload {
             return Err(ParseError::MaxPayload { size });
         }
-        Ok((header_len, size))
+        let first_after_subject = 1 + usize::from(has_sid);
+        Ok(Fields {
+            subject: args[0],
+            sid: if has_sid { args[1] } else { (0, 0) },
+            reply: (n == min + 1).then(|| args[first_after_subject]),
+            header_len,
+            size,
+        })
     }
 }
 
@@ -432,40 +456,36 @@ fn check_crlf(data: &[u8], size: usize) -> Result<(), ParseError> {
     Ok(())
 }
 
-fn build_message<'a>(
-    kind: Kind,
-    line: &'a [u8],
-    header_len: usize,
-    payload: &'a [u8],
-) -> Result<Op<'a>, ParseError> {
-    let args = split_args(line)?;
-    let n = args.len();
-    Ok(match kind {
+fn build_message<'a>(kind: Kind, line: &'a [u8], f: &Fields, payload: &'a [u8]) -> Op<'a> {
+    let at = |(a, b): (usize, usize)| &line[a..b];
+    let subject = at(f.subject);
+    let reply = f.reply.map(at);
+    match kind {
         Kind::Pub => Op::Pub {
-            subject: args[0],
-            reply: (n == 3).then(|| args[1]),
+            subject,
+            reply,
             payload,
         },
         Kind::HPub => Op::HPub {
-            subject: args[0],
-            reply: (n == 4).then(|| args[1]),
-            header_len,
+            subject,
+            reply,
+            header_len: f.header_len,
             payload,
         },
         Kind::Msg => Op::Msg {
-            subject: args[0],
-            sid: args[1],
-            reply: (n == 4).then(|| args[2]),
+            subject,
+            sid: at(f.sid),
+            reply,
             payload,
         },
         _ => Op::HMsg {
-            subject: args[0],
-            sid: args[1],
-            reply: (n == 5).then(|| args[2]),
-            header_len,
+            subject,
+            sid: at(f.sid),
+            reply,
+            header_len: f.header_len,
             payload,
         },
-    })
+    }
 }
 
 fn parse_sub(line: &[u8]) -> Result<Op<'_>, ParseError> {
@@ -496,6 +516,33 @@ fn parse_unsub(line: &[u8]) -> Result<Op<'_>, ParseError> {
         }),
         _ => Err(ParseError::BadArgs),
     }
+}
+
+/// Byte ranges of the arguments of a line, split on spaces and tabs. More than
+/// [`MAX_ARGS`] is an error.
+fn split_ranges(line: &[u8]) -> Result<smallvec::SmallVec<[(usize, usize); MAX_ARGS]>, ParseError> {
+    let mut args = smallvec::SmallVec::new();
+    let mut start = None;
+    for (i, &b) in line.iter().enumerate() {
+        match (is_space(b), start) {
+            (true, Some(s)) => {
+                if args.len() == MAX_ARGS {
+                    return Err(ParseError::BadArgs);
+                }
+                args.push((s, i));
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        if args.len() == MAX_ARGS {
+            return Err(ParseError::BadArgs);
+        }
+        args.push((s, line.len()));
+    }
+    Ok(args)
 }
 
 /// Splits an argument line on spaces and tabs. More than [`MAX_ARGS`] is an error.
