@@ -47,10 +47,7 @@ pub(crate) fn authorization(t: &mut Typer, e: &Entry) -> Option<AuthConfig> {
                 defaults = permissions(t, x);
             }
             "nkey" | "nkeys" | "auth_callout" | "auth_hook" | "proxy_required" => {
-                t.warnings.push(super::value::ConfigError::at(
-                    &x.key_pos,
-                    format!("{:?} is not supported yet; ignored", x.key),
-                ));
+                t.error(x, &super::typed::refused(&x.key));
             }
             _ => t.unknown(x),
         }
@@ -145,18 +142,9 @@ fn parse_users(t: &mut Typer, e: &Entry) -> Option<Vec<User>> {
                     }
                 }
                 "permission" | "permissions" | "authorization" => u.permissions = permissions(t, x),
-                "nkey" => {
-                    nkey = true;
-                    t.warnings.push(super::value::ConfigError::at(
-                        &x.key_pos,
-                        "nkey users are not supported yet; user ignored",
-                    ));
-                }
-                "allowed_connection_types" | "connection_types" | "clients" => {
-                    t.warnings.push(super::value::ConfigError::at(
-                        &x.key_pos,
-                        format!("{:?} is not supported yet; ignored", x.key),
-                    ));
+                "nkey" | "allowed_connection_types" | "connection_types" | "clients" => {
+                    nkey |= x.key.eq_ignore_ascii_case("nkey");
+                    t.error(x, &super::typed::refused(&x.key));
                 }
                 _ => t.unknown(x),
             }

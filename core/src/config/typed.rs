@@ -132,21 +132,12 @@ impl fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
-/// Top-level keys of features we do not have yet: a warning each, never silently dropped.
-const UNSUPPORTED: &[&str] = &[
-    "accounts",
-    "mappings",
-    "maps",
-    "cluster",
-    "gateway",
-    "leaf",
-    "leafnodes",
-    "store_dir",
-    "storedir",
-    "jetstream",
+/// Top-level keys of security features we do not have yet. Running without them would leave
+/// the server more open than its operator asked for (no TLS, no accounts' users, no
+/// operator/JWT trust), so they are errors, not warnings.
+const UNSUPPORTED_REFUSED: &[&str] = &[
     "tls",
-    "ocsp",
-    "allow_non_tls",
+    "accounts",
     "operator",
     "operators",
     "roots",
@@ -160,13 +151,33 @@ const UNSUPPORTED: &[&str] = &[
     "resolver_preload",
     "resolver_pinned_accounts",
     "no_auth_user",
+    "trusted",
+    "trusted_keys",
+];
+
+/// Message for a refused security key.
+pub(super) fn refused(key: &str) -> String {
+    format!("{key:?} is not supported yet, and running without it would weaken security: refusing this configuration")
+}
+
+/// Top-level keys of features we do not have yet: a warning each, never silently dropped.
+const UNSUPPORTED: &[&str] = &[
+    "mappings",
+    "maps",
+    "cluster",
+    "gateway",
+    "leaf",
+    "leafnodes",
+    "store_dir",
+    "storedir",
+    "jetstream",
+    "ocsp",
+    "allow_non_tls",
     "system_account",
     "system",
     "no_system_account",
     "no_system",
     "no_sys_acc",
-    "trusted",
-    "trusted_keys",
     "websocket",
     "ws",
     "mqtt",
@@ -569,6 +580,10 @@ impl Typer {
             "http_base_path" => {
                 c.monitoring.base_path = self.string(e);
                 "http_base_path"
+            }
+            k if UNSUPPORTED_REFUSED.contains(&k) => {
+                self.error(e, &refused(&e.key));
+                return;
             }
             k if UNSUPPORTED.contains(&k) => {
                 self.warnings.push(ConfigError::at(

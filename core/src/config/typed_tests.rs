@@ -227,6 +227,41 @@ fn unsupported_keys_warn() {
     );
 }
 
+/// Security features we lack are refused, not ignored: ignoring them would run the server
+/// more open than configured (found when the nats.rs nkey/JWT tests "passed" against an
+/// open server).
+#[test]
+fn unsupported_security_keys_are_errors() {
+    for (conf, key) in [
+        ("tls { cert_file: a, key_file: b }\n", "tls"),
+        (
+            "accounts { A { users: [{user: a, password: b}] } }\n",
+            "accounts",
+        ),
+        ("operator: /op.jwt\n", "operator"),
+        ("trusted_keys: [abc]\n", "trusted_keys"),
+        ("resolver: MEMORY\n", "resolver"),
+        ("authorization { users: [{nkey: UABC}] }\n", "nkey"),
+        (
+            "authorization { users: [{user: a, password: b, allowed_connection_types: [MQTT]}] }\n",
+            "allowed_connection_types",
+        ),
+        (
+            "authorization { auth_callout { issuer: X } }\n",
+            "auth_callout",
+        ),
+    ] {
+        let d = load_str(conf).unwrap_err();
+        assert!(
+            d.errors
+                .iter()
+                .any(|e| e.msg.contains(&format!("{key:?} is not supported yet"))
+                    && e.msg.contains("refusing")),
+            "{conf}: {d}"
+        );
+    }
+}
+
 #[test]
 fn authorization_checks() {
     // Go: `r.conf:1:0: Cannot have a user/pass and token`.
