@@ -47,7 +47,7 @@ pub(crate) fn authorization(t: &mut Typer, e: &Entry) -> Option<AuthConfig> {
                 defaults = permissions(t, x);
             }
             "nkey" | "nkeys" | "auth_callout" | "auth_hook" | "proxy_required" => {
-                t.error(x, &super::typed::refused(&x.key));
+                t.error(x, super::typed::refused(&x.key));
             }
             _ => t.unknown(x),
         }
@@ -144,7 +144,7 @@ fn parse_users(t: &mut Typer, e: &Entry) -> Option<Vec<User>> {
                 "permission" | "permissions" | "authorization" => u.permissions = permissions(t, x),
                 "nkey" | "allowed_connection_types" | "connection_types" | "clients" => {
                     nkey |= x.key.eq_ignore_ascii_case("nkey");
-                    t.error(x, &super::typed::refused(&x.key));
+                    t.error(x, super::typed::refused(&x.key));
                 }
                 _ => t.unknown(x),
             }

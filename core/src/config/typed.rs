@@ -582,7 +582,7 @@ impl Typer {
                 "http_base_path"
             }
             k if UNSUPPORTED_REFUSED.contains(&k) => {
-                self.error(e, &refused(&e.key));
+                self.error(e, refused(&e.key));
                 return;
             }
             k if UNSUPPORTED.contains(&k) => {
