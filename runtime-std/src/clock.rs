@@ -1,7 +1,8 @@
 //! Time for the core: monotonic nanoseconds since a process-wide origin.
 //!
 //! The core never reads a clock; every `handle_*` call gets [`now`]. The deadlines the core
-//! asks for ([`natsd_core::Time`]) become socket read timeouts via [`until`].
+//! asks for ([`natsd_core::Time`]) become socket read timeouts via [`until`]. Every runtime
+//! of the process shares this origin (`natsd-tokio` maps [`Time`] to tokio instants from it).
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 use natsd_core::Time;
 
 /// The origin every [`Time`] of this process counts from (fixed at first use).
-fn origin() -> Instant {
+pub fn origin() -> Instant {
     static ORIGIN: OnceLock<Instant> = OnceLock::new();
     *ORIGIN.get_or_init(Instant::now)
 }

@@ -1,6 +1,4 @@
 //! The server's identity and seed, from real randomness.
-//!
-//! Duplicated verbatim from `natsd-tokio`'s `identity.rs`, to be moved to a shared crate.
 
 /// The base32 alphabet of NATS nkeys (RFC 4648, no padding).
 const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";

@@ -1,4 +1,5 @@
-//! natsd-std: drives the sans-IO [`natsd_core`] engine with `std::net` sockets and threads.
+//! natsd-std: drives the sans-IO [`natsd_core`] engine with `std::net` sockets and threads,
+//! and holds the runtime-neutral `nats-server` program that every runtime shares.
 //!
 //! The same server as `natsd-tokio`, with no async runtime anywhere in its dependency tree:
 //! blocking sockets, one thread per direction per connection, socket timeouts as timers.
@@ -13,8 +14,15 @@
 //! - `writer`: per connection, the outbound queue into the socket with a write deadline, and
 //!   `Wake`, the Condvar-based `Notify` that wakes it.
 //! - `listener`: binding the client port with a large accept backlog (std's is 128).
-//! - `clock`: the core's [`natsd_core::Time`] from a process-wide monotonic origin.
+//! - [`launcher`]: [`StdLauncher`], this runtime behind the program's `--runtime std`.
+//! - [`clock`]: the core's [`natsd_core::Time`] from a process-wide monotonic origin.
 //! - [`identity`]: the server id and the PRNG seed from real randomness.
+//!
+//! Shared by every runtime (no async, no sockets of their own):
+//!
+//! - [`adapter`]: startup log lines, core events to `tracing`, the writer's drain decisions.
+//! - [`cli`]: the `nats-server` program: flags, settings, config files, logging, signals,
+//!   reload, pid and ports files, usage, and the [`cli::runtime`] traits a runtime implements.
 //!
 //! # Threads per connection
 //!
@@ -33,11 +41,15 @@
 
 #![warn(missing_docs)]
 
-mod clock;
+pub mod adapter;
+pub mod cli;
+pub mod clock;
 pub mod identity;
+pub mod launcher;
 mod listener;
 mod reader;
 pub mod server;
 mod writer;
 
+pub use launcher::StdLauncher;
 pub use server::Server;

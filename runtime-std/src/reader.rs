@@ -11,28 +11,39 @@
 //! timeout: before each `read` the time left until the deadline is set with
 //! `set_read_timeout`. A read either returns bytes or times out with nothing consumed (the OS
 //! never hands back part of a read *and* a timeout), so no data is lost. Setting the timeout
-//! is a syscall, so it is only re-set when the deadline changes or when the one set is stale
-//! by more than [`TIMER_SLACK`] (a busy connection re-arms at most that often; an idle one
-//! fires at most that late).
+//! is a syscall, so it is only re-set when the one set would fire more than [`TIMER_SLACK`]
+//! late or early (a busy connection with a steady deadline never re-sets it).
+//!
+//! # Config reload
+//!
+//! After every read and every timeout the reader compares the options generation with the
+//! one it last saw (one atomic load) and runs `handle_config_change` when it moved. A blocked
+//! `read` cannot be woken from outside, so the read timeout is never longer than
+//! [`RELOAD_CHECK`]: an idle connection acts on a reload (a removed user is disconnected,
+//! new limits apply) at most [`RELOAD_CHECK`] after [`Server::reload`](crate::Server::reload)
+//! returns, at the price of one timed-out read per idle connection per [`RELOAD_CHECK`].
 
 use std::io::{self, Read};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
-use natsd_core::conn::{ConnEvent, Connection, LogLevel};
+use natsd_core::conn::Connection;
 use natsd_core::errors::CloseReason;
 use natsd_core::shared::Shared;
 use natsd_core::Time;
 
+use crate::adapter::events::drain_events;
 use crate::clock;
 
 /// First read buffer size per connection (most connections are small and idle).
 const READ_BUF_MIN: usize = 4 * 1024;
 /// Largest read buffer: reads that fill the buffer double it up to this.
 const READ_BUF_MAX: usize = 64 * 1024;
-/// How late a timer may fire because the read timeout was set a while ago.
+/// How late (or early) a timer may fire because the read timeout was set a while ago.
 const TIMER_SLACK: Duration = Duration::from_millis(10);
+/// Longest read timeout: the bound on how long an idle connection takes to see a reload.
+pub const RELOAD_CHECK: Duration = Duration::from_millis(100);
 /// Smallest read timeout we set (a zero timeout means "block forever" to the OS).
 const MIN_TIMEOUT: Duration = Duration::from_micros(100);
 
@@ -43,15 +54,25 @@ pub struct ReaderJob {
     sh: Arc<Shared>,
     /// The reason used if the job is dropped before its connection closed.
     drop_reason: CloseReason,
+    /// The options generation the connection has applied.
+    generation: u64,
 }
 
 impl ReaderJob {
-    /// Wraps `conn`; `drop_reason` closes it if the job never runs to the end.
-    pub fn new(conn: Connection, sh: Arc<Shared>, drop_reason: CloseReason) -> ReaderJob {
+    /// Wraps `conn`; `drop_reason` closes it if the job never runs to the end. `generation`
+    /// is the options generation read *before* `Connection::accept` (a reload after it is
+    /// applied by the reader; one before is already in the options `accept` read).
+    pub fn new(
+        conn: Connection,
+        sh: Arc<Shared>,
+        drop_reason: CloseReason,
+        generation: u64,
+    ) -> ReaderJob {
         ReaderJob {
             conn,
             sh,
             drop_reason,
+            generation,
         }
     }
 }
@@ -69,24 +90,24 @@ impl Drop for ReaderJob {
 
 /// The armed socket read timeout.
 struct ReadTimer {
-    /// The core deadline it stands for (`None`: blocking reads, the socket's initial state).
-    deadline: Option<Time>,
-    /// When it was set: the timeout counts from each read, so it gets stale.
-    set_at: Time,
+    /// The timeout on the socket (`None`: blocking reads, the socket's initial state).
+    set: Option<Duration>,
 }
 
 impl ReadTimer {
-    /// Makes the socket's read timeout end at `deadline` (within [`TIMER_SLACK`]).
+    /// Makes the socket's read timeout end at `deadline` (within [`TIMER_SLACK`]), and never
+    /// later than [`RELOAD_CHECK`] from now.
     fn arm(&mut self, s: &TcpStream, deadline: Option<Time>, now: Time) -> io::Result<()> {
-        let stale = match (self.deadline, deadline) {
-            (None, None) => false,
-            (Some(a), Some(b)) if a == b => now.saturating_since(self.set_at) > TIMER_SLACK,
-            _ => true,
+        let want = deadline.map_or(RELOAD_CHECK, |d| {
+            clock::until(d, now).clamp(MIN_TIMEOUT, RELOAD_CHECK)
+        });
+        let stale = match self.set {
+            None => true,
+            Some(set) => set > want + TIMER_SLACK || set + TIMER_SLACK < want,
         };
         if stale {
-            s.set_read_timeout(deadline.map(|d| clock::until(d, now).max(MIN_TIMEOUT)))?;
-            self.deadline = deadline;
-            self.set_at = now;
+            s.set_read_timeout(Some(want))?;
+            self.set = Some(want);
         }
         Ok(())
     }
@@ -94,19 +115,25 @@ impl ReadTimer {
 
 /// Runs the reader until the connection is closed. The connection closes on the way out.
 pub fn run(mut job: ReaderJob, mut stream: &TcpStream) {
-    let ReaderJob { conn, sh, .. } = &mut job;
+    let ReaderJob {
+        conn,
+        sh,
+        generation: seen,
+        ..
+    } = &mut job;
     if drain_events(conn) {
         return;
     }
     let mut buf = vec![0u8; READ_BUF_MIN];
-    let mut timer = ReadTimer {
-        deadline: None,
-        set_at: Time::ZERO,
-    };
+    let mut timer = ReadTimer { set: None };
     loop {
         let now = clock::now();
         let deadline = conn.poll_timeout();
-        if deadline.is_some_and(|d| d <= now) {
+        let generation = sh.options_generation();
+        if generation != *seen {
+            *seen = generation;
+            conn.handle_config_change(now, sh);
+        } else if deadline.is_some_and(|d| d <= now) {
             conn.handle_timeout(now, sh);
         } else if let Err(e) = timer.arm(stream, deadline, now) {
             tracing::debug!("cid:{} - could not set the read timeout: {e}", conn.cid());
@@ -138,26 +165,4 @@ fn is_retry(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
     )
-}
-
-/// Logs the core's events. Returns true once the connection reported `Closed`.
-fn drain_events(conn: &mut Connection) -> bool {
-    let mut closed = false;
-    while let Some(ev) = conn.poll_event() {
-        match ev {
-            ConnEvent::Log(level, msg) => log(level, &msg),
-            ConnEvent::Closed(_) => closed = true,
-        }
-    }
-    closed
-}
-
-/// Sends a core log line to `tracing` at the matching level.
-pub fn log(level: LogLevel, msg: &str) {
-    match level {
-        LogLevel::Debug => tracing::debug!("{msg}"),
-        LogLevel::Info => tracing::info!("{msg}"),
-        LogLevel::Warn => tracing::warn!("{msg}"),
-        LogLevel::Error => tracing::error!("{msg}"),
-    }
 }

@@ -21,9 +21,10 @@ use natsd_core::errors::CloseReason;
 use natsd_core::options::Options;
 use natsd_core::shared::Shared;
 
+use crate::adapter::startup::{self, StartInfo};
 use crate::reader::ReaderJob;
 use crate::writer::{Wake, WriterCtx};
-use crate::{clock, identity, listener, reader, writer};
+use crate::{clock, listener, reader, writer};
 
 /// Extra time, past the write deadline, that shutdown waits for connections to finish.
 const SHUTDOWN_SLACK: Duration = Duration::from_secs(1);
@@ -92,19 +93,17 @@ impl Server {
     /// `opts.port` is replaced by the bound port so INFO reports it; `opts.seed` 0 means
     /// "pick one from real randomness". Blocks only to bind. Errors: the bind failed, the OS
     /// had no randomness, or the accept thread could not be spawned.
-    pub fn start(mut opts: Options) -> io::Result<Server> {
-        let server_id = identity::new_server_id()?;
-        if opts.seed == 0 {
-            opts.seed = identity::new_seed()?;
-        }
-        log_banner(&opts, &server_id);
+    pub fn start(opts: Options) -> io::Result<Server> {
+        Server::start_with(opts, StartInfo::default())
+    }
+
+    /// [`start`](Self::start), with a config file name and warnings for the banner.
+    pub fn start_with(mut opts: Options, start: StartInfo) -> io::Result<Server> {
+        let server_id = startup::prepare(&mut opts, &start)?;
         let listener = listener::bind(&opts.host, opts.port)?;
         let local_addr = listener.local_addr()?;
         opts.port = local_addr.port();
-        tracing::info!(
-            "Listening for client connections on {}",
-            join_host_port(&opts.host, local_addr.port())
-        );
+        startup::log_listening(&opts.host, local_addr.port());
         let shared = Arc::new(Shared::new(opts, server_id, clock::now()));
         let control = Arc::new(Control::default());
         let tracker = Arc::new(Tracker::default());
@@ -120,7 +119,7 @@ impl Server {
                 let _done = done;
                 acceptor.run(listener);
             })?;
-        tracing::info!("Server is ready");
+        startup::log_ready();
         Ok(Server {
             shared,
             local_addr,
@@ -128,6 +127,20 @@ impl Server {
             tracker,
             accept: Some(accept),
         })
+    }
+
+    /// Applies reloaded options: swaps them in the core (only the reloadable fields change;
+    /// see `Shared::apply_reload`) and closes the newest clients over a lowered
+    /// `max_connections` (logging how many, as Go). Every reader thread then runs
+    /// `Connection::handle_config_change` (limits, keep-alive, re-authentication) on its
+    /// next read or timeout, at most [`RELOAD_CHECK`](crate::reader::RELOAD_CHECK) (100 ms)
+    /// later for an idle connection. Returns at once.
+    pub fn reload(&self, new: &Options) {
+        self.shared.apply_reload(new);
+        let closed = self.shared.close_over_max_connections();
+        if closed > 0 {
+            tracing::info!("Closed {closed} connections to fall within max_connections");
+        }
     }
 
     /// The address the client listener is bound to (the real port when 0 was asked for).
@@ -270,16 +283,24 @@ impl Acceptor {
             tracing::debug!("{peer} - could not set TCP_NODELAY: {e}");
         }
         let wake = Arc::new(Wake::default());
+        // Read before accept: a reload from here on reaches this connection (one before is
+        // already in the options `accept` reads).
+        let generation = self.shared.options_generation();
         let conn = Connection::accept(&self.shared, clock::now(), Some(peer), wake.clone());
         let cid = conn.cid();
         tracing::debug!("{peer} - cid:{cid} - Client connection created");
         let ctx = WriterCtx {
             handle: Arc::clone(conn.handle()),
             wake,
-            write_deadline: self.shared.opts().write_deadline,
+            shared: Arc::clone(&self.shared),
             peer,
         };
-        let reader_job = ReaderJob::new(conn, Arc::clone(&self.shared), CloseReason::ReadError);
+        let reader_job = ReaderJob::new(
+            conn,
+            Arc::clone(&self.shared),
+            CloseReason::ReadError,
+            generation,
+        );
         let write_half = match stream.try_clone() {
             Ok(s) => s,
             Err(e) => {
@@ -365,27 +386,6 @@ impl Drop for Tracked {
     }
 }
 
-/// Logs the Go server's startup banner (the lines before the listener is bound).
-fn log_banner(opts: &Options, server_id: &str) {
-    tracing::info!("Starting nats-server");
-    tracing::info!("  Version:  {}", natsd_core::VERSION);
-    tracing::info!("  Git:      [not set]");
-    tracing::info!(
-        "  Name:     {}",
-        opts.server_name.as_deref().unwrap_or(server_id)
-    );
-    tracing::info!("  ID:       {server_id}");
-}
-
-/// `host:port`, with brackets around an IPv6 host (Go's `net.JoinHostPort`).
-pub fn join_host_port(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,6 +414,5 @@ mod tests {
         assert_eq!(connectable(a), "127.0.0.1:99".parse().unwrap());
         let a: SocketAddr = "[::]:99".parse().unwrap();
         assert_eq!(connectable(a), "[::1]:99".parse().unwrap());
-        assert_eq!(join_host_port("::", 4222), "[::]:4222");
     }
 }

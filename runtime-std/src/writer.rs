@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 
 use natsd_core::client::{ClientHandle, Notify};
 use natsd_core::errors::CloseReason;
+use natsd_core::shared::Shared;
 
-/// A buffer that grew past this is dropped after use rather than kept per connection.
-const KEEP_BUF_CAPACITY: usize = 1 << 20;
+use crate::adapter::drain::{self, Closing, DeadlineCache, Outbox, Step};
 /// Longest a single blocking `write` waits on a full socket before the writer looks at its
 /// wake-ups ("close now" aborts a stuck write within this) and the write deadline.
 const WRITE_SLICE: Duration = Duration::from_millis(20);
@@ -88,8 +88,8 @@ pub struct WriterCtx {
     pub handle: Arc<ClientHandle>,
     /// The wake-up registered with the core for this client.
     pub wake: Arc<Wake>,
-    /// Longest one drained buffer may take to write.
-    pub write_deadline: Duration,
+    /// The server state, for the write deadline in force (reloadable).
+    pub shared: Arc<Shared>,
     /// For log lines.
     pub peer: SocketAddr,
 }
@@ -106,54 +106,46 @@ enum WriteEnd {
 /// Runs the writer until the queue is closed, a write fails or misses its deadline. Always
 /// shuts the socket down both ways on the way out (that stops the reader).
 pub fn run(ctx: &WriterCtx, stream: &TcpStream) {
-    let slice = ctx.write_deadline.clamp(MIN_TIMEOUT, WRITE_SLICE);
-    if let Err(e) = stream.set_write_timeout(Some(slice)) {
-        tracing::debug!(
-            "{} - cid:{} - could not set the write timeout: {e}",
-            ctx.peer,
-            ctx.handle.cid
-        );
-        ctx.handle.close_now(CloseReason::WriteError);
-    } else {
-        drain(ctx, stream);
-    }
+    drain(ctx, stream);
     // FIN after everything written, and the reader's blocking read returns.
     let _ = stream.shutdown(Shutdown::Both);
 }
 
 /// The writer's loop: wait, drain, write, until the connection is done.
 fn drain(ctx: &WriterCtx, stream: &TcpStream) {
-    // `buf` is being written; `next` gets the final bytes of a queue closed mid-write.
-    let mut buf: Vec<u8> = Vec::new();
-    let mut next: Vec<u8> = Vec::new();
-    let mut close_after = false;
+    let mut out = Outbox::default();
+    let mut deadline = DeadlineCache::default();
+    // The socket's write timeout: one slice, re-set only when the deadline changes it.
+    let mut slice = None;
     loop {
         ctx.wake.wait();
         // Drain until the queue is empty, then wait for the next wake-up.
         loop {
-            let taken = ctx.handle.take(&mut buf);
-            if taken.close_now.is_some() {
-                return;
+            match out.take(&ctx.handle) {
+                Step::Write => {}
+                Step::Wait => break,
+                Step::Finish | Step::Abort => return,
             }
-            close_after |= taken.close_after.is_some();
-            if buf.is_empty() {
-                if close_after {
-                    // Flush-then-close: everything queued is written.
+            let write_deadline = deadline.get(&ctx.shared);
+            let want = write_deadline.clamp(MIN_TIMEOUT, WRITE_SLICE);
+            if slice != Some(want) {
+                if let Err(e) = stream.set_write_timeout(Some(want)) {
+                    tracing::debug!(
+                        "{} - cid:{} - could not set the write timeout: {e}",
+                        ctx.peer,
+                        ctx.handle.cid
+                    );
+                    ctx.handle.close_now(CloseReason::WriteError);
                     return;
                 }
-                break;
+                slice = Some(want);
             }
-            match write_phase(ctx, stream, &buf, &mut next, &mut close_after) {
-                WriteEnd::Done => {}
+            let (buf, closing) = out.split();
+            match write_phase(ctx, write_deadline, stream, buf, closing) {
+                WriteEnd::Done => out.written(),
                 WriteEnd::Deadline => {
-                    tracing::info!(
-                        "{} - cid:{} - Slow Consumer Detected: WriteDeadline of {:?} exceeded with 1 chunks of {} total bytes.",
-                        ctx.peer,
-                        ctx.handle.cid,
-                        ctx.write_deadline,
-                        buf.len()
-                    );
-                    ctx.handle.close_now(CloseReason::SlowConsumerWriteDeadline);
+                    let len = out.pending().len();
+                    drain::slow_consumer(ctx.peer, &ctx.handle, write_deadline, len);
                     return;
                 }
                 WriteEnd::Failed => {
@@ -162,26 +154,19 @@ fn drain(ctx: &WriterCtx, stream: &TcpStream) {
                 }
                 WriteEnd::Aborted => return,
             }
-            // What arrived during a closing write goes next; `take` appends behind it.
-            buf.clear();
-            std::mem::swap(&mut buf, &mut next);
-            if next.capacity() > KEEP_BUF_CAPACITY {
-                next = Vec::new();
-            }
         }
     }
 }
 
 /// Writes all of `buf` within the write deadline. Between blocked slices, wake-ups are checked
-/// for a closed queue: "close now" (slow consumer) aborts a write stuck on a full socket, and
-/// a "close after flush" moves the last bytes into `next`. Bytes queued while the queue is
-/// open stay in the core, where they count against `max_pending`.
+/// for a closed queue (see [`Closing::woken`]): "close now" (slow consumer) aborts a write
+/// stuck on a full socket, and a "close after flush" moves the last bytes behind `buf`.
 fn write_phase(
     ctx: &WriterCtx,
+    write_deadline: Duration,
     mut stream: &TcpStream,
     buf: &[u8],
-    next: &mut Vec<u8>,
-    close_after: &mut bool,
+    mut closing: Closing<'_>,
 ) -> WriteEnd {
     let start = Instant::now();
     let mut off = 0;
@@ -203,17 +188,11 @@ fn write_phase(
             break;
         }
         // The socket is (or was) full: look at the clock and at wake-ups.
-        if start.elapsed() >= ctx.write_deadline {
+        if start.elapsed() >= write_deadline {
             return WriteEnd::Deadline;
         }
-        // While open, leave new bytes queued in the core: that is what max_pending measures.
-        // Once closing, the queue can no longer grow, so taking is bounded.
-        if ctx.wake.try_take() && ctx.handle.close_reason().is_some() {
-            let taken = ctx.handle.take(next);
-            if taken.close_now.is_some() {
-                return WriteEnd::Aborted;
-            }
-            *close_after |= taken.close_after.is_some();
+        if ctx.wake.try_take() && !closing.woken(&ctx.handle) {
+            return WriteEnd::Aborted;
         }
     }
     WriteEnd::Done

@@ -1,25 +1,14 @@
 //! Time for the core: monotonic nanoseconds since a process-wide origin.
 //!
-//! The core never reads a clock; every `handle_*` call gets [`now`]. Timers the core asks for
-//! ([`natsd_core::Time`] deadlines) are turned back into tokio instants with [`to_instant`].
+//! The core never reads a clock; every `handle_*` call gets [`now`] (shared with `natsd-std`,
+//! one origin per process). Timers the core asks for ([`natsd_core::Time`] deadlines) are
+//! turned back into tokio instants with [`to_instant`].
 
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use natsd_core::Time;
-
-/// The origin every [`Time`] of this process counts from (fixed at first use).
-fn origin() -> Instant {
-    static ORIGIN: OnceLock<Instant> = OnceLock::new();
-    *ORIGIN.get_or_init(Instant::now)
-}
-
-/// The current time as the core sees it.
-pub fn now() -> Time {
-    // u64 nanoseconds last 584 years past the origin; saturate rather than wrap.
-    let nanos = origin().elapsed().as_nanos();
-    Time::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
-}
+pub use natsd_std::clock::now;
+use natsd_std::clock::origin;
 
 /// The tokio instant at which the core time `t` falls.
 pub fn to_instant(t: Time) -> tokio::time::Instant {

@@ -1,5 +1,6 @@
-//! natsd-tokio: drives the sans-IO [`natsd_core`] engine with tokio, and the `nats-server`
-//! binary's command line, logging and signals.
+//! natsd-tokio: drives the sans-IO [`natsd_core`] engine with tokio, and builds the
+//! `nats-server` binary. The binary's program (flags, config, logging, signals, reload) is
+//! runtime-neutral and lives in `natsd_std::cli`; this crate plugs in as [`TokioLauncher`].
 //!
 //! The adapter is thin: sockets, timers and tasks here, every decision in the core.
 //!
@@ -9,10 +10,12 @@
 //! - `reader`: per connection, socket reads and the timer into the core's `Connection`.
 //! - `writer`: per connection, the outbound queue into the socket, with a write deadline.
 //! - [`background`]: [`BackgroundServer`], a server on its own thread for synchronous callers.
-//! - `clock`: the core's [`natsd_core::Time`] from a process-wide monotonic origin.
-//! - [`identity`]: the server id and the PRNG seed from real randomness.
-//! - [`cli`]: the binary's pieces: Go-style flag parsing, usage text, logging, signals,
-//!   pid and ports files.
+//! - [`launcher`]: [`TokioLauncher`], this runtime behind `--runtime tokio` (the default).
+//! - `clock`: tokio instants for the core's [`natsd_core::Time`] (the origin is
+//!   `natsd_std::clock`'s).
+//!
+//! Shared with `natsd-std` and used from there: the startup lines, core event logging and
+//! the writer's drain decisions (`natsd_std::adapter`), the server id (`natsd_std::identity`).
 //!
 //! # Tasks per connection
 //!
@@ -23,12 +26,13 @@
 #![warn(missing_docs)]
 
 pub mod background;
-pub mod cli;
 mod clock;
-pub mod identity;
+pub mod launcher;
 mod reader;
 pub mod server;
 mod writer;
 
 pub use background::BackgroundServer;
+pub use launcher::TokioLauncher;
+pub use natsd_std::adapter::StartInfo;
 pub use server::Server;

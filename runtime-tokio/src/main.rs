@@ -1,9 +1,14 @@
-//! `nats-server`: the natsd server with the Go server's command line.
+//! `nats-server`: the natsd server with the Go server's command line. The program is
+//! `natsd_std::cli` (runtime-neutral); `--runtime tokio` (the default) or `--runtime std`
+//! picks the runtime that serves the clients.
+
+use natsd_std::cli::runtime::Launcher;
 
 fn main() {
     let args: Vec<String> = std::env::args_os()
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    std::process::exit(natsd_tokio::cli::run::run(&args));
+    let launchers: [&dyn Launcher; 2] = [&natsd_tokio::TokioLauncher, &natsd_std::StdLauncher];
+    std::process::exit(natsd_std::cli::run::run(&args, &launchers));
 }

@@ -9,9 +9,10 @@
 
 use std::sync::Arc;
 
-use natsd_core::conn::{ConnEvent, Connection, LogLevel};
+use natsd_core::conn::Connection;
 use natsd_core::errors::CloseReason;
 use natsd_core::shared::Shared;
+use natsd_std::adapter::events::drain_events;
 use tokio::io::AsyncReadExt;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::watch;
@@ -84,27 +85,5 @@ pub async fn run(
         if drain_events(&mut conn) || conn.is_closed() {
             return;
         }
-    }
-}
-
-/// Logs the core's events. Returns true once the connection reported `Closed`.
-fn drain_events(conn: &mut Connection) -> bool {
-    let mut closed = false;
-    while let Some(ev) = conn.poll_event() {
-        match ev {
-            ConnEvent::Log(level, msg) => log(level, &msg),
-            ConnEvent::Closed(_) => closed = true,
-        }
-    }
-    closed
-}
-
-/// Sends a core log line to `tracing` at the matching level.
-pub fn log(level: LogLevel, msg: &str) {
-    match level {
-        LogLevel::Debug => tracing::debug!("{msg}"),
-        LogLevel::Info => tracing::info!("{msg}"),
-        LogLevel::Warn => tracing::warn!("{msg}"),
-        LogLevel::Error => tracing::error!("{msg}"),
     }
 }

@@ -13,6 +13,7 @@ use natsd_core::conn::Connection;
 use natsd_core::errors::CloseReason;
 use natsd_core::options::Options;
 use natsd_core::shared::Shared;
+use natsd_std::adapter::startup::{self, StartInfo};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -20,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::writer::{Wake, WriterCtx};
-use crate::{clock, identity, reader, writer};
+use crate::{clock, reader, writer};
 
 /// Extra time, past the write deadline, that shutdown waits for connections to finish.
 const SHUTDOWN_SLACK: Duration = Duration::from_secs(1);
@@ -48,15 +49,6 @@ pub struct Server {
     reloaded: watch::Sender<u64>,
 }
 
-/// Extra startup details for the log banner.
-#[derive(Debug, Clone, Default)]
-pub struct StartInfo {
-    /// The config file in use (`Using configuration file: …`).
-    pub config_file: Option<String>,
-    /// Warnings to log after the banner (Go logs config warnings there).
-    pub warnings: Vec<String>,
-}
-
 impl Server {
     /// Binds `opts.host:opts.port` (port 0 picks a free port), creates the shared state with a
     /// fresh server id, logs the Go server's startup lines, and starts accepting.
@@ -70,24 +62,11 @@ impl Server {
 
     /// [`start`](Self::start), with a config file name and warnings for the banner.
     pub async fn start_with(mut opts: Options, start: StartInfo) -> io::Result<Server> {
-        let server_id = identity::new_server_id()?;
-        if opts.seed == 0 {
-            opts.seed = identity::new_seed()?;
-        }
-        log_banner(&opts, &server_id);
-        for w in &start.warnings {
-            tracing::warn!("{w}");
-        }
-        if let Some(f) = &start.config_file {
-            tracing::info!("Using configuration file: {f}");
-        }
+        let server_id = startup::prepare(&mut opts, &start)?;
         let listener = TcpListener::bind((opts.host.as_str(), opts.port)).await?;
         let local_addr = listener.local_addr()?;
         opts.port = local_addr.port();
-        tracing::info!(
-            "Listening for client connections on {}",
-            join_host_port(&opts.host, local_addr.port())
-        );
+        startup::log_listening(&opts.host, local_addr.port());
         let shared = Arc::new(Shared::new(opts, server_id, clock::now()));
         let stop_accept = CancellationToken::new();
         let conns = CancellationToken::new();
@@ -100,7 +79,7 @@ impl Server {
             reloaded: reloaded.clone(),
         };
         let accept = tokio::spawn(acceptor.run(listener, stop_accept.clone()));
-        tracing::info!("Server is ready");
+        startup::log_ready();
         Ok(Server {
             shared,
             local_addr,
@@ -242,26 +221,5 @@ impl Acceptor {
             token,
             reloaded,
         ));
-    }
-}
-
-/// Logs the Go server's startup banner (the lines before the listener is bound).
-fn log_banner(opts: &Options, server_id: &str) {
-    tracing::info!("Starting nats-server");
-    tracing::info!("  Version:  {}", natsd_core::VERSION);
-    tracing::info!("  Git:      [not set]");
-    tracing::info!(
-        "  Name:     {}",
-        opts.server_name.as_deref().unwrap_or(server_id)
-    );
-    tracing::info!("  ID:       {server_id}");
-}
-
-/// `host:port`, with brackets around an IPv6 host (Go's `net.JoinHostPort`).
-pub fn join_host_port(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
     }
 }

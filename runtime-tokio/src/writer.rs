@@ -11,12 +11,11 @@ use std::time::Duration;
 use natsd_core::client::{ClientHandle, Notify};
 use natsd_core::errors::CloseReason;
 use natsd_core::shared::Shared;
+use natsd_std::adapter::drain::{self, Closing, DeadlineCache, Outbox, Step};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio_util::sync::CancellationToken;
 
-/// A buffer that grew past this is dropped after use rather than kept per connection.
-const KEEP_BUF_CAPACITY: usize = 1 << 20;
 /// How long a final `shutdown` (FIN) may take; it does not wait for the peer.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -57,10 +56,7 @@ enum WriteEnd {
 /// Runs the writer until the queue is closed, a write fails or misses its deadline, or the
 /// token is cancelled. Always cancels the token on the way out (that stops the reader).
 pub async fn run(ctx: WriterCtx, mut wr: OwnedWriteHalf) {
-    // `buf` is being written; `next` gets the final bytes of a queue closed mid-write.
-    let mut buf: Vec<u8> = Vec::new();
-    let mut next: Vec<u8> = Vec::new();
-    let mut close_after = false;
+    let mut out = Outbox::default();
     let mut deadline = DeadlineCache::default();
     'outer: loop {
         tokio::select! {
@@ -70,40 +66,23 @@ pub async fn run(ctx: WriterCtx, mut wr: OwnedWriteHalf) {
         }
         // Drain until the queue is empty, then wait for the next wake-up.
         loop {
-            let taken = ctx.handle.take(&mut buf);
-            if taken.close_now.is_some() {
-                break 'outer;
-            }
-            close_after |= taken.close_after.is_some();
-            if buf.is_empty() {
-                if close_after {
+            match out.take(&ctx.handle) {
+                Step::Write => {}
+                Step::Wait => break,
+                Step::Abort => break 'outer,
+                Step::Finish => {
                     // Flush-then-close: everything queued is written; send FIN.
                     let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, wr.shutdown()).await;
                     break 'outer;
                 }
-                break;
             }
             let write_deadline = deadline.get(&ctx.shared);
-            match write_phase(
-                &ctx,
-                write_deadline,
-                &mut wr,
-                &buf,
-                &mut next,
-                &mut close_after,
-            )
-            .await
-            {
-                WriteEnd::Done => {}
+            let (buf, closing) = out.split();
+            match write_phase(&ctx, write_deadline, &mut wr, buf, closing).await {
+                WriteEnd::Done => out.written(),
                 WriteEnd::Deadline => {
-                    tracing::info!(
-                        "{} - cid:{} - Slow Consumer Detected: WriteDeadline of {:?} exceeded with 1 chunks of {} total bytes.",
-                        ctx.peer,
-                        ctx.handle.cid,
-                        write_deadline,
-                        buf.len()
-                    );
-                    ctx.handle.close_now(CloseReason::SlowConsumerWriteDeadline);
+                    let len = out.pending().len();
+                    drain::slow_consumer(ctx.peer, &ctx.handle, write_deadline, len);
                     break 'outer;
                 }
                 WriteEnd::Failed => {
@@ -112,12 +91,6 @@ pub async fn run(ctx: WriterCtx, mut wr: OwnedWriteHalf) {
                 }
                 WriteEnd::Aborted => break 'outer,
             }
-            // What arrived during the write goes next; `take` appends behind it.
-            buf.clear();
-            std::mem::swap(&mut buf, &mut next);
-            if next.capacity() > KEEP_BUF_CAPACITY {
-                next = Vec::new();
-            }
         }
     }
     ctx.token.cancel();
@@ -125,16 +98,14 @@ pub async fn run(ctx: WriterCtx, mut wr: OwnedWriteHalf) {
 }
 
 /// Writes `buf` within the write deadline. Wake-ups during the write are checked for a closed
-/// queue: "close now" (slow consumer) aborts a write stuck on a full socket at once, and a
-/// "close after flush" moves the last bytes into `next`. Bytes queued while the queue is open
-/// stay in the core, where they count against `max_pending`.
+/// queue (see [`Closing::woken`]): "close now" (slow consumer) aborts a write stuck on a full
+/// socket at once, and a "close after flush" moves the last bytes behind `buf`.
 async fn write_phase(
     ctx: &WriterCtx,
     write_deadline: Duration,
     wr: &mut OwnedWriteHalf,
     buf: &[u8],
-    next: &mut Vec<u8>,
-    close_after: &mut bool,
+    mut closing: Closing<'_>,
 ) -> WriteEnd {
     let write = wr.write_all(buf);
     tokio::pin!(write);
@@ -153,37 +124,9 @@ async fn write_phase(
             },
             () = &mut deadline => return WriteEnd::Deadline,
             () = ctx.wake.0.notified() => {
-                // While open, leave new bytes queued in the core: that is what max_pending
-                // measures. Once closing, the queue can no longer grow, so taking is bounded.
-                if ctx.handle.close_reason().is_none() {
-                    continue;
-                }
-                let taken = ctx.handle.take(next);
-                if taken.close_now.is_some() {
+                if !closing.woken(&ctx.handle) {
                     return WriteEnd::Aborted;
                 }
-                *close_after |= taken.close_after.is_some();
-            }
-        }
-    }
-}
-
-/// The write deadline in force, re-read from the shared options only when a reload changed
-/// their generation (one atomic load per write otherwise).
-#[derive(Default)]
-struct DeadlineCache {
-    cached: Option<(u64, Duration)>,
-}
-
-impl DeadlineCache {
-    fn get(&mut self, sh: &Shared) -> Duration {
-        let generation = sh.options_generation();
-        match self.cached {
-            Some((g, d)) if g == generation => d,
-            _ => {
-                let (opts, g) = sh.opts_with_generation();
-                self.cached = Some((g, opts.write_deadline));
-                opts.write_deadline
             }
         }
     }

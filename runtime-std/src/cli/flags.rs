@@ -53,6 +53,8 @@ enum Flag {
     MaxTracedMsgLen,
     JetStream,
     StoreDir,
+    /// Ours, not Go's: which runtime serves the clients.
+    Runtime,
 }
 
 /// What a flag's value is.
@@ -63,7 +65,8 @@ enum Kind {
     Int,
 }
 
-/// Name → meaning and kind, exactly the names `server.ConfigureOptions` registers.
+/// Name → meaning and kind, exactly the names `server.ConfigureOptions` registers, plus our
+/// `runtime`.
 const TABLE: &[(&str, Flag, Kind)] = &[
     ("h", Flag::Help, Kind::Bool),
     ("help", Flag::Help, Kind::Bool),
@@ -128,6 +131,7 @@ const TABLE: &[(&str, Flag, Kind)] = &[
     ("jetstream", Flag::JetStream, Kind::Bool),
     ("sd", Flag::StoreDir, Kind::Str),
     ("store_dir", Flag::StoreDir, Kind::Str),
+    ("runtime", Flag::Runtime, Kind::Str),
 ];
 
 /// The parsed command line. `Option` fields are `Some` when the flag was given (the last
@@ -214,6 +218,8 @@ pub struct Flags {
     pub jetstream: bool,
     /// `-sd/--store_dir`.
     pub store_dir: Option<String>,
+    /// `--runtime` (ours): `tokio` or `std`; checked by the program against its launchers.
+    pub runtime: Option<String>,
     /// Bool options given on the command line (`"debug"`, `"trace"`, `"trace_verbose"`,
     /// `"logtime"`, `"syslog"`), so they override a config file even when false (Go's
     /// `inCmdLine`). Other flags override when `Some` (or, for strings, non-empty).
@@ -263,6 +269,7 @@ impl Default for Flags {
             max_traced_msg_len: None,
             jetstream: false,
             store_dir: None,
+            runtime: None,
             explicit: Vec::new(),
         }
     }
@@ -447,6 +454,7 @@ fn set(f: &mut Flags, flag: Flag, value: Value) {
                 Flag::TlsKey => &mut f.tls_key,
                 Flag::TlsCaCert => &mut f.tls_ca_cert,
                 Flag::StoreDir => &mut f.store_dir,
+                Flag::Runtime => &mut f.runtime,
                 other => unreachable!("{other:?} is not a string flag"),
             };
             *slot = Some(s);

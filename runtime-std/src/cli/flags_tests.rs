@@ -208,3 +208,20 @@ fn last_occurrence_wins() {
         Some("b")
     );
 }
+
+#[test]
+fn runtime_flag_in_every_syntax() {
+    assert_eq!(ok(&[]).runtime, None);
+    for args in [
+        &["--runtime", "std"][..],
+        &["-runtime", "std"][..],
+        &["--runtime=std"][..],
+        &["-runtime=std"][..],
+    ] {
+        assert_eq!(ok(args).runtime.as_deref(), Some("std"), "{args:?}");
+    }
+    assert_eq!(
+        parse(&["--runtime"]),
+        Err(FlagError::Usage("flag needs an argument: -runtime".into()))
+    );
+}

@@ -1,13 +1,16 @@
-//! The `nats-server` binary's pieces, kept in the library so they can be tested.
+//! The `nats-server` program, runtime-neutral, kept in the library so it can be tested and
+//! shared: `natsd-tokio`'s binary runs [`run::run`] with its launchers.
 //!
-//! - [`flags`]: Go `flag`-syntax parsing of the Go server's flags.
+//! - [`flags`]: Go `flag`-syntax parsing of the Go server's flags (+ `--runtime`).
 //! - [`settings`]: flags → core options; what is refused or only warned about.
 //! - [`usage`]: the help and version texts.
 //! - [`logging`]: the Go log format as a `tracing` layer; `[FTL]` and exit.
-//! - [`signals`]: `-sl` sending, and SIGINT/TERM/USR1/USR2/HUP handling.
+//! - [`signals`]: `-sl` sending, and SIGINT/TERM/USR1/USR2/HUP handling (sigwait).
 //! - [`files`]: the pid file and the ports file.
 //! - [`config`]: `-c FILE` read from disk, typed by the core, flags laid over it.
 //! - [`reload`]: SIGHUP: re-read, diff, refuse or apply everything.
+//! - [`runtime`]: the [`Launcher`](runtime::Launcher) and
+//!   [`RunningServer`](runtime::RunningServer) traits each runtime implements.
 //! - [`run`]: the program itself.
 
 pub mod config;
@@ -16,6 +19,7 @@ pub mod flags;
 pub mod logging;
 pub mod reload;
 pub mod run;
+pub mod runtime;
 pub mod settings;
 pub mod signals;
 pub mod usage;

@@ -2,7 +2,7 @@
 //! diff it against the running config with the core's pure `config::diff`, and either refuse
 //! it whole (the server keeps the old config, `[ERR] Failed to reload server configuration:
 //! …`) or apply every change: logging here, pid and ports files here, the engine's options
-//! through [`Server::reload`] (which re-checks every live client). Each change is logged as
+//! through [`RunningServer::reload`] (which re-checks every live client). Each change is logged as
 //! the Go server logs it, then `Reloaded server configuration`.
 
 use std::path::PathBuf;
@@ -13,7 +13,7 @@ use super::config::{apply_flags, load_file, log_config, unsupported_settings};
 use super::files;
 use super::flags::Flags;
 use super::logging::LogHandle;
-use crate::Server;
+use super::runtime::RunningServer;
 
 /// The running config and the files that belong to it.
 #[derive(Debug)]
@@ -35,7 +35,7 @@ pub struct Reloader {
 impl Reloader {
     /// One reload attempt; logs the outcome. Never fails the server: on any error the old
     /// config stays in force.
-    pub fn reload(&mut self, server: &Server) {
+    pub fn reload(&mut self, server: &dyn RunningServer) {
         if let Err(why) = self.try_reload(server) {
             tracing::error!(
                 "Failed to reload server configuration: {}",
@@ -44,7 +44,7 @@ impl Reloader {
         }
     }
 
-    fn try_reload(&mut self, server: &Server) -> Result<(), String> {
+    fn try_reload(&mut self, server: &dyn RunningServer) -> Result<(), String> {
         let Some(path) = &self.config_file else {
             return Err(
                 "can only reload config when a file is provided using -c or --config".into(),
@@ -97,7 +97,7 @@ impl Reloader {
     }
 
     /// Removes the old ports file and writes one in the new directory.
-    fn new_ports_file(&mut self, dir: Option<&str>, server: &Server) {
+    fn new_ports_file(&mut self, dir: Option<&str>, server: &dyn RunningServer) {
         if let Some(old) = self.ports_file.take() {
             let _ = std::fs::remove_file(old);
         }
@@ -108,7 +108,7 @@ impl Reloader {
 }
 
 /// Writes the ports file into `dir`, logging a failure as Go does.
-pub fn write_ports(dir: &str, server: &Server) -> Option<PathBuf> {
+pub fn write_ports(dir: &str, server: &dyn RunningServer) -> Option<PathBuf> {
     let dir = std::path::Path::new(dir);
     match files::write_ports_file(dir, server.local_addr()) {
         Ok(p) => Some(p),

@@ -1,5 +1,5 @@
-//! The `nats-server` program: flags (+ config file) → logging → server → signals (stop,
-//! reload) → exit status.
+//! The `nats-server` program: flags (+ config file) → logging → signals → server on the
+//! chosen runtime → signals (stop, reload) → exit status.
 
 use std::path::PathBuf;
 
@@ -8,17 +8,19 @@ use natsd_core::config::ServerConfig;
 use super::flags::{self, FlagError, Flags};
 use super::logging::{self, fatal, LogHandle};
 use super::reload::{write_ports, Reloader};
+use super::runtime::Launcher;
 use super::signals::{self, Stop};
 use super::{config, files, settings, usage};
-use crate::server::{join_host_port, StartInfo};
-use crate::Server;
+use crate::adapter::{join_host_port, StartInfo};
 
 /// Runs the program with the arguments after its name; returns the exit status.
 ///
+/// `launchers` are the runtimes `--runtime NAME` chooses from; the first is the default.
 /// Follows the Go server: `-v`/`-h` print and exit 0, `-sl` sends a signal and exits, flag
 /// errors print the usage and exit non-zero, fatal errors log `[FTL]` and exit 1, SIGINT
-/// exits 0 and SIGTERM 1 after a graceful shutdown.
-pub fn run(args: &[String]) -> i32 {
+/// exits 0 and SIGTERM 1 after a graceful shutdown. An unknown `--runtime` exits 1.
+/// Call from the main thread before any other thread starts (see [`signals::Handlers`]).
+pub fn run(args: &[String], launchers: &[&dyn Launcher]) -> i32 {
     let f = match flags::parse(args) {
         Ok(f) => f,
         Err(FlagError::Usage(msg)) => {
@@ -28,6 +30,13 @@ pub fn run(args: &[String]) -> i32 {
         }
         Err(FlagError::Command(msg)) => {
             eprintln!("nats-server: {msg}");
+            return 1;
+        }
+    };
+    let launcher = match choose(launchers, f.runtime.as_deref()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("nats-server: {e}");
             return 1;
         }
     };
@@ -105,16 +114,31 @@ pub fn run(args: &[String]) -> i32 {
     if let Some(why) = &checked.fatal {
         fatal(why);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("natsd")
-        .build()
-        .unwrap_or_else(|e| fatal(&format!("Could not start the runtime: {e}")));
     let start = StartInfo {
         config_file: f.config.clone(),
         warnings: banner_warnings,
     };
-    runtime.block_on(serve(f, cfg, start, log))
+    serve(launcher, f, cfg, start, log)
+}
+
+/// The launcher `--runtime` names (the first one when it is not given). Errors: an unknown
+/// name, with the known ones.
+fn choose<'a>(
+    launchers: &[&'a dyn Launcher],
+    name: Option<&str>,
+) -> Result<&'a dyn Launcher, String> {
+    let found = match name {
+        None => launchers.first(),
+        Some(n) => launchers.iter().find(|l| l.name() == n),
+    };
+    found.copied().ok_or_else(|| {
+        let known: Vec<&str> = launchers.iter().map(|l| l.name()).collect();
+        format!(
+            "unknown runtime {:?} (expected {})",
+            name.unwrap_or_default(),
+            known.join(" or ")
+        )
+    })
 }
 
 /// `-t`: the file loaded; report as Go does. Go refuses warnings of its own kind too; our
@@ -139,9 +163,15 @@ fn check_only(path: &str, file: Option<&config::FileConfig>) -> i32 {
     0
 }
 
-/// Starts the server, writes the pid and ports files, serves reloads until a stop signal,
+/// Starts the server on `launcher`'s runtime, writes the pid and ports files, serves reloads until a stop signal,
 /// shuts down and removes the files.
-async fn serve(f: Flags, cfg: ServerConfig, start: StartInfo, log: LogHandle) -> i32 {
+fn serve(
+    launcher: &dyn Launcher,
+    f: Flags,
+    cfg: ServerConfig,
+    start: StartInfo,
+    log: LogHandle,
+) -> i32 {
     let mut handlers = signals::Handlers::install()
         .unwrap_or_else(|e| fatal(&format!("Could not install signal handlers: {e}")));
     let pid_file = cfg
@@ -155,7 +185,7 @@ async fn serve(f: Flags, cfg: ServerConfig, start: StartInfo, log: LogHandle) ->
         }
     }
     let hostport = join_host_port(&cfg.options.host, cfg.options.port);
-    let server = match Server::start_with(cfg.options.clone(), start).await {
+    let server = match launcher.start(cfg.options.clone(), start) {
         Ok(s) => s,
         Err(e) => fatal(&format!(
             "Error listening on port: {hostport}, {:?}",
@@ -166,7 +196,7 @@ async fn serve(f: Flags, cfg: ServerConfig, start: StartInfo, log: LogHandle) ->
         .ports_file_dir
         .as_deref()
         .filter(|d| !d.is_empty())
-        .and_then(|dir| write_ports(dir, &server));
+        .and_then(|dir| write_ports(dir, &*server));
     let mut running = cfg;
     // Reload diffs against the bound port, as Go reports `old=<bound port>`.
     running.options.port = server.local_addr().port();
@@ -178,10 +208,8 @@ async fn serve(f: Flags, cfg: ServerConfig, start: StartInfo, log: LogHandle) ->
         ports_file,
         log: log.clone(),
     };
-    let stop = handlers
-        .wait_for_stop(&log, &mut || reloader.reload(&server))
-        .await;
-    server.shutdown().await;
+    let stop = handlers.wait_for_stop(&log, &mut || reloader.reload(&*server));
+    server.shutdown();
     if let Some(p) = reloader.ports_file {
         if let Err(e) = std::fs::remove_file(&p) {
             tracing::error!("Error cleaning up ports file {}: {e}", p.display());
@@ -209,5 +237,45 @@ fn listen_error(hostport: &str, e: &std::io::Error) -> String {
             format!("listen tcp {hostport}: bind: {lower}")
         }
         None => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::runtime::RunningServer;
+
+    struct Named(&'static str);
+
+    impl Launcher for Named {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+        fn start(
+            &self,
+            _: natsd_core::options::Options,
+            _: StartInfo,
+        ) -> std::io::Result<Box<dyn RunningServer>> {
+            Err(std::io::Error::other("not in this test"))
+        }
+    }
+
+    #[test]
+    fn runtime_is_chosen_by_name_first_by_default() {
+        let (a, b) = (Named("tokio"), Named("std"));
+        let ls: [&dyn Launcher; 2] = [&a, &b];
+        assert_eq!(choose(&ls, None).unwrap().name(), "tokio");
+        assert_eq!(choose(&ls, Some("std")).unwrap().name(), "std");
+        assert_eq!(
+            choose(&ls, Some("go")).err().unwrap(),
+            "unknown runtime \"go\" (expected tokio or std)"
+        );
+    }
+
+    #[test]
+    fn unknown_runtime_exits_1_before_anything_else() {
+        let a = Named("std");
+        let args: Vec<String> = ["--runtime", "nope", "-v"].map(String::from).to_vec();
+        assert_eq!(run(&args, &[&a]), 1);
     }
 }

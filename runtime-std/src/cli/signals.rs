@@ -1,9 +1,8 @@
 //! Signals: sending one to a running server (`-sl/--signal`) and handling ours while running.
 
 use nix::errno::Errno;
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::{kill, SigSet, Signal};
 use nix::unistd::Pid;
-use tokio::signal::unix::{signal, Signal as UnixSignal, SignalKind};
 
 use super::logging::LogHandle;
 
@@ -108,55 +107,66 @@ pub enum Stop {
     Terminate,
 }
 
-/// The server's signal handlers. Install them early: until then a signal gets its default
-/// action (or is lost, if the parent shell ignores it).
+/// The server's signals, taken synchronously with `sigwait` on the program's main thread: no
+/// handler runs, no async runtime is needed, and the meaning is the same whichever runtime
+/// serves the clients.
 #[derive(Debug)]
 pub struct Handlers {
-    int: UnixSignal,
-    term: UnixSignal,
-    usr1: UnixSignal,
-    usr2: UnixSignal,
-    hup: UnixSignal,
+    set: SigSet,
 }
 
 impl Handlers {
-    /// Installs handlers for SIGINT, SIGTERM, SIGUSR1, SIGUSR2 and SIGHUP. Must run inside a
-    /// tokio runtime with the I/O driver. Errors: the OS refused a handler.
+    /// Blocks SIGINT, SIGTERM, SIGUSR1, SIGUSR2 and SIGHUP in the calling thread, and so in
+    /// every thread it spawns afterwards: from here on they stay pending until
+    /// [`wait_for_stop`](Self::wait_for_stop) takes them. Call on the main thread before any
+    /// other thread starts (a thread that exists already keeps the default action for them:
+    /// terminate). Errors: the OS refused the mask.
     pub fn install() -> std::io::Result<Handlers> {
-        Ok(Handlers {
-            int: signal(SignalKind::interrupt())?,
-            term: signal(SignalKind::terminate())?,
-            usr1: signal(SignalKind::user_defined1())?,
-            usr2: signal(SignalKind::user_defined2())?,
-            hup: signal(SignalKind::hangup())?,
-        })
+        let mut set = SigSet::empty();
+        for s in [
+            Signal::SIGINT,
+            Signal::SIGTERM,
+            Signal::SIGUSR1,
+            Signal::SIGUSR2,
+            Signal::SIGHUP,
+        ] {
+            set.add(s);
+        }
+        set.thread_block()?;
+        Ok(Handlers { set })
     }
 
     /// Waits for SIGINT or SIGTERM, handling the others meanwhile: SIGUSR1 reopens the log
     /// file, SIGHUP calls `on_reload` (config reload), SIGUSR2 logs that lame duck mode is
-    /// not available.
-    pub async fn wait_for_stop(&mut self, log: &LogHandle, on_reload: &mut dyn FnMut()) -> Stop {
+    /// not available. Blocks the calling thread.
+    pub fn wait_for_stop(&mut self, log: &LogHandle, on_reload: &mut dyn FnMut()) -> Stop {
         loop {
-            tokio::select! {
-                _ = self.int.recv() => {
+            match self.set.wait() {
+                Ok(Signal::SIGINT) => {
                     tracing::debug!("Trapped \"interrupt\" signal");
                     return Stop::Interrupt;
                 }
-                _ = self.term.recv() => {
+                Ok(Signal::SIGTERM) => {
                     tracing::debug!("Trapped \"terminated\" signal");
                     return Stop::Terminate;
                 }
-                _ = self.usr1.recv() => {
+                Ok(Signal::SIGUSR1) => {
                     tracing::debug!("Trapped \"user defined signal 1\" signal");
                     log.reopen();
                 }
-                _ = self.usr2.recv() => {
+                Ok(Signal::SIGUSR2) => {
                     tracing::debug!("Trapped \"user defined signal 2\" signal");
                     tracing::warn!("Lame duck mode is not supported yet, ignored");
                 }
-                _ = self.hup.recv() => {
+                Ok(Signal::SIGHUP) => {
                     tracing::debug!("Trapped \"hangup\" signal");
                     on_reload();
+                }
+                // Only signals of the set are returned; sigwait fails only on a bad set.
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!("Waiting for signals failed: {e}");
+                    return Stop::Terminate;
                 }
             }
         }

@@ -1,0 +1,15 @@
+//! What every runtime adapter shares, with no async in it: the startup log lines, logging the
+//! core's connection events, and the writer's drain decisions. `natsd-tokio` uses these as
+//! they are; only sockets, timers and waiting differ between the runtimes.
+//!
+//! - [`startup`]: server id and seed, the Go server's banner, `Listening…`, [`StartInfo`].
+//! - [`events`]: the core's `ConnEvent`s to `tracing`.
+//! - [`drain`]: [`Outbox`], the writer's buffers and what to do after each `take`; the
+//!   slow-consumer line; the reload-aware write deadline.
+
+pub mod drain;
+pub mod events;
+pub mod startup;
+
+pub use drain::{DeadlineCache, Outbox, Step};
+pub use startup::{join_host_port, StartInfo};

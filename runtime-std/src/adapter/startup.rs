@@ -1,0 +1,91 @@
+//! The start of a server, the same on every runtime: identity, seed and the Go server's
+//! startup lines, in Go's order (banner, warnings, config file, listening, ready).
+
+use std::io;
+
+use natsd_core::options::Options;
+
+use crate::identity;
+
+/// Extra startup details for the log banner.
+#[derive(Debug, Clone, Default)]
+pub struct StartInfo {
+    /// The config file in use (`Using configuration file: …`).
+    pub config_file: Option<String>,
+    /// Warnings to log after the banner (Go logs config warnings there).
+    pub warnings: Vec<String>,
+}
+
+/// Before binding: picks a fresh server id (returned) and, when `opts.seed` is 0, a seed from
+/// real randomness; logs the banner, `start`'s warnings and its config file. Errors: the OS
+/// had no randomness.
+pub fn prepare(opts: &mut Options, start: &StartInfo) -> io::Result<String> {
+    let server_id = identity::new_server_id()?;
+    if opts.seed == 0 {
+        opts.seed = identity::new_seed()?;
+    }
+    log_banner(opts, &server_id);
+    for w in &start.warnings {
+        tracing::warn!("{w}");
+    }
+    if let Some(f) = &start.config_file {
+        tracing::info!("Using configuration file: {f}");
+    }
+    Ok(server_id)
+}
+
+/// After binding: `Listening for client connections on HOST:PORT` (the bound port).
+pub fn log_listening(host: &str, port: u16) {
+    tracing::info!(
+        "Listening for client connections on {}",
+        join_host_port(host, port)
+    );
+}
+
+/// Once accepting: `Server is ready` (tools and tests wait for this line).
+pub fn log_ready() {
+    tracing::info!("Server is ready");
+}
+
+/// Logs the Go server's startup banner (the lines before the listener is bound).
+fn log_banner(opts: &Options, server_id: &str) {
+    tracing::info!("Starting nats-server");
+    tracing::info!("  Version:  {}", natsd_core::VERSION);
+    tracing::info!("  Git:      [not set]");
+    tracing::info!(
+        "  Name:     {}",
+        opts.server_name.as_deref().unwrap_or(server_id)
+    );
+    tracing::info!("  ID:       {server_id}");
+}
+
+/// `host:port`, with brackets around an IPv6 host (Go's `net.JoinHostPort`).
+pub fn join_host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_host_port_brackets_ipv6() {
+        assert_eq!(join_host_port("::", 4222), "[::]:4222");
+        assert_eq!(join_host_port("127.0.0.1", 1), "127.0.0.1:1");
+    }
+
+    #[test]
+    fn prepare_picks_an_id_and_a_seed() {
+        let mut o = Options::default();
+        let id = prepare(&mut o, &StartInfo::default()).unwrap();
+        assert_eq!(id.len(), identity::SERVER_ID_LEN);
+        assert_ne!(o.seed, 0);
+        o.seed = 7;
+        prepare(&mut o, &StartInfo::default()).unwrap();
+        assert_eq!(o.seed, 7);
+    }
+}

@@ -1,0 +1,39 @@
+//! This runtime behind the program's `--runtime std`: [`StdLauncher`] starts a [`Server`],
+//! which is the program's [`RunningServer`].
+
+use std::io;
+use std::net::SocketAddr;
+
+use natsd_core::options::Options;
+
+use crate::adapter::StartInfo;
+use crate::cli::runtime::{Launcher, RunningServer};
+use crate::Server;
+
+/// Starts servers on std threads (`--runtime std`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StdLauncher;
+
+impl Launcher for StdLauncher {
+    fn name(&self) -> &'static str {
+        "std"
+    }
+
+    fn start(&self, opts: Options, start: StartInfo) -> io::Result<Box<dyn RunningServer>> {
+        Ok(Box::new(Server::start_with(opts, start)?))
+    }
+}
+
+impl RunningServer for Server {
+    fn local_addr(&self) -> SocketAddr {
+        Server::local_addr(self)
+    }
+
+    fn reload(&self, opts: &Options) {
+        Server::reload(self, opts);
+    }
+
+    fn shutdown(self: Box<Self>) {
+        Server::shutdown(*self);
+    }
+}
