@@ -1,4 +1,5 @@
-//! The `nats-server` binary: flags, startup lines, files, signals and exit statuses.
+//! The `nats-server` binary: flags, startup lines, files, signals and exit statuses, with
+//! each runtime (`--runtime tokio` and `--runtime std`; see `common::per_runtime`).
 
 mod common;
 
@@ -6,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{read_until, WAIT};
+use common::{per_runtime, read_until, WAIT};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -22,8 +23,23 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-async fn output(args: &[&str]) -> std::process::Output {
-    let run = Command::new(BIN).args(args).kill_on_drop(true).output();
+per_runtime!(
+    version_and_help,
+    bad_command_lines_exit_non_zero,
+    port_in_use_is_fatal,
+    serves_writes_files_and_stops_on_sigint,
+    log_file_and_signal_flag,
+);
+
+/// The binary with `--runtime rt` first.
+fn command(rt: &str) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(["--runtime", rt]);
+    c
+}
+
+async fn output(rt: &str, args: &[&str]) -> std::process::Output {
+    let run = command(rt).args(args).kill_on_drop(true).output();
     tokio::time::timeout(WAIT, run)
         .await
         .expect("binary did not exit")
@@ -31,8 +47,8 @@ async fn output(args: &[&str]) -> std::process::Output {
 }
 
 /// Starts the binary and returns it once it logged `Server is ready`, with the log so far.
-async fn start(args: &[&str]) -> (Child, Vec<String>) {
-    let mut child = Command::new(BIN)
+async fn start(rt: &str, args: &[&str]) -> (Child, Vec<String>) {
+    let mut child = command(rt)
         .args(args)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -87,37 +103,35 @@ async fn exit_status(child: &mut Child) -> i32 {
     status.code().expect("exited by a signal")
 }
 
-#[tokio::test]
-async fn version_and_help() {
-    let out = output(&["-v"]).await;
+async fn version_and_help(rt: &'static str) {
+    let out = output(rt, &["-v"]).await;
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "nats-server: v2.9.10\n"
     );
-    let out = output(&["--help"]).await;
+    let out = output(rt, &["--help"]).await;
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: nats-server [options]"));
 }
 
-#[tokio::test]
-async fn bad_command_lines_exit_non_zero() {
-    let out = output(&["--bogus"]).await;
+async fn bad_command_lines_exit_non_zero(rt: &'static str) {
+    let out = output(rt, &["--bogus"]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("flag provided but not defined: -bogus"));
-    let out = output(&["extra"]).await;
+    let out = output(rt, &["extra"]).await;
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
         "nats-server: unrecognized command: \"extra\"\n"
     );
-    let out = output(&["-c", "/nonexistent.conf"]).await;
+    let out = output(rt, &["-c", "/nonexistent.conf"]).await;
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
         "nats-server: open /nonexistent.conf: no such file or directory\n"
     );
-    let out = output(&["-sl", "bogus=1"]).await;
+    let out = output(rt, &["-sl", "bogus=1"]).await;
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
@@ -125,11 +139,10 @@ async fn bad_command_lines_exit_non_zero() {
     );
 }
 
-#[tokio::test]
-async fn port_in_use_is_fatal() {
+async fn port_in_use_is_fatal(rt: &'static str) {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let out = output(&["-a", "127.0.0.1", "-p", &port, "-T=false"]).await;
+    let out = output(rt, &["-a", "127.0.0.1", "-p", &port, "-T=false"]).await;
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     let want = format!("[FTL] Error listening on port: 127.0.0.1:{port}, \"listen tcp 127.0.0.1:{port}: bind: address already in use\"");
@@ -144,9 +157,8 @@ async fn port_in_use_is_fatal() {
     );
 }
 
-#[tokio::test]
-async fn serves_writes_files_and_stops_on_sigint() {
-    let dir = temp_dir("sigint");
+async fn serves_writes_files_and_stops_on_sigint(rt: &'static str) {
+    let dir = temp_dir(&format!("sigint-{rt}"));
     let pid_file = dir.join("server.pid");
     let args = [
         "-a",
@@ -162,7 +174,7 @@ async fn serves_writes_files_and_stops_on_sigint() {
         "-m",
         "8222",
     ];
-    let (mut child, log) = start(&args).await;
+    let (mut child, log) = start(rt, &args).await;
     let pid = child.id().unwrap();
     let text = log.join("\n");
     assert!(text.contains("[INF]   Version:  2.9.10"), "{text}");
@@ -193,9 +205,8 @@ async fn serves_writes_files_and_stops_on_sigint() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-#[tokio::test]
-async fn log_file_and_signal_flag() {
-    let dir = temp_dir("logfile");
+async fn log_file_and_signal_flag(rt: &'static str) {
+    let dir = temp_dir(&format!("logfile-{rt}"));
     let log_file = dir.join("server.log");
     let pid_file = dir.join("server.pid");
     let args = [
@@ -209,11 +220,7 @@ async fn log_file_and_signal_flag() {
         pid_file.to_str().unwrap(),
         "-D",
     ];
-    let mut child = Command::new(BIN)
-        .args(args)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = command(rt).args(args).kill_on_drop(true).spawn().unwrap();
     wait_for_file(&pid_file).await;
     let fut = async {
         while !std::fs::read_to_string(&log_file)
@@ -227,7 +234,7 @@ async fn log_file_and_signal_flag() {
 
     // `-sl quit=<pid file>` sends SIGINT to the server and exits 0.
     let spec = format!("quit={}", pid_file.display());
-    let out = output(&["-sl", &spec]).await;
+    let out = output(rt, &["-sl", &spec]).await;
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -244,4 +251,19 @@ async fn log_file_and_signal_flag() {
     let stamp = first.split(' ').nth(2).unwrap();
     assert_eq!(stamp.len(), "15:04:05.000000".len(), "{first}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn unknown_runtime_is_refused() {
+    for args in [&["--runtime", "go"][..], &["-runtime=go", "-v"][..]] {
+        let out = Command::new(BIN).args(args).output().await.unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "nats-server: unknown runtime \"go\" (expected tokio or std)\n"
+        );
+    }
+    let out = Command::new(BIN).arg("--runtime").output().await.unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("flag needs an argument: -runtime"));
 }

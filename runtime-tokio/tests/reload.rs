@@ -1,5 +1,6 @@
 //! The binary with `-c FILE`: `-t`, flags over the file, and hot reload (SIGHUP and
-//! `--signal reload=PIDFILE`) observed on live clients and in the log file.
+//! `--signal reload=PIDFILE`) observed on live clients and in the log file, with each runtime
+//! (`--runtime tokio` and `--runtime std`; see `common::per_runtime`).
 
 mod common;
 
@@ -7,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{contains, read_to_close, read_until, WAIT};
+use common::{contains, per_runtime, read_to_close, read_until, WAIT};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tokio::io::AsyncWriteExt;
@@ -21,6 +22,23 @@ fn temp_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+per_runtime!(
+    sighup_disconnects_removed_user_and_keeps_the_rest,
+    signal_reload_with_pidfile_reloads,
+    bad_new_configs_keep_the_old_one_running,
+    reload_changes_logging,
+    check_config_reports_valid_and_invalid_files,
+    flags_override_the_file,
+    idle_client_of_a_removed_user_is_kicked_promptly,
+);
+
+/// The binary with `--runtime rt` first.
+fn command(rt: &str) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(["--runtime", rt]);
+    c
 }
 
 const TWO_USERS: &str = r#"
@@ -54,8 +72,8 @@ struct Proc {
 }
 
 impl Proc {
-    async fn start(name: &str, conf_text: &str, extra: &[&str]) -> Proc {
-        let dir = temp_dir(name);
+    async fn start(rt: &str, name: &str, conf_text: &str, extra: &[&str]) -> Proc {
+        let dir = temp_dir(&format!("{name}-{rt}"));
         let conf = dir.join("server.conf");
         let log = dir.join("server.log");
         let pid = dir.join("server.pid");
@@ -69,7 +87,7 @@ impl Proc {
             pid.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
-        let child = Command::new(BIN)
+        let child = command(rt)
             .args(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -197,16 +215,14 @@ async fn removed_user_kicked_others_kept(p: &Proc, trigger: impl std::future::Fu
     read_until(&mut c, &mut buf, b"-ERR 'Maximum Payload Violation'\r\n").await;
 }
 
-#[tokio::test]
-async fn sighup_disconnects_removed_user_and_keeps_the_rest() {
-    let p = Proc::start("hup", TWO_USERS, &[]).await;
+async fn sighup_disconnects_removed_user_and_keeps_the_rest(rt: &'static str) {
+    let p = Proc::start(rt, "hup", TWO_USERS, &[]).await;
     removed_user_kicked_others_kept(&p, async { p.hup() }).await;
     p.stop().await;
 }
 
-#[tokio::test]
-async fn signal_reload_with_pidfile_reloads() {
-    let p = Proc::start("sl", TWO_USERS, &[]).await;
+async fn signal_reload_with_pidfile_reloads(rt: &'static str) {
+    let p = Proc::start(rt, "sl", TWO_USERS, &[]).await;
     let spec = format!("reload={}", p.pid.display());
     let trigger = async {
         let out = Command::new(BIN)
@@ -220,9 +236,31 @@ async fn signal_reload_with_pidfile_reloads() {
     p.stop().await;
 }
 
-#[tokio::test]
-async fn bad_new_configs_keep_the_old_one_running() {
-    let p = Proc::start("bad", TWO_USERS, &[]).await;
+/// A client that sends nothing is still re-checked promptly: std's readers cap their read
+/// timeout at 100 ms for this (tokio's are woken by a watch channel).
+async fn idle_client_of_a_removed_user_is_kicked_promptly(rt: &'static str) {
+    let p = Proc::start(rt, "idle", TWO_USERS, &[]).await;
+    let mut b = login(p.addr(), "u2", "p2", "").await;
+    // The client was active, so the first keep-alive PING is skipped: no timer of this
+    // connection is due for minutes, and only the reload can make the server act on it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    std::fs::write(&p.conf, ONE_USER_SMALL_PAYLOAD).unwrap();
+    p.hup();
+    wait_log(&p.log, "Reloaded server configuration", 1).await;
+    let reloaded = std::time::Instant::now();
+    let mut buf = Vec::new();
+    read_until(&mut b, &mut buf, b"-ERR 'Authorization Violation'\r\n").await;
+    let took = reloaded.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "{rt}: kicked {took:?} after the reload"
+    );
+    read_to_close(&mut b).await;
+    p.stop().await;
+}
+
+async fn bad_new_configs_keep_the_old_one_running(rt: &'static str) {
+    let p = Proc::start(rt, "bad", TWO_USERS, &[]).await;
     let mut b = login(p.addr(), "u2", "p2", "SUB foo 1\r\n").await;
     let failed = "[ERR] Failed to reload server configuration: ";
     let log = p.reload("listen: 127.0.0.1:-1\nfoo {\n", failed, 1).await;
@@ -257,9 +295,8 @@ async fn bad_new_configs_keep_the_old_one_running() {
     p.stop().await;
 }
 
-#[tokio::test]
-async fn reload_changes_logging() {
-    let p = Proc::start("log", TWO_USERS, &[]).await;
+async fn reload_changes_logging(rt: &'static str) {
+    let p = Proc::start(rt, "log", TWO_USERS, &[]).await;
     let log = std::fs::read_to_string(&p.log).unwrap();
     assert!(!log.contains("[DBG]"), "{log}");
     let conf = format!("{TWO_USERS}\ndebug: true\n");
@@ -271,8 +308,8 @@ async fn reload_changes_logging() {
     p.stop().await;
 }
 
-async fn check(path: &Path) -> (i32, String) {
-    let out = Command::new(BIN)
+async fn check(rt: &str, path: &Path) -> (i32, String) {
+    let out = command(rt)
         .args(["-t", "-c", path.to_str().unwrap()])
         .output()
         .await
@@ -283,12 +320,11 @@ async fn check(path: &Path) -> (i32, String) {
     )
 }
 
-#[tokio::test]
-async fn check_config_reports_valid_and_invalid_files() {
-    let dir = temp_dir("t");
+async fn check_config_reports_valid_and_invalid_files(rt: &'static str) {
+    let dir = temp_dir(&format!("t-{rt}"));
     let good = dir.join("good.conf");
     std::fs::write(&good, TWO_USERS).unwrap();
-    let (code, err) = check(&good).await;
+    let (code, err) = check(rt, &good).await;
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         err,
@@ -299,7 +335,7 @@ async fn check_config_reports_valid_and_invalid_files() {
     );
     let bad = dir.join("bad.conf");
     std::fs::write(&bad, "port: 4222\nmax_payload: \"nope\"\n").unwrap();
-    let (code, err) = check(&bad).await;
+    let (code, err) = check(rt, &bad).await;
     assert_eq!(code, 1);
     assert!(
         err.starts_with(&format!("nats-server: {}:2:1: ", bad.display())),
@@ -307,17 +343,16 @@ async fn check_config_reports_valid_and_invalid_files() {
     );
     let toml = dir.join("good.toml");
     std::fs::write(&toml, "port = 4222\nmax_payload = 2048\n").unwrap();
-    assert_eq!(check(&toml).await.0, 0);
+    assert_eq!(check(rt, &toml).await.0, 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[tokio::test]
-async fn flags_override_the_file() {
+async fn flags_override_the_file(rt: &'static str) {
     // The file asks for a port that is taken: only `-p -1` overriding it lets the server start.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let conf = format!("listen: 127.0.0.1:{port}\ndebug: false\n");
-    let p = Proc::start("flags", &conf, &["-p", "-1", "-D"]).await;
+    let p = Proc::start(rt, "flags", &conf, &["-p", "-1", "-D"]).await;
     assert_ne!(p.port, port);
     // -D beats `debug: false`: connecting logs a debug line.
     let mut s = TcpStream::connect(p.addr()).await.unwrap();
@@ -375,7 +410,7 @@ async fn go_and_we_agree_on_realistic_configs() {
             .output()
             .await
             .unwrap();
-        let (ours, err) = check(&path).await;
+        let (ours, err) = check("tokio", &path).await;
         assert_eq!(
             go.status.code(),
             Some(ours),

@@ -88,3 +88,23 @@ fn show(b: &[u8]) -> String {
         s.into_owned()
     }
 }
+
+/// Runs each named `async fn NAME(rt: &'static str)` once per runtime of the `nats-server`
+/// binary, as `tokio_rt::NAME` and `std_rt::NAME` (`--runtime tokio` / `--runtime std`).
+macro_rules! per_runtime {
+    ($($name:ident),* $(,)?) => {
+        per_runtime!(@rt tokio_rt "tokio"; $($name),*);
+        per_runtime!(@rt std_rt "std"; $($name),*);
+    };
+    (@rt $module:ident $rt:literal; $($name:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($rt).await
+                }
+            )*
+        }
+    };
+}
+pub(crate) use per_runtime;
