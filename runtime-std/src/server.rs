@@ -1,7 +1,7 @@
 //! The server: binds the client port, accepts connections, and shuts down cleanly.
 //!
 //! One accept thread blocks in `accept`. Per accepted socket it creates the core's
-//! [`Connection`] and spawns two threads, the `reader` (which owns the connection) and the
+//! [`Connection`](natsd_core::conn::Connection) and spawns two threads, the `reader` (which owns the connection) and the
 //! `writer`. Every connection thread holds a `Tracker` guard, so [`Server::shutdown`] can wait
 //! for all of them with a bound.
 //!
@@ -16,11 +16,11 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use natsd_core::conn::Connection;
 use natsd_core::errors::CloseReason;
 use natsd_core::options::Options;
 use natsd_core::shared::Shared;
 
+use crate::adapter::accept::{open_connection, Backoff};
 use crate::adapter::startup::{self, StartInfo};
 use crate::reader::ReaderJob;
 use crate::writer::{Wake, WriterCtx};
@@ -32,9 +32,6 @@ const SHUTDOWN_SLACK: Duration = Duration::from_secs(1);
 const ABORT_WAIT: Duration = Duration::from_secs(2);
 /// How long stopping waits for the accept thread (and its self-connection).
 const ACCEPT_STOP_WAIT: Duration = Duration::from_secs(2);
-/// Accept-error back-off bounds (the Go server's `ACCEPT_MIN_SLEEP`/`ACCEPT_MAX_SLEEP`).
-const ACCEPT_MIN_SLEEP: Duration = Duration::from_millis(10);
-const ACCEPT_MAX_SLEEP: Duration = Duration::from_secs(1);
 /// Stack sizes of connection threads (virtual memory; the core's work per read is shallow).
 const READER_STACK: usize = 512 * 1024;
 const WRITER_STACK: usize = 256 * 1024;
@@ -245,7 +242,7 @@ struct Acceptor {
 impl Acceptor {
     /// Accepts until the stop flag is set, then drops the listener.
     fn run(self, listener: TcpListener) {
-        let mut delay = ACCEPT_MIN_SLEEP;
+        let mut backoff = Backoff::default();
         loop {
             let accepted = listener.accept();
             if self.control.stop.load(Ordering::Acquire) {
@@ -254,18 +251,10 @@ impl Acceptor {
             }
             match accepted {
                 Ok((stream, peer)) => {
-                    delay = ACCEPT_MIN_SLEEP;
+                    backoff.reset();
                     self.spawn_connection(stream, peer);
                 }
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning (as the Go server does).
-                    tracing::error!(
-                        "Temporary Client Accept Error({e}), sleeping {}ms",
-                        delay.as_millis()
-                    );
-                    thread::sleep(delay);
-                    delay = (delay * 2).min(ACCEPT_MAX_SLEEP);
-                }
+                Err(e) => thread::sleep(backoff.failed(&e)),
             }
         }
         drop(listener);
@@ -279,16 +268,12 @@ impl Acceptor {
     /// Creates the core connection and its reader and writer threads. A failure to spawn
     /// closes the connection (the `ReaderJob` and the writer's socket are dropped).
     fn spawn_connection(&self, stream: TcpStream, peer: SocketAddr) {
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!("{peer} - could not set TCP_NODELAY: {e}");
-        }
         let wake = Arc::new(Wake::default());
-        // Read before accept: a reload from here on reaches this connection (one before is
-        // already in the options `accept` reads).
+        // Before accept: see `open_connection`.
         let generation = self.shared.options_generation();
-        let conn = Connection::accept(&self.shared, clock::now(), Some(peer), wake.clone());
+        let nodelay = stream.set_nodelay(true);
+        let conn = open_connection(&self.shared, peer, nodelay, wake.clone());
         let cid = conn.cid();
-        tracing::debug!("{peer} - cid:{cid} - Client connection created");
         let ctx = WriterCtx {
             handle: Arc::clone(conn.handle()),
             wake,

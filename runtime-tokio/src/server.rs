@@ -1,6 +1,6 @@
 //! The server: binds the client port, accepts connections, and shuts down cleanly.
 //!
-//! Per accepted socket it creates the core's [`Connection`] and spawns two tasks, the
+//! Per accepted socket it creates the core's [`Connection`](natsd_core::conn::Connection) and spawns two tasks, the
 //! [`reader`](crate::reader) (which owns the connection) and the [`writer`](crate::writer).
 //! Every task is tracked, so [`Server::shutdown`] can wait for them with a bound.
 
@@ -9,10 +9,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use natsd_core::conn::Connection;
 use natsd_core::errors::CloseReason;
 use natsd_core::options::Options;
 use natsd_core::shared::Shared;
+use natsd_std::adapter::accept::{open_connection, Backoff};
 use natsd_std::adapter::startup::{self, StartInfo};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -27,9 +27,6 @@ use crate::{clock, reader, writer};
 const SHUTDOWN_SLACK: Duration = Duration::from_secs(1);
 /// How long shutdown waits for aborted tasks after the grace period.
 const ABORT_WAIT: Duration = Duration::from_secs(2);
-/// Accept-error back-off bounds (the Go server's `ACCEPT_MIN_SLEEP`/`ACCEPT_MAX_SLEEP`).
-const ACCEPT_MIN_SLEEP: Duration = Duration::from_millis(10);
-const ACCEPT_MAX_SLEEP: Duration = Duration::from_secs(1);
 
 /// A running NATS server on tokio.
 ///
@@ -165,7 +162,7 @@ struct Acceptor {
 impl Acceptor {
     /// Accepts until `stop` is cancelled, then drops the listener.
     async fn run(self, listener: TcpListener, stop: CancellationToken) {
-        let mut delay = ACCEPT_MIN_SLEEP;
+        let mut backoff = Backoff::default();
         loop {
             let accepted = tokio::select! {
                 biased;
@@ -174,20 +171,15 @@ impl Acceptor {
             };
             match accepted {
                 Ok((stream, peer)) => {
-                    delay = ACCEPT_MIN_SLEEP;
+                    backoff.reset();
                     self.spawn_connection(stream, peer);
                 }
                 Err(e) => {
-                    // EMFILE and friends: back off instead of spinning (as the Go server does).
-                    tracing::error!(
-                        "Temporary Client Accept Error({e}), sleeping {}ms",
-                        delay.as_millis()
-                    );
+                    let delay = backoff.failed(&e);
                     tokio::select! {
                         () = stop.cancelled() => break,
                         () = tokio::time::sleep(delay) => {}
                     }
-                    delay = (delay * 2).min(ACCEPT_MAX_SLEEP);
                 }
             }
         }
@@ -195,15 +187,11 @@ impl Acceptor {
     }
 
     fn spawn_connection(&self, stream: TcpStream, peer: SocketAddr) {
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!("{peer} - could not set TCP_NODELAY: {e}");
-        }
         let wake = Arc::new(Wake::default());
-        // Subscribed before accept: a reload from here on reaches this connection (one
-        // before is already in the options `accept` reads).
+        // Before accept: see `open_connection`.
         let reloaded = self.reloaded.subscribe();
-        let conn = Connection::accept(&self.shared, clock::now(), Some(peer), wake.clone());
-        tracing::debug!("{peer} - cid:{} - Client connection created", conn.cid());
+        let nodelay = stream.set_nodelay(true);
+        let conn = open_connection(&self.shared, peer, nodelay, wake.clone());
         let (rd, wr) = stream.into_split();
         let token = self.conns.child_token();
         let ctx = WriterCtx {

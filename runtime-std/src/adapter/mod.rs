@@ -2,11 +2,13 @@
 //! core's connection events, and the writer's drain decisions. `natsd-tokio` uses these as
 //! they are; only sockets, timers and waiting differ between the runtimes.
 //!
+//! - [`accept`]: the accept-error back-off; accepted socket → core `Connection`.
 //! - [`startup`]: server id and seed, the Go server's banner, `Listening…`, [`StartInfo`].
 //! - [`events`]: the core's `ConnEvent`s to `tracing`.
 //! - [`drain`]: [`Outbox`], the writer's buffers and what to do after each `take`; the
 //!   slow-consumer line; the reload-aware write deadline.
 
+pub mod accept;
 pub mod drain;
 pub mod events;
 pub mod startup;

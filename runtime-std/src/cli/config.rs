@@ -6,6 +6,7 @@ use natsd_core::config::{self, join_include_path, ConfigError, IncludeResolver, 
 
 use super::flags::Flags;
 use super::logging::LogConfig;
+use super::oserror::go_error;
 use super::settings::RANDOM_PORT;
 
 /// Includes read from the file system, relative to the including file.
@@ -23,18 +24,7 @@ impl IncludeResolver for FsIncludes {
 
 /// Go's wording of a failed open: `open FILE: no such file or directory`.
 fn open_error(path: &str, e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(code) => {
-            let desc = nix::errno::Errno::from_raw(code).desc();
-            let mut chars = desc.chars();
-            let lower: String = match chars.next() {
-                Some(c) => c.to_lowercase().chain(chars).collect(),
-                None => String::new(),
-            };
-            format!("open {path}: {lower}")
-        }
-        None => format!("open {path}: {e}"),
-    }
+    go_error(&format!("open {path}"), e)
 }
 
 /// True for our own "not supported yet" warnings (features this server lacks). Every other

@@ -7,6 +7,7 @@
 //! - [`logging`]: the Go log format as a `tracing` layer; `[FTL]` and exit.
 //! - [`signals`]: `-sl` sending, and SIGINT/TERM/USR1/USR2/HUP handling (sigwait).
 //! - [`files`]: the pid file and the ports file.
+//! - [`oserror`]: OS errors in Go's wording.
 //! - [`config`]: `-c FILE` read from disk, typed by the core, flags laid over it.
 //! - [`reload`]: SIGHUP: re-read, diff, refuse or apply everything.
 //! - [`runtime`]: the [`Launcher`](runtime::Launcher) and
@@ -17,6 +18,7 @@ pub mod config;
 pub mod files;
 pub mod flags;
 pub mod logging;
+pub mod oserror;
 pub mod reload;
 pub mod run;
 pub mod runtime;

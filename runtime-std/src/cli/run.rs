@@ -7,6 +7,7 @@ use natsd_core::config::ServerConfig;
 
 use super::flags::{self, FlagError, Flags};
 use super::logging::{self, fatal, LogHandle};
+use super::oserror::go_error;
 use super::reload::{write_ports, Reloader};
 use super::runtime::Launcher;
 use super::signals::{self, Stop};
@@ -227,15 +228,7 @@ fn serve(
 /// Go's wording of a failed listen: `listen tcp HOST:PORT: bind: address already in use`.
 fn listen_error(hostport: &str, e: &std::io::Error) -> String {
     match e.raw_os_error() {
-        Some(code) => {
-            let desc = nix::errno::Errno::from_raw(code).desc();
-            let mut chars = desc.chars();
-            let lower: String = match chars.next() {
-                Some(c) => c.to_lowercase().chain(chars).collect(),
-                None => String::new(),
-            };
-            format!("listen tcp {hostport}: bind: {lower}")
-        }
+        Some(_) => go_error(&format!("listen tcp {hostport}: bind"), e),
         None => e.to_string(),
     }
 }

@@ -1,10 +1,10 @@
 //! Signals: sending one to a running server (`-sl/--signal`) and handling ours while running.
 
-use nix::errno::Errno;
 use nix::sys::signal::{kill, SigSet, Signal};
 use nix::unistd::Pid;
 
 use super::logging::LogHandle;
+use super::oserror::errno_text;
 
 /// The process name `-sl` looks for when no pid is given (Go runs `pgrep nats-server`).
 const PROCESS_NAME: &str = "nats-server";
@@ -51,16 +51,6 @@ pub fn send(spec: &str) -> Result<(), String> {
     };
     let sig = command_signal(parts[0]).ok_or_else(|| format!("unknown signal {:?}", parts[0]))?;
     kill(Pid::from_raw(pid), sig).map_err(errno_text)
-}
-
-/// Go prints errno texts in lower case (`no such process`).
-fn errno_text(e: Errno) -> String {
-    let desc = e.desc();
-    let mut chars = desc.chars();
-    match chars.next() {
-        Some(c) => c.to_lowercase().chain(chars).collect(),
-        None => desc.to_string(),
-    }
 }
 
 /// The one other running `nats-server` process, found in `/proc` (Go uses `pgrep`).

@@ -107,4 +107,5 @@ macro_rules! per_runtime {
         }
     };
 }
+#[allow(unused_imports)] // not every test file runs the binary
 pub(crate) use per_runtime;
