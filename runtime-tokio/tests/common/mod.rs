@@ -91,6 +91,7 @@ fn show(b: &[u8]) -> String {
 
 /// Runs each named `async fn NAME(rt: &'static str)` once per runtime of the `nats-server`
 /// binary, as `tokio_rt::NAME` and `std_rt::NAME` (`--runtime tokio` / `--runtime std`).
+#[allow(unused_macros)] // not every test file runs the binary
 macro_rules! per_runtime {
     ($($name:ident),* $(,)?) => {
         per_runtime!(@rt tokio_rt "tokio"; $($name),*);
