@@ -6,19 +6,8 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use natsd_core::options::Options;
-
-/// Bound for any single wait in these tests.
-pub const WAIT: Duration = Duration::from_secs(10);
-
-/// Options for a test server on a free loopback port.
-pub fn loopback_opts() -> Options {
-    Options {
-        host: "127.0.0.1".into(),
-        port: 0,
-        ..Options::default()
-    }
-}
+mod neutral;
+pub use neutral::*;
 
 /// Reads from `s` into `buf` until `buf` contains `needle`; panics after [`WAIT`] or on EOF.
 pub fn read_until(s: &mut TcpStream, buf: &mut Vec<u8>, needle: &[u8]) {
@@ -99,18 +88,5 @@ pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     while !cond() {
         assert!(Instant::now() < end, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
-
-pub fn show(b: &[u8]) -> String {
-    let s = String::from_utf8_lossy(b);
-    if s.len() > 300 {
-        format!("{}…", &s[..300])
-    } else {
-        s.into_owned()
     }
 }

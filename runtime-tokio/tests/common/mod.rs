@@ -1,23 +1,12 @@
 //! Helpers shared by the integration tests: raw protocol I/O with bounded waits.
 #![allow(dead_code)]
 
-use std::time::Duration;
-
-use natsd_core::options::Options;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Bound for any single wait in these tests.
-pub const WAIT: Duration = Duration::from_secs(10);
-
-/// Options for a test server on a free loopback port.
-pub fn loopback_opts() -> Options {
-    Options {
-        host: "127.0.0.1".into(),
-        port: 0,
-        ..Options::default()
-    }
-}
+#[path = "../../../runtime-std/tests/common/neutral.rs"]
+mod neutral;
+pub use neutral::*;
 
 /// Reads from `s` into `buf` until `buf` contains `needle`; panics after [`WAIT`] or on EOF.
 pub async fn read_until(s: &mut TcpStream, buf: &mut Vec<u8>, needle: &[u8]) {
@@ -74,19 +63,6 @@ pub async fn read_to_close(s: &mut TcpStream) -> usize {
     tokio::time::timeout(WAIT, fut)
         .await
         .expect("connection was not closed in time")
-}
-
-pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
-
-fn show(b: &[u8]) -> String {
-    let s = String::from_utf8_lossy(b);
-    if s.len() > 300 {
-        format!("{}…", &s[..300])
-    } else {
-        s.into_owned()
-    }
 }
 
 /// Runs each named `async fn NAME(rt: &'static str)` once per runtime of the `nats-server`
