@@ -133,11 +133,7 @@ impl Server {
     /// next read or timeout, at most [`RELOAD_CHECK`](crate::reader::RELOAD_CHECK) (100 ms)
     /// later for an idle connection. Returns at once.
     pub fn reload(&self, new: &Options) {
-        self.shared.apply_reload(new);
-        let closed = self.shared.close_over_max_connections();
-        if closed > 0 {
-            tracing::info!("Closed {closed} connections to fall within max_connections");
-        }
+        crate::adapter::reload::apply(&self.shared, new);
     }
 
     /// The address the client listener is bound to (the real port when 0 was asked for).

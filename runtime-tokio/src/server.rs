@@ -94,11 +94,7 @@ impl Server {
     /// which runs `Connection::handle_config_change` (limits, keep-alive, re-authentication).
     /// Returns once every reader has been notified, not once each has acted.
     pub fn reload(&self, new: &Options) {
-        let generation = self.shared.apply_reload(new);
-        let closed = self.shared.close_over_max_connections();
-        if closed > 0 {
-            tracing::info!("Closed {closed} connections to fall within max_connections");
-        }
+        let generation = natsd_std::adapter::reload::apply(&self.shared, new);
         self.reloaded.send_replace(generation);
     }
 

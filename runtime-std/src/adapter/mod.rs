@@ -4,6 +4,7 @@
 //!
 //! - [`accept`]: the accept-error back-off; accepted socket → core `Connection`.
 //! - [`startup`]: server id and seed, the Go server's banner, `Listening…`, [`StartInfo`].
+//! - [`reload`]: the server-wide half of a config reload.
 //! - [`events`]: the core's `ConnEvent`s to `tracing`.
 //! - [`drain`]: [`Outbox`], the writer's buffers and what to do after each `take`; the
 //!   slow-consumer line; the reload-aware write deadline.
@@ -11,6 +12,7 @@
 pub mod accept;
 pub mod drain;
 pub mod events;
+pub mod reload;
 pub mod startup;
 
 pub use drain::{DeadlineCache, Outbox, Step};
