@@ -16,6 +16,17 @@ async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
         .expect("subscription ended")
 }
 
+/// Waits until the server has processed everything `c` sent before: a message to a private
+/// inbox comes back only after the server handled the ops queued ahead of it (async-nats'
+/// `flush` only drains the client's socket buffer; it is not a server round trip).
+async fn synced(c: &async_nats::Client) {
+    let inbox = c.new_inbox();
+    let mut probe = c.subscribe(inbox.clone()).await.unwrap();
+    c.publish(inbox, "sync".into()).await.unwrap();
+    c.flush().await.unwrap();
+    next(&mut probe).await;
+}
+
 fn url(s: &Ours) -> String {
     format!("nats://127.0.0.1:{}", s.port())
 }
@@ -47,19 +58,21 @@ async fn queue_group_delivers_exactly_once(rt: Runtime) {
     for _ in 0..3 {
         let m = async_nats::connect(url(&s)).await.unwrap();
         let sub = m.queue_subscribe("work", "workers".into()).await.unwrap();
-        m.flush().await.unwrap();
+        synced(&m).await;
         members.push((m, sub));
     }
     for i in 0..300u32 {
         c.publish("work", i.to_string().into()).await.unwrap();
     }
-    c.flush().await.unwrap();
+    // Once the publisher's probe is back, every delivery is queued; once a member's probe is
+    // back, everything queued for it before has reached its subscription.
+    synced(&c).await;
     let mut seen = Vec::new();
     let mut counts = Vec::new();
     for (m, sub) in &mut members {
-        m.flush().await.unwrap();
+        synced(m).await;
         let mut n = 0;
-        while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(300), sub.next()).await
+        while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(50), sub.next()).await
         {
             seen.push(
                 String::from_utf8(msg.payload.to_vec())
@@ -88,7 +101,7 @@ async fn request_reply_and_no_responders(rt: Runtime) {
     let s = Ours::start(rt, Options::default()).await;
     let svc = async_nats::connect(url(&s)).await.unwrap();
     let mut reqs = svc.subscribe("echo").await.unwrap();
-    svc.flush().await.unwrap();
+    synced(&svc).await;
     let responder = svc.clone();
     tokio::spawn(async move {
         while let Some(m) = reqs.next().await {
@@ -157,7 +170,13 @@ async fn echo_off(rt: Runtime) {
         .unwrap();
     let other = async_nats::connect(url(&s)).await.unwrap();
     let mut mine = quiet.subscribe("e").await.unwrap();
+    // `quiet` cannot sync through itself (echo is off): `other` receives its probe instead.
+    let inbox = other.new_inbox();
+    let mut probe = other.subscribe(inbox.clone()).await.unwrap();
+    synced(&other).await;
+    quiet.publish(inbox, "sync".into()).await.unwrap();
     quiet.flush().await.unwrap();
+    next(&mut probe).await;
     quiet.publish("e", "self".into()).await.unwrap();
     quiet.flush().await.unwrap();
     other.publish("e", "other".into()).await.unwrap();
