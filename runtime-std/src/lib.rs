@@ -46,7 +46,7 @@ pub mod cli;
 pub mod clock;
 pub mod identity;
 pub mod launcher;
-mod listener;
+pub mod listener;
 mod reader;
 pub mod server;
 mod writer;

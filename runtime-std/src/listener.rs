@@ -2,9 +2,9 @@
 //!
 //! `std::net::TcpListener::bind` listens with a fixed backlog of 128: a burst of connections
 //! (clients reconnecting after a restart) overflows it and the dropped SYNs are retried only
-//! after a second. The Go server (and tokio's listener, 1024) ask for more; on Linux we ask for
+//! after a second. The Go server asks for more; on Linux we ask for
 //! `SOMAXCONN`, which the kernel caps at `net.core.somaxconn`, as Go does. Elsewhere std's
-//! listener is used as is.
+//! listener is used as is. Both runtimes bind through here.
 
 use std::io;
 use std::net::{TcpListener, ToSocketAddrs};

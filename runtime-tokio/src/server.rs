@@ -60,7 +60,12 @@ impl Server {
     /// [`start`](Self::start), with a config file name and warnings for the banner.
     pub async fn start_with(mut opts: Options, start: StartInfo) -> io::Result<Server> {
         let server_id = startup::prepare(&mut opts, &start)?;
-        let listener = TcpListener::bind((opts.host.as_str(), opts.port)).await?;
+        // Bound like the std runtime, with the Go server's accept backlog (tokio's `bind`
+        // listens with std's 128: a burst of connects overflowed it and waited 1s for a SYN
+        // retry; found by natsd-bench's `conns` scenario).
+        let std_listener = natsd_std::listener::bind(&opts.host, opts.port)?;
+        std_listener.set_nonblocking(true)?;
+        let listener = TcpListener::from_std(std_listener)?;
         let local_addr = listener.local_addr()?;
         opts.port = local_addr.port();
         startup::log_listening(&opts.host, local_addr.port());
