@@ -116,6 +116,8 @@ pub struct ClientHandle {
     pub subs: AtomicU64,
     /// Last activity, as [`Time`] nanoseconds.
     pub last_activity: AtomicU64,
+    /// The client takes async INFO (protocol 1, CONNECT and first PING done).
+    async_info: AtomicBool,
 }
 
 impl std::fmt::Debug for ClientHandle {
@@ -147,7 +149,18 @@ impl ClientHandle {
             in_bytes: AtomicU64::new(0),
             subs: AtomicU64::new(0),
             last_activity: AtomicU64::new(0),
+            async_info: AtomicBool::new(false),
         }
+    }
+
+    /// Marks the client as taking async INFO updates (set by its connection).
+    pub fn enable_async_info(&self) {
+        self.async_info.store(true, Ordering::Relaxed);
+    }
+
+    /// True if the client takes async INFO updates.
+    pub fn takes_async_info(&self) -> bool {
+        self.async_info.load(Ordering::Relaxed)
     }
 
     fn lock(&self) -> MutexGuard<'_, Outbound> {

@@ -51,6 +51,54 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+/// The full `INFO {...} \r\n` line for client `cid` at `addr`, with `opts` as in force for
+/// it. `ldm` marks the lame-duck notice (sent once, to clients that take async INFO).
+pub fn client_info_line(
+    sh: &crate::shared::Shared,
+    opts: &crate::options::Options,
+    cid: u64,
+    addr: Option<std::net::SocketAddr>,
+    ldm: bool,
+) -> Vec<u8> {
+    let (host, port) = advertise(opts);
+    let server_name = sh.server_name();
+    let ip = addr.map(|a| a.ip().to_string()).unwrap_or_default();
+    let info = ServerInfo {
+        server_id: sh.server_id(),
+        server_name: &server_name,
+        version: crate::VERSION,
+        proto: crate::PROTO,
+        go: IMPLEMENTATION,
+        host: &host,
+        port,
+        headers: !opts.no_header_support,
+        auth_required: opts.auth.required(),
+        max_payload: opts.max_payload,
+        client_id: cid,
+        client_ip: &ip,
+        nonce: "",
+        connect_urls: &[],
+        ldm,
+    };
+    let json = serde_json::to_vec(&info).expect("INFO always serialises");
+    let mut out = Vec::with_capacity(json.len() + 8);
+    crate::proto::encode::info(&mut out, &json);
+    out
+}
+
+/// The host and port INFO advertises: `client_advertise` when set, else the listen address.
+pub fn advertise(opts: &crate::options::Options) -> (String, u16) {
+    if let Some(adv) = &opts.client_advertise {
+        if let Some((h, p)) = adv.rsplit_once(':') {
+            if let Ok(port) = p.parse() {
+                return (h.trim_matches(|c| c == '[' || c == ']').to_string(), port);
+            }
+        }
+        return (adv.clone(), opts.port);
+    }
+    (opts.host.clone(), opts.port)
+}
+
 /// What we call ourselves in INFO's `go` field.
 pub const IMPLEMENTATION: &str = concat!("natsd-rust-", env!("CARGO_PKG_VERSION"));
 

@@ -417,6 +417,28 @@ impl Shared {
             .collect()
     }
 
+    /// Lame duck mode: tells every client that takes async INFO that this server is going
+    /// away (`INFO {..., "ldm":true}`), so it can reconnect elsewhere before it is closed.
+    /// Returns how many were told. Stopping accepting and closing clients is the runtime's
+    /// part.
+    pub fn enter_lame_duck(&self) -> usize {
+        let opts = self.opts();
+        let mut told = 0;
+        for (h, info) in self.client_list() {
+            if !h.takes_async_info() {
+                continue;
+            }
+            let line = crate::info::client_info_line(self, &opts, h.cid, info.addr, true);
+            if let crate::client::Delivered::Queued { wake } = h.send(&line) {
+                if wake {
+                    h.wake();
+                }
+                told += 1;
+            }
+        }
+        told
+    }
+
     /// Asks every client to close with `reason` (shutdown). Their runtimes finish the job.
     pub fn close_all(&self, reason: CloseReason) {
         for (h, _) in self.client_list() {

@@ -3,8 +3,10 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use natsd_core::options::Options;
+use natsd_core::shared::Shared;
 
 use crate::adapter::StartInfo;
 use crate::cli::runtime::{Launcher, RunningServer};
@@ -31,6 +33,15 @@ impl RunningServer for Server {
 
     fn reload(&self, opts: &Options) {
         Server::reload(self, opts);
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        Server::shared(self)
+    }
+
+    fn enter_lame_duck(&mut self) {
+        self.stop_accepting_now();
+        self.shared().enter_lame_duck();
     }
 
     fn shutdown(self: Box<Self>) {

@@ -174,6 +174,12 @@ impl Server {
         tracing::info!("Server Exiting..");
     }
 
+    /// Stops accepting (lame duck mode): the listener closes, live clients stay. Idempotent;
+    /// blocks until the accept thread ended (bounded).
+    pub fn stop_accepting_now(&mut self) {
+        self.stop_accepting(true);
+    }
+
     /// Sets the stop flag and wakes the accept thread; with `wait`, joins it (bounded).
     fn stop_accepting(&mut self, wait: bool) {
         let Some(handle) = self.accept.take() else {

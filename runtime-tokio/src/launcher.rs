@@ -4,8 +4,10 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use natsd_core::options::Options;
+use natsd_core::shared::Shared;
 use natsd_std::adapter::StartInfo;
 use natsd_std::cli::runtime::{Launcher, RunningServer};
 use tokio::runtime::Runtime;
@@ -44,6 +46,15 @@ impl RunningServer for OnRuntime {
 
     fn reload(&self, opts: &Options) {
         self.server.reload(opts);
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        self.server.shared()
+    }
+
+    fn enter_lame_duck(&mut self) {
+        self.server.stop_accepting();
+        self.server.shared().enter_lame_duck();
     }
 
     fn shutdown(self: Box<Self>) {

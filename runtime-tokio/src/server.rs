@@ -118,6 +118,12 @@ impl Server {
         &self.shared
     }
 
+    /// Stops accepting (lame duck mode): the accept loop ends and the listener closes; live
+    /// clients stay. Idempotent.
+    pub fn stop_accepting(&self) {
+        self.stop_accept.cancel();
+    }
+
     /// Stops the server: stops accepting, asks every client to flush and close
     /// (`Server Shutdown`), and waits for all connection tasks, at most the write deadline
     /// plus a second; stragglers are then aborted. Logs `Initiating Shutdown...` and

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{per_runtime, read_until, WAIT};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
@@ -29,6 +29,7 @@ per_runtime!(
     port_in_use_is_fatal,
     serves_writes_files_and_stops_on_sigint,
     log_file_and_signal_flag,
+    lame_duck_tells_clients_and_stops_accepting,
 );
 
 /// The binary with `--runtime rt` first.
@@ -250,6 +251,60 @@ async fn log_file_and_signal_flag(rt: &'static str) {
     let first = log.lines().next().unwrap();
     let stamp = first.split(' ').nth(2).unwrap();
     assert_eq!(stamp.len(), "15:04:05.000000".len(), "{first}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `--signal ldm=<pidfile>` (SIGUSR2): the listener closes and a protocol-1 client gets
+/// `INFO {..."ldm":true}` (what clients such as async-nats turn into a lame-duck event).
+async fn lame_duck_tells_clients_and_stops_accepting(rt: &'static str) {
+    let dir = temp_dir(&format!("ldm-{rt}"));
+    let pid_file = dir.join("server.pid");
+    let (mut child, log) = start(
+        rt,
+        &[
+            "-a",
+            "127.0.0.1",
+            "-p",
+            "-1",
+            "-P",
+            pid_file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let port: u16 = log
+        .iter()
+        .find_map(|l| {
+            l.split("Listening for client connections on 127.0.0.1:")
+                .nth(1)
+        })
+        .and_then(|p| p.trim().parse().ok())
+        .expect("port in the log");
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut buf = Vec::new();
+    read_until(&mut s, &mut buf, b"\r\n").await;
+    s.write_all(b"CONNECT {\"verbose\":false,\"protocol\":1}\r\nPING\r\n")
+        .await
+        .unwrap();
+    read_until(&mut s, &mut buf, b"PONG\r\n").await;
+    wait_for_file(&pid_file).await;
+    let out = output(rt, &["--signal", &format!("ldm={}", pid_file.display())]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    buf.clear();
+    read_until(&mut s, &mut buf, b"\"ldm\":true} \r\n").await;
+    let refused = async {
+        while TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, refused)
+        .await
+        .expect("still accepting in lame duck mode");
+    child.kill().await.unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -26,13 +26,13 @@ use std::sync::Arc;
 use crate::auth::CompiledPermissions;
 use crate::client::{ClientHandle, Delivered, Notify, Subscription};
 use crate::errors::{text, CloseReason};
-use crate::info::{ClientOpts, ServerInfo, IMPLEMENTATION};
+use crate::info::{client_info_line, ClientOpts};
 use crate::options::Options;
 use crate::proto::{encode, Limits, Op, ParseError, Parser};
 use crate::rng::Rng;
 use crate::shared::{Account, ClientInfo, Shared};
 use crate::sublist::MatchResult;
-use crate::{FastMap, Time, PROTO, VERSION};
+use crate::{FastMap, Time};
 
 pub use keepalive::FIRST_PING_MAX;
 
@@ -311,6 +311,11 @@ impl State {
             Op::Ping => {
                 self.send(encode::PONG);
                 self.keepalive.ping_received(now);
+                // Go sends async INFO (e.g. lame duck) only once a protocol-1 client has
+                // done CONNECT and its first PING/PONG.
+                if self.connect_received && self.opts.protocol >= 1 {
+                    self.handle.enable_async_info();
+                }
             }
             Op::Pong => self.keepalive.pong_received(now),
             // Clients may echo INFO or +OK; the Go server ignores both.
@@ -326,31 +331,8 @@ impl State {
     }
 
     fn send_info(&mut self, sh: &Shared) {
-        let opts = Arc::clone(&self.cfg);
-        let (host, port) = advertise(&opts);
-        let server_name = sh.server_name();
-        let ip = self.addr.map(|a| a.ip().to_string()).unwrap_or_default();
-        let info = ServerInfo {
-            server_id: sh.server_id(),
-            server_name: &server_name,
-            version: VERSION,
-            proto: PROTO,
-            go: IMPLEMENTATION,
-            host: &host,
-            port,
-            headers: !opts.no_header_support,
-            auth_required: self.auth_required,
-            max_payload: opts.max_payload,
-            client_id: self.cid,
-            client_ip: &ip,
-            nonce: "",
-            connect_urls: &[],
-            ldm: false,
-        };
-        let json = serde_json::to_vec(&info).expect("INFO always serialises");
-        let mut out = Vec::with_capacity(json.len() + 8);
-        encode::info(&mut out, &json);
-        self.send(&out);
+        let line = client_info_line(sh, &self.cfg, self.cid, self.addr, false);
+        self.send(&line);
     }
 
     /// Queues protocol bytes to this client.
@@ -468,19 +450,6 @@ impl State {
             h.wake();
         }
     }
-}
-
-/// The host and port INFO advertises: `client_advertise` when set, else the listen address.
-fn advertise(opts: &crate::options::Options) -> (String, u16) {
-    if let Some(adv) = &opts.client_advertise {
-        if let Some((h, p)) = adv.rsplit_once(':') {
-            if let Ok(port) = p.parse() {
-                return (h.trim_matches(|c| c == '[' || c == ']').to_string(), port);
-            }
-        }
-        return (adv.clone(), opts.port);
-    }
-    (opts.host.clone(), opts.port)
 }
 
 #[cfg(test)]

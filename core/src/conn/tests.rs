@@ -750,3 +750,29 @@ fn wakeups_are_batched() {
 
 #[path = "reload_tests.rs"]
 mod reload_tests;
+
+#[test]
+fn lame_duck_info_goes_to_clients_that_take_async_info() {
+    let sh = shared(Options::default());
+    // Protocol 1, CONNECT and a PING done: takes async INFO.
+    let mut modern = Client::connected(&sh, r#"{"verbose":false,"protocol":1}"#);
+    modern.send(&sh, "PING\r\n").unwrap();
+    modern.recv();
+    // Protocol 0, or no PING yet: does not.
+    let mut old = Client::connected(&sh, r#"{"verbose":false}"#);
+    old.send(&sh, "PING\r\n").unwrap();
+    old.recv();
+    let mut fresh = Client::connected(&sh, r#"{"verbose":false,"protocol":1}"#);
+    assert_eq!(sh.enter_lame_duck(), 1);
+    let info = modern.recv();
+    assert!(
+        info.starts_with("INFO {\"server_id\":\"NTESTSERVER\""),
+        "{info}"
+    );
+    assert!(
+        info.ends_with(",\"client_id\":1,\"client_ip\":\"127.0.0.1\",\"ldm\":true} \r\n"),
+        "{info}"
+    );
+    assert_eq!(old.recv(), "");
+    assert_eq!(fresh.recv(), "");
+}

@@ -186,7 +186,7 @@ fn serve(
         }
     }
     let hostport = join_host_port(&cfg.options.host, cfg.options.port);
-    let server = match launcher.start(cfg.options.clone(), start) {
+    let mut server = match launcher.start(cfg.options.clone(), start) {
         Ok(s) => s,
         Err(e) => fatal(&format!(
             "Error listening on port: {hostport}, {:?}",
@@ -210,6 +210,9 @@ fn serve(
         log: log.clone(),
     };
     let stop = handlers.wait_for_stop(&log, &mut || reloader.reload(&*server));
+    if stop == Stop::LameDuck {
+        lame_duck(&mut *server, &reloader.running);
+    }
     server.shutdown();
     if let Some(p) = reloader.ports_file {
         if let Err(e) = std::fs::remove_file(&p) {
@@ -220,8 +223,32 @@ fn serve(
         let _ = std::fs::remove_file(p);
     }
     match stop {
-        Stop::Interrupt => 0,
+        Stop::Interrupt | Stop::LameDuck => 0,
         Stop::Terminate => 1,
+    }
+}
+
+/// Lame duck mode, as the Go server does it: stop accepting, tell clients (INFO `ldm`), wait
+/// the grace period so other servers can enter lame duck too, then close the clients one by
+/// one spread over the rest of `lame_duck_duration`. Signals that arrive meanwhile stay
+/// pending until it ends (the Go server lets a shutdown cut it short).
+fn lame_duck(server: &mut dyn super::runtime::RunningServer, cfg: &ServerConfig) {
+    tracing::info!("Entering lame duck mode, stop accepting new clients");
+    server.enter_lame_duck();
+    let grace = cfg.lame_duck_grace_period;
+    let spread = cfg
+        .lame_duck_duration
+        .saturating_sub(grace)
+        .max(std::time::Duration::from_secs(1));
+    std::thread::sleep(grace);
+    tracing::info!("Closing existing clients");
+    let clients = server.shared().client_list();
+    let gap = spread / u32::try_from(clients.len().max(1)).unwrap_or(u32::MAX);
+    for (i, (h, _)) in clients.iter().enumerate() {
+        h.close_after_flush(natsd_core::errors::CloseReason::ServerShutdown);
+        if i + 1 < clients.len() {
+            std::thread::sleep(gap);
+        }
     }
 }
 

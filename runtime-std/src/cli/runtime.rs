@@ -20,6 +20,14 @@ pub trait RunningServer {
     /// change is published; idle connections act on it within the runtime's documented bound.
     fn reload(&self, opts: &Options);
 
+    /// The server's shared state (clients, stats, options).
+    fn shared(&self) -> &std::sync::Arc<natsd_core::shared::Shared>;
+
+    /// Lame duck mode, first step: stop accepting new clients (the listener closes) and tell
+    /// the clients that take async INFO that this server is going away. The program then
+    /// closes the clients over the lame-duck duration and shuts down.
+    fn enter_lame_duck(&mut self);
+
     /// Graceful stop: stop accepting, flush and close every client (bounded by the write
     /// deadline plus slack), log `Server Exiting..`. Blocks until done.
     fn shutdown(self: Box<Self>);

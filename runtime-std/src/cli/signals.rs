@@ -95,6 +95,8 @@ pub enum Stop {
     Interrupt,
     /// SIGTERM: the Go server exits 1.
     Terminate,
+    /// SIGUSR2: lame duck mode, then a graceful stop (exit 0).
+    LameDuck,
 }
 
 /// The server's signals, taken synchronously with `sigwait` on the program's main thread: no
@@ -127,8 +129,8 @@ impl Handlers {
     }
 
     /// Waits for SIGINT or SIGTERM, handling the others meanwhile: SIGUSR1 reopens the log
-    /// file, SIGHUP calls `on_reload` (config reload), SIGUSR2 logs that lame duck mode is
-    /// not available. Blocks the calling thread.
+    /// file, SIGHUP calls `on_reload` (config reload); SIGUSR2 returns [`Stop::LameDuck`].
+    /// Blocks the calling thread.
     pub fn wait_for_stop(&mut self, log: &LogHandle, on_reload: &mut dyn FnMut()) -> Stop {
         loop {
             match self.set.wait() {
@@ -146,7 +148,7 @@ impl Handlers {
                 }
                 Ok(Signal::SIGUSR2) => {
                     tracing::debug!("Trapped \"user defined signal 2\" signal");
-                    tracing::warn!("Lame duck mode is not supported yet, ignored");
+                    return Stop::LameDuck;
                 }
                 Ok(Signal::SIGHUP) => {
                     tracing::debug!("Trapped \"hangup\" signal");
