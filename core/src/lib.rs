@@ -17,6 +17,7 @@
 //! - [`shared`]: the routing table ([`shared::Shared`]): accounts, the client registry,
 //!   server stats and the closed-connection history. The only place with locks.
 //! - [`conn`]: the per-connection state machine ([`conn::Connection`]).
+//! - [`monitor`]: the monitoring documents (`/varz`, `/connz`, …) built from [`shared`].
 //! - [`time`], [`rng`]: the time and randomness types that come in from outside.
 //!
 //! # Lock rules
@@ -32,6 +33,7 @@ pub mod config;
 pub mod conn;
 pub mod errors;
 pub mod info;
+pub mod monitor;
 pub mod options;
 pub mod proto;
 pub mod rng;

@@ -116,15 +116,13 @@ fn unescape(s: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                match (hex(b[i + 1]), hex(b[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h << 4 | l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             c => out.push(c),
         }
         i += 1;
@@ -158,7 +156,8 @@ mod tests {
 
     #[test]
     fn numbers_and_bools_with_go_errors() {
-        let q = Query::parse("limit=x&offset=-3&big=99999999999999999999&cid=-1&t=True&f=0&bad=yes");
+        let q =
+            Query::parse("limit=x&offset=-3&big=99999999999999999999&cid=-1&t=True&f=0&bad=yes");
         assert_eq!(
             q.int("limit").unwrap_err().0,
             "Error decoding int for 'limit': strconv.Atoi: parsing \"x\": invalid syntax"

@@ -1,0 +1,183 @@
+//! `/varz`: server identity, limits and counters, with the Go server's field names, types and
+//! units (durations in nanoseconds, `auth_timeout`/`tls_timeout` in seconds, times RFC 3339).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use serde::Serialize;
+
+use super::{Clock, Empty, Env};
+use crate::shared::Shared;
+use crate::{PROTO, VERSION};
+
+/// The `/varz` document.
+#[derive(Debug, Clone, Serialize)]
+pub struct Varz {
+    /// Server id.
+    pub server_id: String,
+    /// Server name (the id unless configured).
+    pub server_name: String,
+    /// Version we report (the Go server's we are compatible with).
+    pub version: &'static str,
+    /// Client protocol level.
+    pub proto: u8,
+    /// Go: the Go version; ours: the implementation string INFO sends.
+    pub go: &'static str,
+    /// Client listen host.
+    pub host: String,
+    /// Client listen port.
+    pub port: u16,
+    /// Whether clients must authenticate (omitted when false, as Go).
+    #[serde(skip_serializing_if = "is_false")]
+    pub auth_required: bool,
+    /// `max_connections`.
+    pub max_connections: usize,
+    /// `max_subscriptions` (omitted when 0, as Go).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub max_subscriptions: usize,
+    /// Nanoseconds.
+    pub ping_interval: u64,
+    /// `ping_max`.
+    pub ping_max: u32,
+    /// Monitoring host.
+    pub http_host: String,
+    /// Monitoring port (0 when off).
+    pub http_port: u16,
+    /// `http_base_path`.
+    pub http_base_path: String,
+    /// HTTPS monitoring port (always 0: no TLS yet).
+    pub https_port: u16,
+    /// Seconds.
+    pub auth_timeout: f64,
+    /// `max_control_line`.
+    pub max_control_line: usize,
+    /// `max_payload`.
+    pub max_payload: usize,
+    /// `max_pending`.
+    pub max_pending: usize,
+    /// Cluster settings (none until clustering exists).
+    pub cluster: Empty,
+    /// Gateway settings (none).
+    pub gateway: Empty,
+    /// Leaf node settings (none).
+    pub leaf: Empty,
+    /// MQTT settings (none).
+    pub mqtt: Empty,
+    /// Websocket settings (none).
+    pub websocket: Empty,
+    /// JetStream (none).
+    pub jetstream: Empty,
+    /// Seconds; Go's default (2) as Go reports it without TLS.
+    pub tls_timeout: f64,
+    /// Nanoseconds.
+    pub write_deadline: u64,
+    /// Server start, RFC 3339.
+    pub start: String,
+    /// Now, RFC 3339.
+    pub now: String,
+    /// `1d2h3m4s`.
+    pub uptime: String,
+    /// Resident memory, bytes.
+    pub mem: u64,
+    /// CPUs.
+    pub cores: usize,
+    /// Go's GOMAXPROCS; ours: the CPUs the runtime may use (same as `cores`).
+    pub gomaxprocs: usize,
+    /// Percent CPU.
+    pub cpu: f64,
+    /// Live client connections.
+    pub connections: usize,
+    /// Client connections since start.
+    pub total_connections: u64,
+    /// Routes (0: no clustering yet).
+    pub routes: usize,
+    /// Remote servers (0).
+    pub remotes: usize,
+    /// Leaf nodes (0).
+    pub leafnodes: usize,
+    /// Messages received.
+    pub in_msgs: u64,
+    /// Messages delivered.
+    pub out_msgs: u64,
+    /// Payload bytes received.
+    pub in_bytes: u64,
+    /// Payload bytes delivered.
+    pub out_bytes: u64,
+    /// Connections closed as slow consumers.
+    pub slow_consumers: u64,
+    /// Subscriptions across accounts.
+    pub subscriptions: u64,
+    /// Requests per monitoring path.
+    pub http_req_stats: BTreeMap<String, u64>,
+    /// When the configuration was (re)loaded, RFC 3339.
+    pub config_load_time: String,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Builds `/varz` from the shared state. Takes each lock briefly and never two at once; no
+/// walk over connections or subscriptions.
+pub fn varz(sh: &Shared, clock: Clock, env: &Env) -> Varz {
+    let o = sh.opts();
+    let s = &sh.stats;
+    Varz {
+        server_id: sh.server_id().to_string(),
+        server_name: sh.server_name(),
+        version: VERSION,
+        proto: PROTO,
+        go: crate::info::IMPLEMENTATION,
+        host: o.host.clone(),
+        port: o.port,
+        auth_required: o.auth.required(),
+        max_connections: o.max_connections,
+        max_subscriptions: o.max_subscriptions,
+        ping_interval: nanos(o.ping_interval),
+        ping_max: o.ping_max,
+        http_host: env.http_host.clone(),
+        http_port: env.http_port,
+        http_base_path: env.http_base_path.clone(),
+        https_port: 0,
+        auth_timeout: o.auth.timeout.as_secs_f64(),
+        max_control_line: o.max_control_line,
+        max_payload: o.max_payload,
+        max_pending: o.max_pending,
+        cluster: Empty {},
+        gateway: Empty {},
+        leaf: Empty {},
+        mqtt: Empty {},
+        websocket: Empty {},
+        jetstream: Empty {},
+        tls_timeout: 2.0,
+        write_deadline: nanos(o.write_deadline),
+        start: clock.rfc3339(sh.start_time()),
+        now: super::timefmt::rfc3339(clock.wall_nanos),
+        uptime: super::timefmt::uptime(clock.now - sh.start_time()),
+        mem: env.mem,
+        cores: env.cores,
+        gomaxprocs: env.cores,
+        cpu: env.cpu,
+        connections: sh.num_clients(),
+        total_connections: s.total_connections.load(Ordering::Relaxed),
+        routes: 0,
+        remotes: 0,
+        leafnodes: 0,
+        in_msgs: s.in_msgs.load(Ordering::Relaxed),
+        out_msgs: s.out_msgs.load(Ordering::Relaxed),
+        in_bytes: s.in_bytes.load(Ordering::Relaxed),
+        out_bytes: s.out_bytes.load(Ordering::Relaxed),
+        slow_consumers: s.slow_consumers.load(Ordering::Relaxed),
+        subscriptions: sh.global_account().num_subscriptions() as u64,
+        http_req_stats: env.http_req_stats.clone(),
+        config_load_time: clock.rfc3339(env.config_load_time),
+    }
+}
+
+fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
