@@ -13,6 +13,7 @@
 //!   `Connection` (the timer is the socket's read timeout).
 //! - `writer`: per connection, the outbound queue into the socket with a write deadline, and
 //!   `Wake`, the Condvar-based `Notify` that wakes it.
+//! - [`monitor_http`]: the monitoring HTTP server (`tiny_http`) around `adapter::monitor`.
 //! - `listener`: binding the client port with a large accept backlog (std's is 128).
 //! - [`launcher`]: [`StdLauncher`], this runtime behind the program's `--runtime std`.
 //! - [`clock`]: the core's [`natsd_core::Time`] from a process-wide monotonic origin.
@@ -47,6 +48,7 @@ pub mod clock;
 pub mod identity;
 pub mod launcher;
 pub mod listener;
+pub mod monitor_http;
 mod reader;
 pub mod server;
 mod writer;

@@ -22,6 +22,7 @@ use natsd_core::shared::Shared;
 
 use crate::adapter::accept::{open_connection, Backoff};
 use crate::adapter::startup::{self, StartInfo};
+use crate::monitor_http::HttpMonitor;
 use crate::reader::ReaderJob;
 use crate::writer::{Wake, WriterCtx};
 use crate::{clock, listener, reader, writer};
@@ -48,6 +49,8 @@ pub struct Server {
     tracker: Arc<Tracker>,
     /// The accept thread; `None` once stopped.
     accept: Option<JoinHandle<()>>,
+    /// The monitoring HTTP listener, when enabled.
+    monitor: Option<HttpMonitor>,
 }
 
 /// Flags the accept thread checks after every `accept`, and its "ended" signal.
@@ -100,8 +103,17 @@ impl Server {
         let listener = listener::bind(&opts.host, opts.port)?;
         let local_addr = listener.local_addr()?;
         opts.port = local_addr.port();
-        startup::log_listening(&opts.host, local_addr.port());
+        let host = opts.host.clone();
         let shared = Arc::new(Shared::new(opts, server_id, clock::now()));
+        // Go starts monitoring before it logs the client listener.
+        let monitor = match &start.monitor {
+            Some(m) => Some(HttpMonitor::start(
+                Arc::clone(&shared),
+                &startup::monitor_config(m, &host),
+            )?),
+            None => None,
+        };
+        startup::log_listening(&host, local_addr.port());
         let control = Arc::new(Control::default());
         let tracker = Arc::new(Tracker::default());
         let acceptor = Acceptor {
@@ -123,6 +135,7 @@ impl Server {
             control,
             tracker,
             accept: Some(accept),
+            monitor,
         })
     }
 
@@ -139,6 +152,12 @@ impl Server {
     /// The address the client listener is bound to (the real port when 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The monitoring listener's address, when monitoring is on (the real port when 0 was
+    /// asked for).
+    pub fn monitor_addr(&self) -> Option<SocketAddr> {
+        self.monitor.as_ref().map(HttpMonitor::addr)
     }
 
     /// The server id (`N` + 55 base32 characters).
@@ -158,6 +177,9 @@ impl Server {
     /// the Go server does. Blocks the caller.
     pub fn shutdown(mut self) {
         tracing::info!("Initiating Shutdown...");
+        if let Some(m) = self.monitor.take() {
+            m.stop();
+        }
         self.stop_accepting(true);
         self.shared.close_all(CloseReason::ServerShutdown);
         let grace = self.shared.opts().write_deadline + SHUTDOWN_SLACK;

@@ -10,6 +10,7 @@
 //! - `reader`: per connection, socket reads and the timer into the core's `Connection`.
 //! - `writer`: per connection, the outbound queue into the socket, with a write deadline.
 //! - [`background`]: [`BackgroundServer`], a server on its own thread for synchronous callers.
+//! - [`monitor_http`]: the monitoring HTTP server (hyper) around `natsd_std::adapter::monitor`.
 //! - [`launcher`]: [`TokioLauncher`], this runtime behind `--runtime tokio` (the default).
 //! - `clock`: tokio instants for the core's [`natsd_core::Time`] (the origin is
 //!   `natsd_std::clock`'s).
@@ -28,6 +29,7 @@
 pub mod background;
 mod clock;
 pub mod launcher;
+pub mod monitor_http;
 mod reader;
 pub mod server;
 mod writer;

@@ -44,6 +44,8 @@ pub struct Server {
     accept: Option<JoinHandle<()>>,
     /// The options generation after each reload; every reader task watches it.
     reloaded: watch::Sender<u64>,
+    /// The monitoring listener's address and its stop token, when monitoring is on.
+    monitor: Option<(SocketAddr, CancellationToken)>,
 }
 
 impl Server {
@@ -68,8 +70,20 @@ impl Server {
         let listener = TcpListener::from_std(std_listener)?;
         let local_addr = listener.local_addr()?;
         opts.port = local_addr.port();
-        startup::log_listening(&opts.host, local_addr.port());
+        let host = opts.host.clone();
         let shared = Arc::new(Shared::new(opts, server_id, clock::now()));
+        // Go starts monitoring before it logs the client listener.
+        let monitor = match &start.monitor {
+            Some(m) => {
+                let stop = CancellationToken::new();
+                let cfg = startup::monitor_config(m, &host);
+                let addr =
+                    crate::monitor_http::start(Arc::clone(&shared), &cfg, stop.clone()).await?;
+                Some((addr, stop))
+            }
+            None => None,
+        };
+        startup::log_listening(&host, local_addr.port());
         let stop_accept = CancellationToken::new();
         let conns = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -90,6 +104,7 @@ impl Server {
             tracker,
             accept: Some(accept),
             reloaded,
+            monitor,
         })
     }
 
@@ -106,6 +121,12 @@ impl Server {
     /// The address the client listener is bound to (the real port when 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The monitoring listener's address, when monitoring is on (the real port when 0 was
+    /// asked for).
+    pub fn monitor_addr(&self) -> Option<SocketAddr> {
+        self.monitor.as_ref().map(|(a, _)| *a)
     }
 
     /// The server id (`N` + 55 base32 characters).
@@ -130,6 +151,9 @@ impl Server {
     /// `Server Exiting..` as the Go server does.
     pub async fn shutdown(mut self) {
         tracing::info!("Initiating Shutdown...");
+        if let Some((_, stop)) = &self.monitor {
+            stop.cancel();
+        }
         self.stop_accept.cancel();
         if let Some(accept) = self.accept.take() {
             // The accept loop never panics on input; a JoinError here would be a bug or abort.
@@ -155,6 +179,9 @@ impl Drop for Server {
         // After `shutdown` these are no-ops; otherwise they abort the server.
         self.stop_accept.cancel();
         self.conns.cancel();
+        if let Some((_, stop)) = &self.monitor {
+            stop.cancel();
+        }
     }
 }
 

@@ -173,7 +173,7 @@ async fn serves_writes_files_and_stops_on_sigint(rt: &'static str) {
         "-n",
         "bin-test",
         "-m",
-        "8222",
+        "-1",
     ];
     let (mut child, log) = start(rt, &args).await;
     let pid = child.id().unwrap();
@@ -181,7 +181,7 @@ async fn serves_writes_files_and_stops_on_sigint(rt: &'static str) {
     assert!(text.contains("[INF]   Version:  2.9.10"), "{text}");
     assert!(text.contains("[INF]   Name:     bin-test"), "{text}");
     assert!(
-        text.contains("[WRN] Monitoring (-m/--http_port) is not supported yet"),
+        text.contains("[INF] Starting http monitor on 127.0.0.1:"),
         "{text}"
     );
     assert!(log[0].starts_with(&format!("[{pid}] ")), "{text}");

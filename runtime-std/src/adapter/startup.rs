@@ -14,6 +14,9 @@ pub struct StartInfo {
     pub config_file: Option<String>,
     /// Warnings to log after the banner (Go logs config warnings there).
     pub warnings: Vec<String>,
+    /// Monitoring (`-m`, `http_port`, …): `None` leaves it off. An empty host means the
+    /// client listen host, as in Go.
+    pub monitor: Option<crate::adapter::monitor::MonitorConfig>,
 }
 
 /// Before binding: picks a fresh server id (returned) and, when `opts.seed` is 0, a seed from
@@ -45,6 +48,19 @@ pub fn log_listening(host: &str, port: u16) {
 /// Once accepting: `Server is ready` (tools and tests wait for this line).
 pub fn log_ready() {
     tracing::info!("Server is ready");
+}
+
+/// The monitoring config to bind: an empty host means the client listen `host` (Go's
+/// default for `http_port`).
+pub fn monitor_config(
+    m: &crate::adapter::monitor::MonitorConfig,
+    host: &str,
+) -> crate::adapter::monitor::MonitorConfig {
+    let mut m = m.clone();
+    if m.host.is_empty() {
+        m.host = host.to_string();
+    }
+    m
 }
 
 /// Logs the Go server's startup banner (the lines before the listener is bound).

@@ -150,6 +150,17 @@ pub fn apply_flags(c: &mut ServerConfig, f: &Flags) -> Result<(), String> {
     Ok(())
 }
 
+/// Where monitoring listens (`http_port`/`http`/`-m`, `http_base_path`), or `None` when
+/// it is off. Port 0 (Go's -1) picks a free port.
+pub fn monitor_config(c: &ServerConfig) -> Option<crate::adapter::monitor::MonitorConfig> {
+    let m = &c.monitoring;
+    Some(crate::adapter::monitor::MonitorConfig {
+        host: m.host.clone().unwrap_or_default(),
+        port: m.http_port?,
+        base_path: m.base_path.clone().unwrap_or_default(),
+    })
+}
+
 /// The logger settings of a config.
 pub fn log_config(c: &ServerConfig) -> LogConfig {
     LogConfig {
@@ -170,8 +181,8 @@ pub fn log_config(c: &ServerConfig) -> LogConfig {
 pub fn unsupported_settings(c: &ServerConfig) -> Vec<String> {
     let mut w = Vec::new();
     let m = &c.monitoring;
-    if m.http_port.is_some() || m.https_port.is_some() || m.base_path.is_some() {
-        w.push("Monitoring (http, http_port, https_port, http_base_path) is not supported yet, ignored".to_string());
+    if m.https_port.is_some() {
+        w.push("HTTPS monitoring (https, https_port) is not supported yet, ignored".to_string());
     }
     if c.logging.syslog || c.logging.remote_syslog.is_some() {
         w.push("Syslog (syslog, remote_syslog) is not supported yet, ignored".to_string());

@@ -118,6 +118,7 @@ pub fn run(args: &[String], launchers: &[&dyn Launcher]) -> i32 {
     let start = StartInfo {
         config_file: f.config.clone(),
         warnings: banner_warnings,
+        monitor: config::monitor_config(&cfg),
     };
     serve(launcher, f, cfg, start, log)
 }

@@ -25,9 +25,6 @@ pub fn check_supported(f: &Flags) -> Checked {
         c.warnings
             .push(format!("{what} is not supported yet, ignored"))
     };
-    if f.http_port.is_some_and(|p| p != 0) {
-        warn("Monitoring (-m/--http_port)");
-    }
     if f.https_port.is_some_and(|p| p != 0) {
         warn("HTTPS monitoring (-ms/--https_port)");
     }
@@ -173,7 +170,7 @@ mod tests {
     #[test]
     fn unsupported_features() {
         let c = check_supported(&parse(&["-m", "8222", "-js", "-sd", "/x"]).unwrap());
-        assert_eq!(c.warnings.len(), 3);
+        assert_eq!(c.warnings.len(), 2);
         assert_eq!(c.fatal, None);
         assert_eq!(
             check_supported(&parse(&["-c", "a.conf"]).unwrap()).fatal,

@@ -1,0 +1,185 @@
+//! `/metrics`: the Prometheus text format, built with the `prometheus` crate.
+//!
+//! The `gnatsd_*` series are the ones prometheus-nats-exporter derives from `/varz`,
+//! `/connz`, `/subsz`, `/routez` and `/healthz` (every numeric field a gauge named
+//! `gnatsd_<endpoint>_<field>`, labelled `server_id`), so NATS Grafana dashboards work
+//! unchanged. `natsd_account_*` (labelled `server_id` and `account`) are ours: per-account
+//! connections, subscriptions, messages and bytes in and out.
+//!
+//! A scrape builds `/varz` (atomics and short locks, no walk over connections), reads the
+//! sublist statistics and each account's atomics, sets the gauges and encodes. Nothing here
+//! walks connections or subscriptions.
+
+use std::sync::atomic::Ordering;
+
+use natsd_core::monitor::{self, Clock, Env, DEFAULT_LIST_SIZE};
+use natsd_core::shared::Shared;
+use prometheus::{Encoder, Gauge, GaugeVec, Opts, Registry, TextEncoder};
+
+/// The `Content-Type` of the text format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// `/varz` numeric fields exported as `gnatsd_varz_<field>`.
+const VARZ: &[&str] = &[
+    "connections",
+    "total_connections",
+    "subscriptions",
+    "slow_consumers",
+    "in_msgs",
+    "out_msgs",
+    "in_bytes",
+    "out_bytes",
+    "mem",
+    "cpu",
+    "cores",
+    "gomaxprocs",
+    "max_connections",
+    "max_payload",
+    "max_pending",
+    "max_control_line",
+    "ping_interval",
+    "ping_max",
+    "write_deadline",
+    "auth_timeout",
+    "routes",
+    "remotes",
+    "leafnodes",
+    "port",
+    "http_port",
+    "start",
+    "config_load_time",
+];
+
+/// `/subsz` fields exported as `gnatsd_subsz_<field>`.
+const SUBSZ: &[&str] = &[
+    "num_subscriptions",
+    "num_cache",
+    "num_inserts",
+    "num_removes",
+    "num_matches",
+    "cache_hit_rate",
+    "max_fanout",
+    "avg_fanout",
+];
+
+/// `/connz` top-level fields exported as `gnatsd_connz_<field>` (for the default query).
+const CONNZ: &[&str] = &["num_connections", "total", "offset", "limit"];
+
+/// Per-account series, `natsd_account_<name>`.
+const ACCOUNT: &[(&str, &str)] = &[
+    ("connections", "Client connections in the account"),
+    ("subscriptions", "Subscriptions in the account"),
+    ("in_msgs", "Messages published into the account"),
+    ("in_bytes", "Payload bytes published into the account"),
+    ("out_msgs", "Messages delivered from the account"),
+    ("out_bytes", "Payload bytes delivered from the account"),
+];
+
+/// One server's registry and gauges.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    varz: Vec<Gauge>,
+    subsz: Vec<Gauge>,
+    connz: Vec<Gauge>,
+    routez_num_routes: Gauge,
+    healthz_status: Gauge,
+    account: Vec<GaugeVec>,
+}
+
+impl Metrics {
+    /// A registry with every series, labelled `server_id`.
+    pub fn new(server_id: &str) -> Metrics {
+        let registry = Registry::new();
+        let gauge = |name: String, help: String| {
+            let g = Gauge::with_opts(Opts::new(name, help).const_label("server_id", server_id))
+                .expect("metric names are valid");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("each metric is registered once");
+            g
+        };
+        let family = |ep: &str, fields: &[&str]| -> Vec<Gauge> {
+            fields
+                .iter()
+                .map(|f| gauge(format!("gnatsd_{ep}_{f}"), format!("{f} from /{ep}")))
+                .collect()
+        };
+        let varz = family("varz", VARZ);
+        let subsz = family("subsz", SUBSZ);
+        let connz = family("connz", CONNZ);
+        let routez_num_routes = gauge(
+            "gnatsd_routez_num_routes".into(),
+            "num_routes from /routez".into(),
+        );
+        let healthz_status = gauge(
+            "gnatsd_healthz_status".into(),
+            "0 when /healthz is ok".into(),
+        );
+        let account = ACCOUNT
+            .iter()
+            .map(|(f, help)| {
+                let opts = Opts::new(format!("natsd_account_{f}"), *help)
+                    .const_label("server_id", server_id);
+                let g = GaugeVec::new(opts, &["account"]).expect("metric names are valid");
+                registry
+                    .register(Box::new(g.clone()))
+                    .expect("each metric is registered once");
+                g
+            })
+            .collect();
+        Metrics {
+            registry,
+            varz,
+            subsz,
+            connz,
+            routez_num_routes,
+            healthz_status,
+            account,
+        }
+    }
+
+    /// Refreshes every gauge from the server's state and returns the text format.
+    pub fn scrape(&self, sh: &Shared, clock: Clock, env: &Env) -> Vec<u8> {
+        let v = serde_json::to_value(monitor::varz(sh, clock, env)).unwrap_or_default();
+        for (g, f) in self.varz.iter().zip(VARZ) {
+            let x = match &v[*f] {
+                serde_json::Value::String(_) if *f == "start" => {
+                    clock.wall_of(sh.start_time()) as f64 / 1e9
+                }
+                serde_json::Value::String(_) => clock.wall_of(env.config_load_time) as f64 / 1e9,
+                other => other.as_f64().unwrap_or(0.0),
+            };
+            g.set(x);
+        }
+        let acc = sh.global_account();
+        let s = serde_json::to_value(monitor::subsz::SublistStatsJson::from(acc.sublist_stats()))
+            .unwrap_or_default();
+        for (g, f) in self.subsz.iter().zip(SUBSZ) {
+            g.set(s[*f].as_f64().unwrap_or(0.0));
+        }
+        let total = sh.num_clients();
+        let values = [total.min(DEFAULT_LIST_SIZE), total, 0, DEFAULT_LIST_SIZE];
+        for (g, x) in self.connz.iter().zip(values) {
+            g.set(x as f64);
+        }
+        self.routez_num_routes.set(0.0);
+        self.healthz_status.set(0.0);
+        let name = acc.name.as_str();
+        let values = [
+            total as u64,
+            acc.num_subscriptions() as u64,
+            acc.in_msgs.load(Ordering::Relaxed),
+            acc.in_bytes.load(Ordering::Relaxed),
+            acc.out_msgs.load(Ordering::Relaxed),
+            acc.out_bytes.load(Ordering::Relaxed),
+        ];
+        for (g, x) in self.account.iter().zip(values) {
+            g.with_label_values(&[name]).set(x as f64);
+        }
+        let mut out = Vec::new();
+        // Encoding gauges into a Vec cannot fail.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        out
+    }
+}
