@@ -167,6 +167,38 @@ pub struct ClosedClient {
     pub out_bytes: u64,
     /// Subscriptions it had when it closed.
     pub num_subs: u64,
+    /// Those subscriptions (for `/connz?state=closed&subs=1`), when recorded.
+    pub subs: Vec<ClosedSub>,
+    /// Its last activity.
+    pub last_activity: Time,
+}
+
+/// A subscription of a closed connection, as monitoring lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosedSub {
+    /// Subject.
+    pub subject: Box<[u8]>,
+    /// Queue group.
+    pub queue: Option<Box<[u8]>>,
+    /// Subscription id.
+    pub sid: Box<[u8]>,
+    /// Messages delivered.
+    pub msgs: u64,
+    /// Auto-unsubscribe limit (0: none).
+    pub max: u64,
+}
+
+impl ClosedSub {
+    /// What monitoring keeps of `s`.
+    pub fn of(s: &Subscription) -> ClosedSub {
+        ClosedSub {
+            subject: s.subject.clone(),
+            queue: s.queue.clone(),
+            sid: s.sid.clone(),
+            msgs: s.delivered(),
+            max: s.max(),
+        }
+    }
 }
 
 struct Registered {
@@ -362,6 +394,21 @@ impl Shared {
         in_bytes: u64,
         num_subs: u64,
     ) {
+        self.unregister_with_subs(cid, stop, reason, in_msgs, in_bytes, num_subs, Vec::new());
+    }
+
+    /// [`unregister`](Self::unregister), remembering the subscriptions it had.
+    #[allow(clippy::too_many_arguments)]
+    pub fn unregister_with_subs(
+        &self,
+        cid: u64,
+        stop: Time,
+        reason: CloseReason,
+        in_msgs: u64,
+        in_bytes: u64,
+        num_subs: u64,
+        subs: Vec<ClosedSub>,
+    ) {
         let Some(r) = self.clients().remove(&cid) else {
             return;
         };
@@ -383,6 +430,8 @@ impl Shared {
             out_msgs,
             out_bytes,
             num_subs,
+            subs,
+            last_activity: Time::from_nanos(r.handle.last_activity.load(Ordering::Relaxed)),
         };
         let mut ring = self.closed.lock().unwrap_or_else(|e| e.into_inner());
         if ring.len() >= max_closed {

@@ -22,6 +22,8 @@ pub struct GoServer {
     child: Child,
     /// The client port it listens on.
     pub port: u16,
+    /// The monitoring port, when started with `-m` (it logs `Starting http monitor on …`).
+    pub http_port: Option<u16>,
 }
 
 impl GoServer {
@@ -44,11 +46,15 @@ impl GoServer {
             .expect("spawn Go nats-server");
         let stderr = child.stderr.take().expect("piped stderr");
         let (tx, rx) = mpsc::channel();
+        let (http_tx, http_rx) = mpsc::channel();
         std::thread::spawn(move || {
+            let port_of = |addr: &str| addr.rsplit(':').next().and_then(|p| p.trim().parse().ok());
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("Starting http monitor on ").nth(1) {
+                    let _ = http_tx.send(port_of(addr));
+                }
                 if let Some(addr) = line.split("Listening for client connections on ").nth(1) {
-                    let port = addr.rsplit(':').next().and_then(|p| p.trim().parse().ok());
-                    let _ = tx.send(port);
+                    let _ = tx.send(port_of(addr));
                 }
             }
         });
@@ -57,7 +63,13 @@ impl GoServer {
             .ok()
             .flatten()
             .expect("Go nats-server did not report its port");
-        Some(GoServer { child, port })
+        // Go logs the monitor before the client listener, so it is already sent if at all.
+        let http_port = http_rx.try_recv().ok().flatten();
+        Some(GoServer {
+            child,
+            port,
+            http_port,
+        })
     }
 }
 

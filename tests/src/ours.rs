@@ -40,6 +40,45 @@ impl Ours {
         Ours { inner }
     }
 
+    /// Starts with monitoring on 127.0.0.1, a free port (see [`monitor_port`](Self::monitor_port)).
+    pub async fn start_monitored(rt: Runtime, mut opts: Options) -> Ours {
+        opts.host = "127.0.0.1".into();
+        opts.port = 0;
+        let start = natsd_std::adapter::StartInfo {
+            monitor: Some(natsd_std::adapter::monitor::MonitorConfig {
+                host: "127.0.0.1".into(),
+                port: 0,
+                base_path: String::new(),
+            }),
+            ..Default::default()
+        };
+        let inner = match rt {
+            Runtime::Tokio => Inner::Tokio(
+                natsd_tokio::Server::start_with(opts, start)
+                    .await
+                    .expect("start"),
+            ),
+            Runtime::Std => {
+                let s =
+                    tokio::task::spawn_blocking(move || natsd_std::Server::start_with(opts, start))
+                        .await
+                        .expect("join")
+                        .expect("start");
+                Inner::Std(s)
+            }
+        };
+        Ours { inner }
+    }
+
+    /// The monitoring port (panics when started without monitoring: a test bug).
+    pub fn monitor_port(&self) -> u16 {
+        let addr = match &self.inner {
+            Inner::Tokio(s) => s.monitor_addr(),
+            Inner::Std(s) => s.monitor_addr(),
+        };
+        addr.expect("started with monitoring").port()
+    }
+
     /// Starts with the options the Go server's flags `--auth`, `--user` and `--pass` would
     /// give (the flags the interop conversations use).
     pub async fn start_with_args(rt: Runtime, args: &[&str]) -> Ours {

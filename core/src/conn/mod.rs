@@ -391,14 +391,19 @@ impl State {
         }
         self.closed = Some(reason);
         let subs: Vec<Arc<Subscription>> = self.subs.drain().map(|(_, s)| s).collect();
-        let num_subs = subs.iter().filter(|s| !s.is_closed()).count() as u64;
+        let live: Vec<crate::shared::ClosedSub> = subs
+            .iter()
+            .filter(|s| !s.is_closed())
+            .map(|s| crate::shared::ClosedSub::of(s))
+            .collect();
+        let num_subs = live.len() as u64;
         if !subs.is_empty() {
             self.account.remove(subs.iter());
         }
         self.flush_stats(sh);
         let in_msgs = self.handle.in_msgs.load(Ordering::Relaxed);
         let in_bytes = self.handle.in_bytes.load(Ordering::Relaxed);
-        sh.unregister(self.cid, now, reason, in_msgs, in_bytes, num_subs);
+        sh.unregister_with_subs(self.cid, now, reason, in_msgs, in_bytes, num_subs, live);
         self.handle.close_after_flush(reason);
         let level = if reason == CloseReason::ClientClosed {
             LogLevel::Debug

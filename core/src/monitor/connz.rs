@@ -326,6 +326,26 @@ pub fn connz(sh: &Shared, clock: Clock, o: &ConnzOptions) -> Connz {
                 continue;
             }
             let stop_wall = clock.wall_of(c.stop);
+            let (mut list, mut detail) = (None, None);
+            if !c.subs.is_empty() {
+                // Go keeps closed connections' subscriptions with their account.
+                let acc = crate::shared::GLOBAL_ACCOUNT;
+                if o.subs_detail {
+                    detail = Some(
+                        c.subs
+                            .iter()
+                            .map(|s| closed_detail(s, c.cid, acc))
+                            .collect(),
+                    );
+                } else if o.subs {
+                    list = Some(
+                        c.subs
+                            .iter()
+                            .map(|s| String::from_utf8_lossy(&s.subject).into_owned())
+                            .collect(),
+                    );
+                }
+            }
             conns.push(ConnInfo {
                 cid: c.cid,
                 kind: "Client",
@@ -333,12 +353,11 @@ pub fn connz(sh: &Shared, clock: Clock, o: &ConnzOptions) -> Connz {
                 ip: c.info.addr.map(|a| a.ip().to_string()).unwrap_or_default(),
                 port: c.info.addr.map_or(0, |a| a.port()),
                 start: clock.rfc3339(c.info.start),
-                // The history does not keep the last activity; the close is the last one.
-                last_activity: rfc3339(stop_wall),
+                last_activity: clock.rfc3339(c.last_activity),
                 stop: Some(rfc3339(stop_wall)),
                 reason: c.reason.as_str(),
                 uptime: uptime(c.stop - c.info.start),
-                idle: uptime(std::time::Duration::ZERO),
+                idle: uptime(c.stop - c.last_activity),
                 pending_bytes: 0,
                 in_msgs: c.in_msgs,
                 out_msgs: c.out_msgs,
@@ -349,11 +368,11 @@ pub fn connz(sh: &Shared, clock: Clock, o: &ConnzOptions) -> Connz {
                 lang: c.info.lang.clone(),
                 version: c.info.version.clone(),
                 authorized_user: auth_user(o, c.info.user.as_deref()),
-                subscriptions_list: None,
-                subscriptions_list_detail: None,
+                subscriptions_list: list,
+                subscriptions_list_detail: detail,
                 key: SortKey {
                     start: c.info.start.as_nanos(),
-                    last: c.stop.as_nanos(),
+                    last: c.last_activity.as_nanos(),
                     stop: c.stop.as_nanos(),
                 },
             });
@@ -369,6 +388,19 @@ pub fn connz(sh: &Shared, clock: Clock, o: &ConnzOptions) -> Connz {
         offset: o.offset,
         limit: o.limit,
         connections: page,
+    }
+}
+
+fn closed_detail(s: &crate::shared::ClosedSub, cid: u64, account: &str) -> SubDetail {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    SubDetail {
+        account: Some(account.to_string()),
+        subject: text(&s.subject),
+        qgroup: s.queue.as_deref().map(text).unwrap_or_default(),
+        sid: text(&s.sid),
+        msgs: s.msgs,
+        max: s.max,
+        cid,
     }
 }
 
