@@ -16,6 +16,7 @@
 //! - [`monitor_http`]: the monitoring HTTP server (`tiny_http`) around `adapter::monitor`.
 //! - `listener`: binding the client port with a large accept backlog (std's is 128).
 //! - [`launcher`]: [`StdLauncher`], this runtime behind the program's `--runtime std`.
+//! - [`budget`]: how many connections two threads each can afford (caps `max_connections`).
 //! - [`clock`]: the core's [`natsd_core::Time`] from a process-wide monotonic origin.
 //! - [`identity`]: the server id and the PRNG seed from real randomness.
 //!
@@ -43,6 +44,7 @@
 #![warn(missing_docs)]
 
 pub mod adapter;
+pub mod budget;
 pub mod cli;
 pub mod clock;
 pub mod identity;

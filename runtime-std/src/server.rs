@@ -100,6 +100,11 @@ impl Server {
     /// [`start`](Self::start), with a config file name and warnings for the banner.
     pub fn start_with(mut opts: Options, start: StartInfo) -> io::Result<Server> {
         let server_id = startup::prepare(&mut opts, &start)?;
+        if let Some(budget) = crate::budget::clamp(&mut opts) {
+            tracing::warn!(
+                "max_connections lowered to {budget} on the std runtime (two threads per connection; see vm.max_map_count)"
+            );
+        }
         let listener = listener::bind(&opts.host, opts.port)?;
         let local_addr = listener.local_addr()?;
         opts.port = local_addr.port();
@@ -146,7 +151,9 @@ impl Server {
     /// next read or timeout, at most [`RELOAD_CHECK`](crate::reader::RELOAD_CHECK) (100 ms)
     /// later for an idle connection. Returns at once.
     pub fn reload(&self, new: &Options) {
-        crate::adapter::reload::apply(&self.shared, new);
+        let mut new = new.clone();
+        crate::budget::clamp(&mut new);
+        crate::adapter::reload::apply(&self.shared, &new);
     }
 
     /// The address the client listener is bound to (the real port when 0 was asked for).
