@@ -64,6 +64,8 @@ pub struct Options {
     pub disable_sublist_cache: bool,
     /// Seed for every random choice the engine makes (queue members, ping jitter).
     pub seed: u64,
+    /// Protocol tracing (`-V`, `trace: true`): every op in and out as a `[TRC]` log event.
+    pub trace: bool,
 }
 
 impl Default for Options {
@@ -89,6 +91,7 @@ impl Default for Options {
             no_header_support: false,
             disable_sublist_cache: false,
             seed: 0,
+            trace: false,
         }
     }
 }

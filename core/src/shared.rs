@@ -300,6 +300,7 @@ impl Shared {
         o.ping_max = new.ping_max;
         o.write_deadline = new.write_deadline;
         o.auth = new.auth.clone();
+        o.trace = new.trace;
         *guard = Arc::new(o);
         // Bumped under the write lock so `opts_with_generation` pairs them consistently.
         self.opts_generation.fetch_add(1, Ordering::AcqRel) + 1

@@ -147,6 +147,7 @@ impl State {
         }
         k.outstanding += 1;
         k.rtt_start = now;
+        self.trace_out("PING");
         self.send(encode::PING);
     }
 }

@@ -17,6 +17,7 @@ mod keepalive;
 mod ops;
 mod publish;
 mod reload;
+mod trace;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -56,6 +57,8 @@ pub enum LogLevel {
     Warn,
     /// `[ERR]`.
     Error,
+    /// `[TRC]`: protocol tracing.
+    Trace,
 }
 
 /// Most entries in a connection's own match cache before it is cleared (Go: 512).
@@ -64,6 +67,8 @@ const L1_MAX: usize = 512;
 const PERM_CACHE_MAX: usize = 128;
 /// Most events kept for the runtime; beyond this, log lines are dropped (never `Closed`).
 const MAX_EVENTS: usize = 256;
+/// The same bound while protocol tracing is on (a read batch can hold thousands of ops).
+const MAX_TRACE_EVENTS: usize = 1 << 16;
 
 /// A client connection's protocol state machine.
 ///
@@ -234,7 +239,12 @@ impl Connection {
                 break;
             }
             match self.parser.parse(bytes, &mut pos) {
-                Ok(Some(op)) => self.st.process(op, now, sh),
+                Ok(Some(op)) => {
+                    if self.st.tracing() {
+                        self.st.trace_in(&op);
+                    }
+                    self.st.process(op, now, sh)
+                }
                 Ok(None) => break,
                 Err(e) => self.st.parse_error(e, now, sh),
             }
@@ -309,6 +319,7 @@ impl State {
             } => self.process_sub(subject, queue, sid),
             Op::Unsub { sid, max } => self.process_unsub(sid, max),
             Op::Ping => {
+                self.trace_out("PONG");
                 self.send(encode::PONG);
                 self.keepalive.ping_received(now);
                 // Go sends async INFO (e.g. lame duck) only once a protocol-1 client has
@@ -343,11 +354,13 @@ impl State {
 
     fn send_ok(&mut self) {
         if self.opts.verbose {
+            self.trace_out("OK");
             self.send(encode::OK);
         }
     }
 
     fn send_err(&mut self, text: &str) {
+        self.trace_out(&format!("-ERR '{text}'"));
         let mut out = Vec::with_capacity(text.len() + 10);
         encode::err(&mut out, text);
         self.send(&out);
@@ -370,7 +383,12 @@ impl State {
     }
 
     fn push_event(&mut self, e: ConnEvent) {
-        if self.events.len() < MAX_EVENTS || matches!(e, ConnEvent::Closed(_)) {
+        let max = if self.cfg.trace {
+            MAX_TRACE_EVENTS
+        } else {
+            MAX_EVENTS
+        };
+        if self.events.len() < max || matches!(e, ConnEvent::Closed(_)) {
             self.events.push_back(e);
         }
     }

@@ -148,6 +148,9 @@ impl State {
         self.note_delivery(&sub.client, result);
         match result {
             Delivered::Queued { .. } => {
+                if self.tracing() {
+                    self.trace_delivery(sub.client.cid, d.subject, &sub.sid, d.payload.len());
+                }
                 self.batch.out_msgs += 1;
                 self.batch.out_bytes += d.payload.len() as u64;
                 true

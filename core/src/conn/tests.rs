@@ -776,3 +776,37 @@ fn lame_duck_info_goes_to_clients_that_take_async_info() {
     assert_eq!(old.recv(), "");
     assert_eq!(fresh.recv(), "");
 }
+
+#[test]
+fn protocol_trace_when_enabled() {
+    let sh = auth_opts(|o| o.trace = true);
+    let mut s = Client::connected(&sh, QUIET);
+    s.send(&sh, "SUB foo 1\r\n").unwrap();
+    let mut p = Client::connected(&sh, r#"{"verbose":true}"#);
+    p.send(&sh, "PUB foo 5\r\nhello\r\nPING\r\n").unwrap();
+    let lines: Vec<String> = std::iter::from_fn(|| p.conn.poll_event())
+        .filter_map(|e| match e {
+            ConnEvent::Log(LogLevel::Trace, m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    let cid = p.conn.cid();
+    let sub_cid = s.conn.cid();
+    let want = [
+        format!("127.0.0.1:5555 - cid:{cid} - <<- [PUB foo 5]"),
+        format!("127.0.0.1:5555 - cid:{cid} - <<- MSG_PAYLOAD: [\"hello\"]"),
+        format!("127.0.0.1:5555 - cid:{cid} - ->> [OK]"),
+        format!("cid:{sub_cid} - ->> [MSG foo 1 5]"),
+        format!("127.0.0.1:5555 - cid:{cid} - <<- [PING]"),
+        format!("127.0.0.1:5555 - cid:{cid} - ->> [PONG]"),
+    ];
+    for w in &want {
+        assert!(lines.contains(w), "missing {w:?} in {lines:#?}");
+    }
+    // Off by default: no trace events at all.
+    let sh = shared(Options::default());
+    let mut q = Client::connected(&sh, QUIET);
+    q.send(&sh, "PING\r\n").unwrap();
+    assert!(std::iter::from_fn(|| q.conn.poll_event())
+        .all(|e| !matches!(e, ConnEvent::Log(LogLevel::Trace, _))));
+}

@@ -22,5 +22,6 @@ pub fn log(level: LogLevel, msg: &str) {
         LogLevel::Info => tracing::info!("{msg}"),
         LogLevel::Warn => tracing::warn!("{msg}"),
         LogLevel::Error => tracing::error!("{msg}"),
+        LogLevel::Trace => tracing::trace!("{msg}"),
     }
 }

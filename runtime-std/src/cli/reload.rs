@@ -79,7 +79,9 @@ impl Reloader {
         for w in file.unsupported.iter().chain(&unsupported_settings(&new)) {
             tracing::warn!("{w}");
         }
-        server.reload(&new.options);
+        let mut opts = new.options.clone();
+        opts.trace = new.logging.trace || new.logging.trace_verbose;
+        server.reload(&opts);
         self.running = new;
         tracing::info!("Reloaded server configuration");
         Ok(())

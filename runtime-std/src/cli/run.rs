@@ -187,7 +187,9 @@ fn serve(
         }
     }
     let hostport = join_host_port(&cfg.options.host, cfg.options.port);
-    let mut server = match launcher.start(cfg.options.clone(), start) {
+    let mut opts = cfg.options.clone();
+    opts.trace = cfg.logging.trace || cfg.logging.trace_verbose;
+    let mut server = match launcher.start(opts, start) {
         Ok(s) => s,
         Err(e) => fatal(&format!(
             "Error listening on port: {hostport}, {:?}",
