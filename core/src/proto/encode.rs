@@ -102,19 +102,29 @@ pub fn hmsg(
     out.extend_from_slice(b"\r\n");
 }
 
-/// `PUB <subject> [reply] <size>\r\n<payload>\r\n`.
-pub fn publish(out: &mut Vec<u8>, subject: &[u8], reply: Option<&[u8]>, payload: &[u8]) {
-    out.extend_from_slice(b"PUB ");
-    out.extend_from_slice(subject);
+/// `VERB <first> [optional] `: the shared head of PUB, HPUB and SUB lines.
+fn head(out: &mut Vec<u8>, verb: &[u8], first: &[u8], optional: Option<&[u8]>) {
+    out.extend_from_slice(verb);
+    out.extend_from_slice(first);
     out.push(b' ');
-    if let Some(r) = reply {
-        out.extend_from_slice(r);
+    if let Some(o) = optional {
+        out.extend_from_slice(o);
         out.push(b' ');
     }
+}
+
+/// `size\r\n<payload>\r\n`: the shared tail of PUB and HPUB.
+fn sized_payload(out: &mut Vec<u8>, payload: &[u8]) {
     push_uint(out, payload.len() as u64);
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(payload);
     out.extend_from_slice(b"\r\n");
+}
+
+/// `PUB <subject> [reply] <size>\r\n<payload>\r\n`.
+pub fn publish(out: &mut Vec<u8>, subject: &[u8], reply: Option<&[u8]>, payload: &[u8]) {
+    head(out, b"PUB ", subject, reply);
+    sized_payload(out, payload);
 }
 
 /// `HPUB <subject> [reply] <hdr> <total>\r\n<headers+body>\r\n`.
@@ -125,30 +135,15 @@ pub fn hpublish(
     header_len: usize,
     payload: &[u8],
 ) {
-    out.extend_from_slice(b"HPUB ");
-    out.extend_from_slice(subject);
-    out.push(b' ');
-    if let Some(r) = reply {
-        out.extend_from_slice(r);
-        out.push(b' ');
-    }
+    head(out, b"HPUB ", subject, reply);
     push_uint(out, header_len as u64);
     out.push(b' ');
-    push_uint(out, payload.len() as u64);
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(payload);
-    out.extend_from_slice(b"\r\n");
+    sized_payload(out, payload);
 }
 
 /// `SUB <subject> [queue] <sid>\r\n`.
 pub fn sub(out: &mut Vec<u8>, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
-    out.extend_from_slice(b"SUB ");
-    out.extend_from_slice(subject);
-    out.push(b' ');
-    if let Some(q) = queue {
-        out.extend_from_slice(q);
-        out.push(b' ');
-    }
+    head(out, b"SUB ", subject, queue);
     out.extend_from_slice(sid);
     out.extend_from_slice(b"\r\n");
 }
