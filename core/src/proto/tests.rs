@@ -143,6 +143,27 @@ fn info_round_trips_despite_trailing_space() {
     );
 }
 
+/// Found by the `parser` fuzz target: an INFO exactly at `max_control_line` re-encodes one
+/// byte longer (the trailing space); trailing blanks must not count against the limit.
+#[test]
+fn trailing_blanks_do_not_count_against_the_control_line() {
+    let limits = Limits {
+        max_control_line: 16,
+        max_payload: 100,
+    };
+    let json = "{\"a\":\"01234567\"}"; // 16 bytes
+    assert_eq!(json.len(), 16);
+    let mut out = Vec::new();
+    encode::info(&mut out, json.as_bytes());
+    let (ops, err) = run(&mut Parser::new(limits), &[&out]);
+    assert_eq!((ops, err), (vec![Owned::Info(b(json))], None));
+    let long = format!("INFO {json}x \r\n");
+    assert_eq!(
+        run(&mut Parser::new(limits), &[long.as_bytes()]).1,
+        Some(ParseError::MaxControlLine)
+    );
+}
+
 #[test]
 fn case_insensitive_tabs_and_bare_lf() {
     let (ops, err) = all(b"sub\tfoo \t 1\npub foo\t2\nhi\r\nping\nPiNg\r\nconnect{}\n");
