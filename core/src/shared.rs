@@ -165,9 +165,7 @@ pub struct ClosedClient {
     pub out_msgs: u64,
     /// Payload bytes delivered to it.
     pub out_bytes: u64,
-    /// Subscriptions it had when it closed.
-    pub num_subs: u64,
-    /// Those subscriptions (for `/connz?state=closed&subs=1`), when recorded.
+    /// The subscriptions it still had (for `/connz?state=closed&subs=1`).
     pub subs: Vec<ClosedSub>,
     /// Its last activity.
     pub last_activity: Time,
@@ -385,7 +383,8 @@ impl Shared {
         }
     }
 
-    /// Removes a client and remembers it as closed (bounded by `max_closed_clients`).
+    /// Removes a client and remembers it as closed, with the subscriptions it still had
+    /// (bounded by `max_closed_clients`).
     pub fn unregister(
         &self,
         cid: u64,
@@ -393,21 +392,6 @@ impl Shared {
         reason: CloseReason,
         in_msgs: u64,
         in_bytes: u64,
-        num_subs: u64,
-    ) {
-        self.unregister_with_subs(cid, stop, reason, in_msgs, in_bytes, num_subs, Vec::new());
-    }
-
-    /// [`unregister`](Self::unregister), remembering the subscriptions it had.
-    #[allow(clippy::too_many_arguments)]
-    pub fn unregister_with_subs(
-        &self,
-        cid: u64,
-        stop: Time,
-        reason: CloseReason,
-        in_msgs: u64,
-        in_bytes: u64,
-        num_subs: u64,
         subs: Vec<ClosedSub>,
     ) {
         let Some(r) = self.clients().remove(&cid) else {
@@ -430,7 +414,6 @@ impl Shared {
             in_bytes,
             out_msgs,
             out_bytes,
-            num_subs,
             subs,
             last_activity: Time::from_nanos(r.handle.last_activity.load(Ordering::Relaxed)),
         };

@@ -64,8 +64,8 @@ impl<T> MatchResult<T> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InvalidSubject;
 
-/// Statistics, as `/subsz` reports them.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Statistics, as `/subsz` reports them (field names are the Go server's JSON names).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct SublistStats {
     /// Subscriptions in the list.
     pub num_subscriptions: u32,

@@ -360,7 +360,9 @@ impl State {
     }
 
     fn send_err(&mut self, text: &str) {
-        self.trace_out(&format!("-ERR '{text}'"));
+        if self.tracing() {
+            self.trace_out(&format!("-ERR '{text}'"));
+        }
         let mut out = Vec::with_capacity(text.len() + 10);
         encode::err(&mut out, text);
         self.send(&out);
@@ -414,14 +416,13 @@ impl State {
             .filter(|s| !s.is_closed())
             .map(|s| crate::shared::ClosedSub::of(s))
             .collect();
-        let num_subs = live.len() as u64;
         if !subs.is_empty() {
             self.account.remove(subs.iter());
         }
         self.flush_stats(sh);
         let in_msgs = self.handle.in_msgs.load(Ordering::Relaxed);
         let in_bytes = self.handle.in_bytes.load(Ordering::Relaxed);
-        sh.unregister_with_subs(self.cid, now, reason, in_msgs, in_bytes, num_subs, live);
+        sh.unregister(self.cid, now, reason, in_msgs, in_bytes, live);
         self.handle.close_after_flush(reason);
         let level = if reason == CloseReason::ClientClosed {
             LogLevel::Debug

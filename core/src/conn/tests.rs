@@ -694,7 +694,13 @@ fn close_removes_subscriptions_and_records_history() {
     assert_eq!(closed.len(), 1, "close is idempotent");
     let cc = &closed[0];
     assert_eq!(
-        (cc.reason, cc.in_msgs, cc.in_bytes, cc.out_msgs, cc.num_subs),
+        (
+            cc.reason,
+            cc.in_msgs,
+            cc.in_bytes,
+            cc.out_msgs,
+            cc.subs.len() as u64
+        ),
         (CloseReason::ClientClosed, 1, 1, 1, 2)
     );
     assert_eq!(

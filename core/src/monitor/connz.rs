@@ -363,7 +363,7 @@ pub fn connz(sh: &Shared, clock: Clock, o: &ConnzOptions) -> Connz {
                 out_msgs: c.out_msgs,
                 in_bytes: c.in_bytes,
                 out_bytes: c.out_bytes,
-                subscriptions: c.num_subs,
+                subscriptions: c.subs.len() as u64,
                 name: c.info.name.clone(),
                 lang: c.info.lang.clone(),
                 version: c.info.version.clone(),

@@ -82,7 +82,7 @@ pub struct AccountInfo {
     /// Subscriptions.
     pub subscriptions: u64,
     /// Its sublist statistics.
-    pub sublist_stats: super::subsz::SublistStatsJson,
+    pub sublist_stats: crate::sublist::SublistStats,
 }
 
 /// `/accountz`: the account list, or with `acc=NAME` that account's details. Errors: an
@@ -107,7 +107,7 @@ pub fn accountz(sh: &Shared, clock: Clock, q: &Query) -> Result<Accountz, QueryE
                 leafnode_connections: 0,
                 client_connections: sh.num_clients(),
                 subscriptions: acc.num_subscriptions() as u64,
-                sublist_stats: acc.sublist_stats().into(),
+                sublist_stats: acc.sublist_stats(),
             });
         }
         other => return Err(QueryError(format!("Account {other} does not exist"))),

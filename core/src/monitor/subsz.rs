@@ -11,42 +11,6 @@ use crate::client::Subscription;
 use crate::shared::Shared;
 use crate::sublist::SublistStats;
 
-/// Sublist statistics with the Go server's JSON names.
-#[derive(Debug, Clone, Serialize)]
-pub struct SublistStatsJson {
-    /// Subscriptions.
-    pub num_subscriptions: u32,
-    /// Match cache entries.
-    pub num_cache: u32,
-    /// Inserts since start.
-    pub num_inserts: u64,
-    /// Removes since start.
-    pub num_removes: u64,
-    /// Matches since start.
-    pub num_matches: u64,
-    /// Fraction of matches answered from the cache.
-    pub cache_hit_rate: f64,
-    /// Largest fan-out in the cache.
-    pub max_fanout: u32,
-    /// Average fan-out in the cache.
-    pub avg_fanout: f64,
-}
-
-impl From<SublistStats> for SublistStatsJson {
-    fn from(s: SublistStats) -> Self {
-        SublistStatsJson {
-            num_subscriptions: s.num_subscriptions,
-            num_cache: s.num_cache,
-            num_inserts: s.num_inserts,
-            num_removes: s.num_removes,
-            num_matches: s.num_matches,
-            cache_hit_rate: s.cache_hit_rate,
-            max_fanout: s.max_fanout,
-            avg_fanout: s.avg_fanout,
-        }
-    }
-}
-
 /// One subscription, as `/subsz` and `/connz?subs=detail` list it.
 #[derive(Debug, Clone, Serialize)]
 pub struct SubDetail {
@@ -101,7 +65,7 @@ pub struct Subsz {
     pub now: String,
     /// The statistics, inline.
     #[serde(flatten)]
-    pub stats: SublistStatsJson,
+    pub stats: SublistStats,
     /// Entries in this page (Go counts the page, not the matches).
     pub total: usize,
     /// Page start.
@@ -117,7 +81,7 @@ pub struct Subsz {
 #[serde(untagged)]
 pub enum SubszReply {
     /// No list asked for, or nothing in it.
-    Stats(SublistStatsJson),
+    Stats(SublistStats),
     /// Statistics and a page of subscriptions.
     List(Subsz),
 }
@@ -167,7 +131,7 @@ impl SubszOptions {
 /// handles; details are built after it is released.
 pub fn subsz(sh: &Shared, clock: Clock, o: &SubszOptions) -> SubszReply {
     let acc = sh.global_account();
-    let stats = SublistStatsJson::from(acc.sublist_stats());
+    let stats = acc.sublist_stats();
     if !o.subs {
         return SubszReply::Stats(stats);
     }

@@ -153,8 +153,7 @@ impl Metrics {
             g.set(x);
         }
         let acc = sh.global_account();
-        let s = serde_json::to_value(monitor::subsz::SublistStatsJson::from(acc.sublist_stats()))
-            .unwrap_or_default();
+        let s = serde_json::to_value(acc.sublist_stats()).unwrap_or_default();
         for (g, f) in self.subsz.iter().zip(SUBSZ) {
             g.set(s[*f].as_f64().unwrap_or(0.0));
         }
