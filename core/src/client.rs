@@ -58,6 +58,8 @@ struct Outbound {
     /// Its permissions, when it has subscribe-deny entries or `allow_responses`.
     perms: Option<Arc<CompiledPermissions>>,
     replies: Option<ReplyPerms>,
+    /// The server's hash seed, for `replies`.
+    seed: u64,
 }
 
 /// One message on its way to subscribers.
@@ -129,8 +131,9 @@ impl std::fmt::Debug for ClientHandle {
 }
 
 impl ClientHandle {
-    /// A new handle with an empty, open outbound queue.
-    pub fn new(cid: u64, max_pending: usize, notify: Arc<dyn Notify>) -> ClientHandle {
+    /// A new handle with an empty, open outbound queue; `seed` keys the hashing of the reply
+    /// subjects it tracks (see [`crate::keyed_hasher`]).
+    pub fn new(cid: u64, max_pending: usize, seed: u64, notify: Arc<dyn Notify>) -> ClientHandle {
         ClientHandle {
             cid,
             out: Mutex::new(Outbound {
@@ -142,6 +145,7 @@ impl ClientHandle {
                 headers: false,
                 perms: None,
                 replies: None,
+                seed,
             }),
             wake_owed: AtomicBool::new(false),
             notify,
@@ -175,7 +179,9 @@ impl ClientHandle {
         o.replies = perms
             .as_ref()
             .and_then(|p| p.responses)
-            .map(|_| ReplyPerms::default());
+            .map(|_| ReplyPerms {
+                seen: crate::keyed_map(o.seed),
+            });
         o.perms = perms.filter(|p| p.has_sub_deny() || p.responses.is_some());
     }
 

@@ -22,9 +22,9 @@
 //!
 //! # Lock rules
 //!
-//! Locks live only in [`shared`], [`sublist`]'s cache and [`client`]. They are `std` locks, held
-//! for short, bounded work, never across a call into other code, and never two at once, with
-//! one documented exception: none. See `ARCHITECTURE.md`.
+//! Locks live only in [`shared`], [`sublist`]'s cache and [`client`]. They are held for short,
+//! bounded work, never across a call into other code, and never two at once except one
+//! nesting: an account's sublist lock, then that sublist's cache mutex. See `ARCHITECTURE.md`.
 #![warn(missing_docs)]
 
 pub mod auth;
@@ -48,6 +48,19 @@ pub use time::Time;
 pub type FastMap<K, V> = hashbrown::HashMap<K, V, foldhash::fast::FixedState>;
 /// A hash set with a fixed hasher seed (see [`FastMap`]).
 pub type FastSet<K> = hashbrown::HashSet<K, foldhash::fast::FixedState>;
+
+/// The hasher for maps keyed by what clients choose (subjects, sids, reply subjects), seeded
+/// per server from `Options::seed`: nobody can precompute keys that collide in a server whose
+/// seed they do not know, and one seed always hashes alike (the simulator replays exactly).
+pub fn keyed_hasher(seed: u64) -> foldhash::fast::FixedState {
+    // Mixed so the hash seed is not the PRNG seed itself.
+    foldhash::fast::FixedState::with_seed(seed ^ 0x9e37_79b9_7f4a_7c15)
+}
+
+/// An empty [`FastMap`] hashed with [`keyed_hasher`]`(seed)`.
+pub fn keyed_map<K, V>(seed: u64) -> FastMap<K, V> {
+    FastMap::with_hasher(keyed_hasher(seed))
+}
 
 /// The server version we report in INFO. We speak the 2.9 client protocol.
 pub const VERSION: &str = "2.9.10";

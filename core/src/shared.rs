@@ -1,10 +1,15 @@
 //! The routing table and server-wide state, shared by every connection.
 //!
 //! # Lock rules
-//! - Locks here are `std` locks, held only for short, bounded work.
+//! - Locks here are held only for short, bounded work: `std` locks, except each account's
+//!   sublist lock (`parking_lot`, for its fair unlock between the slices of a long removal).
 //! - A lock is never held across a call into other code (no callbacks, no notify, no other
-//!   client's lock) and never two at once. Delivery takes the sublist read lock only to
-//!   match, releases it, then takes each receiver's own lock in turn.
+//!   client's lock) and never two at once, with one nesting: a match under an account's
+//!   sublist lock takes that sublist's cache mutex (always in that order, and the cache
+//!   mutex is never held while taking any other lock). Delivery takes the sublist read lock
+//!   only to match, releases it, then takes each receiver's own lock in turn.
+//! - Poisoned `std` locks (a panic while holding one: a bug) are recovered, never unwrapped,
+//!   so one bug does not take down every other connection.
 //! - Hot counters are atomics, added to once per read batch rather than once per message.
 
 use std::collections::VecDeque;
@@ -20,11 +25,15 @@ use crate::{FastMap, Time};
 /// The name of the global account every client lands in until accounts exist.
 pub const GLOBAL_ACCOUNT: &str = "$G";
 
+/// Most subscriptions removed under one hold of an account's write lock (see
+/// [`Account::remove`]).
+pub const REMOVE_SLICE: usize = 256;
+
 /// An account: a subject namespace with its own sublist.
 pub struct Account {
     /// Its name (`$G` for the global account).
     pub name: String,
-    sublist: RwLock<Sublist<Subscription>>,
+    sublist: parking_lot::RwLock<Sublist<Subscription>>,
     /// Mirrors the sublist generation so connections can validate their caches lock-free.
     generation: AtomicU64,
     /// Messages published into this account.
@@ -46,11 +55,11 @@ impl std::fmt::Debug for Account {
 }
 
 impl Account {
-    /// An empty account.
-    pub fn new(name: &str, cache: bool) -> Account {
+    /// An empty account; `seed` keys its sublist's hashing (see [`crate::keyed_hasher`]).
+    pub fn new(name: &str, cache: bool, seed: u64) -> Account {
         Account {
             name: name.to_string(),
-            sublist: RwLock::new(Sublist::new(cache)),
+            sublist: parking_lot::RwLock::new(Sublist::with_seed(cache, seed)),
             generation: AtomicU64::new(0),
             in_msgs: AtomicU64::new(0),
             in_bytes: AtomicU64::new(0),
@@ -66,49 +75,62 @@ impl Account {
 
     /// Adds a subscription.
     pub fn insert(&self, sub: Arc<Subscription>) -> Result<(), InvalidSubject> {
-        let mut sl = self.sublist.write().unwrap_or_else(|e| e.into_inner());
+        let mut sl = self.sublist.write();
         sl.insert(sub)?;
-        self.generation.store(sl.generation(), Ordering::Release);
+        self.generation.fetch_max(sl.generation(), Ordering::AcqRel);
         Ok(())
     }
 
     /// Removes subscriptions; those not present are ignored.
+    ///
+    /// Bounded pauses for everyone else: each subscription is closed (an atomic flag:
+    /// deliveries skip it from then on) just before it leaves the sublist, [`REMOVE_SLICE`] at
+    /// a time, the write lock released between slices, so a connection closing with 100,000
+    /// subscriptions holds up a publisher that must match for one slice at most, not for the
+    /// whole set. The generation publishers check their caches against moves once, at the
+    /// end: until then their cached matches stay valid (the closed entries are skipped), so
+    /// publishers with a cached match take no lock at all while the removal runs.
     pub fn remove<'a>(&self, subs: impl IntoIterator<Item = &'a Arc<Subscription>>) {
-        let mut sl = self.sublist.write().unwrap_or_else(|e| e.into_inner());
-        for s in subs {
+        let mut subs = subs.into_iter().inspect(|s| {
             s.close();
-            sl.remove(s);
+        });
+        loop {
+            let mut sl = self.sublist.write();
+            let mut n = 0;
+            for s in subs.by_ref().take(REMOVE_SLICE) {
+                sl.remove(s);
+                n += 1;
+            }
+            let generation = sl.generation();
+            if n < REMOVE_SLICE {
+                drop(sl);
+                // `fetch_max`: an insert during the removal may have published a later one.
+                self.generation.fetch_max(generation, Ordering::AcqRel);
+                return;
+            }
+            // Publishers waiting to match get the lock now, before the next slice.
+            parking_lot::RwLockWriteGuard::unlock_fair(sl);
         }
-        self.generation.store(sl.generation(), Ordering::Release);
     }
 
     /// Matches a literal subject.
     pub fn match_subject(&self, subject: &[u8]) -> Arc<MatchResult<Subscription>> {
-        self.sublist
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .match_subject(subject)
+        self.sublist.read().match_subject(subject)
     }
 
     /// Number of subscriptions.
     pub fn num_subscriptions(&self) -> usize {
-        self.sublist
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .count()
+        self.sublist.read().count()
     }
 
     /// Sublist statistics.
     pub fn sublist_stats(&self) -> SublistStats {
-        self.sublist
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .stats()
+        self.sublist.read().stats()
     }
 
     /// Every subscription (monitoring).
     pub fn all_subscriptions(&self) -> Vec<Arc<Subscription>> {
-        self.sublist.read().unwrap_or_else(|e| e.into_inner()).all()
+        self.sublist.read().all()
     }
 }
 
@@ -242,7 +264,11 @@ impl Shared {
     /// Server state for `opts`, identified by `server_id` (the runtime makes one from real
     /// randomness; the simulator from its seed), started at `now`.
     pub fn new(opts: Options, server_id: String, now: Time) -> Shared {
-        let global = Arc::new(Account::new(GLOBAL_ACCOUNT, !opts.disable_sublist_cache));
+        let global = Arc::new(Account::new(
+            GLOBAL_ACCOUNT,
+            !opts.disable_sublist_cache,
+            opts.seed,
+        ));
         Shared {
             opts: RwLock::new(Arc::new(opts)),
             opts_generation: AtomicU64::new(0),
@@ -366,8 +392,10 @@ impl Shared {
         handle: Arc<ClientHandle>,
         info: ClientInfo,
     ) -> Result<(), RegisterError> {
+        // Read before taking the registry lock: never two locks at once.
+        let max = self.opts().max_connections;
         let mut clients = self.clients();
-        if clients.len() >= self.opts().max_connections {
+        if clients.len() >= max {
             return Err(RegisterError::MaxConnections);
         }
         clients.insert(handle.cid, Registered { handle, info });

@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::subject::{self, FWC, PWC};
+use foldhash::fast::FixedState;
+
 use crate::FastMap;
 
 /// Most cached match results before a sweep (the Go server's `slCacheMax`).
@@ -103,8 +105,9 @@ impl<T> Node<T> {
         }
     }
 
-    fn is_empty(&self) -> bool {
-        self.psubs.is_empty() && self.qsubs.is_empty() && self.next.is_none()
+    /// Plain entries plus queue members.
+    fn num_entries(&self) -> usize {
+        self.psubs.len() + self.qsubs.iter().map(|(_, m)| m.len()).sum::<usize>()
     }
 }
 
@@ -115,9 +118,9 @@ struct Level<T> {
 }
 
 impl<T> Level<T> {
-    fn new() -> Self {
+    fn new(hasher: FixedState) -> Self {
         Level {
-            nodes: FastMap::default(),
+            nodes: FastMap::with_hasher(hasher),
             pwc: None,
             fwc: None,
         }
@@ -125,6 +128,19 @@ impl<T> Level<T> {
 
     fn is_empty(&self) -> bool {
         self.nodes.is_empty() && self.pwc.is_none() && self.fwc.is_none()
+    }
+
+    /// Number of nodes at this level.
+    fn len(&self) -> usize {
+        self.nodes.len() + usize::from(self.pwc.is_some()) + usize::from(self.fwc.is_some())
+    }
+
+    fn node(&self, token: &[u8]) -> Option<&Node<T>> {
+        match token {
+            [PWC] => self.pwc.as_deref(),
+            [FWC] => self.fwc.as_deref(),
+            _ => self.nodes.get(token).map(|n| &**n),
+        }
     }
 
     fn node_mut(&mut self, token: &[u8]) -> Option<&mut Box<Node<T>>> {
@@ -157,6 +173,23 @@ impl<T> Level<T> {
     }
 }
 
+/// Dropping a level unlinks its subtree node by node: the derived drop would recurse once per
+/// token and overflow the stack on a deep enough subject.
+impl<T> Drop for Level<T> {
+    fn drop(&mut self) {
+        let mut doomed: Vec<Box<Node<T>>> = self.nodes.drain().map(|(_, n)| n).collect();
+        doomed.extend(self.pwc.take());
+        doomed.extend(self.fwc.take());
+        while let Some(mut n) = doomed.pop() {
+            if let Some(mut next) = n.next.take() {
+                doomed.extend(next.nodes.drain().map(|(_, n)| n));
+                doomed.extend(next.pwc.take());
+                doomed.extend(next.fwc.take());
+            }
+        }
+    }
+}
+
 struct Cache<T> {
     generation: u64,
     map: FastMap<Box<[u8]>, Arc<MatchResult<T>>>,
@@ -173,6 +206,8 @@ pub struct Sublist<T> {
     matches: AtomicU64,
     cache_hits: AtomicU64,
     cache_enabled: bool,
+    /// Hashes subject tokens; seeded per server (see [`crate::keyed_hasher`]).
+    hasher: FixedState,
     /// Guarded by its own lock so matching under a shared borrow can fill it.
     cache: Mutex<Cache<T>>,
 }
@@ -184,10 +219,17 @@ impl<T: Entry> Default for Sublist<T> {
 }
 
 impl<T: Entry> Sublist<T> {
-    /// An empty list; `cache` turns the match cache on.
+    /// An empty list; `cache` turns the match cache on. Hashes with a fixed seed: for lists
+    /// whose subjects clients choose, use [`with_seed`](Self::with_seed).
     pub fn new(cache: bool) -> Self {
+        Self::with_seed(cache, 0)
+    }
+
+    /// An empty list whose maps hash with [`crate::keyed_hasher`]`(seed)`.
+    pub fn with_seed(cache: bool, seed: u64) -> Self {
+        let hasher = crate::keyed_hasher(seed);
         Sublist {
-            root: Level::new(),
+            root: Level::new(hasher),
             count: 0,
             generation: 0,
             inserts: 0,
@@ -195,9 +237,10 @@ impl<T: Entry> Sublist<T> {
             matches: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
             cache_enabled: cache,
+            hasher,
             cache: Mutex::new(Cache {
                 generation: 0,
-                map: FastMap::default(),
+                map: FastMap::with_hasher(hasher),
             }),
         }
     }
@@ -228,7 +271,10 @@ impl<T: Entry> Sublist<T> {
             if toks.peek().is_none() {
                 break node;
             }
-            level = node.next.get_or_insert_with(|| Box::new(Level::new()));
+            let hasher = self.hasher;
+            level = node
+                .next
+                .get_or_insert_with(|| Box::new(Level::new(hasher)));
         };
         match keep.queue() {
             None => node.psubs.push(sub),
@@ -247,10 +293,39 @@ impl<T: Entry> Sublist<T> {
     }
 
     /// Removes `sub` (by pointer). Returns false if it was not there. Frees emptied nodes.
+    ///
+    /// Iterative, as every walk here: subjects can have as many tokens as the control line
+    /// allows, and a recursion that deep once overflowed a thread's stack.
     pub fn remove(&mut self, sub: &Arc<T>) -> bool {
         let toks: smallvec::SmallVec<[&[u8]; 16]> = subject::tokens(sub.subject()).collect();
-        if !remove_from(&mut self.root, &toks, sub) {
+        let Some(cut) = prune_point(&self.root, &toks, sub) else {
             return false;
+        };
+        // Walk down to the level holding the first doomed node (or to the leaf if none is).
+        let mut level = &mut self.root;
+        for (i, t) in toks.iter().enumerate() {
+            if i == cut {
+                // Everything from here down holds only `sub`: drop the chain (iteratively,
+                // see `Level`'s `Drop`).
+                level.remove_node(t);
+                break;
+            }
+            let node = level
+                .node_mut(t)
+                .expect("prune_point walked this path under the same borrow");
+            if i + 1 == toks.len() {
+                remove_entry(node, sub);
+                break;
+            }
+            if i + 1 == cut && node.next.as_deref().is_some_and(|l| l.len() == 1) {
+                // The next level holds only the doomed node: drop the level with it.
+                node.next = None;
+                break;
+            }
+            level = node
+                .next
+                .as_deref_mut()
+                .expect("prune_point walked this path under the same borrow");
         }
         self.count -= 1;
         self.removes += 1;
@@ -263,7 +338,7 @@ impl<T: Entry> Sublist<T> {
     pub fn match_subject(&self, subject: &[u8]) -> Arc<MatchResult<T>> {
         self.matches.fetch_add(1, Ordering::Relaxed);
         if self.cache_enabled {
-            let mut cache = self.cache.lock().expect("sublist cache lock poisoned");
+            let mut cache = self.cache_lock();
             if cache.generation != self.generation {
                 cache.map.clear();
                 cache.generation = self.generation;
@@ -274,7 +349,7 @@ impl<T: Entry> Sublist<T> {
         }
         let result = Arc::new(self.compute_match(subject));
         if self.cache_enabled {
-            let mut cache = self.cache.lock().expect("sublist cache lock poisoned");
+            let mut cache = self.cache_lock();
             if cache.generation == self.generation {
                 if cache.map.len() >= CACHE_MAX {
                     let excess = cache.map.len() - CACHE_SWEEP;
@@ -295,20 +370,32 @@ impl<T: Entry> Sublist<T> {
         if toks.iter().any(|t| t.is_empty()) {
             return result;
         }
-        match_level(Some(&self.root), &toks, &mut result);
+        match_level(&self.root, &toks, &mut result);
         result
     }
 
     /// Every entry in the list, in trie order (for monitoring and tests).
     pub fn all(&self) -> Vec<Arc<T>> {
         let mut out = Vec::with_capacity(self.count);
-        collect_level(&self.root, &mut out);
+        // Depth-first, each node's entries before its children (an explicit stack: no
+        // recursion, see `remove`).
+        let mut stack: Vec<&Node<T>> = Vec::new();
+        push_children(&self.root, &mut stack);
+        while let Some(n) = stack.pop() {
+            out.extend(n.psubs.iter().cloned());
+            for (_, m) in &n.qsubs {
+                out.extend(m.iter().cloned());
+            }
+            if let Some(next) = &n.next {
+                push_children(next, &mut stack);
+            }
+        }
         out
     }
 
     /// Current statistics.
     pub fn stats(&self) -> SublistStats {
-        let cache = self.cache.lock().expect("sublist cache lock poisoned");
+        let cache = self.cache_lock();
         let valid = cache.generation == self.generation;
         let (mut max_fanout, mut total) = (0usize, 0usize);
         let num_cache = if valid { cache.map.len() } else { 0 };
@@ -340,6 +427,12 @@ impl<T: Entry> Sublist<T> {
         }
     }
 
+    /// The cache, recovered if a panic poisoned its lock (a bug, but one that must not
+    /// spread to every publisher).
+    fn cache_lock(&self) -> std::sync::MutexGuard<'_, Cache<T>> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// True if the trie holds no nodes at all (for churn tests: removal frees everything).
     pub fn is_pristine(&self) -> bool {
         self.root.is_empty()
@@ -364,54 +457,123 @@ fn add_node<T: Entry>(node: &Node<T>, result: &mut MatchResult<T>) {
     }
 }
 
-fn match_level<T: Entry>(mut level: Option<&Level<T>>, toks: &[&[u8]], r: &mut MatchResult<T>) {
-    let mut last: Option<&Node<T>> = None;
-    let mut last_pwc: Option<&Node<T>> = None;
-    for (i, t) in toks.iter().enumerate() {
-        let Some(l) = level else { return };
-        if let Some(fwc) = &l.fwc {
-            add_node(fwc, r);
+/// One walk along the subject's tokens, starting at `toks[i]` in `level`; a `*` node forks
+/// a new walk, which must finish before this one goes on (that is the delivery order).
+struct Walk<'a, T> {
+    level: Option<&'a Level<T>>,
+    i: usize,
+    last: Option<&'a Node<T>>,
+    last_pwc: Option<&'a Node<T>>,
+}
+
+/// Collects every node matching `toks` into `r`: at each level the `>` node, then everything
+/// under the `*` node, then the literal path. Depth-first with an explicit stack of paused
+/// walks, so a subject of any length runs in constant stack space.
+fn match_level<'a, T: Entry>(root: &'a Level<T>, toks: &[&[u8]], r: &mut MatchResult<T>) {
+    let mut paused: Vec<Walk<'a, T>> = Vec::new();
+    let mut w = Walk {
+        level: Some(root),
+        i: 0,
+        last: None,
+        last_pwc: None,
+    };
+    loop {
+        let mut forked = None;
+        while w.i < toks.len() {
+            let Some(l) = w.level else {
+                // The literal path ended early: this walk contributes nothing more.
+                w.last = None;
+                w.last_pwc = None;
+                break;
+            };
+            if let Some(fwc) = &l.fwc {
+                add_node(fwc, r);
+            }
+            w.last_pwc = l.pwc.as_deref();
+            w.last = l.nodes.get(toks[w.i]).map(|n| &**n);
+            w.level = w.last.and_then(|n| n.next.as_deref());
+            w.i += 1;
+            if let Some(pwc) = w.last_pwc {
+                forked = Some(Walk {
+                    level: pwc.next.as_deref(),
+                    i: w.i,
+                    last: None,
+                    last_pwc: None,
+                });
+                break;
+            }
         }
-        last_pwc = l.pwc.as_deref();
-        if let Some(pwc) = last_pwc {
-            match_level(pwc.next.as_deref(), &toks[i + 1..], r);
+        if let Some(f) = forked {
+            // Finish the `*` branch first, then resume this walk where it stopped.
+            paused.push(std::mem::replace(&mut w, f));
+            continue;
         }
-        last = l.nodes.get(*t).map(|n| &**n);
-        level = last.and_then(|n| n.next.as_deref());
-    }
-    if let Some(n) = last {
-        add_node(n, r);
-    }
-    if let Some(p) = last_pwc {
-        add_node(p, r);
+        if w.i == toks.len() {
+            if let Some(n) = w.last {
+                add_node(n, r);
+            }
+            if let Some(p) = w.last_pwc {
+                add_node(p, r);
+            }
+        }
+        match paused.pop() {
+            Some(p) => w = p,
+            None => return,
+        }
     }
 }
 
-fn remove_from<T: Entry>(level: &mut Level<T>, toks: &[&[u8]], sub: &Arc<T>) -> bool {
-    let (t, rest) = toks
-        .split_first()
-        .expect("remove_from is never called with no tokens");
-    let Some(node) = level.node_mut(t) else {
-        return false;
-    };
-    let removed = if rest.is_empty() {
-        remove_entry(node, sub)
-    } else {
-        match node.next.as_deref_mut() {
-            Some(next) => {
-                let removed = remove_from(next, rest, sub);
-                if removed && next.is_empty() {
-                    node.next = None;
-                }
-                removed
-            }
-            None => false,
-        }
-    };
-    if removed && node.is_empty() {
-        level.remove_node(t);
+/// Where removing `sub` (at the end of `toks`) starts freeing nodes: `Some(depth)` of the
+/// first node that holds nothing but `sub`'s path once it is gone (`toks.len()` if none), or
+/// `None` if `sub` is not in the list. A read-only pass, so the removal itself needs no
+/// parent pointers and no recursion.
+fn prune_point<T: Entry>(root: &Level<T>, toks: &[&[u8]], sub: &Arc<T>) -> Option<usize> {
+    let mut path: Vec<&Node<T>> = Vec::with_capacity(toks.len());
+    let mut level = Some(root);
+    for t in toks {
+        let node = level?.node(t)?;
+        path.push(node);
+        level = node.next.as_deref();
     }
-    removed
+    let leaf = *path.last()?;
+    if !holds_entry(leaf, sub) {
+        return None;
+    }
+    let mut cut = toks.len();
+    for (i, node) in path.iter().enumerate().rev() {
+        let doomed = if i + 1 == toks.len() {
+            node.next.is_none() && node.num_entries() == 1
+        } else {
+            // Empty of its own, and its only child is the doomed one.
+            cut == i + 1
+                && node.num_entries() == 0
+                && node.next.as_deref().is_some_and(|l| l.len() == 1)
+        };
+        if !doomed {
+            break;
+        }
+        cut = i;
+    }
+    Some(cut)
+}
+
+fn holds_entry<T: Entry>(node: &Node<T>, sub: &Arc<T>) -> bool {
+    match sub.queue() {
+        None => node.psubs.iter().any(|s| Arc::ptr_eq(s, sub)),
+        Some(q) => node
+            .qsubs
+            .iter()
+            .any(|(name, m)| &**name == q && m.iter().any(|s| Arc::ptr_eq(s, sub))),
+    }
+}
+
+/// Pushes `level`'s nodes so that they pop in the order: literal nodes, `*`, `>`.
+fn push_children<'a, T>(level: &'a Level<T>, stack: &mut Vec<&'a Node<T>>) {
+    stack.extend(level.fwc.as_deref());
+    stack.extend(level.pwc.as_deref());
+    let at = stack.len();
+    stack.extend(level.nodes.values().map(|n| &**n));
+    stack[at..].reverse();
 }
 
 fn remove_entry<T: Entry>(node: &mut Node<T>, sub: &Arc<T>) -> bool {
@@ -438,27 +600,6 @@ fn remove_entry<T: Entry>(node: &mut Node<T>, sub: &Arc<T>) -> bool {
             }
             true
         }
-    }
-}
-
-fn collect_level<T>(level: &Level<T>, out: &mut Vec<Arc<T>>) {
-    let mut visit = |n: &Node<T>| {
-        out.extend(n.psubs.iter().cloned());
-        for (_, m) in &n.qsubs {
-            out.extend(m.iter().cloned());
-        }
-        if let Some(next) = &n.next {
-            collect_level(next, out);
-        }
-    };
-    for n in level.nodes.values() {
-        visit(n);
-    }
-    if let Some(n) = &level.pwc {
-        visit(n);
-    }
-    if let Some(n) = &level.fwc {
-        visit(n);
     }
 }
 

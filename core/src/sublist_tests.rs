@@ -235,3 +235,45 @@ proptest! {
         prop_assert!(sl.is_pristine());
     }
 }
+
+/// Subjects of tens of thousands of tokens (a client may send one when `max_control_line` is
+/// raised) once overflowed the stack in the recursive walks and aborted the whole process.
+/// Run on a thread with a small stack (the std runtime's are 512 KiB) so a recursion of depth
+/// proportional to the token count cannot pass by luck.
+#[test]
+fn deep_subjects_do_not_overflow_the_stack() {
+    const DEPTH: usize = 50_000;
+    let run = || {
+        let literal = vec!["a"; DEPTH].join(".");
+        let stars = vec!["*"; DEPTH].join(".");
+        let mut tail = vec!["*"; DEPTH - 1];
+        tail.push(">");
+        let tail = tail.join(".");
+        let mut sl = Sublist::new(true);
+        let (a, b, c) = (
+            s(&literal, None, 1),
+            s(&stars, None, 2),
+            s(&tail, Some("q"), 3),
+        );
+        sl.insert(Arc::clone(&a)).unwrap();
+        sl.insert(Arc::clone(&b)).unwrap();
+        sl.insert(Arc::clone(&c)).unwrap();
+        let r = sl.match_subject(literal.as_bytes());
+        assert_eq!(ids(&r), (vec![1, 2], vec![vec![3]]));
+        assert_eq!(sl.all().len(), 3);
+        assert!(sl.remove(&b));
+        assert_eq!(
+            ids(&sl.match_subject(literal.as_bytes())),
+            (vec![1], vec![vec![3]])
+        );
+        assert!(sl.remove(&a));
+        // Dropped with a deep chain still in it: dropping must not recurse either.
+        drop(sl);
+    };
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(run)
+        .unwrap()
+        .join()
+        .unwrap();
+}

@@ -27,6 +27,9 @@ impl Entry for S {
 #[derive(Debug, Arbitrary)]
 enum Cmd {
     Insert { tokens: Vec<u8>, queue: Option<bool> },
+    /// A subject of up to ~390,000 tokens: the walks once recursed per token and overflowed
+    /// the stack (a crash even on the fuzzer's 8 MiB main stack at this depth).
+    Deep { tokens: Vec<u8>, repeat: u16, queue: Option<bool>, then_match: bool },
     Remove(u16),
     Match(Vec<u8>),
 }
@@ -59,6 +62,27 @@ fuzz_target!(|cmds: Vec<Cmd>| {
                 let s = Arc::new(S { subject, queue, id });
                 let ok = sl.insert(Arc::clone(&s)).is_ok();
                 assert_eq!(ok, subject::is_valid_subject(&s.subject));
+                if ok {
+                    model.push(s);
+                }
+            }
+            Cmd::Deep { tokens, repeat, queue, then_match } => {
+                let unit = build(&tokens, false);
+                if unit.is_empty() {
+                    continue;
+                }
+                let subject = vec![unit; usize::from(repeat).max(1)].join(&b'.');
+                let queue = queue.map(|q| if q { b"q1".to_vec() } else { b"q2".to_vec() });
+                let s = Arc::new(S { subject, queue, id });
+                let ok = sl.insert(Arc::clone(&s)).is_ok();
+                assert_eq!(ok, subject::is_valid_subject(&s.subject));
+                if then_match {
+                    // Literal tokens in place of wildcards: the deep entry must match it.
+                    let lit: Vec<u8> = s.subject.iter().map(|&b| if b == b'*' || b == b'>' { b'a' } else { b }).collect();
+                    let r = sl.match_subject(&lit);
+                    let found = r.psubs.iter().chain(r.qsubs.iter().flatten()).any(|x| x.id == id);
+                    assert_eq!(found, ok && subject::is_valid_subject(&lit));
+                }
                 if ok {
                     model.push(s);
                 }

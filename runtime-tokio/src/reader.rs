@@ -25,6 +25,23 @@ const READ_BUF_MIN: usize = 4 * 1024;
 /// Largest read buffer: reads that fill the buffer double it up to this.
 const READ_BUF_MAX: usize = 64 * 1024;
 
+/// Subscriptions above which a call that may close the connection runs off the worker.
+const HEAVY_SUBS: usize = 1024;
+
+/// Runs `f` (a core call that may close `conn`) so that a heavy close, which removes every
+/// subscription of the connection (100,000 take a good part of a second in a debug build),
+/// does not hold up the other tasks queued on this worker thread: `block_in_place` hands them
+/// to another worker first. Only on the multi-thread runtime (it panics on the other).
+fn off_worker<R>(conn: &mut Connection, f: impl FnOnce(&mut Connection) -> R) -> R {
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi && conn.subscription_count() > HEAVY_SUBS {
+        tokio::task::block_in_place(|| f(conn))
+    } else {
+        f(conn)
+    }
+}
+
 /// Runs the reader until the connection is closed. `token` is cancelled by the writer when it
 /// stops, or by the server to abort every connection. `reloaded` changes after every config
 /// reload.
@@ -59,18 +76,19 @@ pub async fn run(
             biased;
             () = token.cancelled() => {
                 // The writer stopped (its reason is on the handle) or the server is aborting.
-                conn.handle_close(clock::now(), &sh, CloseReason::ServerShutdown);
+                off_worker(&mut conn, |c| c.handle_close(clock::now(), &sh, CloseReason::ServerShutdown));
             }
             r = rd.read(&mut buf) => match r {
-                Ok(0) => conn.handle_close(clock::now(), &sh, CloseReason::ClientClosed),
+                Ok(0) => off_worker(&mut conn, |c| c.handle_close(clock::now(), &sh, CloseReason::ClientClosed)),
                 Ok(n) => {
-                    // Err means closed; the Closed event below ends the loop.
-                    let _ = conn.handle_read(clock::now(), &buf[..n], &sh);
+                    // Err means closed; the Closed event below ends the loop. A read can
+                    // close the connection (a protocol error), so it may be heavy too.
+                    let _ = off_worker(&mut conn, |c| c.handle_read(clock::now(), &buf[..n], &sh));
                     if n == buf.len() && buf.len() < READ_BUF_MAX {
                         buf.resize(buf.len() * 2, 0);
                     }
                 }
-                Err(_) => conn.handle_close(clock::now(), &sh, CloseReason::ReadError),
+                Err(_) => off_worker(&mut conn, |c| c.handle_close(clock::now(), &sh, CloseReason::ReadError)),
             },
             () = &mut timer, if armed.is_some() => {
                 armed = None;

@@ -136,7 +136,7 @@ impl Connection {
         let (cfg, cfg_generation) = sh.opts_with_generation();
         let opts = &*cfg;
         let cid = sh.next_cid();
-        let handle = Arc::new(ClientHandle::new(cid, opts.max_pending, notify));
+        let handle = Arc::new(ClientHandle::new(cid, opts.max_pending, opts.seed, notify));
         handle
             .last_activity
             .store(now.as_nanos(), Ordering::Relaxed);
@@ -161,9 +161,9 @@ impl Connection {
                 auth_required,
                 connect_received: false,
                 perms: None,
-                pub_perm_cache: FastMap::default(),
-                subs: FastMap::default(),
-                l1: FastMap::default(),
+                pub_perm_cache: crate::keyed_map(opts.seed),
+                subs: crate::keyed_map(opts.seed),
+                l1: crate::keyed_map(opts.seed),
                 l1_generation: 0,
                 l1_last_subject: Vec::new(),
                 l1_last: None,
@@ -289,6 +289,12 @@ impl Connection {
     /// The next event for the runtime, if any.
     pub fn poll_event(&mut self) -> Option<ConnEvent> {
         self.st.events.pop_front()
+    }
+
+    /// Number of subscriptions held, closed or not, without walking them (O(1)): a runtime
+    /// uses it to see that closing this connection is heavy work (see `Account::remove`).
+    pub fn subscription_count(&self) -> usize {
+        self.st.subs.len()
     }
 
     /// Number of live subscriptions (tests, monitoring).

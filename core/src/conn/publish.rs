@@ -136,10 +136,9 @@ impl State {
         let last = match sub.admit() {
             Admit::Deliver => false,
             Admit::DeliverLast => true,
-            Admit::Drop => {
-                self.batch.exhausted.push(Arc::clone(sub));
-                return false;
-            }
+            // Closed: whoever closed it removes it (its owner on UNSUB or close, or the
+            // publisher that got `DeliverLast`); a stale cached match may still hold it.
+            Admit::Drop => return false,
         };
         if last {
             self.batch.exhausted.push(Arc::clone(sub));
