@@ -28,6 +28,13 @@ pub trait Notify: Send + Sync {
 /// (the Go server's `replyPermLimit`).
 const REPLY_PERM_LIMIT: usize = 4096;
 
+/// Pending bytes above which a receiver stalls its producers: 3/4 of `max_pending`, as Go
+/// 2.10+ (2.9.10 used 1/2; 3/4 leaves a receiver more room before its producers slow down,
+/// and nothing on the wire depends on it).
+pub fn stall_mark(max_pending: usize) -> usize {
+    max_pending / 4 * 3
+}
+
 /// What the outbound queue is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum OutState {
@@ -84,6 +91,9 @@ pub enum Delivered {
     Queued {
         /// The caller must call [`ClientHandle::wake`] once its batch is done.
         wake: bool,
+        /// The receiver's queue is over the stall mark ([`stall_mark`]): the producer should
+        /// pause before its next message (the Go server's fast-producer stall).
+        stall: bool,
     },
     /// Not delivered (closed, or filtered by the receiver's permissions).
     Skipped,
@@ -106,6 +116,10 @@ pub struct Taken {
 pub struct ClientHandle {
     /// The connection id (`cid`), unique per server.
     pub cid: u64,
+    /// The client's address, for log lines others write about it (slow consumer).
+    pub addr: Option<std::net::SocketAddr>,
+    /// Its `max_pending` (fixed for the connection's life).
+    pub max_pending: usize,
     out: Mutex<Outbound>,
     /// Set when a wake-up is owed by some publisher; cleared just before it is delivered.
     wake_owed: AtomicBool,
@@ -133,9 +147,17 @@ impl std::fmt::Debug for ClientHandle {
 impl ClientHandle {
     /// A new handle with an empty, open outbound queue; `seed` keys the hashing of the reply
     /// subjects it tracks (see [`crate::keyed_hasher`]).
-    pub fn new(cid: u64, max_pending: usize, seed: u64, notify: Arc<dyn Notify>) -> ClientHandle {
+    pub fn new(
+        cid: u64,
+        addr: Option<std::net::SocketAddr>,
+        max_pending: usize,
+        seed: u64,
+        notify: Arc<dyn Notify>,
+    ) -> ClientHandle {
         ClientHandle {
             cid,
+            addr,
+            max_pending,
             out: Mutex::new(Outbound {
                 buf: Vec::new(),
                 max_pending,
@@ -201,6 +223,7 @@ impl ClientHandle {
         drop(o);
         Delivered::Queued {
             wake: !self.wake_owed.swap(true, Ordering::AcqRel),
+            stall: false,
         }
     }
 
@@ -247,9 +270,11 @@ impl ClientHandle {
                 prune_replies(o.replies.as_mut().expect("checked above"), now, expires);
             }
         }
+        let stall = o.buf.len() > stall_mark(o.max_pending);
         drop(o);
         Delivered::Queued {
             wake: !self.wake_owed.swap(true, Ordering::AcqRel),
+            stall,
         }
     }
 

@@ -26,10 +26,18 @@ impl Entry for S {
 
 #[derive(Debug, Arbitrary)]
 enum Cmd {
-    Insert { tokens: Vec<u8>, queue: Option<bool> },
+    Insert {
+        tokens: Vec<u8>,
+        queue: Option<bool>,
+    },
     /// A subject of up to ~390,000 tokens: the walks once recursed per token and overflowed
     /// the stack (a crash even on the fuzzer's 8 MiB main stack at this depth).
-    Deep { tokens: Vec<u8>, repeat: u16, queue: Option<bool>, then_match: bool },
+    Deep {
+        tokens: Vec<u8>,
+        repeat: u16,
+        queue: Option<bool>,
+        then_match: bool,
+    },
     Remove(u16),
     Match(Vec<u8>),
 }
@@ -66,7 +74,12 @@ fuzz_target!(|cmds: Vec<Cmd>| {
                     model.push(s);
                 }
             }
-            Cmd::Deep { tokens, repeat, queue, then_match } => {
+            Cmd::Deep {
+                tokens,
+                repeat,
+                queue,
+                then_match,
+            } => {
                 let unit = build(&tokens, false);
                 if unit.is_empty() {
                     continue;
@@ -78,9 +91,17 @@ fuzz_target!(|cmds: Vec<Cmd>| {
                 assert_eq!(ok, subject::is_valid_subject(&s.subject));
                 if then_match {
                     // Literal tokens in place of wildcards: the deep entry must match it.
-                    let lit: Vec<u8> = s.subject.iter().map(|&b| if b == b'*' || b == b'>' { b'a' } else { b }).collect();
+                    let lit: Vec<u8> = s
+                        .subject
+                        .iter()
+                        .map(|&b| if b == b'*' || b == b'>' { b'a' } else { b })
+                        .collect();
                     let r = sl.match_subject(&lit);
-                    let found = r.psubs.iter().chain(r.qsubs.iter().flatten()).any(|x| x.id == id);
+                    let found = r
+                        .psubs
+                        .iter()
+                        .chain(r.qsubs.iter().flatten())
+                        .any(|x| x.id == id);
                     assert_eq!(found, ok && subject::is_valid_subject(&lit));
                 }
                 if ok {
@@ -106,7 +127,12 @@ fuzz_target!(|cmds: Vec<Cmd>| {
                     .map(|s| s.id)
                     .collect();
                 want.sort_unstable();
-                assert_eq!(got, want, "plain matches for {:?}", String::from_utf8_lossy(&lit));
+                assert_eq!(
+                    got,
+                    want,
+                    "plain matches for {:?}",
+                    String::from_utf8_lossy(&lit)
+                );
                 let mut gq: Vec<Vec<usize>> = r
                     .qsubs
                     .iter()
@@ -135,7 +161,12 @@ fuzz_target!(|cmds: Vec<Cmd>| {
                     .filter(|v| !v.is_empty())
                     .collect();
                 wq.sort();
-                assert_eq!(gq, wq, "queue matches for {:?}", String::from_utf8_lossy(&lit));
+                assert_eq!(
+                    gq,
+                    wq,
+                    "queue matches for {:?}",
+                    String::from_utf8_lossy(&lit)
+                );
             }
         }
         assert_eq!(sl.count(), model.len());

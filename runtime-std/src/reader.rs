@@ -1,7 +1,8 @@
 //! The reader thread of one connection: socket bytes and timers into the core's [`Connection`].
 //!
 //! It owns the connection state machine. It blocks in `read` into a buffer that starts small
-//! and grows while reads fill it, feeds each chunk to `handle_read`, logs the core's events,
+//! and grows while reads fill it, feeds each chunk to `handle_read_paced` (sleeping through
+//! the core's read pauses, see [`feed`]), logs the core's events,
 //! and stops on the core's `Closed` event, on EOF (the writer shutting the socket down looks
 //! the same) or a read error.
 //!
@@ -142,8 +143,7 @@ pub fn run(mut job: ReaderJob, mut stream: &TcpStream) {
             match stream.read(&mut buf) {
                 Ok(0) => conn.handle_close(clock::now(), sh, CloseReason::ClientClosed),
                 Ok(n) => {
-                    // Err means closed; the Closed event below ends the loop.
-                    let _ = conn.handle_read(clock::now(), &buf[..n], sh);
+                    feed(conn, &buf[..n], sh);
                     if n == buf.len() && buf.len() < READ_BUF_MAX {
                         buf.resize(buf.len() * 2, 0);
                     }
@@ -155,6 +155,24 @@ pub fn run(mut job: ReaderJob, mut stream: &TcpStream) {
         }
         if drain_events(conn) || conn.is_closed() {
             return;
+        }
+    }
+}
+
+/// Feeds one read to the core with flow control: while the connection is paused (a fast
+/// producer stalled by a receiver near its `max_pending`) the thread sleeps, reading nothing
+/// (TCP pushes back), then offers the rest. The core bounds one read's pauses to 10 ms.
+fn feed(conn: &mut Connection, bytes: &[u8], sh: &Shared) {
+    let mut off = 0;
+    loop {
+        match conn.handle_read_paced(clock::now(), &bytes[off..], sh) {
+            Ok(n) => off += n,
+            // Closed; the Closed event ends the reader's loop.
+            Err(_) => return,
+        }
+        match conn.poll_read_pause() {
+            Some(until) => std::thread::sleep(clock::until(until, clock::now())),
+            None => return,
         }
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! It owns the connection state machine. It reads into a buffer that starts small and grows
 //! while reads fill it, feeds each chunk to `handle_read`, fires the connection's one timer
-//! (`poll_timeout` → `handle_timeout`), logs the core's events, and stops on the core's
+//! (`poll_timeout` → `handle_timeout`), honours the core's read pauses (`handle_read_paced`,
+//! `poll_read_pause`: no socket read while paused), logs the core's events, and stops on the core's
 //! `Closed` event, on EOF or a read error, or when the writer cancels the connection's token.
 //! When the server reloads its config it bumps a `watch` generation; the reader then runs
 //! `handle_config_change` (new limits, keep-alive, re-authentication).
@@ -39,6 +40,28 @@ fn off_worker<R>(conn: &mut Connection, f: impl FnOnce(&mut Connection) -> R) ->
         tokio::task::block_in_place(|| f(conn))
     } else {
         f(conn)
+    }
+}
+
+/// Feeds one read to the core with flow control: while the connection is paused (a fast
+/// producer stalled by a receiver near its `max_pending`) it waits, without reading the
+/// socket, then offers the rest. A pause is at most a few ms (the core's `STALL_BUDGET`
+/// bounds one read's pauses to 10 ms), so the reader's other events simply wait for it.
+async fn feed(conn: &mut Connection, bytes: &[u8], sh: &Shared) {
+    let mut off = 0;
+    loop {
+        // A read can close the connection (a protocol error), so it may be heavy too.
+        match off_worker(conn, |c| {
+            c.handle_read_paced(clock::now(), &bytes[off..], sh)
+        }) {
+            Ok(n) => off += n,
+            // Closed; the Closed event ends the reader's loop.
+            Err(_) => return,
+        }
+        match conn.poll_read_pause() {
+            Some(until) => tokio::time::sleep_until(clock::to_instant(until)).await,
+            None => return,
+        }
     }
 }
 
@@ -81,9 +104,7 @@ pub async fn run(
             r = rd.read(&mut buf) => match r {
                 Ok(0) => off_worker(&mut conn, |c| c.handle_close(clock::now(), &sh, CloseReason::ClientClosed)),
                 Ok(n) => {
-                    // Err means closed; the Closed event below ends the loop. A read can
-                    // close the connection (a protocol error), so it may be heavy too.
-                    let _ = off_worker(&mut conn, |c| c.handle_read(clock::now(), &buf[..n], &sh));
+                    feed(&mut conn, &buf[..n], &sh).await;
                     if n == buf.len() && buf.len() < READ_BUF_MAX {
                         buf.resize(buf.len() * 2, 0);
                     }

@@ -107,6 +107,7 @@ struct State {
     keepalive: keepalive::Keepalive,
     rng: Rng,
     batch: Batch,
+    stall: Stall,
     closed: Option<CloseReason>,
     events: VecDeque<ConnEvent>,
 }
@@ -122,7 +123,28 @@ struct Batch {
     dirty: Vec<Arc<ClientHandle>>,
     /// Subscriptions that reached their auto-unsubscribe limit.
     exhausted: Vec<Arc<Subscription>>,
+    /// A receiver went over its stall mark during the last op (see [`Stall`]).
+    stall: bool,
 }
+
+/// Go's fast-producer stall: a publisher whose message leaves a receiver's queue over
+/// [`stall_mark`](crate::client::stall_mark) pauses before its next op, giving the receiver's
+/// writer time to drain, rather than pushing it over `max_pending` (which closes it as a slow
+/// consumer). Go 2.10+'s figures: [`STALL_STEP`] per pause, at most [`STALL_BUDGET`] per
+/// read buffer (2.9.10 paused 100 ms to 1 s per delivery, with no budget).
+#[derive(Debug, Default)]
+struct Stall {
+    /// Paused: the runtime re-offers the rest of its buffer at or after this time.
+    until: Option<Time>,
+    /// Pause time spent on the current read buffer.
+    spent: std::time::Duration,
+}
+
+/// One pause of a fast producer (Go 2.10+: `stallClientMinDuration`).
+pub const STALL_STEP: std::time::Duration = std::time::Duration::from_millis(2);
+/// Most pause time per read buffer (Go 2.10+: `stallTotalAllowed`); past it the producer
+/// runs on, and a receiver that still cannot keep up becomes a slow consumer.
+pub const STALL_BUDGET: std::time::Duration = std::time::Duration::from_millis(10);
 
 impl Connection {
     /// Accepts a new client: registers it, queues INFO, arms its timers. If the server is at
@@ -136,7 +158,13 @@ impl Connection {
         let (cfg, cfg_generation) = sh.opts_with_generation();
         let opts = &*cfg;
         let cid = sh.next_cid();
-        let handle = Arc::new(ClientHandle::new(cid, opts.max_pending, opts.seed, notify));
+        let handle = Arc::new(ClientHandle::new(
+            cid,
+            addr,
+            opts.max_pending,
+            opts.seed,
+            notify,
+        ));
         handle
             .last_activity
             .store(now.as_nanos(), Ordering::Relaxed);
@@ -170,6 +198,7 @@ impl Connection {
                 keepalive,
                 rng,
                 batch: Batch::default(),
+                stall: Stall::default(),
                 closed: None,
                 events: VecDeque::new(),
             },
@@ -213,12 +242,57 @@ impl Connection {
         self.st.closed.is_some()
     }
 
-    /// Processes bytes read from the socket, in order, at time `now`.
+    /// Processes bytes read from the socket, in order, at time `now`, all of them: no flow
+    /// control (see [`handle_read_paced`](Self::handle_read_paced) for what runtimes use).
     ///
     /// Ops are acted on as they complete; a partial op is kept for the next call. Returns
     /// `Err(reason)` once the connection is closed (by this input or earlier); what it sent
     /// last (an `-ERR`, say) is still queued for the writer to flush.
     pub fn handle_read(&mut self, now: Time, bytes: &[u8], sh: &Shared) -> Result<(), CloseReason> {
+        self.st.stall.until = None;
+        self.read(now, bytes, sh, false).map(|_| ())
+    }
+
+    /// Processes bytes read from the socket with flow control: it may stop short.
+    ///
+    /// Returns how many bytes it consumed. After every call the runtime asks
+    /// [`poll_read_pause`](Self::poll_read_pause): `Some(t)` means the connection paused (a
+    /// receiver of its last message is over its stall mark), and until `t` the runtime
+    /// neither reads the socket (TCP pushes back on the producer) nor calls this again;
+    /// then it first offers the bytes not consumed (`bytes[consumed..]`, possibly none),
+    /// then reads on. Consumed bytes short of `bytes.len()` happen only with a pause. A
+    /// pause never splits an op; pauses add up to at most [`STALL_BUDGET`] per read buffer.
+    /// Timers ([`handle_timeout`](Self::handle_timeout)) run as usual while paused. `Err` as
+    /// for [`handle_read`](Self::handle_read).
+    pub fn handle_read_paced(
+        &mut self,
+        now: Time,
+        bytes: &[u8],
+        sh: &Shared,
+    ) -> Result<usize, CloseReason> {
+        if self.st.stall.until.take().is_none() {
+            // Fresh bytes from the socket, not the rest of a paused buffer: a new budget.
+            self.st.stall.spent = std::time::Duration::ZERO;
+        }
+        self.read(now, bytes, sh, true)
+    }
+
+    /// While paused by [`handle_read_paced`](Self::handle_read_paced): the time from which
+    /// the rest of the buffer may be offered again. `None` when not paused.
+    pub fn poll_read_pause(&self) -> Option<Time> {
+        if self.st.closed.is_some() {
+            return None;
+        }
+        self.st.stall.until
+    }
+
+    fn read(
+        &mut self,
+        now: Time,
+        bytes: &[u8],
+        sh: &Shared,
+        paced: bool,
+    ) -> Result<usize, CloseReason> {
         if let Some(r) = self.st.closed {
             return Err(r);
         }
@@ -252,11 +326,20 @@ impl Connection {
                 self.parser
                     .set_headers(self.st.opts.headers && !self.st.cfg.no_header_support);
             }
+            if std::mem::take(&mut self.st.batch.stall) && paced {
+                let left = STALL_BUDGET.saturating_sub(self.st.stall.spent);
+                if !left.is_zero() {
+                    let d = STALL_STEP.min(left);
+                    self.st.stall.spent += d;
+                    self.st.stall.until = Some(now + d);
+                    break;
+                }
+            }
         }
         self.st.finish_batch(sh);
         match self.st.closed {
             Some(r) => Err(r),
-            None => Ok(()),
+            None => Ok(pos),
         }
     }
 
@@ -377,15 +460,24 @@ impl State {
     /// Books the result of queueing bytes for `to`.
     fn note_delivery(&mut self, to: &Arc<ClientHandle>, d: Delivered) {
         match d {
-            Delivered::Queued { wake: true } => self.batch.dirty.push(Arc::clone(to)),
-            Delivered::Queued { wake: false } | Delivered::Skipped => {}
+            Delivered::Queued { wake, stall } => {
+                if wake {
+                    self.batch.dirty.push(Arc::clone(to));
+                }
+                self.batch.stall |= stall;
+            }
+            Delivered::Skipped => {}
             Delivered::SlowConsumer => {
+                // As Go: at INF, under the slow client's own address and cid, with the limit.
+                let who = match to.addr {
+                    Some(a) => format!("{a} - cid:{}", to.cid),
+                    None => format!("cid:{}", to.cid),
+                };
                 let msg = format!(
-                    "cid:{} - Slow Consumer Detected: MaxPending of {} Exceeded",
-                    to.cid,
-                    to.pending_bytes().max(1)
+                    "{who} - Slow Consumer Detected: MaxPending of {} Exceeded",
+                    to.max_pending
                 );
-                self.log(LogLevel::Warn, msg);
+                self.push_event(ConnEvent::Log(LogLevel::Info, msg));
             }
         }
     }
@@ -482,5 +574,7 @@ impl State {
     }
 }
 
+#[cfg(test)]
+mod flow_tests;
 #[cfg(test)]
 mod tests;

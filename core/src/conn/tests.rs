@@ -664,9 +664,16 @@ fn slow_consumer_is_closed_alone() {
         slow.conn.handle().close_reason(),
         Some(CloseReason::SlowConsumerPendingBytes)
     );
-    assert!(p.conn.poll_event().into_iter().any(
-        |e| matches!(e, ConnEvent::Log(LogLevel::Warn, ref m) if m.contains("Slow Consumer"))
-    ));
+    // Go's line: at INF, under the slow client's own address and cid, with the limit.
+    let events: Vec<ConnEvent> = std::iter::from_fn(|| p.conn.poll_event()).collect();
+    let want = format!(
+        "127.0.0.1:5555 - cid:{} - Slow Consumer Detected: MaxPending of 4096 Exceeded",
+        slow.conn.cid()
+    );
+    assert!(
+        events.contains(&ConnEvent::Log(LogLevel::Info, want)),
+        "{events:?}"
+    );
     slow.conn.handle_close(T0, &sh, CloseReason::ClientClosed);
     assert_eq!(
         sh.closed_clients().last().unwrap().reason,
