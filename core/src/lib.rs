@@ -17,6 +17,8 @@
 //! - [`shared`]: the routing table ([`shared::Shared`]): accounts, the client registry,
 //!   server stats and the closed-connection history. The only place with locks.
 //! - [`conn`]: the per-connection state machine ([`conn::Connection`]).
+//! - [`node`]: the server-wide state machine ([`node::Node`]): timed policy such as lame
+//!   duck mode.
 //! - [`monitor`]: the monitoring documents (`/varz`, `/connz`, …) built from [`shared`].
 //! - [`time`], [`rng`]: the time and randomness types that come in from outside.
 //!
@@ -34,6 +36,7 @@ pub mod conn;
 pub mod errors;
 pub mod info;
 pub mod monitor;
+pub mod node;
 pub mod options;
 pub mod proto;
 pub mod rng;

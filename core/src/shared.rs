@@ -452,6 +452,11 @@ impl Shared {
         ring.push_back(closed);
     }
 
+    /// The handle of live client `cid`, if it is still registered.
+    pub fn client_handle(&self, cid: u64) -> Option<Arc<ClientHandle>> {
+        self.clients().get(&cid).map(|r| Arc::clone(&r.handle))
+    }
+
     /// Number of live clients.
     pub fn num_clients(&self) -> usize {
         self.clients().len()
@@ -480,8 +485,8 @@ impl Shared {
 
     /// Lame duck mode: tells every client that takes async INFO that this server is going
     /// away (`INFO {..., "ldm":true}`), so it can reconnect elsewhere before it is closed.
-    /// Returns how many were told. Stopping accepting and closing clients is the runtime's
-    /// part.
+    /// Returns how many were told. The pacing of lame duck mode (when to call this, when to
+    /// close each client) is [`crate::node::Node`]'s; stopping accepting is the runtime's.
     pub fn enter_lame_duck(&self) -> usize {
         let opts = self.opts();
         let mut told = 0;

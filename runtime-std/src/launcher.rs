@@ -39,9 +39,8 @@ impl RunningServer for Server {
         Server::shared(self)
     }
 
-    fn enter_lame_duck(&mut self) {
+    fn stop_accepting(&mut self) {
         self.stop_accepting_now();
-        self.shared().enter_lame_duck();
     }
 
     fn shutdown(self: Box<Self>) {

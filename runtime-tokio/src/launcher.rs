@@ -52,9 +52,8 @@ impl RunningServer for OnRuntime {
         self.server.shared()
     }
 
-    fn enter_lame_duck(&mut self) {
+    fn stop_accepting(&mut self) {
         self.server.stop_accepting();
-        self.server.shared().enter_lame_duck();
     }
 
     fn shutdown(self: Box<Self>) {

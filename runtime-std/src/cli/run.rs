@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use natsd_core::config::ServerConfig;
+use natsd_core::node::{Node, NodeAction};
 
 use super::flags::{self, FlagError, Flags};
 use super::logging::{self, fatal, LogHandle};
@@ -231,27 +232,31 @@ fn serve(
     }
 }
 
-/// Lame duck mode, as the Go server does it: stop accepting, tell clients (INFO `ldm`), wait
-/// the grace period so other servers can enter lame duck too, then close the clients one by
-/// one spread over the rest of `lame_duck_duration`. Signals that arrive meanwhile stay
-/// pending until it ends (the Go server lets a shutdown cut it short).
+/// Lame duck mode, driven from the core's [`Node`] (which paces it as Go does; see
+/// `Node::handle_lame_duck`): this loop only carries out its actions and sleeps until its
+/// timer. Signals that arrive meanwhile stay pending until it ends (the Go server lets a
+/// shutdown cut it short).
 fn lame_duck(server: &mut dyn super::runtime::RunningServer, cfg: &ServerConfig) {
-    tracing::info!("Entering lame duck mode, stop accepting new clients");
-    server.enter_lame_duck();
-    let grace = cfg.lame_duck_grace_period;
-    let spread = cfg
-        .lame_duck_duration
-        .saturating_sub(grace)
-        .max(std::time::Duration::from_secs(1));
-    std::thread::sleep(grace);
-    tracing::info!("Closing existing clients");
-    let clients = server.shared().client_list();
-    let gap = spread / u32::try_from(clients.len().max(1)).unwrap_or(u32::MAX);
-    for (i, (h, _)) in clients.iter().enumerate() {
-        h.close_after_flush(natsd_core::errors::CloseReason::ServerShutdown);
-        if i + 1 < clients.len() {
-            std::thread::sleep(gap);
+    let mut node = Node::new(std::sync::Arc::clone(server.shared()));
+    node.handle_lame_duck(
+        crate::clock::now(),
+        cfg.lame_duck_duration,
+        cfg.lame_duck_grace_period,
+    );
+    loop {
+        while let Some(action) = node.poll_action() {
+            match action {
+                NodeAction::StopAccepting => server.stop_accepting(),
+                NodeAction::Log(level, line) => crate::adapter::events::log(level, &line),
+                NodeAction::Shutdown => return,
+            }
         }
+        let Some(at) = node.poll_timeout() else {
+            // Not reached: the node keeps a timer until it asks to shut down.
+            return;
+        };
+        std::thread::sleep(crate::clock::until(at, crate::clock::now()));
+        node.handle_timeout(crate::clock::now());
     }
 }
 

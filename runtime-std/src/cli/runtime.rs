@@ -23,10 +23,9 @@ pub trait RunningServer {
     /// The server's shared state (clients, stats, options).
     fn shared(&self) -> &std::sync::Arc<natsd_core::shared::Shared>;
 
-    /// Lame duck mode, first step: stop accepting new clients (the listener closes) and tell
-    /// the clients that take async INFO that this server is going away. The program then
-    /// closes the clients over the lame-duck duration and shuts down.
-    fn enter_lame_duck(&mut self);
+    /// Stop accepting new clients: the listener closes (lame duck mode; the core's `Node`
+    /// decides when, and does the rest through the shared state).
+    fn stop_accepting(&mut self);
 
     /// Graceful stop: stop accepting, flush and close every client (bounded by the write
     /// deadline plus slack), log `Server Exiting..`. Blocks until done.

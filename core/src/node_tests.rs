@@ -1,0 +1,165 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::client::Notify;
+use crate::conn::Connection;
+use crate::options::Options;
+
+struct Nop;
+impl Notify for Nop {
+    fn notify(&self) {}
+}
+
+const T0: Time = Time::from_nanos(1_000_000_000);
+
+/// `n` protocol-1 clients that did CONNECT and PING (so they take async INFO).
+fn server(n: usize, seed: u64) -> (Arc<Shared>, Vec<Connection>) {
+    let sh = Arc::new(Shared::new(
+        Options {
+            seed,
+            ..Options::default()
+        },
+        "NTEST".into(),
+        T0,
+    ));
+    let conns = (0..n)
+        .map(|_| {
+            let mut c = Connection::accept(&sh, T0, None, Arc::new(Nop));
+            c.handle_read(T0, b"CONNECT {\"protocol\":1}\r\nPING\r\n", &sh)
+                .unwrap();
+            c.handle().take(&mut Vec::new());
+            c
+        })
+        .collect();
+    (sh, conns)
+}
+
+/// Drives the node through lame duck mode; returns when each client was closed (offset
+/// from the signal) and when the node asked to shut down.
+fn run(
+    sh: &Arc<Shared>,
+    conns: &[Connection],
+    duration: Duration,
+    grace: Duration,
+) -> (Vec<Duration>, Duration, Vec<NodeAction>) {
+    let mut node = Node::new(Arc::clone(sh));
+    let mut actions = Vec::new();
+    let mut closed_at = vec![None; conns.len()];
+    node.handle_lame_duck(T0, duration, grace);
+    let mut now = T0;
+    for _ in 0..100_000 {
+        while let Some(a) = node.poll_action() {
+            if a == NodeAction::Shutdown {
+                let closed = closed_at
+                    .into_iter()
+                    .map(|t: Option<Duration>| t.unwrap())
+                    .collect();
+                actions.push(a);
+                return (closed, now - T0, actions);
+            }
+            actions.push(a);
+        }
+        now = node.poll_timeout().expect("a timer until shutdown");
+        node.handle_timeout(now);
+        for (i, c) in conns.iter().enumerate() {
+            if closed_at[i].is_none() && c.handle().close_reason().is_some() {
+                closed_at[i] = Some(now - T0);
+            }
+        }
+    }
+    panic!("lame duck never finished");
+}
+
+/// Go's pacing: 6 clients, 30 s duration, 2 s grace: the first close at 2 s, then a pause
+/// in [0.5 s, 1 s) between closes (the gap 28 s / 6 is capped at 1 s), shut down right after
+/// the last: 4.5 to 7 s in all (Go ~5.1 s; ours used to spread them over 25 s).
+#[test]
+fn lame_duck_is_paced_as_go() {
+    let (sh, conns) = server(6, 7);
+    let (closed, shutdown, actions) =
+        run(&sh, &conns, Duration::from_secs(30), Duration::from_secs(2));
+    assert_eq!(
+        actions[0],
+        NodeAction::Log(
+            LogLevel::Info,
+            "Entering lame duck mode, stop accepting new clients".into()
+        )
+    );
+    assert_eq!(actions[1], NodeAction::StopAccepting);
+    assert!(actions.contains(&NodeAction::Log(
+        LogLevel::Info,
+        "Closing existing clients".into()
+    )));
+    let mut sorted = closed.clone();
+    sorted.sort();
+    assert_eq!(sorted[0], Duration::from_secs(2));
+    for w in sorted.windows(2) {
+        let gap = w[1] - w[0];
+        assert!(
+            gap >= Duration::from_millis(500) && gap < Duration::from_secs(1),
+            "{gap:?}"
+        );
+    }
+    assert_eq!(shutdown, *sorted.last().unwrap());
+    assert!(
+        shutdown >= Duration::from_millis(4500) && shutdown < Duration::from_secs(7),
+        "{shutdown:?}"
+    );
+    // Same seed, same schedule.
+    let (sh2, conns2) = server(6, 7);
+    let (closed2, shutdown2, _) = run(
+        &sh2,
+        &conns2,
+        Duration::from_secs(30),
+        Duration::from_secs(2),
+    );
+    assert_eq!((closed, shutdown), (closed2, shutdown2));
+}
+
+/// Many clients over a short spread: the gap shrinks below the cap and the closes fill it.
+#[test]
+fn lame_duck_spreads_many_clients_over_the_duration() {
+    let (sh, conns) = server(40, 3);
+    let (_, shutdown, _) = run(&sh, &conns, Duration::from_secs(12), Duration::from_secs(2));
+    // gap = 10 s / 40 = 250 ms; 39 pauses of [125, 250) ms after the grace.
+    assert!(
+        shutdown >= Duration::from_millis(2000 + 39 * 125),
+        "{shutdown:?}"
+    );
+    assert!(
+        shutdown < Duration::from_millis(2000 + 39 * 250),
+        "{shutdown:?}"
+    );
+}
+
+/// No clients: shut down at once, without waiting out the grace period (as Go).
+#[test]
+fn lame_duck_without_clients_shuts_down_at_once() {
+    let (sh, conns) = server(0, 1);
+    let (_, shutdown, actions) = run(
+        &sh,
+        &conns,
+        Duration::from_secs(30),
+        Duration::from_secs(10),
+    );
+    assert_eq!(shutdown, Duration::ZERO);
+    assert_eq!(actions.last(), Some(&NodeAction::Shutdown));
+}
+
+/// The ldm INFO reaches clients that take async INFO before any close.
+#[test]
+fn lame_duck_announces_before_closing() {
+    let (sh, conns) = server(2, 5);
+    let mut node = Node::new(Arc::clone(&sh));
+    node.handle_lame_duck(T0, Duration::from_secs(30), Duration::from_secs(2));
+    node.handle_timeout(T0);
+    for c in &conns {
+        let mut out = Vec::new();
+        c.handle().take(&mut out);
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.starts_with("INFO {") && s.contains("\"ldm\":true"), "{s}");
+        assert!(c.handle().close_reason().is_none());
+    }
+    assert_eq!(node.poll_timeout(), Some(T0 + Duration::from_secs(2)));
+}
