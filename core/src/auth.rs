@@ -231,6 +231,22 @@ pub fn authenticate(cfg: &AuthConfig, creds: Credentials<'_>) -> Option<Authoriz
     Some(Authorized::default())
 }
 
+/// True if checking `creds` against `cfg` would verify a bcrypt hash: slow on purpose (tens
+/// to hundreds of ms), so runtimes decide it off their serving threads (see
+/// `Connection::poll_auth_request`). Cheap checks stay inline.
+pub fn is_slow(cfg: &AuthConfig, creds: Credentials<'_>) -> bool {
+    if !cfg.users.is_empty() {
+        return creds
+            .user
+            .and_then(|name| cfg.users.iter().find(|u| u.name == name))
+            .is_some_and(|u| is_bcrypt(&u.password));
+    }
+    if let Some(token) = &cfg.token {
+        return creds.token.is_some() && is_bcrypt(token);
+    }
+    cfg.user.is_some() && cfg.password.as_deref().is_some_and(is_bcrypt)
+}
+
 /// True if `stored` looks like a bcrypt hash (`$2a$`, `$2b$`, `$2x$`, `$2y$`).
 pub fn is_bcrypt(stored: &str) -> bool {
     let b = stored.as_bytes();

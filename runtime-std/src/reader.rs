@@ -161,7 +161,8 @@ pub fn run(mut job: ReaderJob, mut stream: &TcpStream) {
 
 /// Feeds one read to the core with flow control: while the connection is paused (a fast
 /// producer stalled by a receiver near its `max_pending`) the thread sleeps, reading nothing
-/// (TCP pushes back), then offers the rest. The core bounds one read's pauses to 10 ms.
+/// (TCP pushes back), then offers the rest; a CONNECT waiting for a bcrypt check is decided
+/// on this thread, then the rest is offered. The core bounds one read's pauses to 10 ms.
 fn feed(conn: &mut Connection, bytes: &[u8], sh: &Shared) {
     let mut off = 0;
     loop {
@@ -169,6 +170,13 @@ fn feed(conn: &mut Connection, bytes: &[u8], sh: &Shared) {
             Ok(n) => off += n,
             // Closed; the Closed event ends the reader's loop.
             Err(_) => return,
+        }
+        if let Some(req) = conn.poll_auth_request() {
+            // A bcrypt check. This thread serves only this connection, so it decides here;
+            // the OS shares the cores fairly with everyone else's threads.
+            let decision = req.decide();
+            conn.handle_auth_decision(clock::now(), decision, sh);
+            continue;
         }
         match conn.poll_read_pause() {
             Some(until) => std::thread::sleep(clock::until(until, clock::now())),

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use natsd_core::conn::Connection;
+use natsd_core::conn::{AuthDecision, Connection};
 use natsd_core::errors::CloseReason;
 use natsd_core::shared::Shared;
 use natsd_std::adapter::events::drain_events;
@@ -44,8 +44,8 @@ fn off_worker<R>(conn: &mut Connection, f: impl FnOnce(&mut Connection) -> R) ->
 }
 
 /// Feeds one read to the core with flow control: while the connection is paused (a fast
-/// producer stalled by a receiver near its `max_pending`) it waits, without reading the
-/// socket, then offers the rest. A pause is at most a few ms (the core's `STALL_BUDGET`
+/// producer stalled by a receiver near its `max_pending`, or a CONNECT waiting for its auth
+/// decision) it waits, without reading the socket, then offers the rest. A pause is at most a few ms (the core's `STALL_BUDGET`
 /// bounds one read's pauses to 10 ms), so the reader's other events simply wait for it.
 async fn feed(conn: &mut Connection, bytes: &[u8], sh: &Shared) {
     let mut off = 0;
@@ -57,6 +57,15 @@ async fn feed(conn: &mut Connection, bytes: &[u8], sh: &Shared) {
             Ok(n) => off += n,
             // Closed; the Closed event ends the reader's loop.
             Err(_) => return,
+        }
+        if let Some(req) = conn.poll_auth_request() {
+            // A bcrypt check: on the blocking pool, never on a worker that moves messages
+            // (two clients looping wrong passwords once delayed everyone by up to 2.2 s).
+            let decision = tokio::task::spawn_blocking(move || req.decide())
+                .await
+                .unwrap_or_else(|_| AuthDecision::reject());
+            conn.handle_auth_decision(clock::now(), decision, sh);
+            continue;
         }
         match conn.poll_read_pause() {
             Some(until) => tokio::time::sleep_until(clock::to_instant(until)).await,

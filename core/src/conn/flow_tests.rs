@@ -99,3 +99,98 @@ fn stall_budget_is_bounded_per_read_buffer() {
     );
     assert!(!p.is_closed(), "the producer is never punished");
 }
+
+fn bcrypt_server() -> Shared {
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    let mut o = Options::default();
+    o.auth.users = vec![crate::auth::User {
+        name: "alice".into(),
+        password: hash,
+        permissions: None,
+    }];
+    Shared::new(o, "NTEST".into(), T0)
+}
+
+/// A CONNECT with a bcrypt-checked password waits for a decision made elsewhere, after a
+/// delay: nothing the client sent after it is processed before the decision, everything
+/// after it is (the model for external auth providers).
+#[test]
+fn connect_waits_for_a_late_auth_decision() {
+    let sh = bcrypt_server();
+    let mut c = Connection::accept(&sh, T0, None, Arc::new(Nop));
+    drain(&c);
+    let connect = "CONNECT {\"verbose\":true,\"user\":\"alice\",\"pass\":\"s3cret\"}\r\n";
+    let rest = "SUB me 1\r\nPUB me 2\r\nhi\r\nPING\r\n";
+    let input = format!("{connect}{rest}");
+    let n = c.handle_read_paced(T0, input.as_bytes(), &sh).unwrap();
+    assert_eq!(n, connect.len(), "stops right after CONNECT");
+    let req = c.poll_auth_request().expect("an auth request");
+    assert_eq!(req.user(), Some("alice"));
+    assert!(c.poll_auth_request().is_none(), "asked once");
+    // While waiting: nothing is consumed, nothing was processed.
+    assert_eq!(c.handle_read_paced(T0, rest.as_bytes(), &sh).unwrap(), 0);
+    assert_eq!(sh.global_account().num_subscriptions(), 0);
+    assert_eq!(drain(&c), "");
+    // The provider answers 300 ms later (the decision itself is the built-in one).
+    let later = T0 + Duration::from_millis(300);
+    let decision = req.decide();
+    c.handle_auth_decision(later, decision, &sh);
+    assert_eq!(drain(&c), "+OK\r\n");
+    let n2 = c.handle_read_paced(later, rest.as_bytes(), &sh).unwrap();
+    assert_eq!(n2, rest.len());
+    assert_eq!(drain(&c), "+OK\r\n+OK\r\nMSG me 1 2\r\nhi\r\nPONG\r\n");
+}
+
+/// A rejected decision closes with Go's error; what followed CONNECT is never processed.
+#[test]
+fn rejected_auth_decision_closes() {
+    let sh = bcrypt_server();
+    let mut c = Connection::accept(&sh, T0, None, Arc::new(Nop));
+    drain(&c);
+    let input = "CONNECT {\"user\":\"alice\",\"pass\":\"wrong\"}\r\nSUB x 1\r\n";
+    c.handle_read_paced(T0, input.as_bytes(), &sh).unwrap();
+    let req = c.poll_auth_request().unwrap();
+    assert!(req.decide().0.is_none(), "wrong password");
+    c.handle_auth_decision(T0, AuthDecision::reject(), &sh);
+    assert_eq!(drain(&c), "-ERR 'Authorization Violation'\r\n");
+    assert!(c.is_closed());
+    assert_eq!(sh.global_account().num_subscriptions(), 0);
+}
+
+/// The auth timeout still runs while a decision is pending; a late decision is ignored.
+#[test]
+fn auth_timeout_applies_while_waiting() {
+    let sh = bcrypt_server();
+    let mut c = Connection::accept(&sh, T0, None, Arc::new(Nop));
+    drain(&c);
+    c.handle_read_paced(
+        T0,
+        b"CONNECT {\"user\":\"alice\",\"pass\":\"s3cret\"}\r\n",
+        &sh,
+    )
+    .unwrap();
+    let req = c.poll_auth_request().unwrap();
+    let deadline = c.poll_timeout().unwrap();
+    assert!(deadline <= T0 + Duration::from_secs(2));
+    c.handle_timeout(deadline, &sh);
+    assert!(c.is_closed());
+    assert_eq!(drain(&c), "-ERR 'Authentication Timeout'\r\n");
+    c.handle_auth_decision(deadline, req.decide(), &sh);
+    assert_eq!(drain(&c), "");
+}
+
+/// The unpaced `handle_read` (simulator, fuzzing) decides inline, bcrypt or not.
+#[test]
+fn unpaced_auth_is_inline() {
+    let sh = bcrypt_server();
+    let mut c = Connection::accept(&sh, T0, None, Arc::new(Nop));
+    drain(&c);
+    c.handle_read(
+        T0,
+        b"CONNECT {\"verbose\":true,\"user\":\"alice\",\"pass\":\"s3cret\"}\r\n",
+        &sh,
+    )
+    .unwrap();
+    assert!(c.poll_auth_request().is_none());
+    assert_eq!(drain(&c), "+OK\r\n");
+}

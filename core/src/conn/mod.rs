@@ -108,6 +108,12 @@ struct State {
     rng: Rng,
     batch: Batch,
     stall: Stall,
+    /// This read is paced (`handle_read_paced`): slow auth checks go out as requests.
+    paced: bool,
+    /// A CONNECT waiting for its auth decision (taken by `poll_auth_request`); set until
+    /// taken, then `awaiting_auth` until the decision.
+    auth_request: Option<AuthRequest>,
+    awaiting_auth: bool,
     closed: Option<CloseReason>,
     events: VecDeque<ConnEvent>,
 }
@@ -138,6 +144,46 @@ struct Stall {
     until: Option<Time>,
     /// Pause time spent on the current read buffer.
     spent: std::time::Duration,
+}
+
+/// Credentials to check off the serving thread (a bcrypt hash), from a CONNECT that waits
+/// for the answer: see [`Connection::poll_auth_request`].
+#[derive(Debug, Clone)]
+pub struct AuthRequest {
+    cfg: Arc<Options>,
+    creds: reload::StoredCredentials,
+}
+
+impl AuthRequest {
+    /// The built-in decision: the server's users, token or single user, as in CONNECT
+    /// (slow: it verifies a bcrypt hash). Any other provider may decide instead.
+    pub fn decide(&self) -> AuthDecision {
+        AuthDecision(crate::auth::authenticate(
+            &self.cfg.auth,
+            self.creds.borrow(),
+        ))
+    }
+
+    /// The user name the client presented, if any.
+    pub fn user(&self) -> Option<&str> {
+        self.creds.borrow().user
+    }
+}
+
+/// The answer to an [`AuthRequest`].
+#[derive(Debug, Clone)]
+pub struct AuthDecision(Option<crate::auth::Authorized>);
+
+impl AuthDecision {
+    /// Let the client in, as `authorized`.
+    pub fn accept(authorized: crate::auth::Authorized) -> AuthDecision {
+        AuthDecision(Some(authorized))
+    }
+
+    /// Refuse it (`-ERR 'Authorization Violation'`, then close, as any failed CONNECT).
+    pub fn reject() -> AuthDecision {
+        AuthDecision(None)
+    }
 }
 
 /// One pause of a fast producer (Go 2.10+: `stallClientMinDuration`).
@@ -199,6 +245,9 @@ impl Connection {
                 rng,
                 batch: Batch::default(),
                 stall: Stall::default(),
+                paced: false,
+                auth_request: None,
+                awaiting_auth: false,
                 closed: None,
                 events: VecDeque::new(),
             },
@@ -286,6 +335,35 @@ impl Connection {
         self.st.stall.until
     }
 
+    /// A CONNECT whose credentials must be checked off the serving thread (a bcrypt hash),
+    /// set by [`handle_read_paced`](Self::handle_read_paced), which stopped right after it.
+    ///
+    /// Contract: after every `handle_read_paced` the runtime takes this; if there is one, it
+    /// gets an [`AuthDecision`] somewhere that may block ([`AuthRequest::decide`] on a
+    /// blocking pool, or another provider), meanwhile neither reads the socket nor calls
+    /// `handle_read_paced`, and hands the answer to
+    /// [`handle_auth_decision`](Self::handle_auth_decision). Then it offers the bytes not
+    /// consumed and reads on. Timers run as usual (the auth timeout still applies).
+    pub fn poll_auth_request(&mut self) -> Option<AuthRequest> {
+        let r = self.st.auth_request.take();
+        self.st.awaiting_auth |= r.is_some();
+        r
+    }
+
+    /// The decision for the request taken from
+    /// [`poll_auth_request`](Self::poll_auth_request), at `now`. Accepted: the CONNECT
+    /// completes (`+OK` if verbose) and what the client sent after it is processed when
+    /// offered. Rejected: `-ERR 'Authorization Violation'` and the connection closes. Ignored
+    /// if the connection closed meanwhile (the auth timeout, say) or nothing was asked.
+    pub fn handle_auth_decision(&mut self, now: Time, decision: AuthDecision, sh: &Shared) {
+        if self.st.closed.is_some() || !self.st.awaiting_auth {
+            return;
+        }
+        self.st.awaiting_auth = false;
+        self.st.finish_connect(decision.0, now, sh);
+        self.st.finish_batch(sh);
+    }
+
     fn read(
         &mut self,
         now: Time,
@@ -296,6 +374,12 @@ impl Connection {
         if let Some(r) = self.st.closed {
             return Err(r);
         }
+        if self.st.awaiting_auth || self.st.auth_request.is_some() {
+            // Contract: nothing is offered while a CONNECT waits for its decision.
+            debug_assert!(paced, "handle_read while waiting for an auth decision");
+            return Ok(0);
+        }
+        self.st.paced = paced;
         self.st.keepalive.activity(now);
         self.st
             .handle
@@ -325,6 +409,10 @@ impl Connection {
             if self.st.connect_received {
                 self.parser
                     .set_headers(self.st.opts.headers && !self.st.cfg.no_header_support);
+            }
+            if self.st.auth_request.is_some() {
+                // CONNECT waits for its decision: stop after it.
+                break;
             }
             if std::mem::take(&mut self.st.batch.stall) && paced {
                 let left = STALL_BUDGET.saturating_sub(self.st.stall.spent);

@@ -27,7 +27,6 @@ impl State {
         };
         self.opts.overlay(&c);
         self.connect_received = true;
-        self.keepalive.connected(now, &self.cfg, &mut self.rng);
 
         let creds = Credentials {
             token: c.auth_token.as_deref(),
@@ -35,14 +34,37 @@ impl State {
             pass: c.pass.as_deref(),
         };
         self.creds = super::reload::StoredCredentials::from(creds);
-        let authorized = match auth::authenticate(&self.cfg.auth, creds) {
-            // Account designation in CONNECT is refused by the Go server, auth or not.
-            Some(a) if c.account.is_none() && c.new_account != Some(true) => a,
-            _ => {
-                self.auth_violation(now, sh);
-                return;
-            }
+        // Account designation in CONNECT is refused by the Go server, auth or not.
+        if c.account.is_some() || c.new_account == Some(true) {
+            self.auth_violation(now, sh);
+            return;
+        }
+        if self.paced && auth::is_slow(&self.cfg.auth, creds) {
+            // Decided off the serving thread; nothing more is read until the decision
+            // (`Connection::handle_auth_decision`). The auth timer keeps running meanwhile.
+            self.auth_request = Some(super::AuthRequest {
+                cfg: Arc::clone(&self.cfg),
+                creds: self.creds.clone(),
+            });
+            return;
+        }
+        let authorized = auth::authenticate(&self.cfg.auth, creds);
+        self.finish_connect(authorized, now, sh);
+    }
+
+    /// The rest of CONNECT once the credentials are decided: protocol level,
+    /// `no_responders`, permissions, monitoring info, then `+OK` if verbose.
+    pub(super) fn finish_connect(
+        &mut self,
+        authorized: Option<auth::Authorized>,
+        now: Time,
+        sh: &Shared,
+    ) {
+        let Some(authorized) = authorized else {
+            self.auth_violation(now, sh);
+            return;
         };
+        self.keepalive.connected(now, &self.cfg, &mut self.rng);
         if !(0..=1).contains(&self.opts.protocol) {
             self.send_err(text::INVALID_CLIENT_PROTOCOL);
             self.close(CloseReason::BadClientProtocolVersion, now, sh);

@@ -38,7 +38,7 @@ impl From<Credentials<'_>> for StoredCredentials {
 }
 
 impl StoredCredentials {
-    fn borrow(&self) -> Credentials<'_> {
+    pub(super) fn borrow(&self) -> Credentials<'_> {
         Credentials {
             token: self.token.as_deref(),
             user: self.user.as_deref(),
