@@ -15,6 +15,9 @@ pub struct User {
     pub password: String,
     /// What the user may do; `None` allows everything.
     pub permissions: Option<Permissions>,
+    /// The account its connections are bound to; `None` is the global account `$G`. (The
+    /// config's `accounts { A: { users: [...] } }` will set it; until then only code does.)
+    pub account: Option<String>,
 }
 
 /// A user's permissions, as the Go server's config writes them.
@@ -194,6 +197,8 @@ pub struct Authorized {
     pub user: Option<String>,
     /// Its permissions, when restricted.
     pub permissions: Option<Arc<CompiledPermissions>>,
+    /// Its account (`None`: `$G`).
+    pub account: Option<String>,
 }
 
 /// Checks `creds` against `cfg`. Users lists take precedence, then a token, then a single
@@ -212,6 +217,7 @@ pub fn authenticate(cfg: &AuthConfig, creds: Credentials<'_>) -> Option<Authoriz
         return Some(Authorized {
             user: Some(u.name.clone()),
             permissions,
+            account: u.account.clone(),
         });
     }
     if let Some(token) = &cfg.token {
@@ -226,6 +232,7 @@ pub fn authenticate(cfg: &AuthConfig, creds: Credentials<'_>) -> Option<Authoriz
         return ok.then(|| Authorized {
             user: Some(user.clone()),
             permissions: None,
+            account: None,
         });
     }
     Some(Authorized::default())
@@ -375,6 +382,7 @@ mod tests {
                 name: "a".into(),
                 password: "pa".into(),
                 permissions: None,
+                account: None,
             }],
             ..Default::default()
         };

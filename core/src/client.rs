@@ -395,6 +395,26 @@ fn prune_replies(t: &mut ReplyPerms, now: Time, expires: Option<std::time::Durat
     }
 }
 
+/// Where a subscription's messages go. Routes will be a third kind (once per route per
+/// message, with the queue weight the route announced), decided in the same place.
+#[derive(Clone)]
+pub enum Dest {
+    /// A client connection: `MSG`/`HMSG` into its outbound queue.
+    Client,
+    /// A handler inside the server (system services such as `$SYS.REQ.SERVER.PING`), run
+    /// at the end of the publisher's batch; its reply is published into the same account.
+    Internal(Arc<dyn crate::internal::InternalHandler>),
+}
+
+impl std::fmt::Debug for Dest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Dest::Client => f.write_str("Client"),
+            Dest::Internal(_) => f.write_str("Internal"),
+        }
+    }
+}
+
 /// A subscription, shared between its owner connection and the account's sublist.
 pub struct Subscription {
     /// The subject, possibly with wildcards.
@@ -403,8 +423,11 @@ pub struct Subscription {
     pub queue: Option<Box<[u8]>>,
     /// The client's subscription id.
     pub sid: Box<[u8]>,
-    /// The owner.
+    /// The owner (for an internal subscription, its account's internal client, which has
+    /// no socket).
     pub client: Arc<ClientHandle>,
+    /// Where its messages go.
+    pub dest: Dest,
     delivered: AtomicU64,
     /// Auto-unsubscribe limit; 0 means none.
     max: AtomicU64,
@@ -446,10 +469,23 @@ impl Subscription {
             queue: queue.map(Into::into),
             sid: sid.into(),
             client,
+            dest: Dest::Client,
             delivered: AtomicU64::new(0),
             max: AtomicU64::new(0),
             closed: AtomicBool::new(false),
         }
+    }
+
+    /// An internal subscription: `handler` answers what is published to `subject` in the
+    /// account `client` (the account's internal client) belongs to.
+    pub fn internal(
+        subject: &[u8],
+        client: Arc<ClientHandle>,
+        handler: Arc<dyn crate::internal::InternalHandler>,
+    ) -> Subscription {
+        let mut s = Subscription::new(subject, None, b"0", client);
+        s.dest = Dest::Internal(handler);
+        s
     }
 
     /// Counts one delivery attempt against the limit. Atomic, so concurrent publishers can

@@ -14,8 +14,10 @@
 //! - [`auth`]: users, passwords (plain and bcrypt), tokens and permissions.
 //! - [`client`]: the part of a client other connections touch: its outbound queue and
 //!   subscriptions ([`client::ClientHandle`], [`client::Subscription`]).
+//! - [`account`]: accounts (subject namespaces with their own sublists), `$G` and `$SYS`.
 //! - [`shared`]: the routing table ([`shared::Shared`]): accounts, the client registry,
 //!   server stats and the closed-connection history. The only place with locks.
+//! - [`internal`]: internal subscriptions answered inside the server (`$SYS.REQ.SERVER.PING`).
 //! - [`conn`]: the per-connection state machine ([`conn::Connection`]).
 //! - [`node`]: the server-wide state machine ([`node::Node`]): timed policy such as lame
 //!   duck mode.
@@ -29,12 +31,14 @@
 //! nesting: an account's sublist lock, then that sublist's cache mutex. See `ARCHITECTURE.md`.
 #![warn(missing_docs)]
 
+pub mod account;
 pub mod auth;
 pub mod client;
 pub mod config;
 pub mod conn;
 pub mod errors;
 pub mod info;
+pub mod internal;
 pub mod monitor;
 pub mod node;
 pub mod options;

@@ -19,120 +19,9 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use crate::client::{ClientHandle, Subscription};
 use crate::errors::CloseReason;
 use crate::options::Options;
-use crate::sublist::{InvalidSubject, MatchResult, Sublist, SublistStats};
 use crate::{FastMap, Time};
 
-/// The name of the global account every client lands in until accounts exist.
-pub const GLOBAL_ACCOUNT: &str = "$G";
-
-/// Most subscriptions removed under one hold of an account's write lock (see
-/// [`Account::remove`]).
-pub const REMOVE_SLICE: usize = 256;
-
-/// An account: a subject namespace with its own sublist.
-pub struct Account {
-    /// Its name (`$G` for the global account).
-    pub name: String,
-    sublist: parking_lot::RwLock<Sublist<Subscription>>,
-    /// Mirrors the sublist generation so connections can validate their caches lock-free.
-    generation: AtomicU64,
-    /// Messages published into this account.
-    pub in_msgs: AtomicU64,
-    /// Payload bytes published into this account.
-    pub in_bytes: AtomicU64,
-    /// Messages delivered from this account.
-    pub out_msgs: AtomicU64,
-    /// Payload bytes delivered from this account.
-    pub out_bytes: AtomicU64,
-}
-
-impl std::fmt::Debug for Account {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Account")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Account {
-    /// An empty account; `seed` keys its sublist's hashing (see [`crate::keyed_hasher`]).
-    pub fn new(name: &str, cache: bool, seed: u64) -> Account {
-        Account {
-            name: name.to_string(),
-            sublist: parking_lot::RwLock::new(Sublist::with_seed(cache, seed)),
-            generation: AtomicU64::new(0),
-            in_msgs: AtomicU64::new(0),
-            in_bytes: AtomicU64::new(0),
-            out_msgs: AtomicU64::new(0),
-            out_bytes: AtomicU64::new(0),
-        }
-    }
-
-    /// The sublist generation; changes on every insert and remove.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    /// Adds a subscription.
-    pub fn insert(&self, sub: Arc<Subscription>) -> Result<(), InvalidSubject> {
-        let mut sl = self.sublist.write();
-        sl.insert(sub)?;
-        self.generation.fetch_max(sl.generation(), Ordering::AcqRel);
-        Ok(())
-    }
-
-    /// Removes subscriptions; those not present are ignored.
-    ///
-    /// Bounded pauses for everyone else: each subscription is closed (an atomic flag:
-    /// deliveries skip it from then on) just before it leaves the sublist, [`REMOVE_SLICE`] at
-    /// a time, the write lock released between slices, so a connection closing with 100,000
-    /// subscriptions holds up a publisher that must match for one slice at most, not for the
-    /// whole set. The generation publishers check their caches against moves once, at the
-    /// end: until then their cached matches stay valid (the closed entries are skipped), so
-    /// publishers with a cached match take no lock at all while the removal runs.
-    pub fn remove<'a>(&self, subs: impl IntoIterator<Item = &'a Arc<Subscription>>) {
-        let mut subs = subs.into_iter().inspect(|s| {
-            s.close();
-        });
-        loop {
-            let mut sl = self.sublist.write();
-            let mut n = 0;
-            for s in subs.by_ref().take(REMOVE_SLICE) {
-                sl.remove(s);
-                n += 1;
-            }
-            let generation = sl.generation();
-            if n < REMOVE_SLICE {
-                drop(sl);
-                // `fetch_max`: an insert during the removal may have published a later one.
-                self.generation.fetch_max(generation, Ordering::AcqRel);
-                return;
-            }
-            // Publishers waiting to match get the lock now, before the next slice.
-            parking_lot::RwLockWriteGuard::unlock_fair(sl);
-        }
-    }
-
-    /// Matches a literal subject.
-    pub fn match_subject(&self, subject: &[u8]) -> Arc<MatchResult<Subscription>> {
-        self.sublist.read().match_subject(subject)
-    }
-
-    /// Number of subscriptions.
-    pub fn num_subscriptions(&self) -> usize {
-        self.sublist.read().count()
-    }
-
-    /// Sublist statistics.
-    pub fn sublist_stats(&self) -> SublistStats {
-        self.sublist.read().stats()
-    }
-
-    /// Every subscription (monitoring).
-    pub fn all_subscriptions(&self) -> Vec<Arc<Subscription>> {
-        self.sublist.read().all()
-    }
-}
+pub use crate::account::{Account, GLOBAL_ACCOUNT, REMOVE_SLICE, SYSTEM_ACCOUNT};
 
 /// Server-wide counters.
 #[derive(Debug, Default)]
@@ -166,6 +55,8 @@ pub struct ClientInfo {
     pub version: String,
     /// Authenticated user.
     pub user: Option<String>,
+    /// The account it is bound to (`$G` until CONNECT says otherwise).
+    pub account: String,
 }
 
 /// A closed connection, remembered for `/connz?state=closed`.
@@ -244,6 +135,11 @@ pub struct Shared {
     opts_generation: AtomicU64,
     server_id: String,
     global: Arc<Account>,
+    system: Arc<Account>,
+    /// Every account by name, `$G` and `$SYS` included. Read when a connection binds to
+    /// its account and by monitoring; never on the hot path (connections hold their
+    /// account's `Arc`).
+    accounts: RwLock<FastMap<String, Arc<Account>>>,
     clients: Mutex<FastMap<u64, Registered>>,
     next_cid: AtomicU64,
     /// Server-wide counters.
@@ -264,16 +160,26 @@ impl Shared {
     /// Server state for `opts`, identified by `server_id` (the runtime makes one from real
     /// randomness; the simulator from its seed), started at `now`.
     pub fn new(opts: Options, server_id: String, now: Time) -> Shared {
-        let global = Arc::new(Account::new(
-            GLOBAL_ACCOUNT,
-            !opts.disable_sublist_cache,
-            opts.seed,
-        ));
+        let cache = !opts.disable_sublist_cache;
+        let global = Arc::new(Account::new(GLOBAL_ACCOUNT, cache, opts.seed));
+        let system = Arc::new(Account::new(SYSTEM_ACCOUNT, cache, opts.seed));
+        let ping = Subscription::internal(
+            crate::internal::SERVER_PING.as_bytes(),
+            crate::internal::internal_client(opts.seed),
+            Arc::new(crate::internal::ServerPing::default()),
+        );
+        // A constant, valid subject: the insert cannot fail.
+        let _ = system.insert(Arc::new(ping));
+        let mut accounts = FastMap::default();
+        accounts.insert(GLOBAL_ACCOUNT.to_string(), Arc::clone(&global));
+        accounts.insert(SYSTEM_ACCOUNT.to_string(), Arc::clone(&system));
         Shared {
             opts: RwLock::new(Arc::new(opts)),
             opts_generation: AtomicU64::new(0),
             server_id,
             global,
+            system,
+            accounts: RwLock::new(accounts),
             clients: Mutex::new(FastMap::default()),
             next_cid: AtomicU64::new(1),
             stats: ServerStats::default(),
@@ -370,6 +276,60 @@ impl Shared {
     /// When the server started.
     pub fn start_time(&self) -> Time {
         self.start
+    }
+
+    /// The system account (`$SYS`).
+    pub fn system_account(&self) -> &Arc<Account> {
+        &self.system
+    }
+
+    /// The account called `name`, if it exists.
+    pub fn account(&self, name: &str) -> Option<Arc<Account>> {
+        self.accounts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// The account called `name`, created (empty) if it does not exist yet. Accounts come
+    /// from the server's configuration (users name theirs), never from what a client sends.
+    pub fn account_or_create(&self, name: &str) -> Arc<Account> {
+        if let Some(a) = self.account(name) {
+            return a;
+        }
+        let o = self.opts();
+        let mut map = self.accounts.write().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(
+            map.entry(name.to_string())
+                .or_insert_with(|| Arc::new(Account::new(name, !o.disable_sublist_cache, o.seed))),
+        )
+    }
+
+    /// Every account, sorted by name (monitoring).
+    pub fn accounts(&self) -> Vec<Arc<Account>> {
+        let mut v: Vec<Arc<Account>> = self
+            .accounts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Subscriptions in all accounts (internal ones included, as Go counts them).
+    pub fn num_subscriptions(&self) -> usize {
+        self.accounts().iter().map(|a| a.num_subscriptions()).sum()
+    }
+
+    /// Live clients bound to account `name`.
+    pub fn num_clients_in(&self, name: &str) -> usize {
+        self.clients()
+            .values()
+            .filter(|r| r.info.account == name)
+            .count()
     }
 
     /// The global account.

@@ -5,9 +5,13 @@
 //! nodes on the way. Queue subscriptions are grouped by queue name across all matching nodes, so
 //! a caller can pick exactly one member per group.
 //!
-//! Matches are cached (bounded, [`CACHE_MAX`] entries swept down to [`CACHE_SWEEP`]); every
-//! insert or remove bumps a generation counter that invalidates the cache, and that the
-//! connections use to validate their own small caches without touching any lock. Removal
+//! Matches are cached (bounded, [`CACHE_MAX`] entries swept down to [`CACHE_SWEEP`]) and the
+//! cache is kept current in place: an insert adds the entry to the cached results it
+//! matches, a remove drops the results it was in (Go's `addToCache`/`removeFromCache`), so
+//! churn on one subject does not wipe everyone's cached matches. Every insert or remove also
+//! bumps a generation counter that the connections use to validate their own small caches
+//! without touching any lock, and reports how the interest in the entry's (subject, queue)
+//! changed ([`InterestChange`]: what route `RS+`/`RS-` and imports will follow). Removal
 //! prunes nodes and levels that became empty, so subscribe/unsubscribe churn leaves no garbage.
 //!
 //! The list is generic over its entries so permissions and tests can reuse it; entries are
@@ -62,6 +66,29 @@ impl<T> MatchResult<T> {
     }
 }
 
+/// How one insert or remove changed the interest in an entry's exact (subject, queue): the
+/// number of entries for it before and after (for a queue group, its members: the weight a
+/// route announces). Interest starts at `before == 0` and ends at `after == 0`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InterestChange {
+    /// Entries before.
+    pub before: usize,
+    /// Entries after.
+    pub after: usize,
+}
+
+impl InterestChange {
+    /// The first entry for its (subject, queue) arrived.
+    pub fn started(&self) -> bool {
+        self.before == 0 && self.after > 0
+    }
+
+    /// The last entry for its (subject, queue) left.
+    pub fn ended(&self) -> bool {
+        self.before > 0 && self.after == 0
+    }
+}
+
 /// Why an insert was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InvalidSubject;
@@ -87,6 +114,34 @@ pub struct SublistStats {
     pub avg_fanout: f64,
 }
 
+impl SublistStats {
+    /// Adds another list's statistics (for a server-wide `/subsz` over all accounts): counts
+    /// summed, the largest fan-out kept, hit rate and average fan-out weighted by matches
+    /// and cached entries.
+    pub fn add(&mut self, o: &SublistStats) {
+        let hits =
+            self.cache_hit_rate * self.num_matches as f64 + o.cache_hit_rate * o.num_matches as f64;
+        let fanout =
+            self.avg_fanout * f64::from(self.num_cache) + o.avg_fanout * f64::from(o.num_cache);
+        self.num_subscriptions = self.num_subscriptions.saturating_add(o.num_subscriptions);
+        self.num_cache = self.num_cache.saturating_add(o.num_cache);
+        self.num_inserts += o.num_inserts;
+        self.num_removes += o.num_removes;
+        self.num_matches += o.num_matches;
+        self.max_fanout = self.max_fanout.max(o.max_fanout);
+        self.cache_hit_rate = if self.num_matches == 0 {
+            0.0
+        } else {
+            hits / self.num_matches as f64
+        };
+        self.avg_fanout = if self.num_cache == 0 {
+            0.0
+        } else {
+            fanout / f64::from(self.num_cache)
+        };
+    }
+}
+
 struct Node<T> {
     next: Option<Box<Level<T>>>,
     psubs: Vec<Arc<T>>,
@@ -102,6 +157,18 @@ impl<T> Node<T> {
             next: None,
             psubs: Vec::new(),
             qsubs: Vec::new(),
+        }
+    }
+
+    /// Entries for exactly this (subject, queue): plain entries, or the queue's members.
+    fn interest(&self, queue: Option<&[u8]>) -> usize {
+        match queue {
+            None => self.psubs.len(),
+            Some(q) => self
+                .qsubs
+                .iter()
+                .find(|(name, _)| &**name == q)
+                .map_or(0, |(_, m)| m.len()),
         }
     }
 
@@ -191,7 +258,6 @@ impl<T> Drop for Level<T> {
 }
 
 struct Cache<T> {
-    generation: u64,
     map: FastMap<Box<[u8]>, Arc<MatchResult<T>>>,
 }
 
@@ -239,7 +305,6 @@ impl<T: Entry> Sublist<T> {
             cache_enabled: cache,
             hasher,
             cache: Mutex::new(Cache {
-                generation: 0,
                 map: FastMap::with_hasher(hasher),
             }),
         }
@@ -258,6 +323,14 @@ impl<T: Entry> Sublist<T> {
 
     /// Adds `sub` under its subject. Refuses subjects with empty tokens or tokens after `>`.
     pub fn insert(&mut self, sub: Arc<T>) -> Result<(), InvalidSubject> {
+        self.insert_interest(sub).map(|_| ())
+    }
+
+    /// [`insert`](Self::insert), saying how the interest in the entry's exact (subject,
+    /// queue) changed: `before == 0` means interest in it started (what a route announces
+    /// with `RS+`; for a queue, `after` is its weight). Cached matches the new entry belongs
+    /// to are updated in place (as Go's `addToCache`), not wiped.
+    pub fn insert_interest(&mut self, sub: Arc<T>) -> Result<InterestChange, InvalidSubject> {
         let keep = Arc::clone(&sub);
         let subj = keep.subject();
         if !subject::is_valid_subject(subj) {
@@ -276,6 +349,7 @@ impl<T: Entry> Sublist<T> {
                 .next
                 .get_or_insert_with(|| Box::new(Level::new(hasher)));
         };
+        let before = node.interest(keep.queue());
         match keep.queue() {
             None => node.psubs.push(sub),
             Some(q) => match node.qsubs.iter_mut().find(|(name, _)| &**name == q) {
@@ -289,7 +363,13 @@ impl<T: Entry> Sublist<T> {
         self.count += 1;
         self.inserts += 1;
         self.generation += 1;
-        Ok(())
+        if self.cache_enabled {
+            add_to_cache(self.cache_mut(), &keep);
+        }
+        Ok(InterestChange {
+            before,
+            after: before + 1,
+        })
     }
 
     /// Removes `sub` (by pointer). Returns false if it was not there. Frees emptied nodes.
@@ -297,10 +377,17 @@ impl<T: Entry> Sublist<T> {
     /// Iterative, as every walk here: subjects can have as many tokens as the control line
     /// allows, and a recursion that deep once overflowed a thread's stack.
     pub fn remove(&mut self, sub: &Arc<T>) -> bool {
+        self.remove_interest(sub).is_some()
+    }
+
+    /// [`remove`](Self::remove), saying how the interest in the entry's exact (subject,
+    /// queue) changed (`None`: it was not there); `after == 0` means interest ended (a
+    /// route's `RS-`). Cached matches the entry could be in are dropped (as Go's
+    /// `removeFromCache`): one lookup for a literal subject, a scan of the bounded cache for
+    /// a wildcard; the rest of the cache stays.
+    pub fn remove_interest(&mut self, sub: &Arc<T>) -> Option<InterestChange> {
         let toks: smallvec::SmallVec<[&[u8]; 16]> = subject::tokens(sub.subject()).collect();
-        let Some(cut) = prune_point(&self.root, &toks, sub) else {
-            return false;
-        };
+        let (cut, before) = prune_point(&self.root, &toks, sub)?;
         // Walk down to the level holding the first doomed node (or to the leaf if none is).
         let mut level = &mut self.root;
         for (i, t) in toks.iter().enumerate() {
@@ -330,7 +417,13 @@ impl<T: Entry> Sublist<T> {
         self.count -= 1;
         self.removes += 1;
         self.generation += 1;
-        true
+        if self.cache_enabled {
+            remove_from_cache(self.cache_mut(), sub.subject());
+        }
+        Some(InterestChange {
+            before,
+            after: before - 1,
+        })
     }
 
     /// Every entry matching the literal `subject` (its tokens are taken as text, so a `*`
@@ -338,28 +431,24 @@ impl<T: Entry> Sublist<T> {
     pub fn match_subject(&self, subject: &[u8]) -> Arc<MatchResult<T>> {
         self.matches.fetch_add(1, Ordering::Relaxed);
         if self.cache_enabled {
-            let mut cache = self.cache_lock();
-            if cache.generation != self.generation {
-                cache.map.clear();
-                cache.generation = self.generation;
-            } else if let Some(r) = cache.map.get(subject) {
+            if let Some(r) = self.cache_lock().map.get(subject) {
                 self.cache_hits.fetch_add(1, Ordering::Relaxed);
                 return Arc::clone(r);
             }
         }
         let result = Arc::new(self.compute_match(subject));
         if self.cache_enabled {
+            // Mutation takes `&mut self`, so the trie cannot have changed since the compute:
+            // the result is current. (Two matchers may both compute it; either is right.)
             let mut cache = self.cache_lock();
-            if cache.generation == self.generation {
-                if cache.map.len() >= CACHE_MAX {
-                    let excess = cache.map.len() - CACHE_SWEEP;
-                    let doomed: Vec<Box<[u8]>> = cache.map.keys().take(excess).cloned().collect();
-                    for k in doomed {
-                        cache.map.remove(&k);
-                    }
+            if cache.map.len() >= CACHE_MAX {
+                let excess = cache.map.len() - CACHE_SWEEP;
+                let doomed: Vec<Box<[u8]>> = cache.map.keys().take(excess).cloned().collect();
+                for k in doomed {
+                    cache.map.remove(&k);
                 }
-                cache.map.insert(subject.into(), Arc::clone(&result));
             }
+            cache.map.insert(subject.into(), Arc::clone(&result));
         }
         result
     }
@@ -396,14 +485,11 @@ impl<T: Entry> Sublist<T> {
     /// Current statistics.
     pub fn stats(&self) -> SublistStats {
         let cache = self.cache_lock();
-        let valid = cache.generation == self.generation;
+        let num_cache = cache.map.len();
         let (mut max_fanout, mut total) = (0usize, 0usize);
-        let num_cache = if valid { cache.map.len() } else { 0 };
-        if valid {
-            for r in cache.map.values() {
-                max_fanout = max_fanout.max(r.fanout());
-                total += r.fanout();
-            }
+        for r in cache.map.values() {
+            max_fanout = max_fanout.max(r.fanout());
+            total += r.fanout();
         }
         let matches = self.matches.load(Ordering::Relaxed);
         let hits = self.cache_hits.load(Ordering::Relaxed);
@@ -427,6 +513,11 @@ impl<T: Entry> Sublist<T> {
         }
     }
 
+    /// The cache under `&mut self`: no lock needed (no matcher can hold it).
+    fn cache_mut(&mut self) -> &mut Cache<T> {
+        self.cache.get_mut().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The cache, recovered if a panic poisoned its lock (a bug, but one that must not
     /// spread to every publisher).
     fn cache_lock(&self) -> std::sync::MutexGuard<'_, Cache<T>> {
@@ -436,6 +527,48 @@ impl<T: Entry> Sublist<T> {
     /// True if the trie holds no nodes at all (for churn tests: removal frees everything).
     pub fn is_pristine(&self) -> bool {
         self.root.is_empty()
+    }
+}
+
+/// Adds a new entry to every cached result it matches, copy on write (matchers may hold the
+/// old `Arc`). Appended, as Go's `addToCache`: a fresh compute may order it differently.
+fn add_to_cache<T: Entry>(cache: &mut Cache<T>, sub: &Arc<T>) {
+    let pattern = sub.subject();
+    let literal = subject::is_literal(pattern);
+    let add = |r: &mut Arc<MatchResult<T>>| {
+        let mut n = MatchResult {
+            psubs: r.psubs.clone(),
+            qsubs: r.qsubs.clone(),
+        };
+        match sub.queue() {
+            None => n.psubs.push(Arc::clone(sub)),
+            Some(q) => match n.qsubs.iter_mut().find(|g| g[0].queue() == Some(q)) {
+                Some(g) => g.push(Arc::clone(sub)),
+                None => n.qsubs.push(vec![Arc::clone(sub)]),
+            },
+        }
+        *r = Arc::new(n);
+    };
+    if literal {
+        if let Some(r) = cache.map.get_mut(pattern) {
+            add(r);
+        }
+        return;
+    }
+    for (key, r) in cache.map.iter_mut() {
+        if subject::matches(pattern, key) {
+            add(r);
+        }
+    }
+}
+
+/// Drops the cached results an entry with subject `pattern` may be in (Go's
+/// `removeFromCache`): the next match recomputes them.
+fn remove_from_cache<T>(cache: &mut Cache<T>, pattern: &[u8]) {
+    if subject::is_literal(pattern) {
+        cache.map.remove(pattern);
+    } else {
+        cache.map.retain(|key, _| !subject::matches(pattern, key));
     }
 }
 
@@ -525,9 +658,10 @@ fn match_level<'a, T: Entry>(root: &'a Level<T>, toks: &[&[u8]], r: &mut MatchRe
 
 /// Where removing `sub` (at the end of `toks`) starts freeing nodes: `Some(depth)` of the
 /// first node that holds nothing but `sub`'s path once it is gone (`toks.len()` if none), or
-/// `None` if `sub` is not in the list. A read-only pass, so the removal itself needs no
+/// `None` if `sub` is not in the list; with the interest in its (subject, queue) before the
+/// removal. A read-only pass, so the removal itself needs no
 /// parent pointers and no recursion.
-fn prune_point<T: Entry>(root: &Level<T>, toks: &[&[u8]], sub: &Arc<T>) -> Option<usize> {
+fn prune_point<T: Entry>(root: &Level<T>, toks: &[&[u8]], sub: &Arc<T>) -> Option<(usize, usize)> {
     let mut path: Vec<&Node<T>> = Vec::with_capacity(toks.len());
     let mut level = Some(root);
     for t in toks {
@@ -539,6 +673,7 @@ fn prune_point<T: Entry>(root: &Level<T>, toks: &[&[u8]], sub: &Arc<T>) -> Optio
     if !holds_entry(leaf, sub) {
         return None;
     }
+    let before = leaf.interest(sub.queue());
     let mut cut = toks.len();
     for (i, node) in path.iter().enumerate().rev() {
         let doomed = if i + 1 == toks.len() {
@@ -554,7 +689,7 @@ fn prune_point<T: Entry>(root: &Level<T>, toks: &[&[u8]], sub: &Arc<T>) -> Optio
         }
         cut = i;
     }
-    Some(cut)
+    Some((cut, before))
 }
 
 fn holds_entry<T: Entry>(node: &Node<T>, sub: &Arc<T>) -> bool {

@@ -277,3 +277,55 @@ fn deep_subjects_do_not_overflow_the_stack() {
         .join()
         .unwrap();
 }
+
+/// The cache is maintained in place: churn on one subject leaves the others' cached results
+/// (no recompute, counted as hits), and every result stays current.
+#[test]
+fn cache_is_updated_in_place() {
+    let mut sl = Sublist::new(true);
+    sl.insert(s("a.x", None, 1)).unwrap();
+    sl.insert(s("b.*", None, 2)).unwrap();
+    assert_eq!(ids(&sl.match_subject(b"a.x")).0, vec![1]);
+    assert_eq!(ids(&sl.match_subject(b"b.y")).0, vec![2]);
+    // A literal insert elsewhere: both cached results survive (two more hits).
+    let c = s("c.z", None, 3);
+    sl.insert(Arc::clone(&c)).unwrap();
+    assert_eq!(sl.stats().num_cache, 2);
+    // A wildcard insert joins the results it matches, in place.
+    let w = s("*.x", Some("q"), 4);
+    sl.insert(Arc::clone(&w)).unwrap();
+    assert_eq!(sl.stats().num_cache, 2);
+    assert_eq!(ids(&sl.match_subject(b"a.x")), (vec![1], vec![vec![4]]));
+    assert_eq!(ids(&sl.match_subject(b"b.y")).0, vec![2]);
+    let st = sl.stats();
+    assert_eq!((st.num_matches, st.num_cache), (4, 2));
+    assert!((st.cache_hit_rate - 0.5).abs() < 1e-9, "{st:?}");
+    // Removing drops only the results it was in.
+    assert!(sl.remove(&w));
+    assert_eq!(sl.stats().num_cache, 1);
+    assert_eq!(ids(&sl.match_subject(b"a.x")), (vec![1], vec![]));
+    assert!(sl.remove(&c));
+    assert_eq!(sl.stats().num_cache, 2);
+}
+
+/// Insert and remove report how the interest in the exact (subject, queue) changed: what a
+/// route turns into RS+ (first) and RS- (last), with queue weights.
+#[test]
+fn interest_changes() {
+    let mut sl = Sublist::new(true);
+    let (a, b) = (s("foo", None, 1), s("foo", None, 2));
+    let (q1, q2) = (s("foo", Some("g"), 3), s("foo", Some("g"), 4));
+    let ch = sl.insert_interest(Arc::clone(&a)).unwrap();
+    assert!(ch.started() && !ch.ended());
+    assert!(!sl.insert_interest(Arc::clone(&b)).unwrap().started());
+    // A queue is its own interest, weighted by its members.
+    let ch = sl.insert_interest(Arc::clone(&q1)).unwrap();
+    assert_eq!((ch.before, ch.after), (0, 1));
+    assert_eq!(sl.insert_interest(Arc::clone(&q2)).unwrap().after, 2);
+    assert!(!sl.remove_interest(&a).unwrap().ended());
+    assert!(sl.remove_interest(&b).unwrap().ended());
+    assert_eq!(sl.remove_interest(&q1).unwrap().after, 1);
+    assert!(sl.remove_interest(&q2).unwrap().ended());
+    assert_eq!(sl.remove_interest(&q2), None, "not there any more");
+    assert!(sl.is_pristine());
+}

@@ -49,6 +49,7 @@ pub(super) fn with_users(mut opts: Options, cfg: &Config) -> Options {
             .map(|i| User {
                 name: user_name(i),
                 password: PASSWORD.into(),
+                account: None,
                 permissions: None,
             })
             .collect();

@@ -211,11 +211,13 @@ async fn token_and_user_password_auth(rt: Runtime) {
         User {
             name: "plain".into(),
             password: "pw".into(),
+            account: None,
             permissions: None,
         },
         User {
             name: "hashed".into(),
             password: hash,
+            account: None,
             permissions: None,
         },
     ];

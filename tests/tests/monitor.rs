@@ -19,9 +19,6 @@ use tokio::net::TcpStream;
 /// Fields the Go server sends that we do not, and why. An entry covers its path and
 /// everything under it; `/connz` also covers `/connz?…`.
 const GO_ONLY: &[(&str, &str)] = &[
-    // Go always has the internal system account `$SYS`; we have no accounts beyond `$G` yet.
-    ("/varz .system_account", "no system account yet"),
-    ("/accountz .system_account", "no system account yet"),
     // Go measures each client's RTT with a PING at connect; we do not measure RTT yet.
     (
         "/connz .connections[].rtt",
@@ -330,7 +327,10 @@ async fn values_after_a_known_workload(rt: Runtime) {
     assert_eq!(v["in_bytes"], 5 * N);
     assert_eq!(v["connections"], 2);
     assert_eq!(v["total_connections"], 3);
-    assert_eq!(v["subscriptions"], 2);
+    // The two clients' and the system account's `$SYS.REQ.SERVER.PING` responder: like Go,
+    // every account's subscriptions count, internal ones included.
+    assert_eq!(v["subscriptions"], 3);
+    assert_eq!(v["system_account"], "$SYS");
     assert_eq!(v["http_port"], http);
     assert_eq!(v["ping_interval"], 120_000_000_000u64);
     let c = get_json(http, "/connz?subs=detail").await;
@@ -389,12 +389,12 @@ async fn values_after_a_known_workload(rt: Runtime) {
     assert_eq!(value("gnatsd_varz_out_bytes", None), 5.0 * n);
     assert_eq!(value("gnatsd_varz_connections", None), 2.0);
     assert_eq!(value("gnatsd_varz_total_connections", None), 3.0);
-    assert_eq!(value("gnatsd_varz_subscriptions", None), 2.0);
+    assert_eq!(value("gnatsd_varz_subscriptions", None), 3.0);
     assert_eq!(value("gnatsd_varz_slow_consumers", None), 0.0);
     assert!(value("gnatsd_varz_mem", None) > 0.0);
     assert_eq!(value("gnatsd_connz_num_connections", None), 2.0);
     assert_eq!(value("gnatsd_connz_total", None), 2.0);
-    assert_eq!(value("gnatsd_subsz_num_subscriptions", None), 2.0);
+    assert_eq!(value("gnatsd_subsz_num_subscriptions", None), 3.0);
     assert_eq!(value("gnatsd_routez_num_routes", None), 0.0);
     assert_eq!(value("gnatsd_healthz_status", None), 0.0);
     let g = Some("$G");
@@ -404,6 +404,14 @@ async fn values_after_a_known_workload(rt: Runtime) {
     assert_eq!(value("natsd_account_in_bytes", g), 5.0 * n);
     assert_eq!(value("natsd_account_out_msgs", g), n);
     assert_eq!(value("natsd_account_out_bytes", g), 5.0 * n);
+    let sys = Some("$SYS");
+    assert_eq!(value("natsd_account_connections", sys), 0.0);
+    assert_eq!(value("natsd_account_subscriptions", sys), 1.0);
+    let a = get_json(http, "/accountz").await;
+    assert_eq!(a["accounts"], serde_json::json!(["$G", "$SYS"]));
+    let a = get_json(http, "/accountz?acc=$SYS").await;
+    assert_eq!(a["account_detail"]["is_system"], true);
+    assert_eq!(a["account_detail"]["subscriptions"], 1);
     ours.shutdown().await;
 }
 

@@ -129,6 +129,7 @@ async fn permissions_errors(rt: Runtime) {
             o.auth.users = vec![User {
                 name: "u".into(),
                 password: "p".into(),
+                account: None,
                 permissions: Some(perms),
             }]
         }),

@@ -106,6 +106,7 @@ fn bcrypt_server() -> Shared {
     o.auth.users = vec![crate::auth::User {
         name: "alice".into(),
         password: hash,
+        account: None,
         permissions: None,
     }];
     Shared::new(o, "NTEST".into(), T0)

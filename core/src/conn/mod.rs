@@ -131,6 +131,17 @@ struct Batch {
     exhausted: Vec<Arc<Subscription>>,
     /// A receiver went over its stall mark during the last op (see [`Stall`]).
     stall: bool,
+    /// Messages for internal subscriptions, handled at the end of the batch (bounded by the
+    /// ops in one read buffer).
+    internal: Vec<InternalCall>,
+}
+
+/// A message matched by an internal subscription, for its handler.
+struct InternalCall {
+    handler: Arc<dyn crate::internal::InternalHandler>,
+    account: Arc<Account>,
+    msg: crate::internal::InternalMsg,
+    now: Time,
 }
 
 /// Go's fast-producer stall: a publisher whose message leaves a receiver's queue over
@@ -260,6 +271,7 @@ impl Connection {
             lang: String::new(),
             version: String::new(),
             user: None,
+            account: crate::shared::GLOBAL_ACCOUNT.to_string(),
         };
         if sh.register(handle, info).is_err() {
             conn.st
@@ -649,8 +661,14 @@ impl State {
         }
     }
 
-    /// Settles a batch: removes exhausted subscriptions, publishes stats, wakes receivers.
+    /// Settles a batch: runs internal handlers (their replies are delivered in this batch),
+    /// removes exhausted subscriptions, publishes stats, wakes receivers.
     fn finish_batch(&mut self, sh: &Shared) {
+        for call in std::mem::take(&mut self.batch.internal) {
+            if let Some(reply) = call.handler.handle(sh, &call.msg) {
+                self.deliver_internal_reply(&call.account, &reply, call.now);
+            }
+        }
         if !self.batch.exhausted.is_empty() {
             let exhausted = std::mem::take(&mut self.batch.exhausted);
             self.account.remove(exhausted.iter());
@@ -662,6 +680,8 @@ impl State {
     }
 }
 
+#[cfg(test)]
+mod account_tests;
 #[cfg(test)]
 mod flow_tests;
 #[cfg(test)]

@@ -76,6 +76,15 @@ impl State {
             self.close(CloseReason::NoRespondersRequiresHeaders, now, sh);
             return;
         }
+        if let Some(name) = &authorized.account {
+            // Bound for the connection's life: no subscription exists yet (with auth
+            // required nothing but CONNECT is accepted before it).
+            if *name != self.account.name {
+                self.account = sh.account_or_create(name);
+                self.l1.clear();
+                self.l1_last = None;
+            }
+        }
         self.perms = authorized.permissions.clone();
         self.pub_perm_cache.clear();
         self.handle.configure(headers, authorized.permissions);
@@ -84,11 +93,13 @@ impl State {
             self.opts.lang.clone(),
             self.opts.version.clone(),
         );
+        let account = self.account.name.clone();
         sh.update_info(self.cid, move |i| {
             i.name = name;
             i.lang = lang;
             i.version = version;
             i.user = authorized.user;
+            i.account = account;
         });
         self.send_ok();
     }

@@ -7,8 +7,10 @@
 use std::sync::Arc;
 
 use super::{LogLevel, State, L1_MAX, PERM_CACHE_MAX};
-use crate::client::{Admit, Delivered, Delivery, Subscription};
+use crate::account::Account;
+use crate::client::{Admit, Delivered, Delivery, Dest, Subscription};
 use crate::errors::text;
+use crate::internal::InternalMsg;
 use crate::proto::encode::{self, go_quote};
 use crate::sublist::MatchResult;
 use crate::{subject, Time};
@@ -143,6 +145,19 @@ impl State {
         if last {
             self.batch.exhausted.push(Arc::clone(sub));
         }
+        if let Dest::Internal(handler) = &sub.dest {
+            self.batch.internal.push(super::InternalCall {
+                handler: Arc::clone(handler),
+                account: Arc::clone(&self.account),
+                msg: InternalMsg {
+                    subject: d.subject.to_vec(),
+                    reply: d.reply.map(<[u8]>::to_vec),
+                    payload: d.payload[d.header_len..].to_vec(),
+                },
+                now,
+            });
+            return true;
+        }
         let result = sub.client.deliver(d, &sub.sid, now);
         self.note_delivery(&sub.client, result);
         match result {
@@ -159,6 +174,48 @@ impl State {
                     sub.unadmit();
                 }
                 false
+            }
+        }
+    }
+
+    /// Publishes an internal handler's reply into `account`: every plain match and one
+    /// member of each queue group, as a PUB would, but from the server (no echo rule, no
+    /// publish permission) and never to another internal handler (no loops).
+    pub(super) fn deliver_internal_reply(
+        &mut self,
+        account: &Account,
+        reply: &InternalMsg,
+        now: Time,
+    ) {
+        let r = account.match_subject(&reply.subject);
+        let d = Delivery {
+            subject: &reply.subject,
+            reply: reply.reply.as_deref(),
+            header_len: 0,
+            payload: &reply.payload,
+            has_headers: false,
+        };
+        let to_client = |s: &&Arc<Subscription>| matches!(s.dest, Dest::Client);
+        let mut targets: Vec<Arc<Subscription>> =
+            r.psubs.iter().filter(to_client).cloned().collect();
+        for group in &r.qsubs {
+            let members: Vec<&Arc<Subscription>> = group.iter().filter(to_client).collect();
+            if !members.is_empty() {
+                let i = self.rng.below(members.len() as u64) as usize;
+                targets.push(Arc::clone(members[i]));
+            }
+        }
+        for sub in &targets {
+            match sub.admit() {
+                Admit::Drop => continue,
+                Admit::DeliverLast => self.batch.exhausted.push(Arc::clone(sub)),
+                Admit::Deliver => {}
+            }
+            let result = sub.client.deliver(&d, &sub.sid, now);
+            self.note_delivery(&sub.client, result);
+            if matches!(result, Delivered::Queued { .. }) {
+                self.batch.out_msgs += 1;
+                self.batch.out_bytes += d.payload.len() as u64;
             }
         }
     }

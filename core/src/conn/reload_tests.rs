@@ -7,6 +7,7 @@ fn user(name: &str, pass: &str) -> User {
         name: name.into(),
         password: pass.into(),
         permissions: None,
+        account: None,
     }
 }
 

@@ -271,11 +271,13 @@ fn user_password_plain_and_bcrypt() {
             User {
                 name: "plain".into(),
                 password: "pw".into(),
+                account: None,
                 permissions: None,
             },
             User {
                 name: "hashed".into(),
                 password: hash,
+                account: None,
                 permissions: None,
             },
         ]
@@ -385,6 +387,7 @@ fn perms_user(p: Permissions) -> Shared {
         o.auth.users = vec![User {
             name: "u".into(),
             password: "p".into(),
+            account: None,
             permissions: Some(p),
         }];
     })
@@ -445,6 +448,7 @@ fn allow_responses() {
             User {
                 name: "u".into(),
                 password: "p".into(),
+                account: None,
                 permissions: Some(Permissions {
                     allow_responses: Some(ResponsePermission {
                         max: 1,
@@ -456,6 +460,7 @@ fn allow_responses() {
             User {
                 name: "r".into(),
                 password: "p".into(),
+                account: None,
                 permissions: None,
             },
         ]

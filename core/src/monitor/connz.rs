@@ -263,7 +263,12 @@ pub fn connz(sh: &Shared, clock: Clock, o: &ConnzOptions) -> Connz {
         // Go's quirk: with `cid` and state=any only the closed history is searched.
         let search_open = o.cid == 0 || o.state == ConnState::Open;
         let subs_by_cid = if want_subs && search_open {
-            group_subs(sh.global_account().all_subscriptions())
+            group_subs(
+                sh.accounts()
+                    .iter()
+                    .flat_map(|a| a.all_subscriptions())
+                    .collect(),
+            )
         } else {
             FastMap::default()
         };
@@ -329,7 +334,7 @@ pub fn connz(sh: &Shared, clock: Clock, o: &ConnzOptions) -> Connz {
             let (mut list, mut detail) = (None, None);
             if !c.subs.is_empty() {
                 // Go keeps closed connections' subscriptions with their account.
-                let acc = crate::shared::GLOBAL_ACCOUNT;
+                let acc = c.info.account.as_str();
                 if o.subs_detail {
                     detail = Some(
                         c.subs

@@ -1,11 +1,12 @@
-//! `/healthz`, `/routez` and `/accountz`: small documents. Routes and accounts do not exist
-//! yet, so `/routez` lists none and `/accountz` lists the global account, in Go's shape.
+//! `/healthz`, `/routez` and `/accountz`: small documents. Routes do not exist yet, so
+//! `/routez` lists none; `/accountz` lists every account (`$G`, `$SYS`, any a user names),
+//! in Go's shape.
 
 use serde::Serialize;
 
 use super::query::{Query, QueryError};
 use super::Clock;
-use crate::shared::{Shared, GLOBAL_ACCOUNT};
+use crate::shared::Shared;
 
 /// The `/healthz` document (`{"status":"ok"}`).
 #[derive(Debug, Clone, Serialize)]
@@ -54,6 +55,8 @@ pub struct Accountz {
     pub server_id: String,
     /// Now, RFC 3339.
     pub now: String,
+    /// The system account's name.
+    pub system_account: String,
     /// Account names (without `acc=`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accounts: Option<Vec<String>>,
@@ -69,6 +72,9 @@ pub struct AccountInfo {
     pub account_name: String,
     /// Last update (the server start: accounts are not updated yet), RFC 3339.
     pub update_time: String,
+    /// Whether it is the system account (Go sends the key only when true).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub is_system: bool,
     /// Whether it expired (never: no JWTs yet).
     pub expired: bool,
     /// Whether it is complete (always).
@@ -91,26 +97,29 @@ pub fn accountz(sh: &Shared, clock: Clock, q: &Query) -> Result<Accountz, QueryE
     let mut a = Accountz {
         server_id: sh.server_id().to_string(),
         now: super::timefmt::rfc3339(clock.wall_nanos),
+        system_account: sh.system_account().name.clone(),
         accounts: None,
         account_detail: None,
     };
     match q.get("acc") {
-        "" => a.accounts = Some(vec![GLOBAL_ACCOUNT.to_string()]),
-        GLOBAL_ACCOUNT => {
-            let acc = sh.global_account();
+        "" => a.accounts = Some(sh.accounts().iter().map(|a| a.name.clone()).collect()),
+        name => {
+            let Some(acc) = sh.account(name) else {
+                return Err(QueryError(format!("Account {name} does not exist")));
+            };
             a.account_detail = Some(AccountInfo {
                 account_name: acc.name.clone(),
                 update_time: clock.rfc3339(sh.start_time()),
+                is_system: acc.is_system,
                 expired: false,
                 complete: true,
                 jetstream_enabled: false,
                 leafnode_connections: 0,
-                client_connections: sh.num_clients(),
+                client_connections: sh.num_clients_in(&acc.name),
                 subscriptions: acc.num_subscriptions() as u64,
                 sublist_stats: acc.sublist_stats(),
             });
         }
-        other => return Err(QueryError(format!("Account {other} does not exist"))),
     }
     Ok(a)
 }

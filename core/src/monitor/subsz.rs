@@ -127,23 +127,34 @@ impl SubszOptions {
     }
 }
 
-/// Builds `/subsz`. The account's sublist read lock is held only to copy the subscription
-/// handles; details are built after it is released.
+/// Builds `/subsz` over every account (as Go: the statistics summed, the list from all
+/// accounts, each entry naming its account). Each account's sublist read lock is held only
+/// to copy its statistics or subscription handles; details are built after.
 pub fn subsz(sh: &Shared, clock: Clock, o: &SubszOptions) -> SubszReply {
-    let acc = sh.global_account();
-    let stats = acc.sublist_stats();
+    let accounts = sh.accounts();
+    let mut stats = SublistStats::default();
+    for acc in &accounts {
+        stats.add(&acc.sublist_stats());
+    }
     if !o.subs {
         return SubszReply::Stats(stats);
     }
-    let all: Vec<Arc<Subscription>> = acc.all_subscriptions();
-    let matching = all.iter().filter(|s| match &o.test {
+    let all: Vec<(Arc<Subscription>, &str)> = accounts
+        .iter()
+        .flat_map(|acc| {
+            acc.all_subscriptions()
+                .into_iter()
+                .map(move |s| (s, acc.name.as_str()))
+        })
+        .collect();
+    let matching = all.iter().filter(|(s, _)| match &o.test {
         Some(t) => crate::subject::matches(&s.subject, t.as_bytes()),
         None => true,
     });
     let page: Vec<SubDetail> = matching
         .skip(o.offset)
         .take(o.limit)
-        .map(|s| SubDetail::of(s, Some(&acc.name)))
+        .map(|(s, acc)| SubDetail::of(s, Some(acc)))
         .collect();
     if page.is_empty() {
         return SubszReply::Stats(stats);

@@ -111,6 +111,8 @@ pub struct Varz {
     pub http_req_stats: BTreeMap<String, u64>,
     /// When the configuration was (re)loaded, RFC 3339.
     pub config_load_time: String,
+    /// The system account's name (`$SYS`).
+    pub system_account: String,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -172,9 +174,11 @@ pub fn varz(sh: &Shared, clock: Clock, env: &Env) -> Varz {
         in_bytes: s.in_bytes.load(Ordering::Relaxed),
         out_bytes: s.out_bytes.load(Ordering::Relaxed),
         slow_consumers: s.slow_consumers.load(Ordering::Relaxed),
-        subscriptions: sh.global_account().num_subscriptions() as u64,
+        // Every account's, internal subscriptions included, as Go counts them.
+        subscriptions: sh.num_subscriptions() as u64,
         http_req_stats: env.http_req_stats.clone(),
         config_load_time: clock.rfc3339(env.config_load_time),
+        system_account: sh.system_account().name.clone(),
     }
 }
 

@@ -152,8 +152,11 @@ impl Metrics {
             };
             g.set(x);
         }
-        let acc = sh.global_account();
-        let s = serde_json::to_value(acc.sublist_stats()).unwrap_or_default();
+        let mut stats = natsd_core::sublist::SublistStats::default();
+        for acc in sh.accounts() {
+            stats.add(&acc.sublist_stats());
+        }
+        let s = serde_json::to_value(stats).unwrap_or_default();
         for (g, f) in self.subsz.iter().zip(SUBSZ) {
             g.set(s[*f].as_f64().unwrap_or(0.0));
         }
@@ -164,17 +167,19 @@ impl Metrics {
         }
         self.routez_num_routes.set(0.0);
         self.healthz_status.set(0.0);
-        let name = acc.name.as_str();
-        let values = [
-            total as u64,
-            acc.num_subscriptions() as u64,
-            acc.in_msgs.load(Ordering::Relaxed),
-            acc.in_bytes.load(Ordering::Relaxed),
-            acc.out_msgs.load(Ordering::Relaxed),
-            acc.out_bytes.load(Ordering::Relaxed),
-        ];
-        for (g, x) in self.account.iter().zip(values) {
-            g.with_label_values(&[name]).set(x as f64);
+        for acc in sh.accounts() {
+            let name = acc.name.as_str();
+            let values = [
+                sh.num_clients_in(name) as u64,
+                acc.num_subscriptions() as u64,
+                acc.in_msgs.load(Ordering::Relaxed),
+                acc.in_bytes.load(Ordering::Relaxed),
+                acc.out_msgs.load(Ordering::Relaxed),
+                acc.out_bytes.load(Ordering::Relaxed),
+            ];
+            for (g, x) in self.account.iter().zip(values) {
+                g.with_label_values(&[name]).set(x as f64);
+            }
         }
         let mut out = Vec::new();
         // Encoding gauges into a Vec cannot fail.

@@ -1,0 +1,129 @@
+//! Accounts: subject namespaces, each with its own sublist and counters.
+//!
+//! Every connection is bound to one account when it authenticates (`$G` unless its user
+//! names another); a message published in an account reaches only that account's
+//! subscriptions. The server always has `$G` and the system account `$SYS` (as Go), whose
+//! subscriptions include internal ones answered inside the server (see [`crate::internal`]).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::client::Subscription;
+use crate::sublist::{InterestChange, InvalidSubject, MatchResult, Sublist, SublistStats};
+
+/// The global account: clients whose user names no account land here.
+pub const GLOBAL_ACCOUNT: &str = "$G";
+/// The system account (Go's default `system_account`).
+pub const SYSTEM_ACCOUNT: &str = "$SYS";
+
+/// Most subscriptions removed under one hold of an account's write lock (see
+/// [`Account::remove`]).
+pub const REMOVE_SLICE: usize = 256;
+
+/// An account: a subject namespace with its own sublist.
+pub struct Account {
+    /// Its name (`$G` for the global account).
+    pub name: String,
+    /// The system account (`$SYS`): server services, internal subscriptions.
+    pub is_system: bool,
+    sublist: parking_lot::RwLock<Sublist<Subscription>>,
+    /// Mirrors the sublist generation so connections can validate their caches lock-free.
+    generation: AtomicU64,
+    /// Messages published into this account.
+    pub in_msgs: AtomicU64,
+    /// Payload bytes published into this account.
+    pub in_bytes: AtomicU64,
+    /// Messages delivered from this account.
+    pub out_msgs: AtomicU64,
+    /// Payload bytes delivered from this account.
+    pub out_bytes: AtomicU64,
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Account {
+    /// An empty account; `seed` keys its sublist's hashing (see [`crate::keyed_hasher`]).
+    pub fn new(name: &str, cache: bool, seed: u64) -> Account {
+        Account {
+            name: name.to_string(),
+            is_system: name == SYSTEM_ACCOUNT,
+            sublist: parking_lot::RwLock::new(Sublist::with_seed(cache, seed)),
+            generation: AtomicU64::new(0),
+            in_msgs: AtomicU64::new(0),
+            in_bytes: AtomicU64::new(0),
+            out_msgs: AtomicU64::new(0),
+            out_bytes: AtomicU64::new(0),
+        }
+    }
+
+    /// The sublist generation; changes on every insert and remove.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Adds a subscription; says how the interest in its (subject, queue) changed.
+    pub fn insert(&self, sub: Arc<Subscription>) -> Result<InterestChange, InvalidSubject> {
+        let mut sl = self.sublist.write();
+        let change = sl.insert_interest(sub)?;
+        self.generation.fetch_max(sl.generation(), Ordering::AcqRel);
+        Ok(change)
+    }
+
+    /// Removes subscriptions; those not present are ignored.
+    ///
+    /// Bounded pauses for everyone else: each subscription is closed (an atomic flag:
+    /// deliveries skip it from then on) just before it leaves the sublist, [`REMOVE_SLICE`] at
+    /// a time, the write lock released between slices, so a connection closing with 100,000
+    /// subscriptions holds up a publisher that must match for one slice at most, not for the
+    /// whole set. The generation publishers check their caches against moves once, at the
+    /// end: until then their cached matches stay valid (the closed entries are skipped), so
+    /// publishers with a cached match take no lock at all while the removal runs.
+    pub fn remove<'a>(&self, subs: impl IntoIterator<Item = &'a Arc<Subscription>>) {
+        let mut subs = subs.into_iter().inspect(|s| {
+            s.close();
+        });
+        loop {
+            let mut sl = self.sublist.write();
+            let mut n = 0;
+            for s in subs.by_ref().take(REMOVE_SLICE) {
+                sl.remove(s);
+                n += 1;
+            }
+            let generation = sl.generation();
+            if n < REMOVE_SLICE {
+                drop(sl);
+                // `fetch_max`: an insert during the removal may have published a later one.
+                self.generation.fetch_max(generation, Ordering::AcqRel);
+                return;
+            }
+            // Publishers waiting to match get the lock now, before the next slice.
+            parking_lot::RwLockWriteGuard::unlock_fair(sl);
+        }
+    }
+
+    /// Matches a literal subject.
+    pub fn match_subject(&self, subject: &[u8]) -> Arc<MatchResult<Subscription>> {
+        self.sublist.read().match_subject(subject)
+    }
+
+    /// Number of subscriptions.
+    pub fn num_subscriptions(&self) -> usize {
+        self.sublist.read().count()
+    }
+
+    /// Sublist statistics.
+    pub fn sublist_stats(&self) -> SublistStats {
+        self.sublist.read().stats()
+    }
+
+    /// Every subscription (monitoring).
+    pub fn all_subscriptions(&self) -> Vec<Arc<Subscription>> {
+        self.sublist.read().all()
+    }
+}
