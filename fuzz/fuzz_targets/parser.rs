@@ -4,13 +4,16 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use natsd_core::proto::{encode, Limits, Op, Parser};
+use natsd_core::proto::{encode, ConnKind, Limits, Op, Parser};
 
-const LIMITS: Limits = Limits { max_control_line: 256, max_payload: 1024 };
+const LIMITS: Limits = Limits {
+    max_control_line: 256,
+    max_payload: 1024,
+};
 
 /// Parses `bytes` whole with a fresh parser and returns the single op it must contain.
-fn reparse(bytes: &[u8], check: impl FnOnce(&Op<'_>)) {
-    let mut p = Parser::new(LIMITS);
+fn reparse(kind: ConnKind, bytes: &[u8], check: impl FnOnce(&Op<'_>)) {
+    let mut p = Parser::for_peer(LIMITS, kind);
     p.set_headers(true);
     let mut pos = 0;
     match p.parse(bytes, &mut pos) {
@@ -21,10 +24,18 @@ fn reparse(bytes: &[u8], check: impl FnOnce(&Op<'_>)) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    // The first byte chooses the split size and whether headers are on.
-    let Some((&ctl, data)) = data.split_first() else { return };
+    // The first byte chooses the split size, whether headers are on, and the peer kind
+    // (client, or a route with its own verbs and HMSG grammar).
+    let Some((&ctl, data)) = data.split_first() else {
+        return;
+    };
     let chunk = usize::from(ctl & 0x3f) + 1;
-    let mut p = Parser::new(LIMITS);
+    let kind = if ctl & 0x80 != 0 {
+        ConnKind::Route
+    } else {
+        ConnKind::Client
+    };
+    let mut p = Parser::for_peer(LIMITS, kind);
     p.set_headers(ctl & 0x40 != 0);
     for piece in data.chunks(chunk) {
         let mut pos = 0;
@@ -33,7 +44,9 @@ fuzz_target!(|data: &[u8]| {
                 Ok(Some(op)) => {
                     let mut out = Vec::new();
                     encode::op(&mut out, &op);
-                    reparse(&out, |again| assert_eq!(again, &op, "round trip changed the op"));
+                    reparse(kind, &out, |again| {
+                        assert_eq!(again, &op, "round trip changed the op")
+                    });
                 }
                 Ok(None) => break,
                 Err(_) => return,

@@ -24,14 +24,19 @@ impl Entry for S {
     }
 }
 
+/// Most tokens in a deep subject: deep enough that a recursion per token would overflow an
+/// 8 MiB stack, small enough to keep a run fast.
+const DEEP_TOKENS: usize = 100_000;
+
 #[derive(Debug, Arbitrary)]
 enum Cmd {
     Insert {
         tokens: Vec<u8>,
         queue: Option<bool>,
     },
-    /// A subject of up to ~390,000 tokens: the walks once recursed per token and overflowed
-    /// the stack (a crash even on the fuzzer's 8 MiB main stack at this depth).
+    /// A subject of up to [`DEEP_TOKENS`] tokens (one per input: each costs ~200 bytes of
+    /// trie per token): the walks once recursed per token and overflowed the stack (a
+    /// crash even on the fuzzer's 8 MiB main stack at this depth).
     Deep {
         tokens: Vec<u8>,
         repeat: u16,
@@ -62,6 +67,7 @@ fn build(tokens: &[u8], literal: bool) -> Vec<u8> {
 fuzz_target!(|cmds: Vec<Cmd>| {
     let mut sl = Sublist::new(true);
     let mut model: Vec<Arc<S>> = Vec::new();
+    let mut deep_done = false;
     for (id, cmd) in cmds.into_iter().take(500).enumerate() {
         match cmd {
             Cmd::Insert { tokens, queue } => {
@@ -81,10 +87,12 @@ fuzz_target!(|cmds: Vec<Cmd>| {
                 then_match,
             } => {
                 let unit = build(&tokens, false);
-                if unit.is_empty() {
+                if unit.is_empty() || std::mem::replace(&mut deep_done, true) {
                     continue;
                 }
-                let subject = vec![unit; usize::from(repeat).max(1)].join(&b'.');
+                let per_unit = tokens.len().clamp(1, 6);
+                let times = usize::from(repeat).clamp(1, DEEP_TOKENS / per_unit);
+                let subject = vec![unit; times].join(&b'.');
                 let queue = queue.map(|q| if q { b"q1".to_vec() } else { b"q2".to_vec() });
                 let s = Arc::new(S { subject, queue, id });
                 let ok = sl.insert(Arc::clone(&s)).is_ok();

@@ -527,6 +527,11 @@ impl State {
             }
             // Servers send MSG/HMSG; from a client they are unknown ops.
             Op::Msg { .. } | Op::HMsg { .. } => self.parse_error(ParseError::UnknownOp, now, sh),
+            // A client connection's parser refuses route verbs at their first byte; routes
+            // are their own connection kind (`ConnKind::Route`).
+            Op::RSub { .. } | Op::RUnsub { .. } | Op::RMsg { .. } => {
+                self.parse_error(ParseError::UnknownOp, now, sh)
+            }
         }
     }
 

@@ -58,6 +58,10 @@ impl State {
             Op::Pong => ("PONG".to_string(), None),
             Op::Ok => ("OK".to_string(), None),
             Op::Err(t) => (format!("-ERR {}", s(t)), None),
+            // Route ops: a client parser never yields them.
+            Op::RSub { subject, .. } => (format!("RS+ {}", s(subject)), None),
+            Op::RUnsub { subject, .. } => (format!("RS- {}", s(subject)), None),
+            Op::RMsg { subject, .. } => (format!("RMSG {}", s(subject)), None),
         };
         self.log(LogLevel::Trace, format!("<<- [{line}]"));
         if let Some(p) = payload {

@@ -198,7 +198,125 @@ pub fn op(out: &mut Vec<u8>, op: &Op<'_>) {
         Op::Pong => out.extend_from_slice(PONG),
         Op::Ok => out.extend_from_slice(OK),
         Op::Err(t) => line(out, b"-ERR ", t),
+        Op::RSub {
+            origin,
+            account,
+            subject,
+            queue,
+        } => rsub(out, origin, account, subject, queue),
+        Op::RUnsub {
+            leaf,
+            account,
+            subject,
+            queue,
+        } => runsub(out, leaf, account, subject, queue),
+        Op::RMsg {
+            account,
+            subject,
+            reply,
+            queues,
+            header_len,
+            payload,
+            has_headers,
+        } => rmsg(
+            out,
+            account,
+            subject,
+            reply,
+            queues,
+            has_headers.then_some(header_len),
+            payload,
+        ),
     }
+}
+
+/// `RS+ <acc> <subject> [<queue> <weight>]\r\n`, or `LS+ <origin> ...` with an origin.
+pub fn rsub(
+    out: &mut Vec<u8>,
+    origin: Option<&[u8]>,
+    account: &[u8],
+    subject: &[u8],
+    queue: Option<(&[u8], u32)>,
+) {
+    match origin {
+        Some(o) => {
+            out.extend_from_slice(b"LS+ ");
+            out.extend_from_slice(o);
+            out.push(b' ');
+        }
+        None => out.extend_from_slice(b"RS+ "),
+    }
+    out.extend_from_slice(account);
+    out.push(b' ');
+    out.extend_from_slice(subject);
+    if let Some((q, w)) = queue {
+        out.push(b' ');
+        out.extend_from_slice(q);
+        out.push(b' ');
+        push_uint(out, u64::from(w));
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `RS- <acc> <subject> [<queue>]\r\n` (`LS-` when `leaf`).
+pub fn runsub(out: &mut Vec<u8>, leaf: bool, account: &[u8], subject: &[u8], queue: Option<&[u8]>) {
+    out.extend_from_slice(if leaf { b"LS- " } else { b"RS- " });
+    out.extend_from_slice(account);
+    out.push(b' ');
+    out.extend_from_slice(subject);
+    if let Some(q) = queue {
+        out.push(b' ');
+        out.extend_from_slice(q);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `RMSG <acc> <subject> [<reply>] <size>` with its payload, or with queue names
+/// `... + <reply> <queues> <size>` / `... | <queues> <size>`; with `header_len`, a route
+/// `HMSG` (`... <hdr> <total>`). `queues` is the space-separated list as it goes on the wire.
+pub fn rmsg(
+    out: &mut Vec<u8>,
+    account: &[u8],
+    subject: &[u8],
+    reply: Option<&[u8]>,
+    queues: Option<&[u8]>,
+    header_len: Option<usize>,
+    payload: &[u8],
+) {
+    out.extend_from_slice(if header_len.is_some() {
+        b"HMSG "
+    } else {
+        b"RMSG "
+    });
+    out.extend_from_slice(account);
+    out.push(b' ');
+    out.extend_from_slice(subject);
+    match (reply, queues) {
+        (Some(r), Some(q)) => {
+            out.extend_from_slice(b" + ");
+            out.extend_from_slice(r);
+            out.push(b' ');
+            out.extend_from_slice(q);
+        }
+        (None, Some(q)) => {
+            out.extend_from_slice(b" | ");
+            out.extend_from_slice(q);
+        }
+        (Some(r), None) => {
+            out.push(b' ');
+            out.extend_from_slice(r);
+        }
+        (None, None) => {}
+    }
+    if let Some(h) = header_len {
+        out.push(b' ');
+        push_uint(out, h as u64);
+    }
+    out.push(b' ');
+    push_uint(out, payload.len() as u64);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(payload);
+    out.extend_from_slice(b"\r\n");
 }
 
 fn line(out: &mut Vec<u8>, verb: &[u8], arg: &[u8]) {

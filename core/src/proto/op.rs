@@ -77,6 +77,64 @@ pub enum Op<'a> {
     Ok,
     /// `-ERR text` (the text as sent, quotes included).
     Err(&'a [u8]),
+    /// Route interest: `RS+ <account> <subject> [<queue> <weight>]`, or with a leading
+    /// origin cluster `LS+ <origin> <account> <subject> [<queue> <weight>]`.
+    RSub {
+        /// The origin cluster (`LS+` only).
+        origin: Option<&'a [u8]>,
+        /// The account the interest is in.
+        account: &'a [u8],
+        /// Subject, possibly with wildcards.
+        subject: &'a [u8],
+        /// Queue group and its weight (members on the sending server).
+        queue: Option<(&'a [u8], u32)>,
+    },
+    /// Route interest gone: `RS- <account> <subject> [<queue>]` (`LS-` when `leaf`).
+    RUnsub {
+        /// Sent as `LS-`.
+        leaf: bool,
+        /// The account.
+        account: &'a [u8],
+        /// Subject.
+        subject: &'a [u8],
+        /// Queue group.
+        queue: Option<&'a [u8]>,
+    },
+    /// A routed message: `RMSG <account> <subject> [<reply>] <size>`, with queues
+    /// `RMSG <account> <subject> + <reply> <q>... <size>` or `... | <q>... <size>`; or, from a
+    /// route, `HMSG` with the same grammar plus a header size before the total.
+    RMsg {
+        /// The account.
+        account: &'a [u8],
+        /// Subject.
+        subject: &'a [u8],
+        /// Reply subject.
+        reply: Option<&'a [u8]>,
+        /// The queue names, space separated as sent (a filter for queue groups), if any.
+        queues: Option<&'a [u8]>,
+        /// Bytes of headers at the start of `payload` (0 for RMSG).
+        header_len: usize,
+        /// Headers then body.
+        payload: &'a [u8],
+        /// Sent as `HMSG` (headers present, even if empty).
+        has_headers: bool,
+    },
+}
+
+/// Who is on the other end of a connection: it decides which verbs the parser accepts and
+/// how it reads `HMSG` (a route's carries an account). The Go server's parser switches on
+/// the connection kind the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConnKind {
+    /// A client: the client protocol (route verbs are unknown ops, as in Go). `MSG`/`HMSG`
+    /// parse (the connection refuses them), so this is also what a client-side parser of
+    /// server output uses.
+    #[default]
+    Client,
+    /// A route to another server of the cluster: `INFO`, `CONNECT`, `PING`/`PONG`, `+OK`,
+    /// `-ERR`, `RS+`, `RS-`, `RMSG`, route `HMSG`, `LS+`, `LS-`. `PUB`, `SUB`, `UNSUB`, `MSG`
+    /// from a route are unknown ops.
+    Route,
 }
 
 /// Why the parser stopped. Every variant closes the connection; the [`conn`](crate::conn) layer

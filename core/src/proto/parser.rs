@@ -6,7 +6,8 @@
 //! are returned as slices of the caller's buffer when they sit whole inside it and copied into
 //! the parser only when split across reads.
 
-use super::op::{Op, ParseError};
+use super::op::{ConnKind, Op, ParseError};
+use super::route;
 
 /// The limits enforced while parsing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +29,7 @@ impl Default for Limits {
 
 /// Which op an argument line or payload belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     Connect,
     Info,
     Pub,
@@ -41,10 +42,41 @@ enum Kind {
     Pong,
     Ok,
     Err,
+    /// `RS+`.
+    RSub,
+    /// `RS-`.
+    RUnsub,
+    /// `LS+`.
+    LSub,
+    /// `LS-`.
+    LUnsub,
+    /// `RMSG`.
+    RMsg,
+    /// `HMSG` from a route (it carries an account).
+    RHMsg,
+}
+
+impl Kind {
+    /// Whether a peer of kind `conn` may send it.
+    fn allowed(self, conn: ConnKind) -> bool {
+        use Kind::*;
+        match conn {
+            ConnKind::Client => !matches!(self, RSub | RUnsub | LSub | LUnsub | RMsg | RHMsg),
+            ConnKind::Route => !matches!(self, Pub | HPub | Msg | Sub | Unsub),
+        }
+    }
+
+    /// Ops with a payload after the line.
+    fn is_message(self) -> bool {
+        matches!(
+            self,
+            Kind::Pub | Kind::HPub | Kind::Msg | Kind::HMsg | Kind::RMsg | Kind::RHMsg
+        )
+    }
 }
 
 /// The verbs, upper case, with their kinds. No verb is a prefix of another.
-const VERBS: [(&[u8], Kind); 12] = [
+const VERBS: [(&[u8], Kind); 17] = [
     (b"CONNECT", Kind::Connect),
     (b"INFO", Kind::Info),
     (b"PUB", Kind::Pub),
@@ -57,6 +89,11 @@ const VERBS: [(&[u8], Kind); 12] = [
     (b"PONG", Kind::Pong),
     (b"+OK", Kind::Ok),
     (b"-ERR", Kind::Err),
+    (b"RS+", Kind::RSub),
+    (b"RS-", Kind::RUnsub),
+    (b"RMSG", Kind::RMsg),
+    (b"LS+", Kind::LSub),
+    (b"LS-", Kind::LUnsub),
 ];
 
 /// Most arguments any op takes (`HMSG subject sid reply hdr total`).
@@ -83,12 +120,14 @@ enum State {
 
 /// Where a message op's fields sit in its argument line (byte ranges), parsed once.
 #[derive(Debug, Clone, Copy, Default)]
-struct Fields {
-    subject: (usize, usize),
-    sid: (usize, usize),
-    reply: Option<(usize, usize)>,
-    header_len: usize,
-    size: usize,
+pub(super) struct Fields {
+    pub(super) account: (usize, usize),
+    pub(super) queues: Option<(usize, usize)>,
+    pub(super) subject: (usize, usize),
+    pub(super) sid: (usize, usize),
+    pub(super) reply: Option<(usize, usize)>,
+    pub(super) header_len: usize,
+    pub(super) size: usize,
 }
 
 /// A message op whose payload is still arriving.
@@ -102,6 +141,7 @@ struct Pending {
 #[derive(Debug)]
 pub struct Parser {
     limits: Limits,
+    conn: ConnKind,
     headers: bool,
     state: State,
     /// Index into [`VERBS`] of the verb being read, and how many of its bytes matched.
@@ -120,11 +160,20 @@ pub struct Parser {
 const KEEP_CAPACITY: usize = 64 * 1024;
 
 impl Parser {
-    /// A parser enforcing `limits`. Header ops (`HPUB`/`HMSG`) are refused until
+    /// A parser of what a client sends (and of what a server sends a client), enforcing
+    /// `limits`. Header ops (`HPUB`/`HMSG`) are refused until
     /// [`set_headers`](Self::set_headers) allows them.
     pub fn new(limits: Limits) -> Parser {
+        Parser::for_peer(limits, ConnKind::Client)
+    }
+
+    /// A parser of what a peer of kind `conn` sends: it accepts only that kind's verbs
+    /// (anything else is an unknown op at its first byte that no allowed verb starts with)
+    /// and reads `HMSG` in that kind's grammar.
+    pub fn for_peer(limits: Limits, conn: ConnKind) -> Parser {
         Parser {
             limits,
+            conn,
             headers: false,
             state: State::Start,
             verb: 0,
@@ -223,23 +272,20 @@ impl Parser {
         Ok(None)
     }
 
-    /// Advances the verb by one (upper-cased) byte. The first byte picks a candidate verb;
-    /// the second may switch to another with the same first byte (`PUB`/`PING`/`PONG`,
-    /// `HPUB`/`HMSG`); after that each byte must be the candidate's next one. A few byte
-    /// compares per byte, like the Go parser's switch.
+    /// Advances the verb by one (upper-cased) byte. The candidate verb goes on while its
+    /// next byte matches (the common case: one compare); on a mismatch the first verb allowed
+    /// for this peer with the same prefix and this byte takes over (`PUB`/`PING`/`PONG`,
+    /// `HPUB`/`HMSG`, `RS+`/`RS-`/`RMSG`), like the Go parser's switch.
     fn push_verb_byte(&mut self, b: u8) -> Result<(), ParseError> {
         let i = self.verb_len;
-        let verb = if i == 0 {
-            VERBS.iter().position(|(v, _)| v[0] == b)
-        } else if VERBS[self.verb].0.get(i) == Some(&b) {
+        let cur = VERBS[self.verb].0;
+        let verb = if i > 0 && cur.get(i) == Some(&b) {
             Some(self.verb)
-        } else if i == 1 {
-            let first = VERBS[self.verb].0[0];
-            VERBS
-                .iter()
-                .position(|(v, _)| v[0] == first && v.get(1) == Some(&b))
         } else {
-            None
+            let conn = self.conn;
+            VERBS.iter().position(|(v, kind)| {
+                kind.allowed(conn) && v.len() > i && v[..i] == cur[..i] && v[i] == b
+            })
         };
         let Some(verb) = verb else {
             return Err(ParseError::UnknownOp);
@@ -248,6 +294,11 @@ impl Parser {
         self.verb_len = i + 1;
         let (name, kind) = VERBS[verb];
         if self.verb_len == name.len() {
+            // A route's HMSG carries an account: the same verb, another grammar.
+            let kind = match (kind, self.conn) {
+                (Kind::HMsg, ConnKind::Route) => Kind::RHMsg,
+                (k, _) => k,
+            };
             self.state = match kind {
                 Kind::Ping | Kind::Pong | Kind::Ok => State::SkipToEol(kind),
                 // Go skips separators after these and lets anything else start the JSON.
@@ -288,7 +339,7 @@ impl Parser {
             return Err(ParseError::MaxControlLine);
         }
         self.state = State::Start;
-        if matches!(kind, Kind::Pub | Kind::HPub | Kind::Msg | Kind::HMsg) {
+        if kind.is_message() {
             if split {
                 return self.start_payload_owned_line(kind, buf, pos);
             }
@@ -309,6 +360,10 @@ impl Parser {
             Kind::Err => Ok(Some(Op::Err(trim_end_blanks(line)))),
             Kind::Sub => parse_sub(line).map(Some),
             Kind::Unsub => parse_unsub(line).map(Some),
+            Kind::RSub | Kind::LSub => route::parse_rsub(line, kind == Kind::LSub).map(Some),
+            Kind::RUnsub | Kind::LUnsub => {
+                route::parse_runsub(line, kind == Kind::LUnsub).map(Some)
+            }
             _ => unreachable!("message kinds returned above; PING/PONG/+OK have no line"),
         }
     }
@@ -403,6 +458,13 @@ impl Parser {
         if matches!(kind, Kind::HPub | Kind::HMsg) && !self.headers {
             return Err(ParseError::HeadersNotSupported);
         }
+        if matches!(kind, Kind::RMsg | Kind::RHMsg) {
+            let f = route::rmsg_fields(line, kind == Kind::RHMsg)?;
+            if f.size > self.limits.max_payload {
+                return Err(ParseError::MaxPayload { size: f.size });
+            }
+            return Ok(f);
+        }
         let args = split_ranges(line)?;
         let n = args.len();
         // (fewest arguments, has a sid, has a header size)
@@ -431,6 +493,8 @@ impl Parser {
         }
         let first_after_subject = 1 + usize::from(has_sid);
         Ok(Fields {
+            account: (0, 0),
+            queues: None,
             subject: args[0],
             sid: if has_sid { args[1] } else { (0, 0) },
             reply: (n == min + 1).then(|| args[first_after_subject]),
@@ -480,6 +544,15 @@ fn build_message<'a>(kind: Kind, line: &'a [u8], f: &Fields, payload: &'a [u8]) 
             sid: at(f.sid),
             reply,
             payload,
+        },
+        Kind::RMsg | Kind::RHMsg => Op::RMsg {
+            account: at(f.account),
+            subject,
+            reply,
+            queues: f.queues.map(at),
+            header_len: f.header_len,
+            payload,
+            has_headers: kind == Kind::RHMsg,
         },
         _ => Op::HMsg {
             subject,
@@ -549,7 +622,7 @@ fn split_ranges(line: &[u8]) -> Result<smallvec::SmallVec<[(usize, usize); MAX_A
 }
 
 /// Splits an argument line on spaces and tabs. More than [`MAX_ARGS`] is an error.
-fn split_args(line: &[u8]) -> Result<smallvec::SmallVec<[&[u8]; MAX_ARGS]>, ParseError> {
+pub(super) fn split_args(line: &[u8]) -> Result<smallvec::SmallVec<[&[u8]; MAX_ARGS]>, ParseError> {
     let mut args = smallvec::SmallVec::new();
     for a in line.split(|&b| is_space(b)).filter(|a| !a.is_empty()) {
         if args.len() == MAX_ARGS {
@@ -571,7 +644,7 @@ pub fn parse_size(d: &[u8]) -> Option<usize> {
     )
 }
 
-fn is_space(b: u8) -> bool {
+pub(super) fn is_space(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
