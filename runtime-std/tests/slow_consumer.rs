@@ -114,6 +114,21 @@ fn publish_until_closed(
             return published;
         }
         if published * PAYLOAD >= MAX_PUBLISHED {
+            // Enough is queued: a write deadline needs its time to pass (publishing can
+            // outrun it), a pending-bytes close needs nothing more. Wait for it, bounded.
+            let until = std::time::Instant::now() + WAIT;
+            while std::time::Instant::now() < until {
+                if server
+                    .shared()
+                    .closed_clients()
+                    .iter()
+                    .any(|c| c.reason == reason)
+                {
+                    return published;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let closed = server.shared().closed_clients();
             let clients: Vec<_> = server
                 .shared()
                 .client_list()
