@@ -8,9 +8,9 @@ use std::sync::Arc;
 use natsd_core::options::Options;
 use natsd_core::shared::Shared;
 
-use crate::adapter::StartInfo;
-use crate::cli::runtime::{Launcher, RunningServer};
 use crate::Server;
+use natsd_adapter::runtime::{Launcher, RunningServer};
+use natsd_adapter::StartInfo;
 
 /// Starts servers on std threads (`--runtime std`).
 #[derive(Debug, Clone, Copy, Default)]

@@ -1,5 +1,4 @@
-//! natsd-std: drives the sans-IO [`natsd_core`] engine with `std::net` sockets and threads,
-//! and holds the runtime-neutral `nats-server` program that every runtime shares.
+//! natsd-std: drives the sans-IO [`natsd_core`] engine with `std::net` sockets and threads.
 //!
 //! The same server as `natsd-tokio`, with no async runtime anywhere in its dependency tree:
 //! blocking sockets, one thread per direction per connection, socket timeouts as timers.
@@ -14,17 +13,12 @@
 //! - `writer`: per connection, the outbound queue into the socket with a write deadline, and
 //!   `Wake`, the Condvar-based `Notify` that wakes it.
 //! - [`monitor_http`]: the monitoring HTTP server (`tiny_http`) around `adapter::monitor`.
-//! - `listener`: binding the client port with a large accept backlog (std's is 128).
 //! - [`launcher`]: [`StdLauncher`], this runtime behind the program's `--runtime std`.
 //! - [`budget`]: how many connections two threads each can afford (caps `max_connections`).
-//! - [`clock`]: the core's [`natsd_core::Time`] from a process-wide monotonic origin.
-//! - [`identity`]: the server id and the PRNG seed from real randomness.
 //!
-//! Shared by every runtime (no async, no sockets of their own):
-//!
-//! - [`adapter`]: startup log lines, core events to `tracing`, the writer's drain decisions.
-//! - [`cli`]: the `nats-server` program: flags, settings, config files, logging, signals,
-//!   reload, pid and ports files, usage, and the [`cli::runtime`] traits a runtime implements.
+//! What it shares with `natsd-tokio` (startup lines, event logging, drain decisions, the
+//! listener, the clock, identity, the runtime traits) is in `natsd-adapter`, beneath both;
+//! the `nats-server` program is `natsd-server`, above both.
 //!
 //! # Threads per connection
 //!
@@ -43,13 +37,8 @@
 
 #![warn(missing_docs)]
 
-pub mod adapter;
 pub mod budget;
-pub mod cli;
-pub mod clock;
-pub mod identity;
 pub mod launcher;
-pub mod listener;
 pub mod monitor_http;
 mod reader;
 pub mod server;

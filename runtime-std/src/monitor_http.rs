@@ -10,8 +10,8 @@ use std::thread::{self, JoinHandle};
 
 use natsd_core::shared::Shared;
 
-use crate::adapter::monitor::{Monitor, MonitorConfig, EXTRA_HEADERS};
-use crate::adapter::startup::join_host_port;
+use natsd_adapter::monitor::{Monitor, MonitorConfig, EXTRA_HEADERS};
+use natsd_adapter::startup::join_host_port;
 
 /// A running monitoring listener; stopped by [`stop`](Self::stop) or on drop.
 pub struct HttpMonitor {

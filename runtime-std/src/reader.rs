@@ -34,8 +34,8 @@ use natsd_core::errors::CloseReason;
 use natsd_core::shared::Shared;
 use natsd_core::Time;
 
-use crate::adapter::events::drain_events;
-use crate::clock;
+use natsd_adapter::clock;
+use natsd_adapter::events::drain_events;
 
 /// First read buffer size per connection (most connections are small and idle).
 const READ_BUF_MIN: usize = 4 * 1024;

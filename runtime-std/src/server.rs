@@ -20,12 +20,13 @@ use natsd_core::errors::CloseReason;
 use natsd_core::options::Options;
 use natsd_core::shared::Shared;
 
-use crate::adapter::accept::{open_connection, Backoff};
-use crate::adapter::startup::{self, StartInfo};
 use crate::monitor_http::HttpMonitor;
 use crate::reader::ReaderJob;
 use crate::writer::{Wake, WriterCtx};
-use crate::{clock, listener, reader, writer};
+use crate::{reader, writer};
+use natsd_adapter::accept::{open_connection, Backoff};
+use natsd_adapter::startup::{self, StartInfo};
+use natsd_adapter::{clock, listener};
 
 /// Extra time, past the write deadline, that shutdown waits for connections to finish.
 const SHUTDOWN_SLACK: Duration = Duration::from_secs(1);
@@ -153,7 +154,7 @@ impl Server {
     pub fn reload(&self, new: &Options) {
         let mut new = new.clone();
         crate::budget::clamp(&mut new);
-        crate::adapter::reload::apply(&self.shared, &new);
+        natsd_adapter::reload::apply(&self.shared, &new);
     }
 
     /// The address the client listener is bound to (the real port when 0 was asked for).

@@ -19,7 +19,7 @@ use natsd_core::client::{ClientHandle, Notify};
 use natsd_core::errors::CloseReason;
 use natsd_core::shared::Shared;
 
-use crate::adapter::drain::{self, Closing, DeadlineCache, Outbox, Step};
+use natsd_adapter::drain::{self, Closing, DeadlineCache, Outbox, Step};
 /// Longest a single blocking `write` waits on a full socket before the writer looks at its
 /// wake-ups ("close now" aborts a stuck write within this) and the write deadline.
 const WRITE_SLICE: Duration = Duration::from_millis(20);

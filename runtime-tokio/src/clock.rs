@@ -6,9 +6,9 @@
 
 use std::time::{Duration, Instant};
 
+pub use natsd_adapter::clock::now;
+use natsd_adapter::clock::origin;
 use natsd_core::Time;
-pub use natsd_std::clock::now;
-use natsd_std::clock::origin;
 
 /// The tokio instant at which the core time `t` falls.
 pub fn to_instant(t: Time) -> tokio::time::Instant {

@@ -6,10 +6,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use natsd_adapter::runtime::{Launcher, RunningServer};
+use natsd_adapter::StartInfo;
 use natsd_core::options::Options;
 use natsd_core::shared::Shared;
-use natsd_std::adapter::StartInfo;
-use natsd_std::cli::runtime::{Launcher, RunningServer};
 use tokio::runtime::Runtime;
 
 use crate::Server;

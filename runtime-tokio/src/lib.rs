@@ -1,6 +1,5 @@
-//! natsd-tokio: drives the sans-IO [`natsd_core`] engine with tokio, and builds the
-//! `nats-server` binary. The binary's program (flags, config, logging, signals, reload) is
-//! runtime-neutral and lives in `natsd_std::cli`; this crate plugs in as [`TokioLauncher`].
+//! natsd-tokio: drives the sans-IO [`natsd_core`] engine with tokio. The `nats-server`
+//! program (`natsd-server`, above the runtimes) runs it as [`TokioLauncher`], its default.
 //!
 //! The adapter is thin: sockets, timers and tasks here, every decision in the core.
 //!
@@ -10,13 +9,13 @@
 //! - `reader`: per connection, socket reads and the timer into the core's `Connection`.
 //! - `writer`: per connection, the outbound queue into the socket, with a write deadline.
 //! - [`background`]: [`BackgroundServer`], a server on its own thread for synchronous callers.
-//! - [`monitor_http`]: the monitoring HTTP server (hyper) around `natsd_std::adapter::monitor`.
+//! - [`monitor_http`]: the monitoring HTTP server (hyper) around `natsd_adapter::monitor`.
 //! - [`launcher`]: [`TokioLauncher`], this runtime behind `--runtime tokio` (the default).
 //! - `clock`: tokio instants for the core's [`natsd_core::Time`] (the origin is
-//!   `natsd_std::clock`'s).
+//!   `natsd_adapter::clock`'s).
 //!
-//! Shared with `natsd-std` and used from there: the startup lines, core event logging and
-//! the writer's drain decisions (`natsd_std::adapter`), the server id (`natsd_std::identity`).
+//! Shared with its sibling `natsd-std` through `natsd-adapter` (beneath both): the startup
+//! lines, core event logging, the writer's drain decisions, the listener, the server id.
 //!
 //! # Tasks per connection
 //!
@@ -36,5 +35,5 @@ mod writer;
 
 pub use background::BackgroundServer;
 pub use launcher::TokioLauncher;
-pub use natsd_std::adapter::StartInfo;
+pub use natsd_adapter::StartInfo;
 pub use server::Server;

@@ -1,5 +1,5 @@
 //! The monitoring HTTP server on tokio: hyper (HTTP/1.1) around the runtime-neutral
-//! [`Monitor`](natsd_std::adapter::monitor::Monitor). Documents are built on the blocking
+//! [`Monitor`](natsd_adapter::monitor::Monitor). Documents are built on the blocking
 //! pool, so building and serialising a large `/connz` never occupies a worker thread that
 //! moves messages.
 
@@ -15,9 +15,9 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use natsd_adapter::monitor::{Monitor, MonitorConfig, EXTRA_HEADERS};
+use natsd_adapter::startup::join_host_port;
 use natsd_core::shared::Shared;
-use natsd_std::adapter::monitor::{Monitor, MonitorConfig, EXTRA_HEADERS};
-use natsd_std::adapter::startup::join_host_port;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 

@@ -10,10 +10,10 @@
 
 use std::sync::Arc;
 
+use natsd_adapter::events::drain_events;
 use natsd_core::conn::{AuthDecision, Connection};
 use natsd_core::errors::CloseReason;
 use natsd_core::shared::Shared;
-use natsd_std::adapter::events::drain_events;
 use tokio::io::AsyncReadExt;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::watch;

@@ -9,11 +9,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use natsd_adapter::accept::{open_connection, Backoff};
+use natsd_adapter::startup::{self, StartInfo};
 use natsd_core::errors::CloseReason;
 use natsd_core::options::Options;
 use natsd_core::shared::Shared;
-use natsd_std::adapter::accept::{open_connection, Backoff};
-use natsd_std::adapter::startup::{self, StartInfo};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -65,7 +65,7 @@ impl Server {
         // Bound like the std runtime, with the Go server's accept backlog (tokio's `bind`
         // listens with std's 128: a burst of connects overflowed it and waited 1s for a SYN
         // retry; found by natsd-bench's `conns` scenario).
-        let std_listener = natsd_std::listener::bind(&opts.host, opts.port)?;
+        let std_listener = natsd_adapter::listener::bind(&opts.host, opts.port)?;
         std_listener.set_nonblocking(true)?;
         let listener = TcpListener::from_std(std_listener)?;
         let local_addr = listener.local_addr()?;
@@ -114,7 +114,7 @@ impl Server {
     /// which runs `Connection::handle_config_change` (limits, keep-alive, re-authentication).
     /// Returns once every reader has been notified, not once each has acted.
     pub fn reload(&self, new: &Options) {
-        let generation = natsd_std::adapter::reload::apply(&self.shared, new);
+        let generation = natsd_adapter::reload::apply(&self.shared, new);
         self.reloaded.send_replace(generation);
     }
 

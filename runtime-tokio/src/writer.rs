@@ -8,10 +8,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use natsd_adapter::drain::{self, Closing, DeadlineCache, Outbox, Step};
 use natsd_core::client::{ClientHandle, Notify};
 use natsd_core::errors::CloseReason;
 use natsd_core::shared::Shared;
-use natsd_std::adapter::drain::{self, Closing, DeadlineCache, Outbox, Step};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio_util::sync::CancellationToken;

@@ -44,8 +44,8 @@ impl Ours {
     pub async fn start_monitored(rt: Runtime, mut opts: Options) -> Ours {
         opts.host = "127.0.0.1".into();
         opts.port = 0;
-        let start = natsd_std::adapter::StartInfo {
-            monitor: Some(natsd_std::adapter::monitor::MonitorConfig {
+        let start = natsd_adapter::StartInfo {
+            monitor: Some(natsd_adapter::monitor::MonitorConfig {
                 host: "127.0.0.1".into(),
                 port: 0,
                 base_path: String::new(),

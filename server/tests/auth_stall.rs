@@ -12,6 +12,7 @@
 //! than proving the fix; the core tests in `conn/flow_tests.rs` prove that the connection
 //! waits for a decision made elsewhere.
 
+#[path = "../../runtime-tokio/tests/common/mod.rs"]
 mod common;
 
 use std::process::Stdio;

@@ -152,9 +152,9 @@ pub fn apply_flags(c: &mut ServerConfig, f: &Flags) -> Result<(), String> {
 
 /// Where monitoring listens (`http_port`/`http`/`-m`, `http_base_path`), or `None` when
 /// it is off. Port 0 (Go's -1) picks a free port.
-pub fn monitor_config(c: &ServerConfig) -> Option<crate::adapter::monitor::MonitorConfig> {
+pub fn monitor_config(c: &ServerConfig) -> Option<natsd_adapter::monitor::MonitorConfig> {
     let m = &c.monitoring;
-    Some(crate::adapter::monitor::MonitorConfig {
+    Some(natsd_adapter::monitor::MonitorConfig {
         host: m.host.clone().unwrap_or_default(),
         port: m.http_port?,
         base_path: m.base_path.clone().unwrap_or_default(),

@@ -1,8 +1,8 @@
 //! `nats-server`: the natsd server with the Go server's command line. The program is
-//! `natsd_std::cli` (runtime-neutral); `--runtime tokio` (the default) or `--runtime std`
-//! picks the runtime that serves the clients.
+//! [`natsd_server::run`]; `--runtime tokio` (the default) or `--runtime std` picks the runtime
+//! that serves the clients.
 
-use natsd_std::cli::runtime::Launcher;
+use natsd_adapter::runtime::Launcher;
 
 fn main() {
     let args: Vec<String> = std::env::args_os()
@@ -10,5 +10,5 @@ fn main() {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     let launchers: [&dyn Launcher; 2] = [&natsd_tokio::TokioLauncher, &natsd_std::StdLauncher];
-    std::process::exit(natsd_std::cli::run::run(&args, &launchers));
+    std::process::exit(natsd_server::run::run(&args, &launchers));
 }

@@ -2,6 +2,7 @@
 //! `--signal reload=PIDFILE`) observed on live clients and in the log file, with each runtime
 //! (`--runtime tokio` and `--runtime std`; see `common::per_runtime`).
 
+#[path = "../../runtime-tokio/tests/common/mod.rs"]
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::adapter::join_host_port;
+use natsd_adapter::join_host_port;
 
 /// Writes our pid (decimal, no newline; mode 0660) to `path`.
 pub fn write_pid_file(path: &Path) -> io::Result<()> {

@@ -1,5 +1,6 @@
-//! The `nats-server` program, runtime-neutral, kept in the library so it can be tested and
-//! shared: `natsd-tokio`'s binary runs [`run::run`] with its launchers.
+//! natsd-server: the `nats-server` program, above both runtimes: flags, config files,
+//! logging, signals, reload; the binary (`src/main.rs`) runs [`run::run`] with the tokio
+//! runtime (the default) and the std one. Kept in a library so it can be tested.
 //!
 //! - [`flags`]: Go `flag`-syntax parsing of the Go server's flags (+ `--runtime`).
 //! - [`settings`]: flags → core options; what is refused or only warned about.
@@ -10,9 +11,9 @@
 //! - [`oserror`]: OS errors in Go's wording.
 //! - [`config`]: `-c FILE` read from disk, typed by the core, flags laid over it.
 //! - [`reload`]: SIGHUP: re-read, diff, refuse or apply everything.
-//! - [`runtime`]: the [`Launcher`](runtime::Launcher) and
-//!   [`RunningServer`](runtime::RunningServer) traits each runtime implements.
-//! - [`run`]: the program itself.
+//! - [`run`]: the program itself, over the runtimes' `natsd_adapter::runtime` traits.
+
+#![warn(missing_docs)]
 
 pub mod config;
 pub mod files;
@@ -21,7 +22,6 @@ pub mod logging;
 pub mod oserror;
 pub mod reload;
 pub mod run;
-pub mod runtime;
 pub mod settings;
 pub mod signals;
 pub mod usage;

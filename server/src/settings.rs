@@ -123,7 +123,7 @@ pub fn options_from_args<S: AsRef<str>>(args: &[S]) -> Result<Options, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::flags::parse;
+    use crate::flags::parse;
 
     #[test]
     fn ports_follow_go_meaning() {

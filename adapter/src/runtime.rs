@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 
 use natsd_core::options::Options;
 
-use crate::adapter::StartInfo;
+use crate::StartInfo;
 
 /// A server running on some runtime, driven from the program's (blocking) main thread.
 pub trait RunningServer {
@@ -38,7 +38,7 @@ pub trait Launcher {
     fn name(&self) -> &'static str;
 
     /// Binds and starts serving, logging the Go server's startup lines (see
-    /// [`crate::adapter::startup`]). Called on the program's main thread, after the signal
+    /// [`crate::startup`]). Called on the program's main thread, after the signal
     /// mask is set, so threads the runtime spawns inherit it. Errors: the bind failed, the OS
     /// had no randomness, or the runtime could not start.
     fn start(&self, opts: Options, start: StartInfo) -> io::Result<Box<dyn RunningServer>>;

@@ -16,7 +16,7 @@ pub struct StartInfo {
     pub warnings: Vec<String>,
     /// Monitoring (`-m`, `http_port`, …): `None` leaves it off. An empty host means the
     /// client listen host, as in Go.
-    pub monitor: Option<crate::adapter::monitor::MonitorConfig>,
+    pub monitor: Option<crate::monitor::MonitorConfig>,
 }
 
 /// Before binding: picks a fresh server id (returned) and, when `opts.seed` is 0, a seed from
@@ -53,9 +53,9 @@ pub fn log_ready() {
 /// The monitoring config to bind: an empty host means the client listen `host` (Go's
 /// default for `http_port`).
 pub fn monitor_config(
-    m: &crate::adapter::monitor::MonitorConfig,
+    m: &crate::monitor::MonitorConfig,
     host: &str,
-) -> crate::adapter::monitor::MonitorConfig {
+) -> crate::monitor::MonitorConfig {
     let mut m = m.clone();
     if m.host.is_empty() {
         m.host = host.to_string();

@@ -1,6 +1,7 @@
 //! The `nats-server` binary: flags, startup lines, files, signals and exit statuses, with
 //! each runtime (`--runtime tokio` and `--runtime std`; see `common::per_runtime`).
 
+#[path = "../../runtime-tokio/tests/common/mod.rs"]
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -10,10 +10,10 @@ use super::flags::{self, FlagError, Flags};
 use super::logging::{self, fatal, LogHandle};
 use super::oserror::go_error;
 use super::reload::{write_ports, Reloader};
-use super::runtime::Launcher;
 use super::signals::{self, Stop};
 use super::{config, files, settings, usage};
-use crate::adapter::{join_host_port, StartInfo};
+use natsd_adapter::runtime::Launcher;
+use natsd_adapter::{join_host_port, StartInfo};
 
 /// Runs the program with the arguments after its name; returns the exit status.
 ///
@@ -236,10 +236,10 @@ fn serve(
 /// `Node::handle_lame_duck`): this loop only carries out its actions and sleeps until its
 /// timer. Signals that arrive meanwhile stay pending until it ends (the Go server lets a
 /// shutdown cut it short).
-fn lame_duck(server: &mut dyn super::runtime::RunningServer, cfg: &ServerConfig) {
+fn lame_duck(server: &mut dyn natsd_adapter::runtime::RunningServer, cfg: &ServerConfig) {
     let mut node = Node::new(std::sync::Arc::clone(server.shared()));
     node.handle_lame_duck(
-        crate::clock::now(),
+        natsd_adapter::clock::now(),
         cfg.lame_duck_duration,
         cfg.lame_duck_grace_period,
     );
@@ -247,7 +247,7 @@ fn lame_duck(server: &mut dyn super::runtime::RunningServer, cfg: &ServerConfig)
         while let Some(action) = node.poll_action() {
             match action {
                 NodeAction::StopAccepting => server.stop_accepting(),
-                NodeAction::Log(level, line) => crate::adapter::events::log(level, &line),
+                NodeAction::Log(level, line) => natsd_adapter::events::log(level, &line),
                 NodeAction::Shutdown => return,
             }
         }
@@ -255,8 +255,8 @@ fn lame_duck(server: &mut dyn super::runtime::RunningServer, cfg: &ServerConfig)
             // Not reached: the node keeps a timer until it asks to shut down.
             return;
         };
-        std::thread::sleep(crate::clock::until(at, crate::clock::now()));
-        node.handle_timeout(crate::clock::now());
+        std::thread::sleep(natsd_adapter::clock::until(at, natsd_adapter::clock::now()));
+        node.handle_timeout(natsd_adapter::clock::now());
     }
 }
 
@@ -271,7 +271,7 @@ fn listen_error(hostport: &str, e: &std::io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::runtime::RunningServer;
+    use natsd_adapter::runtime::RunningServer;
 
     struct Named(&'static str);
 

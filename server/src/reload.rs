@@ -13,7 +13,7 @@ use super::config::{apply_flags, load_file, log_config, unsupported_settings};
 use super::files;
 use super::flags::Flags;
 use super::logging::LogHandle;
-use super::runtime::RunningServer;
+use natsd_adapter::runtime::RunningServer;
 
 /// The running config and the files that belong to it.
 #[derive(Debug)]
