@@ -4,6 +4,7 @@
 //! both make them identically.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use natsd_core::client::ClientHandle;
@@ -95,6 +96,56 @@ impl Closing<'_> {
         let taken = handle.take(self.next);
         *self.close_after |= taken.close_after.is_some();
         taken.close_now.is_none()
+    }
+}
+
+/// What a runtime's writer needs besides the socket; `W` is the runtime's wake-up (the
+/// core's `Notify` it registered for this client).
+pub struct WriterCtx<W> {
+    /// The client's outbound queue.
+    pub handle: Arc<ClientHandle>,
+    /// The wake-up registered with the core for this client.
+    pub wake: Arc<W>,
+    /// The server state, for the write deadline in force (reloadable).
+    pub shared: Arc<Shared>,
+    /// For log lines.
+    pub peer: SocketAddr,
+}
+
+/// How one write of [`Outbox::pending`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteEnd {
+    /// All written.
+    Done,
+    /// The write deadline passed first.
+    Deadline,
+    /// The socket failed.
+    Failed,
+    /// The queue was closed with "close now" (slow consumer) or the runtime aborted.
+    Aborted,
+}
+
+impl<W> WriterCtx<W> {
+    /// Acts on how a write ended, the same on every runtime: `true` to go on draining;
+    /// `false` when the writer is done (a deadline logs Go's slow-consumer line and closes
+    /// the client now; a failure closes it as a write error).
+    pub fn after_write(&self, end: WriteEnd, out: &mut Outbox, write_deadline: Duration) -> bool {
+        match end {
+            WriteEnd::Done => {
+                out.written();
+                true
+            }
+            WriteEnd::Deadline => {
+                let len = out.pending().len();
+                slow_consumer(self.peer, &self.handle, write_deadline, len);
+                false
+            }
+            WriteEnd::Failed => {
+                self.handle.close_now(CloseReason::WriteError);
+                false
+            }
+            WriteEnd::Aborted => false,
+        }
     }
 }
 

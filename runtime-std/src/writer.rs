@@ -11,15 +11,14 @@
 //! ([`WRITE_SLICE`]) and between slices the writer checks the deadline and its wake-ups.
 
 use std::io::{self, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::{Arc, Condvar, Mutex};
+use std::net::{Shutdown, TcpStream};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use natsd_core::client::{ClientHandle, Notify};
+use natsd_core::client::Notify;
 use natsd_core::errors::CloseReason;
-use natsd_core::shared::Shared;
 
-use natsd_adapter::drain::{self, Closing, DeadlineCache, Outbox, Step};
+use natsd_adapter::drain::{self, Closing, DeadlineCache, Outbox, Step, WriteEnd};
 /// Longest a single blocking `write` waits on a full socket before the writer looks at its
 /// wake-ups ("close now" aborts a stuck write within this) and the write deadline.
 const WRITE_SLICE: Duration = Duration::from_millis(20);
@@ -83,25 +82,7 @@ impl Notify for Wake {
 }
 
 /// What the writer needs besides the socket.
-pub struct WriterCtx {
-    /// The client's outbound queue.
-    pub handle: Arc<ClientHandle>,
-    /// The wake-up registered with the core for this client.
-    pub wake: Arc<Wake>,
-    /// The server state, for the write deadline in force (reloadable).
-    pub shared: Arc<Shared>,
-    /// For log lines.
-    pub peer: SocketAddr,
-}
-
-/// Why a write attempt stopped.
-enum WriteEnd {
-    Done,
-    Deadline,
-    Failed,
-    /// The queue was closed with "close now" (slow consumer, server abort).
-    Aborted,
-}
+pub type WriterCtx = drain::WriterCtx<Wake>;
 
 /// Runs the writer until the queue is closed, a write fails or misses its deadline. Always
 /// shuts the socket down both ways on the way out (that stops the reader).
@@ -141,18 +122,9 @@ fn drain(ctx: &WriterCtx, stream: &TcpStream) {
                 slice = Some(want);
             }
             let (buf, closing) = out.split();
-            match write_phase(ctx, write_deadline, stream, buf, closing) {
-                WriteEnd::Done => out.written(),
-                WriteEnd::Deadline => {
-                    let len = out.pending().len();
-                    drain::slow_consumer(ctx.peer, &ctx.handle, write_deadline, len);
-                    return;
-                }
-                WriteEnd::Failed => {
-                    ctx.handle.close_now(CloseReason::WriteError);
-                    return;
-                }
-                WriteEnd::Aborted => return,
+            let end = write_phase(ctx, write_deadline, stream, buf, closing);
+            if !ctx.after_write(end, &mut out, write_deadline) {
+                return;
             }
         }
     }
@@ -209,6 +181,7 @@ fn is_retry(e: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn a_notify_before_the_wait_is_not_lost() {

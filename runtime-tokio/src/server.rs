@@ -231,11 +231,10 @@ impl Acceptor {
         let ctx = WriterCtx {
             handle: Arc::clone(conn.handle()),
             wake,
-            token: token.clone(),
             shared: Arc::clone(&self.shared),
             peer,
         };
-        self.tracker.spawn(writer::run(ctx, wr));
+        self.tracker.spawn(writer::run(ctx, token.clone(), wr));
         self.tracker.spawn(reader::run(
             conn,
             rd,

@@ -4,14 +4,10 @@
 //! misses it closes the client as a slow consumer. When the writer is done (queue closed,
 //! deadline, write error) it cancels the connection's token so the reader stops too.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use natsd_adapter::drain::{self, Closing, DeadlineCache, Outbox, Step};
-use natsd_core::client::{ClientHandle, Notify};
-use natsd_core::errors::CloseReason;
-use natsd_core::shared::Shared;
+use natsd_adapter::drain::{self, Closing, DeadlineCache, Outbox, Step, WriteEnd};
+use natsd_core::client::Notify;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio_util::sync::CancellationToken;
@@ -31,37 +27,17 @@ impl Notify for Wake {
 }
 
 /// What the writer needs besides the socket.
-pub struct WriterCtx {
-    /// The client's outbound queue.
-    pub handle: Arc<ClientHandle>,
-    /// The wake-up registered with the core for this client.
-    pub wake: Arc<Wake>,
-    /// Cancelled by the writer when it is done, or from outside to abort it.
-    pub token: CancellationToken,
-    /// The server state, for the write deadline in force (reloadable).
-    pub shared: Arc<Shared>,
-    /// For log lines.
-    pub peer: SocketAddr,
-}
-
-/// Why a write attempt stopped.
-enum WriteEnd {
-    Done,
-    Deadline,
-    Failed,
-    /// The token was cancelled, or the queue was closed with "close now" (slow consumer).
-    Aborted,
-}
+pub type WriterCtx = drain::WriterCtx<Wake>;
 
 /// Runs the writer until the queue is closed, a write fails or misses its deadline, or the
 /// token is cancelled. Always cancels the token on the way out (that stops the reader).
-pub async fn run(ctx: WriterCtx, mut wr: OwnedWriteHalf) {
+pub async fn run(ctx: WriterCtx, token: CancellationToken, mut wr: OwnedWriteHalf) {
     let mut out = Outbox::default();
     let mut deadline = DeadlineCache::default();
     'outer: loop {
         tokio::select! {
             biased;
-            () = ctx.token.cancelled() => break 'outer,
+            () = token.cancelled() => break 'outer,
             () = ctx.wake.0.notified() => {}
         }
         // Drain until the queue is empty, then wait for the next wake-up.
@@ -78,22 +54,13 @@ pub async fn run(ctx: WriterCtx, mut wr: OwnedWriteHalf) {
             }
             let write_deadline = deadline.get(&ctx.shared);
             let (buf, closing) = out.split();
-            match write_phase(&ctx, write_deadline, &mut wr, buf, closing).await {
-                WriteEnd::Done => out.written(),
-                WriteEnd::Deadline => {
-                    let len = out.pending().len();
-                    drain::slow_consumer(ctx.peer, &ctx.handle, write_deadline, len);
-                    break 'outer;
-                }
-                WriteEnd::Failed => {
-                    ctx.handle.close_now(CloseReason::WriteError);
-                    break 'outer;
-                }
-                WriteEnd::Aborted => break 'outer,
+            let end = write_phase(&ctx, &token, write_deadline, &mut wr, buf, closing).await;
+            if !ctx.after_write(end, &mut out, write_deadline) {
+                break 'outer;
             }
         }
     }
-    ctx.token.cancel();
+    token.cancel();
     // Dropping `wr` shuts down the write side; the socket closes once the reader drops its half.
 }
 
@@ -102,6 +69,7 @@ pub async fn run(ctx: WriterCtx, mut wr: OwnedWriteHalf) {
 /// socket at once, and a "close after flush" moves the last bytes behind `buf`.
 async fn write_phase(
     ctx: &WriterCtx,
+    token: &CancellationToken,
     write_deadline: Duration,
     wr: &mut OwnedWriteHalf,
     buf: &[u8],
@@ -114,7 +82,7 @@ async fn write_phase(
     loop {
         tokio::select! {
             biased;
-            () = ctx.token.cancelled() => return WriteEnd::Aborted,
+            () = token.cancelled() => return WriteEnd::Aborted,
             r = &mut write => return match r {
                 Ok(()) => WriteEnd::Done,
                 Err(e) => {

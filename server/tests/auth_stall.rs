@@ -14,12 +14,12 @@
 
 #[path = "../../runtime-tokio/tests/common/mod.rs"]
 mod common;
+mod launch;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::read_until;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::process::Command;
 
@@ -30,38 +30,17 @@ const GO_WORST: Duration = Duration::from_millis(185);
 const ATTACKERS: usize = 4;
 
 async fn start(rt: &str, conf: &std::path::Path) -> (tokio::process::Child, u16) {
-    let mut child = Command::new(BIN)
-        .args([
-            "--runtime",
-            rt,
-            "-c",
-            conf.to_str().unwrap(),
-            "-a",
-            "127.0.0.1",
-            "-p",
-            "-1",
-        ])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let port = tokio::time::timeout(common::WAIT, async {
-        loop {
-            let line = lines.next_line().await.unwrap().expect("exited early");
-            if let Some(p) = line
-                .split("Listening for client connections on 127.0.0.1:")
-                .nth(1)
-            {
-                return p.trim().parse().unwrap();
-            }
-        }
-    })
+    launch::spawn_and_port(Command::new(BIN).args([
+        "--runtime",
+        rt,
+        "-c",
+        conf.to_str().unwrap(),
+        "-a",
+        "127.0.0.1",
+        "-p",
+        "-1",
+    ]))
     .await
-    .expect("no listening line");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, port)
 }
 
 async fn connect(port: u16, connect: &str) -> (TcpStream, Vec<u8>) {

@@ -5,13 +5,14 @@
 //! now lives in the core's `Node`. Compares with Debian's Go 2.9.10 when it is installed
 //! (`.ci/run` installs it and sets `NATSD_REQUIRE_GO=1`; elsewhere it prints SKIPPED).
 
+mod launch;
+
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::Command;
 
@@ -25,32 +26,15 @@ const CONF: &str = "lame_duck_duration: \"30s\"\nlame_duck_grace_period: \"2s\"\
 async fn exit_time(mut cmd: Command, name: &str) -> Duration {
     let conf = std::env::temp_dir().join(format!("natsd-ldm-{name}-{}.conf", std::process::id()));
     std::fs::write(&conf, CONF).unwrap();
-    let mut child = cmd
-        .args(["-c", conf.to_str().unwrap(), "-a", "127.0.0.1", "-p", "-1"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let port: u16 = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let line = lines
-                .next_line()
-                .await
-                .unwrap()
-                .expect("exited before listening");
-            if let Some(p) = line
-                .split("Listening for client connections on 127.0.0.1:")
-                .nth(1)
-            {
-                return p.trim().parse().unwrap();
-            }
-        }
-    })
-    .await
-    .expect("no listening line");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (mut child, port) = launch::spawn_and_port(cmd.args([
+        "-c",
+        conf.to_str().unwrap(),
+        "-a",
+        "127.0.0.1",
+        "-p",
+        "-1",
+    ]))
+    .await;
     let mut clients = Vec::new();
     for _ in 0..CLIENTS {
         let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
