@@ -72,11 +72,33 @@ const MAX_TRACE_EVENTS: usize = 1 << 16;
 
 /// A client connection's protocol state machine.
 ///
-/// Contract: the runtime calls [`accept`](Self::accept) once, then [`handle_read`]
-/// (Self::handle_read) with every chunk read, [`handle_timeout`](Self::handle_timeout) when
-/// [`poll_timeout`](Self::poll_timeout) passes, and [`handle_close`](Self::handle_close) when
-/// the socket ends; after each call it drains [`poll_event`](Self::poll_event). Bytes to write
-/// are in [`handle`](Self::handle)'s outbound queue.
+/// # Method kinds
+///
+/// - Construction: [`accept`](Self::accept), once per socket.
+/// - Inputs (`handle_*`, each with `now`): [`handle_read_paced`](Self::handle_read_paced)
+///   (bytes read; may consume fewer), [`handle_auth_decision`](Self::handle_auth_decision),
+///   [`handle_timeout`](Self::handle_timeout),
+///   [`handle_config_change`](Self::handle_config_change) (after a reload),
+///   [`handle_close`](Self::handle_close) (the socket or the writer ended). [`handle_read`](Self::handle_read) is the unpaced read for
+///   drivers without flow control (simulator, fuzzing, benches).
+/// - Outputs (`poll_*`): [`poll_event`](Self::poll_event) (log lines, `Closed`),
+///   [`poll_auth_request`](Self::poll_auth_request),
+///   [`poll_read_pause`](Self::poll_read_pause), [`poll_timeout`](Self::poll_timeout). Bytes to write are not
+///   polled: they are in [`handle`](Self::handle)'s outbound queue, and its `Notify` wakes the
+///   runtime's writer.
+///
+/// # Polling order
+///
+/// After every input, the runtime:
+/// 1. takes [`poll_auth_request`](Self::poll_auth_request): if there is one, it reads
+///    nothing and offers nothing until it has called `handle_auth_decision`;
+/// 2. asks [`poll_read_pause`](Self::poll_read_pause): `Some(t)` means no socket read and no
+///    `handle_read_paced` before `t`;
+/// 3. then offers the bytes the last `handle_read_paced` did not consume (possibly none)
+///    before reading the socket again;
+/// 4. drains [`poll_event`](Self::poll_event) (stop at `Closed`);
+/// 5. re-arms its timer from [`poll_timeout`](Self::poll_timeout) (timers run while paused
+///    or waiting for an auth decision).
 pub struct Connection {
     parser: Parser,
     st: State,
