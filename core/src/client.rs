@@ -57,6 +57,8 @@ struct ReplyPerms {
 struct Outbound {
     buf: Vec<u8>,
     max_pending: usize,
+    /// [`stall_mark`] of `max_pending`, computed once.
+    stall_at: usize,
     state: OutState,
     out_msgs: u64,
     out_bytes: u64,
@@ -91,9 +93,13 @@ pub enum Delivered {
     Queued {
         /// The caller must call [`ClientHandle::wake`] once its batch is done.
         wake: bool,
-        /// The receiver's queue is over the stall mark ([`stall_mark`]): the producer should
-        /// pause before its next message (the Go server's fast-producer stall).
-        stall: bool,
+    },
+    /// Queued, and the receiver's queue is now over its stall mark ([`stall_mark`]): the
+    /// producer should pause before its next message (the Go server's fast-producer stall).
+    /// A variant of its own so the common case costs nothing more to check.
+    QueuedStall {
+        /// As for [`Delivered::Queued`].
+        wake: bool,
     },
     /// Not delivered (closed, or filtered by the receiver's permissions).
     Skipped,
@@ -161,6 +167,7 @@ impl ClientHandle {
             out: Mutex::new(Outbound {
                 buf: Vec::new(),
                 max_pending,
+                stall_at: stall_mark(max_pending),
                 state: OutState::Open,
                 out_msgs: 0,
                 out_bytes: 0,
@@ -223,13 +230,13 @@ impl ClientHandle {
         drop(o);
         Delivered::Queued {
             wake: !self.wake_owed.swap(true, Ordering::AcqRel),
-            stall: false,
         }
     }
 
     /// Delivers a message for subscription `sid`. Checks the receiver's subscribe-deny
     /// permissions, strips headers for clients that did not ask for them, enforces
     /// `max_pending`, and records the reply subject under `allow_responses`.
+    #[inline]
     pub fn deliver(&self, d: &Delivery<'_>, sid: &[u8], now: Time) -> Delivered {
         let mut o = self.lock();
         if o.state != OutState::Open {
@@ -270,11 +277,13 @@ impl ClientHandle {
                 prune_replies(o.replies.as_mut().expect("checked above"), now, expires);
             }
         }
-        let stall = o.buf.len() > stall_mark(o.max_pending);
+        let stall = o.buf.len() > o.stall_at;
         drop(o);
-        Delivered::Queued {
-            wake: !self.wake_owed.swap(true, Ordering::AcqRel),
-            stall,
+        let wake = !self.wake_owed.swap(true, Ordering::AcqRel);
+        if stall {
+            Delivered::QueuedStall { wake }
+        } else {
+            Delivered::Queued { wake }
         }
     }
 

@@ -455,7 +455,7 @@ impl Shared {
                 continue;
             }
             let line = crate::info::client_info_line(self, &opts, h.cid, info.addr, true);
-            if let crate::client::Delivered::Queued { wake, .. } = h.send(&line) {
+            if let crate::client::Delivered::Queued { wake } = h.send(&line) {
                 if wake {
                     h.wake();
                 }

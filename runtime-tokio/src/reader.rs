@@ -34,9 +34,11 @@ const HEAVY_SUBS: usize = 1024;
 /// does not hold up the other tasks queued on this worker thread: `block_in_place` hands them
 /// to another worker first. Only on the multi-thread runtime (it panics on the other).
 fn off_worker<R>(conn: &mut Connection, f: impl FnOnce(&mut Connection) -> R) -> R {
-    let multi = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if multi && conn.subscription_count() > HEAVY_SUBS {
+    // The count first: it is one field read, the runtime lookup is not (called per read).
+    let heavy = conn.subscription_count() > HEAVY_SUBS
+        && tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if heavy {
         tokio::task::block_in_place(|| f(conn))
     } else {
         f(conn)

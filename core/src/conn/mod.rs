@@ -587,13 +587,14 @@ impl State {
     /// Books the result of queueing bytes for `to`.
     fn note_delivery(&mut self, to: &Arc<ClientHandle>, d: Delivered) {
         match d {
-            Delivered::Queued { wake, stall } => {
+            Delivered::Queued { wake: true } => self.batch.dirty.push(Arc::clone(to)),
+            Delivered::Queued { wake: false } | Delivered::Skipped => {}
+            Delivered::QueuedStall { wake } => {
                 if wake {
                     self.batch.dirty.push(Arc::clone(to));
                 }
-                self.batch.stall |= stall;
+                self.batch.stall = true;
             }
-            Delivered::Skipped => {}
             Delivered::SlowConsumer => {
                 // As Go: at INF, under the slow client's own address and cid, with the limit.
                 let who = match to.addr {

@@ -161,7 +161,7 @@ impl State {
         let result = sub.client.deliver(d, &sub.sid, now);
         self.note_delivery(&sub.client, result);
         match result {
-            Delivered::Queued { .. } => {
+            Delivered::Queued { .. } | Delivered::QueuedStall { .. } => {
                 if self.tracing() {
                     self.trace_delivery(sub.client.cid, d.subject, &sub.sid, d.payload.len());
                 }
@@ -213,7 +213,10 @@ impl State {
             }
             let result = sub.client.deliver(&d, &sub.sid, now);
             self.note_delivery(&sub.client, result);
-            if matches!(result, Delivered::Queued { .. }) {
+            if matches!(
+                result,
+                Delivered::Queued { .. } | Delivered::QueuedStall { .. }
+            ) {
                 self.batch.out_msgs += 1;
                 self.batch.out_bytes += d.payload.len() as u64;
             }

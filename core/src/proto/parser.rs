@@ -58,7 +58,7 @@ pub(super) enum Kind {
 
 impl Kind {
     /// Whether a peer of kind `conn` may send it.
-    fn allowed(self, conn: ConnKind) -> bool {
+    const fn allowed(self, conn: ConnKind) -> bool {
         use Kind::*;
         match conn {
             ConnKind::Client => !matches!(self, RSub | RUnsub | LSub | LUnsub | RMsg | RHMsg),
@@ -95,6 +95,28 @@ const VERBS: [(&[u8], Kind); 17] = [
     (b"LS+", Kind::LSub),
     (b"LS-", Kind::LUnsub),
 ];
+
+/// No verb starts with this byte (in a [`first_byte_table`]).
+const NO_VERB: u8 = u8::MAX;
+
+/// For each (upper-cased) first byte, the first verb a peer of kind `conn` may send that
+/// starts with it: the first byte of every op is one table load, as it was before the route
+/// verbs made the search longer (a linear search there cost ~10% of small-PUB throughput).
+const fn first_byte_table(conn: ConnKind) -> [u8; 256] {
+    let mut t = [NO_VERB; 256];
+    let mut i = VERBS.len();
+    // Backwards, so the first matching verb in table order wins.
+    while i > 0 {
+        i -= 1;
+        if VERBS[i].1.allowed(conn) {
+            t[VERBS[i].0[0] as usize] = i as u8;
+        }
+    }
+    t
+}
+
+static FIRST_CLIENT: [u8; 256] = first_byte_table(ConnKind::Client);
+static FIRST_ROUTE: [u8; 256] = first_byte_table(ConnKind::Route);
 
 /// Most arguments any op takes (`HMSG subject sid reply hdr total`).
 const MAX_ARGS: usize = 5;
@@ -279,7 +301,13 @@ impl Parser {
     fn push_verb_byte(&mut self, b: u8) -> Result<(), ParseError> {
         let i = self.verb_len;
         let cur = VERBS[self.verb].0;
-        let verb = if i > 0 && cur.get(i) == Some(&b) {
+        let verb = if i == 0 {
+            let first = match self.conn {
+                ConnKind::Client => &FIRST_CLIENT,
+                ConnKind::Route => &FIRST_ROUTE,
+            };
+            Some(usize::from(first[usize::from(b)])).filter(|&v| v != usize::from(NO_VERB))
+        } else if cur.get(i) == Some(&b) {
             Some(self.verb)
         } else {
             let conn = self.conn;
@@ -295,9 +323,10 @@ impl Parser {
         let (name, kind) = VERBS[verb];
         if self.verb_len == name.len() {
             // A route's HMSG carries an account: the same verb, another grammar.
-            let kind = match (kind, self.conn) {
-                (Kind::HMsg, ConnKind::Route) => Kind::RHMsg,
-                (k, _) => k,
+            let kind = if kind == Kind::HMsg && self.conn == ConnKind::Route {
+                Kind::RHMsg
+            } else {
+                kind
             };
             self.state = match kind {
                 Kind::Ping | Kind::Pong | Kind::Ok => State::SkipToEol(kind),
