@@ -18,7 +18,7 @@ use natsd_core::client::Notify;
 use natsd_core::conn::{ConnEvent, Connection};
 use natsd_core::errors::CloseReason;
 use natsd_core::options::Options;
-use natsd_core::proto::{Limits, Parser};
+use natsd_core::proto::{Limits, Op, Parser};
 use natsd_core::rng::Rng;
 use natsd_core::shared::Shared;
 use natsd_core::subject;
@@ -102,7 +102,16 @@ struct Slot {
     /// The time of the queued `Timer` event, if any.
     timer_at: Option<u64>,
     stalled: bool,
-    ever_stalled: bool,
+    /// PONGs from this client the server has processed (the stale rule counts them against
+    /// the PINGs the client received).
+    pongs_processed: u64,
+    /// Simulated time of the server's last read from this client.
+    last_read: u64,
+    /// The server has processed this client's CONNECT (until then it PINGs to measure the
+    /// round trip however busy the client is).
+    connect_processed: bool,
+    /// The server's last timer decided `Stale Connection` and the stale rule allowed it.
+    stale_allowed: bool,
     /// The server's side of the socket is closed: nothing more is written or read.
     server_closed: bool,
 }
@@ -207,7 +216,10 @@ impl World {
                 },
                 timer_at: None,
                 stalled: false,
-                ever_stalled: false,
+                pongs_processed: 0,
+                last_read: 0,
+                connect_processed: false,
+                stale_allowed: false,
                 server_closed: false,
             })
             .collect();
@@ -318,8 +330,6 @@ impl World {
             Event::Action(i) => self.on_action(i),
             Event::Stall(i) => {
                 self.slots[i].stalled = true;
-                self.slots[i].ever_stalled = true;
-                self.slots[i].model.may_be_stale = true;
                 self.stats.stalls += 1;
                 let d = self.cfg.stall.map_or(0, |s| s.for_ns);
                 self.schedule(self.now + d, Event::Unstall(i));
@@ -342,6 +352,7 @@ impl World {
             "harness bug: max_connections is never reached here"
         );
         self.slots[i].conn = Some(conn);
+        self.slots[i].last_read = self.now;
         self.rearm(i);
     }
 
@@ -368,9 +379,16 @@ impl World {
             .may_close(i, CloseReason::AuthenticationViolation);
         if !chunk.is_empty() && !slot.server_closed && !conn.is_closed() {
             let mut pos = 0;
-            while pos < chunk.len() && !refused {
+            slot.last_read = self.now;
+            while pos < chunk.len() {
                 match slot.shadow.parse(&chunk, &mut pos) {
-                    Ok(Some(op)) => self.oracle.on_server_op(i, &op)?,
+                    Ok(Some(op)) => {
+                        slot.pongs_processed += u64::from(matches!(op, Op::Pong));
+                        slot.connect_processed |= matches!(op, Op::Connect(_));
+                        if !refused {
+                            self.oracle.on_server_op(i, &op)?;
+                        }
+                    }
                     Ok(None) => break,
                     Err(e) => panic!("harness bug: client {i} wrote unparseable bytes: {e:?}"),
                 }
@@ -446,6 +464,7 @@ impl World {
         }
         self.slots[i].timer_at = None;
         let now = Time::from_nanos(self.now);
+        self.slots[i].stale_allowed = self.may_be_stale(i);
         let conn = self.slots[i]
             .conn
             .as_mut()
@@ -540,16 +559,42 @@ impl World {
             let legit = match reason {
                 CloseReason::ClientClosed => true,
                 r if r.is_slow_consumer() => true,
-                CloseReason::StaleConnection => slot.ever_stalled,
+                CloseReason::StaleConnection => slot.stale_allowed,
                 r => self.reload.may_close(i, r),
             };
             if !legit {
                 let msg = format!("server closed well-behaved client {i}: {reason}");
                 return Err(Violation::new(ViolationKind::ServerError, msg));
             }
+            if reason == CloseReason::StaleConnection {
+                slot.model.may_be_stale = true;
+            }
             self.oracle.server_closed(i);
         }
         Ok(())
+    }
+
+    /// The stale rule, judged just before a timer: may the server now rightly close client
+    /// `i` as stale? Only if it read nothing from the client for a whole `ping_interval`
+    /// (else the core skips the PING), or has not yet processed its CONNECT (until then the
+    /// PING measures the round trip and is never skipped), and a PING round trip is
+    /// unfinished: the client got
+    /// a PING whose PONG the server has not processed yet (still on the way up), or bytes
+    /// wait towards the client (a PING may be among them: in the link, or in the outbound
+    /// queue behind a blocked writer). A client that answered every PING it got, with
+    /// nothing queued towards it, must never be called stale.
+    ///
+    /// This is wider than "the client stopped reading" (the rule until seed 7279 of the
+    /// reload variant): a slow link draining 6-8 KB behind a PING also delays the PONG past
+    /// `ping_interval * ping_max`, and the server is right to give up then.
+    fn may_be_stale(&self, i: usize) -> bool {
+        let s = &self.slots[i];
+        let Some(conn) = &s.conn else { return false };
+        let interval = self.shared.opts().ping_interval;
+        let idle = self.now - s.last_read >= u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX);
+        let unanswered = s.model.pings_answered > s.pongs_processed;
+        let queued = !s.down.bytes.is_empty() || conn.handle().pending_bytes() > 0;
+        (idle || !s.connect_processed) && (unanswered || queued)
     }
 
     /// The writers: every woken client's outbound queue moves onto its link.
