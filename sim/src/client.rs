@@ -1,34 +1,47 @@
 //! A small sans-IO client model: it parses what the server sends, answers PINGs, reports
-//! every delivery to the oracle, answers some requests, and turns workload actions into
-//! protocol bytes.
+//! every delivery and reply to the oracle, answers some requests, and turns workload
+//! actions into protocol bytes.
 //!
 //! It never touches the network itself: [`ClientModel::on_bytes`] and [`ClientModel::act`]
-//! append what it wants to send to an output buffer the world carries to the server.
+//! append what it wants to send to an output buffer the world carries to a node. A client
+//! outlives its connections: when one ends it starts another (perhaps to another node) with
+//! [`ClientModel::start_session`], and after the handshake re-subscribes what it still
+//! wants, as real clients do after a reconnect.
 
 use natsd_core::proto::{encode, Limits, Op, Parser};
 use natsd_core::rng::Rng;
 
-use crate::oracle::{ClientId, Oracle, Violation, ViolationKind};
+use crate::features::Profile;
+use crate::oracle::{ClientId, ConnId, Oracle, Violation, ViolationKind};
 use crate::workload::{self, ActionKind, Sabotage};
 
-/// Where a client is in its life.
+/// Where a client is in its current connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientState {
     /// Socket open, waiting for INFO.
     AwaitInfo,
     /// CONNECT sent; working.
     Connected,
-    /// Closed (by itself, or the server went away).
+    /// No connection (closed by either side, or never opened yet).
     Closed,
 }
+
+/// Most subscriptions a client keeps active: a SUB past it becomes an UNSUB, so long runs
+/// do not grow the model (and the server) without bound.
+const MAX_ACTIVE_SUBS: usize = 12;
+
+/// Oversized publishes are tried only when `max_payload` is at most this.
+const OVERSIZE_LIMIT_MAX: usize = 64 * 1024;
 
 /// A subscription as its client sees it.
 #[derive(Debug, Clone)]
 struct OwnSub {
     sid: u64,
+    subject: Vec<u8>,
+    queue: Option<Vec<u8>>,
     /// Still subscribed (no plain UNSUB sent yet).
     active: bool,
-    /// `UNSUB sid max` already sent.
+    /// `UNSUB sid max` already sent (such subscriptions are not renewed on a reconnect).
     has_max: bool,
 }
 
@@ -38,24 +51,74 @@ pub struct Tap {
     /// The planted bug, if any.
     pub sabotage: Option<Sabotage>,
     seen: u64,
+    /// Deliveries seen since the heal (`None` before it).
+    seen_after_heal: Option<u64>,
 }
 
 impl Tap {
     /// A tap with `sabotage` planted.
     pub fn new(sabotage: Option<Sabotage>) -> Tap {
-        Tap { sabotage, seen: 0 }
+        Tap {
+            sabotage,
+            seen: 0,
+            seen_after_heal: None,
+        }
+    }
+
+    /// The liveness phase starts: [`Sabotage::DropAfterHeal`] counts from here.
+    pub fn healed(&mut self) {
+        self.seen_after_heal = Some(0);
     }
 
     /// How many times the next delivery reaches the client model (normally once).
     fn copies(&mut self) -> usize {
         let n = self.seen;
         self.seen += 1;
+        let after = self.seen_after_heal;
+        if let Some(a) = &mut self.seen_after_heal {
+            *a += 1;
+        }
         match self.sabotage {
             Some(Sabotage::DropDelivery(k)) if k == n => 0,
             Some(Sabotage::DuplicateDelivery(k)) if k == n => 2,
+            Some(Sabotage::DropAfterHeal(k)) if after == Some(k) => 0,
             _ => 1,
         }
     }
+}
+
+/// What a chunk of server bytes told the client beyond deliveries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Signals {
+    /// An INFO with `"ldm":true`: the server is in lame duck mode.
+    pub lame_duck: bool,
+}
+
+/// What a workload action did to the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActOutcome {
+    /// Still connected.
+    Open,
+    /// Closed its socket and leaves for good.
+    Leave,
+    /// Closed its socket to reconnect elsewhere.
+    Move,
+}
+
+/// What a client may do in the current phase.
+#[derive(Debug, Clone, Copy)]
+pub struct Allowed {
+    /// Percent chance of leaving for good.
+    pub close_percent: u64,
+    /// Percent chance of moving to another node.
+    pub move_percent: u64,
+    /// Oversized publishes are allowed (the safety phase).
+    pub oversize: bool,
+    /// The server's `max_subscriptions` is set: no limit on queue subscriptions (the model
+    /// could not count them exactly).
+    pub no_queue_max: bool,
+    /// Limits on subscriptions at all (see `Features::deny_with_limits`).
+    pub limits: bool,
 }
 
 /// One simulated client.
@@ -63,19 +126,23 @@ impl Tap {
 pub struct ClientModel {
     /// Its index in the world (also its publisher id in payloads).
     pub id: ClientId,
-    /// What its CONNECT said about echo.
-    pub echo: bool,
-    /// Where it is in its life.
+    /// What its CONNECT asks for.
+    pub profile: Profile,
+    /// Where its current connection is.
     pub state: ClientState,
-    /// Server PINGs it answered.
+    /// The oracle's id of its current (or last) connection.
+    pub conn: ConnId,
+    /// Server PINGs it answered, over all its connections.
     pub pings_answered: u64,
-    /// It stopped reading at some point, so the server may rightly call it stale.
-    pub may_be_stale: bool,
+    /// Server PINGs it got on its current connection (the stale rule compares them with
+    /// the PONGs the server processed).
+    pub session_pings: u64,
     /// `(user, pass)` for its CONNECT, when the server requires auth.
     pub login: Option<(String, String)>,
-    /// A reload removed its user, so the server may rightly say `Authorization Violation`.
-    pub may_be_deauthorized: bool,
     parser: Parser,
+    /// From the current connection's INFO.
+    server_headers: bool,
+    max_payload: usize,
     next_sid: u64,
     seq: u64,
     next_inbox: u64,
@@ -85,6 +152,8 @@ pub struct ClientModel {
 
 /// The headers every HPUB carries.
 const HEADERS: &[u8] = b"NATS/1.0\r\nSim: 1\r\n\r\n";
+/// What a no-responders status starts with.
+const NO_RESPONDERS: &[u8] = b"NATS/1.0 503";
 
 /// A payload carrying `(publisher, seq)` for the oracles, then `pad` filler bytes.
 pub fn payload(publisher: ClientId, seq: u64, pad: usize) -> Vec<u8> {
@@ -93,22 +162,37 @@ pub fn payload(publisher: ClientId, seq: u64, pad: usize) -> Vec<u8> {
     p
 }
 
+/// The value of `"key":<digits>` in an INFO's JSON, if present.
+fn json_number(json: &[u8], key: &str) -> Option<usize> {
+    let pat = format!("\"{key}\":");
+    let at = json.windows(pat.len()).position(|w| w == pat.as_bytes())? + pat.len();
+    let digits: Vec<u8> = json[at..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .copied()
+        .collect();
+    std::str::from_utf8(&digits).ok()?.parse().ok()
+}
+
+fn json_true(json: &[u8], key: &str) -> bool {
+    let pat = format!("\"{key}\":true");
+    json.windows(pat.len()).any(|w| w == pat.as_bytes())
+}
+
 impl ClientModel {
-    /// A client that will declare `echo` in its CONNECT and answer `respond_percent` of the
-    /// requests it receives.
-    pub fn new(id: ClientId, echo: bool, respond_percent: u64) -> ClientModel {
-        let mut parser = Parser::new(Limits::default());
-        // It declares headers, so the server may send HMSG.
-        parser.set_headers(true);
+    /// A client with `profile` that answers `respond_percent` of the requests it receives.
+    pub fn new(id: ClientId, profile: Profile, respond_percent: u64) -> ClientModel {
         ClientModel {
             id,
-            echo,
-            state: ClientState::AwaitInfo,
-            may_be_stale: false,
+            profile,
+            state: ClientState::Closed,
+            conn: 0,
             login: None,
-            may_be_deauthorized: false,
             pings_answered: 0,
-            parser,
+            session_pings: 0,
+            parser: client_parser(),
+            server_headers: true,
+            max_payload: usize::MAX,
             next_sid: 1,
             seq: 0,
             next_inbox: 0,
@@ -117,15 +201,29 @@ impl ClientModel {
         }
     }
 
-    /// The socket was closed (either side): the client is done.
+    /// A new socket, connection `conn` in the oracle: wait for INFO.
+    pub fn start_session(&mut self, conn: ConnId) {
+        self.conn = conn;
+        self.state = ClientState::AwaitInfo;
+        self.parser = client_parser();
+        self.session_pings = 0;
+    }
+
+    /// The socket was closed (either side): the connection is over.
     pub fn close(&mut self) {
         self.state = ClientState::Closed;
     }
 
-    /// Bytes arrived from the server. Parses them, reports deliveries to `oracle` (through
-    /// `tap`), and appends any answers (CONNECT, PONG, replies) to `out`.
+    /// Headers on this connection: asked for and offered by the server.
+    pub fn headers(&self) -> bool {
+        self.profile.headers && self.server_headers
+    }
+
+    /// Bytes arrived from the server. Parses them, reports deliveries and replies to
+    /// `oracle` (through `tap`), and appends any answers (CONNECT, re-subscriptions, PONG,
+    /// replies) to `out`.
     ///
-    /// Errors: the server said `-ERR`, sent something unparseable, or a delivery broke an
+    /// Errors: the server sent something unparseable or unexpected, or a delivery broke an
     /// oracle rule.
     pub fn on_bytes(
         &mut self,
@@ -134,11 +232,12 @@ impl ClientModel {
         oracle: &mut Oracle,
         tap: &mut Tap,
         out: &mut Vec<u8>,
-    ) -> Result<(), Violation> {
+    ) -> Result<Signals, Violation> {
         assert!(
             self.state != ClientState::Closed,
             "harness bug: bytes to a closed client"
         );
+        let mut signals = Signals::default();
         let mut pos = 0;
         while pos < bytes.len() {
             let op = match self.parser.parse(bytes, &mut pos) {
@@ -149,31 +248,21 @@ impl ClientModel {
                     return Err(Violation::new(ViolationKind::Corrupt, msg));
                 }
             };
-            let id = self.id;
-            let connect = self.state == ClientState::AwaitInfo;
-            let (echo, pct) = (self.echo, self.respond_percent);
+            let (id, c) = (self.id, self.conn);
             let mut reply_to = None;
             match op {
-                Op::Info(_) if connect => {
-                    let login = match &self.login {
-                        Some((u, p)) => format!(r#","user":"{u}","pass":"{p}""#),
-                        None => String::new(),
-                    };
-                    let json = format!(
-                        r#"{{"verbose":false,"pedantic":false,"echo":{echo},"headers":true,"protocol":1{login}}}"#
-                    );
-                    encode::op(out, &Op::Connect(json.as_bytes()));
-                    self.state = ClientState::Connected;
+                Op::Info(json) if self.state == ClientState::AwaitInfo => {
+                    self.server_headers = json_true(json, "headers");
+                    self.max_payload = json_number(json, "max_payload").unwrap_or(usize::MAX);
+                    self.connect(out);
                 }
-                Op::Info(_) => {}
-                Op::Pong => oracle.on_pong(id)?,
-                Op::Ok => {
-                    let msg = format!("client {id} got +OK with verbose off");
-                    return Err(Violation::new(ViolationKind::ServerError, msg));
-                }
+                Op::Info(json) => signals.lame_duck |= json_true(json, "ldm"),
+                Op::Pong => oracle.on_pong(c)?,
+                Op::Ok => oracle.on_ok(c)?,
                 Op::Ping => {
                     out.extend_from_slice(encode::PONG);
                     self.pings_answered += 1;
+                    self.session_pings += 1;
                 }
                 Op::Msg {
                     subject,
@@ -182,9 +271,18 @@ impl ClientModel {
                     payload,
                 } => {
                     for _ in 0..tap.copies() {
-                        oracle.on_delivery(id, sid, subject, reply, payload, false)?;
+                        oracle.on_delivery(c, sid, subject, reply, payload, false)?;
                     }
                     reply_to = reply.map(<[u8]>::to_vec);
+                }
+                Op::HMsg {
+                    subject,
+                    sid,
+                    header_len,
+                    payload,
+                    ..
+                } if header_len == payload.len() && payload.starts_with(NO_RESPONDERS) => {
+                    oracle.on_no_responders(c, sid, subject)?;
                 }
                 Op::HMsg {
                     subject,
@@ -195,15 +293,13 @@ impl ClientModel {
                 } => {
                     let body = &payload[header_len..];
                     for _ in 0..tap.copies() {
-                        oracle.on_delivery(id, sid, subject, reply, body, true)?;
+                        oracle.on_delivery(c, sid, subject, reply, body, true)?;
                     }
                     reply_to = reply.map(<[u8]>::to_vec);
                 }
-                Op::Err(b"'Stale Connection'") if self.may_be_stale => {}
-                Op::Err(b"'Authorization Violation'") if self.may_be_deauthorized => {}
                 Op::Err(text) => {
-                    let msg = format!("client {id} got -ERR {}", String::from_utf8_lossy(text));
-                    return Err(Violation::new(ViolationKind::ServerError, msg));
+                    let text = String::from_utf8_lossy(text);
+                    oracle.on_err(c, text.trim_matches('\''))?;
                 }
                 other => {
                     let msg = format!("client {id} got a client op from the server: {other:?}");
@@ -211,48 +307,94 @@ impl ClientModel {
                 }
             }
             if let Some(reply) = reply_to {
-                if r.below(100) < pct {
-                    self.publish(&reply, None, false, workload::padding(r), out);
+                if r.below(100) < self.respond_percent {
+                    let pad = workload::padding(r);
+                    self.publish(&reply, None, false, pad, false, out);
                 }
             }
         }
-        Ok(())
+        Ok(signals)
     }
 
-    /// Takes one workload action, appending its bytes to `out`. Returns false if the action
-    /// was to close the socket (the client is then [`ClientState::Closed`]).
-    pub fn act(&mut self, r: &mut Rng, close_percent: u64, out: &mut Vec<u8>) -> bool {
+    /// CONNECT, then the subscriptions it still wants (a reconnect re-subscribes; those
+    /// with a limit are dropped, as their remaining count is the old connection's).
+    fn connect(&mut self, out: &mut Vec<u8>) {
+        let p = self.profile;
+        let headers = self.headers();
+        let login = match &self.login {
+            Some((u, pw)) => format!(r#","user":"{u}","pass":"{pw}""#),
+            None => String::new(),
+        };
+        let json = format!(
+            r#"{{"verbose":{},"pedantic":{},"echo":{},"headers":{headers},"no_responders":{},"protocol":1{login}}}"#,
+            p.verbose,
+            p.pedantic,
+            p.echo,
+            p.no_responders && headers,
+        );
+        encode::op(out, &Op::Connect(json.as_bytes()));
+        for s in &mut self.subs {
+            if s.active && s.has_max {
+                s.active = false;
+            }
+            if s.active {
+                encode::sub(
+                    out,
+                    &s.subject,
+                    s.queue.as_deref(),
+                    s.sid.to_string().as_bytes(),
+                );
+            }
+        }
+        self.state = ClientState::Connected;
+    }
+
+    /// Takes one workload action, appending its bytes to `out`.
+    pub fn act(&mut self, r: &mut Rng, allowed: Allowed, out: &mut Vec<u8>) -> ActOutcome {
         assert_eq!(
             self.state,
             ClientState::Connected,
             "harness bug: acting before CONNECT"
         );
-        match workload::next_action(r, close_percent) {
+        let active = self.subs.iter().filter(|s| s.active).count();
+        match workload::next_action(r, allowed.close_percent, allowed.move_percent) {
+            ActionKind::Sub | ActionKind::QueueSub if active >= MAX_ACTIVE_SUBS => {
+                self.unsubscribe(r, allowed, out);
+            }
             ActionKind::Sub => {
                 self.subscribe(&workload::pattern(r), None, out);
             }
             ActionKind::QueueSub => {
                 self.subscribe(&workload::pattern(r), Some(&workload::queue_name(r)), out);
             }
-            ActionKind::Unsub => self.unsubscribe(r, out),
+            ActionKind::Unsub => self.unsubscribe(r, allowed, out),
             ActionKind::Pub => {
-                let headers = r.below(5) == 0;
-                self.publish(
-                    &workload::literal_subject(r),
-                    None,
-                    headers,
-                    workload::padding(r),
-                    out,
-                )
+                let headers = r.below(5) == 0 && self.headers();
+                let subject = if r.below(100) < self.profile.wild_pub_percent {
+                    workload::wildcard_publish_subject(r)
+                } else {
+                    workload::literal_subject(r)
+                };
+                // Only against a small limit: a megabyte crawling through the links in small
+                // chunks would cost thousands of events for one close.
+                let oversize = allowed.oversize
+                    && self.max_payload <= OVERSIZE_LIMIT_MAX
+                    && r.below(100) < self.profile.oversize_percent;
+                let pad = workload::padding(r);
+                self.publish(&subject, None, headers, pad, oversize, out);
             }
             ActionKind::Request => self.request(r, out),
             ActionKind::Ping => out.extend_from_slice(encode::PING),
             ActionKind::Close => {
                 self.close();
-                return false;
+                return ActOutcome::Leave;
+            }
+            ActionKind::Move => {
+                self.close();
+                return ActOutcome::Move;
             }
         }
-        true
+        ActOutcome::Open
     }
 
     fn subscribe(&mut self, subject: &[u8], queue: Option<&[u8]>, out: &mut Vec<u8>) -> u64 {
@@ -261,6 +403,8 @@ impl ClientModel {
         encode::sub(out, subject, queue, sid.to_string().as_bytes());
         self.subs.push(OwnSub {
             sid,
+            subject: subject.to_vec(),
+            queue: queue.map(<[u8]>::to_vec),
             active: true,
             has_max: false,
         });
@@ -268,15 +412,17 @@ impl ClientModel {
     }
 
     /// UNSUB a random active subscription, or sometimes give it a limit instead.
-    fn unsubscribe(&mut self, r: &mut Rng, out: &mut Vec<u8>) {
-        let active: Vec<usize> = (0..self.subs.len())
-            .filter(|&i| self.subs[i].active)
-            .collect();
-        if active.is_empty() {
+    fn unsubscribe(&mut self, r: &mut Rng, allowed: Allowed, out: &mut Vec<u8>) {
+        // Forget what is over for good, so the list stays as small as the active set.
+        self.subs.retain(|s| s.active);
+        if self.subs.is_empty() {
             return;
         }
-        let s = &mut self.subs[active[r.below(active.len() as u64) as usize]];
-        let max = (!s.has_max && r.below(2) == 0).then(|| 1 + r.below(4));
+        let i = r.below(self.subs.len() as u64) as usize;
+        let s = &mut self.subs[i];
+        let may_limit =
+            allowed.limits && !s.has_max && !(allowed.no_queue_max && s.queue.is_some());
+        let max = (may_limit && r.below(2) == 0).then(|| 1 + r.below(4));
         match max {
             Some(_) => s.has_max = true,
             None => s.active = false,
@@ -284,15 +430,25 @@ impl ClientModel {
         encode::unsub(out, s.sid.to_string().as_bytes(), max);
     }
 
+    /// A PUB (HPUB with `headers`). Its size stays within the INFO's `max_payload` unless
+    /// `oversize` asks for one over it on purpose.
     fn publish(
         &mut self,
         subject: &[u8],
         reply: Option<&[u8]>,
         headers: bool,
         pad: usize,
+        oversize: bool,
         out: &mut Vec<u8>,
     ) {
         self.seq += 1;
+        let fixed = payload(self.id, self.seq, 0).len() + if headers { HEADERS.len() } else { 0 };
+        let room = self.max_payload.saturating_sub(fixed);
+        let pad = if oversize {
+            room.saturating_add(1 + pad % 64)
+        } else {
+            pad.min(room)
+        };
         let body = payload(self.id, self.seq, pad);
         if headers {
             let mut p = HEADERS.to_vec();
@@ -310,13 +466,20 @@ impl ClientModel {
         let sid = self.subscribe(&inbox, None, out);
         encode::unsub(out, sid.to_string().as_bytes(), Some(1));
         self.subs.last_mut().expect("just subscribed").has_max = true;
-        let headers = r.below(5) == 0;
-        self.publish(
-            &workload::literal_subject(r),
-            Some(&inbox),
-            headers,
-            workload::padding(r),
-            out,
-        );
+        let headers = r.below(5) == 0 && self.headers();
+        let subject = workload::literal_subject(r);
+        let pad = workload::padding(r);
+        self.publish(&subject, Some(&inbox), headers, pad, false, out);
     }
+}
+
+/// The client's parser: it declares headers, so the server may send HMSG; the limits are
+/// the server's business, not its own.
+fn client_parser() -> Parser {
+    let mut p = Parser::new(Limits {
+        max_control_line: 1 << 20,
+        max_payload: 1 << 30,
+    });
+    p.set_headers(true);
+    p
 }

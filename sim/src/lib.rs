@@ -1,85 +1,113 @@
 //! natsd-sim: the deterministic simulator.
 //!
-//! One server (a `natsd_core` [`Shared`](natsd_core::shared::Shared) and one
-//! [`Connection`](natsd_core::conn::Connection) per client), many small client models, one
-//! seeded PRNG, a simulated clock and one event queue, all on one thread. Bytes in both
-//! directions are re-chunked at random sizes (one-byte chunks included). Oracles check every
-//! delivery as it arrives and, after the workload stops and everything in flight drains,
-//! that every owed delivery arrived.
+//! A world of 1..=5 server nodes (each a `natsd_core` [`Shared`](natsd_core::shared::Shared)
+//! with its own options, a [`Node`](natsd_core::node::Node), and one
+//! [`Connection`](natsd_core::conn::Connection) per client socket), many small client models
+//! that connect to any node and move between them, a network of links with seeded faults,
+//! per-node drifting clocks, one seeded PRNG and one event queue, all on one thread. Bytes in
+//! both directions are re-chunked at random sizes (one-byte chunks included). Oracles check
+//! every delivery and reply as it arrives and, after a liveness phase without faults, that
+//! everything owed arrived. The nodes are not connected to each other: each is its own
+//! namespace, and the oracle models it so (see [`oracle`]).
 //!
-//! Reproduce any run with `SIM_SEED=<n> cargo test -p natsd-sim`; a failure prints that line.
+//! Reproduce any run with the line a failure prints, e.g.
+//! `SIM_VARIANT=world SIM_SEED=42 cargo test -p natsd-sim --test seeds sim_seed_from_env`.
 //!
 //! # Layout
 //!
+//! - [`variant`]: the scenarios (plain, reload, world, lame duck, long) and the environment
+//!   (`SIM_VARIANT`, `SIM_SEED`, `SIM_SWEEP`).
 //! - [`workload`]: the swarm configuration drawn from a seed, and the clients' random
 //!   choices (subjects, actions, payload sizes, chunk sizes).
-//! - [`world`]: the event queue, clock, links and the main loop; drives the core.
-//! - [`client`]: the sans-IO client model (parser, PONGs, replies, workload encoding).
-//! - [`oracle`]: the naive server model and the delivery rules (matching, completeness,
-//!   order, no duplicates, one queue member, auto-unsubscribe limits, echo, PING flush).
-//! - [`trace`]: the trace hash for the determinism check.
-//! - `reload.rs` (a child of `world`): the reload-mid-traffic scenario ([`Config::with_reload`]): a user
-//!   removed and limits changed while traffic flows; clients that stay authorised must see
-//!   every owed message exactly once, the removed one nothing after the reload.
+//! - [`features`]: limits, users and permissions, what each client's CONNECT asks for.
+//! - [`faults`]: network and node faults of the safety phase, node clocks.
+//! - [`world`]: the event queue, nodes, sessions, links and the main loop; drives the core.
+//! - [`client`]: the sans-IO client model (parser, PONGs, replies, reconnects).
+//! - [`oracle`]: the naive per-node server model and the delivery rules.
+//! - [`trace`]: the trace hash for the determinism check, and the last events for reports.
+//! - [`batch`]: running many seeds, timing them, summing what they exercised.
 
+pub mod batch;
 pub mod client;
+pub mod faults;
+pub mod features;
 pub mod oracle;
 pub mod trace;
+pub mod variant;
 pub mod workload;
 pub mod world;
 
 use std::fmt;
 
 pub use oracle::{Violation, ViolationKind};
+pub use variant::Variant;
 pub use workload::{Config, ReloadPlan, Sabotage};
 pub use world::{Outcome, Stats};
 
-/// A failed run: the seed, when (simulated nanoseconds) and what.
+/// The commit the simulator was built from (`-dirty` with uncommitted changes).
+pub const COMMIT: &str = env!("SIM_GIT_COMMIT");
+
+/// A failed run: which, when (world time) and what, and the events before it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
+    /// The scenario.
+    pub variant: Variant,
     /// The seed that fails.
     pub seed: u64,
-    /// Simulated time of the violation, in nanoseconds.
+    /// Simulated world time of the violation, in nanoseconds.
     pub at_ns: u64,
     /// The broken rule.
     pub violation: Violation,
+    /// The last events before it, readable (see [`trace::Trace::recent`]).
+    pub recent: String,
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "simulation failed: {}", self.violation)?;
+        writeln!(
+            f,
+            "  variant {}, seed {}, at {:.6} ms world time, commit {COMMIT}",
+            self.variant,
+            self.seed,
+            self.at_ns as f64 / 1e6
+        )?;
+        writeln!(f, "last events, oldest first:")?;
+        f.write_str(&self.recent)?;
         write!(
             f,
-            "simulation failed at {}ns: {}\nreproduce with: {}",
-            self.at_ns,
-            self.violation,
-            repro_line(self.seed)
+            "reproduce (at commit {COMMIT}) with:\n  {}",
+            repro_line(self.variant, self.seed)
         )
     }
 }
 
-/// The command line that reproduces `seed`.
-pub fn repro_line(seed: u64) -> String {
-    format!("SIM_SEED={seed} cargo test -p natsd-sim")
+/// The one command that replays `seed` in `variant`.
+pub fn repro_line(variant: Variant, seed: u64) -> String {
+    format!(
+        "SIM_VARIANT={variant} SIM_SEED={seed} cargo test -p natsd-sim --test seeds sim_seed_from_env -- --nocapture"
+    )
 }
 
 /// Runs `cfg` to completion. Deterministic: the same config gives the same result and trace.
 pub fn run(cfg: Config) -> Result<Outcome, Failure> {
-    let seed = cfg.seed;
-    world::World::new(cfg)
-        .run()
-        .map_err(|(at_ns, violation)| Failure {
-            seed,
-            at_ns,
-            violation,
-        })
+    let (variant, seed) = (cfg.variant, cfg.seed);
+    let mut w = world::World::new(cfg);
+    w.run().map_err(|(at_ns, violation)| Failure {
+        variant,
+        seed,
+        at_ns,
+        violation,
+        recent: w.recent(),
+    })
 }
 
-/// Runs `seed` with its swarm configuration; panics with the reproduction line on failure.
+/// Runs `seed` in the plain variant; panics with the report on failure.
 pub fn check_seed(seed: u64) -> Outcome {
     check(Config::from_seed(seed))
 }
 
-/// Runs `cfg`; panics with the reproduction line on failure.
+/// Runs `cfg`; panics with the report (and its reproduction line) on failure.
 pub fn check(cfg: Config) -> Outcome {
     match run(cfg) {
         Ok(o) => o,

@@ -1,12 +1,19 @@
-//! What a run looks like, drawn from its seed: the swarm configuration (how many clients,
-//! how much work, latencies, server limits, faults) and the random choices a client makes.
+//! What a run looks like, drawn from its seed: the swarm configuration (how many nodes and
+//! clients, how much work, latencies, server limits, faults) and the random choices a
+//! client makes.
 //!
 //! Like TigerBeetle's VOPR swarm testing, the configuration itself is random, so different
 //! seeds exercise different corners (tiny `max_pending`, frequent PINGs, no faults at all).
+//! Each part is drawn from its own stream forked from the seed ([`Rng::fork`]), so adding a
+//! part never shifts what the others draw.
 
 use std::time::Duration;
 
 use natsd_core::rng::Rng;
+
+use crate::faults::FaultPlan;
+use crate::features::Features;
+use crate::variant::Variant;
 
 /// A deliberate bug planted in the harness, to prove the oracles can fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +25,13 @@ pub enum Sabotage {
     DuplicateDelivery(u64),
     /// The oracle's matcher ignores wildcards (`a.*` only matches the literal `a.*`).
     BrokenMatcher,
+    /// Every PUB a node processes is also published on the next node (through a hidden
+    /// connection the oracle is not told about), as a route that forgets which node a
+    /// message belongs to would. Needs 2+ nodes and no auth.
+    LeakAcrossNodes,
+    /// Drop the `n`th delivery of the liveness phase (after the heal, when nothing is
+    /// excused by a fault any more).
+    DropAfterHeal(u64),
 }
 
 /// The swarm configuration of one run.
@@ -25,16 +39,26 @@ pub enum Sabotage {
 pub struct Config {
     /// The seed everything else descends from.
     pub seed: u64,
-    /// Simulated clients (3..=8).
+    /// Which scenario this is (part of the reproduction line).
+    pub variant: Variant,
+    /// Server nodes (1..=5), each its own `Shared` and `Node`, not connected to each other.
+    pub nodes: usize,
+    /// Simulated clients (3..=8; more in long runs).
     pub clients: usize,
-    /// Workload actions across all clients (50..=300); reactions (PONG, replies) are extra.
+    /// Workload actions of the safety phase, across all clients; reactions (PONG, replies)
+    /// are extra.
     pub ops: usize,
+    /// Workload actions of the liveness phase (after the heal).
+    pub live_ops: usize,
     /// Mean think time between one client's actions, in nanoseconds.
     pub think_ns: u64,
     /// One-way latency range of a link, in nanoseconds: base is drawn per link.
     pub latency_ns: u64,
-    /// Jitter added to each chunk's delivery, in nanoseconds.
+    /// Jitter range: each link draws its own jitter bound below it, in nanoseconds.
     pub jitter_ns: u64,
+    /// Bytes a link holds towards a client before the server's writer blocks (the socket
+    /// buffers): a client that does not read, or a cut link, fills it, then `max_pending`.
+    pub window: usize,
     /// The server's keep-alive interval.
     pub ping_interval: Duration,
     /// The server's `ping_max` (unanswered PINGs tolerated).
@@ -43,14 +67,28 @@ pub struct Config {
     pub max_pending: usize,
     /// Turn the sublist's match cache off (`disable_sublist_cache`).
     pub no_sublist_cache: bool,
-    /// Percent chance that a workload action of a client is to disconnect.
+    /// Percent chance that a workload action of a client is to leave for good.
     pub close_percent: u64,
+    /// Percent chance that a workload action is to move: disconnect, then reconnect to
+    /// another node (safety phase only).
+    pub move_percent: u64,
     /// Percent chance that a client answers a request it receives.
     pub respond_percent: u64,
     /// One client stops reading for a while (a slow consumer), starting at this time.
     pub stall: Option<Stall>,
     /// A config reload mid-traffic (auth and limits), when set.
     pub reload: Option<ReloadPlan>,
+    /// One node enters lame duck mode, when set.
+    pub lame_duck: Option<LameDuckPlan>,
+    /// Server limits, users and permissions, client profiles.
+    pub features: Features,
+    /// Network and node faults of the safety phase, and the nodes' clocks.
+    pub faults: FaultPlan,
+    /// End of the safety phase: every fault heals, the liveness phase starts.
+    pub heal_at_ns: u64,
+    /// After the last action and the drain: timers run this much longer (server PINGs of
+    /// idle clients, stale checks) before the final checks.
+    pub quiet_ns: u64,
     /// A planted harness bug, for the oracle self-tests.
     pub sabotage: Option<Sabotage>,
     /// Upper bound on processed events; beyond it the run fails with `NoLiveness`.
@@ -75,12 +113,38 @@ pub struct Stall {
     pub client: usize,
     /// When it stops reading, in nanoseconds.
     pub at_ns: u64,
-    /// For how long.
+    /// For how long (cut short by the heal).
     pub for_ns: u64,
 }
 
+/// Lame duck mode on one node, run by its `natsd_core::node::Node`.
+#[derive(Debug, Clone, Copy)]
+pub struct LameDuckPlan {
+    /// Which node.
+    pub node: usize,
+    /// When (world time) the node is told to enter lame duck mode.
+    pub at_ns: u64,
+    /// `lame_duck_duration`.
+    pub duration: Duration,
+    /// `lame_duck_grace_period`.
+    pub grace: Duration,
+}
+
+/// Most simulated time the quiet period spends on PINGs of idle clients.
+const QUIET_PINGS_MAX: Duration = Duration::from_secs(5);
+
+/// The quiet period for `ping_interval`: past the first server PING (at most 2.4 s), then
+/// two more intervals (capped), so idle clients are pinged and must answer.
+fn quiet_for(ping_interval: Duration) -> u64 {
+    let d = Duration::from_millis(2_500) + (ping_interval * 2).min(QUIET_PINGS_MAX);
+    u64::try_from(d.as_nanos()).expect("seconds fit")
+}
+
 impl Config {
-    /// The configuration for `seed`: pure function of the seed.
+    /// The single-node configuration for `seed` (the `plain` variant): pure function of the
+    /// seed. Its first draws are the ones the simulator always made, so old seeds keep their
+    /// shape; the features of the audit (permissions, verbose, limits) come from their own
+    /// stream.
     pub fn from_seed(seed: u64) -> Config {
         let mut r = Rng::fork(seed, 0xC0F1_6000);
         let clients = 3 + r.below(6) as usize;
@@ -101,23 +165,46 @@ impl Config {
             at_ns: r.below(run_ns.max(1)),
             for_ns: 1_000_000 + r.below(300_000_000),
         });
+        let latency_ns = 5_000 + r.below(500_000);
+        let jitter_ns = 1 + r.below(100_000);
+        let ping_max = 1 + r.below(3) as u32;
+        let no_sublist_cache = r.below(2) == 0;
+        let close_percent = if r.below(3) == 0 { 1 + r.below(3) } else { 0 };
+        let respond_percent = r.below(101);
+        let mut p = Rng::fork(seed, 0x9A5E_0000);
+        let window = match p.below(8) {
+            0 => 256 * 1024,
+            _ => 1024 + p.below(16 * 1024) as usize,
+        };
+        // The safety phase ends after the workload would, give or take half of it.
+        let heal_at_ns = run_ns + p.below(run_ns.max(1));
         Config {
             seed,
+            variant: Variant::Plain,
+            nodes: 1,
             clients,
             ops,
+            live_ops: 20 + ops / 4,
             think_ns,
-            latency_ns: 5_000 + r.below(500_000),
-            jitter_ns: 1 + r.below(100_000),
+            latency_ns,
+            jitter_ns,
+            window,
             ping_interval,
-            ping_max: 1 + r.below(3) as u32,
+            ping_max,
             max_pending,
-            no_sublist_cache: r.below(2) == 0,
-            close_percent: if r.below(3) == 0 { 1 + r.below(3) } else { 0 },
-            respond_percent: r.below(101),
+            no_sublist_cache,
+            close_percent,
+            move_percent: 0,
+            respond_percent,
             stall,
             reload: None,
+            lame_duck: None,
+            features: Features::draw(seed, clients),
+            faults: FaultPlan::none(1),
+            heal_at_ns,
+            quiet_ns: quiet_for(ping_interval),
             sabotage: None,
-            max_events: 2_000_000,
+            max_events: 4_000_000,
         }
     }
 
@@ -130,16 +217,88 @@ impl Config {
             at_ns: r.below(run_ns.max(1)),
             victim: r.below(self.clients as u64) as usize,
         });
+        self.variant = Variant::Reload;
         self
     }
 
-    /// The same run without faults (no disconnects, no stall, roomy `max_pending`), so every
-    /// owed delivery must arrive.
+    /// A world of 1..=5 nodes with clients moving between them and network and node faults
+    /// drawn from the seed (the `world` variant).
+    pub fn world(seed: u64) -> Config {
+        let mut c = Config::from_seed(seed);
+        let mut r = Rng::fork(seed, 0x3031_D000);
+        c.variant = Variant::World;
+        c.nodes = 1 + r.below(5) as usize;
+        c.move_percent = 1 + r.below(6);
+        c.faults = FaultPlan::draw(seed, &c);
+        c
+    }
+
+    /// A world of 2..=5 nodes in which one node enters lame duck mode during the safety
+    /// phase (the `lame_duck` variant); the other faults stay, but never crash that node.
+    pub fn lame_duck(seed: u64) -> Config {
+        let mut c = Config::world(seed);
+        let mut r = Rng::fork(seed, 0x1A3E_D0C0);
+        c.variant = Variant::LameDuck;
+        c.nodes = 2 + r.below(4) as usize;
+        let node = r.below(c.nodes as u64) as usize;
+        let duration = Duration::from_millis(1_000 + r.below(7_000));
+        let grace = Duration::from_millis(r.below(500));
+        c.lame_duck = Some(LameDuckPlan {
+            node,
+            at_ns: r.below(c.heal_at_ns.max(1)),
+            duration,
+            grace,
+        });
+        c.faults = FaultPlan::draw(seed, &c);
+        c.faults.spare_node(node);
+        // Long enough for the closes (at most 1 s apart, one per client) to finish.
+        c.max_events *= 4;
+        c
+    }
+
+    /// A long world run: tens of simulated seconds, tens of thousands of deliveries, keep-
+    /// alive intervals that fire many times (the `long` variant).
+    pub fn long(seed: u64) -> Config {
+        let mut c = Config::world(seed);
+        let mut r = Rng::fork(seed, 0x1086_0000);
+        c.variant = Variant::Long;
+        c.clients = 6 + r.below(5) as usize;
+        c.features = Features::draw(seed, c.clients);
+        c.ops = 15_000 + r.below(10_000) as usize;
+        c.live_ops = c.ops / 5;
+        c.think_ns = 8_000_000 + r.below(8_000_000);
+        c.ping_interval = Duration::from_millis(200 + r.below(1_800));
+        c.quiet_ns = quiet_for(c.ping_interval);
+        c.stall = None;
+        c.close_percent = 0;
+        c.move_percent = 1;
+        let run_ns = c.think_ns * c.ops as u64 / c.clients as u64;
+        c.heal_at_ns = run_ns;
+        c.faults = FaultPlan::draw(seed, &c);
+        c.max_events = 40_000_000;
+        c
+    }
+
+    /// The same run without faults (no disconnects, moves, stall, network or node faults,
+    /// oversized publishes; roomy `max_pending`), so every owed delivery must arrive.
     pub fn without_faults(mut self) -> Config {
         self.close_percent = 0;
+        self.move_percent = 0;
         self.stall = None;
         self.max_pending = 64 * 1024 * 1024;
+        self.faults = FaultPlan {
+            events: Vec::new(),
+            ..self.faults
+        };
+        for p in &mut self.features.profiles {
+            p.oversize_percent = 0;
+        }
         self
+    }
+
+    /// Simulated time the safety workload takes on average.
+    pub fn run_ns(&self) -> u64 {
+        self.think_ns * self.ops as u64 / self.clients as u64
     }
 }
 
@@ -158,14 +317,20 @@ pub enum ActionKind {
     Request,
     /// `PING` (a flush).
     Ping,
-    /// Close the socket.
+    /// Close the socket and leave for good.
     Close,
+    /// Close the socket and reconnect to another node.
+    Move,
 }
 
-/// Draws the next action kind; `close_percent` is the chance of disconnecting.
-pub fn next_action(r: &mut Rng, close_percent: u64) -> ActionKind {
+/// Draws the next action kind; `close_percent` and `move_percent` are the chances of
+/// leaving and of moving.
+pub fn next_action(r: &mut Rng, close_percent: u64, move_percent: u64) -> ActionKind {
     if r.below(100) < close_percent {
         return ActionKind::Close;
+    }
+    if move_percent > 0 && r.below(100) < move_percent {
+        return ActionKind::Move;
     }
     match r.below(100) {
         0..=21 => ActionKind::Sub,
@@ -185,6 +350,14 @@ pub fn literal_subject(r: &mut Rng) -> Vec<u8> {
     let n = 1 + r.below(3) as usize;
     let toks: Vec<&str> = (0..n).map(|_| TOKENS[r.below(3) as usize]).collect();
     toks.join(".").into_bytes()
+}
+
+/// A publish subject with a `*` token (pedantic servers answer `Invalid Publish Subject`
+/// and deliver it anyway; the `*` is matched as literal text).
+pub fn wildcard_publish_subject(r: &mut Rng) -> Vec<u8> {
+    let mut s = literal_subject(r);
+    s.extend_from_slice(b".*");
+    s
 }
 
 /// A subscription pattern of 1-3 tokens with `*` and a trailing `>` sometimes.

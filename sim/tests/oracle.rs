@@ -1,6 +1,7 @@
-//! The simulator checks itself: runs are deterministic, and planted harness bugs are caught.
+//! The simulator checks itself: runs are deterministic, and planted bugs are caught, each by
+//! the rule it breaks.
 
-use natsd_sim::{check, repro_line, run, Config, Outcome, Sabotage, ViolationKind};
+use natsd_sim::{check, repro_line, run, Config, Outcome, Sabotage, Variant, ViolationKind};
 
 fn clean(seed: u64) -> Config {
     Config::from_seed(seed).without_faults()
@@ -84,8 +85,72 @@ fn broken_matcher_is_noticed() {
     );
 }
 
+/// A route that forgets which node a message belongs to (every publish also made on the
+/// next node) breaks the per-node rule, and the oracle says so: `CrossNode`, never
+/// anything else. Seeds with auth are skipped (the leak's hidden connection cannot log in).
 #[test]
-fn failure_message_has_the_reproduction_line() {
+fn leak_across_nodes_is_cross_node() {
+    let (mut tried, mut caught) = (0, 0);
+    for seed in 0..60 {
+        let mut cfg = Config::world(seed);
+        if cfg.nodes < 2 || cfg.features.users.is_some() {
+            continue;
+        }
+        tried += 1;
+        cfg.sabotage = Some(Sabotage::LeakAcrossNodes);
+        if let Err(f) = run(cfg) {
+            assert_eq!(
+                f.violation.kind,
+                ViolationKind::CrossNode,
+                "seed {seed}: {f}"
+            );
+            caught += 1;
+        }
+    }
+    println!("leak across nodes caught in {caught}/{tried} multi-node seeds");
+    assert!(tried >= 20, "too few multi-node seeds: {tried}");
+    assert!(
+        caught * 10 >= tried * 8,
+        "leaks went unnoticed: {caught}/{tried}"
+    );
+}
+
+/// A delivery dropped after the heal, when no fault excuses anything, is missing by the
+/// end (or overtaken by a PONG). The runs keep their faults before the heal.
+#[test]
+fn drop_after_heal_is_missing() {
+    let (mut tried, mut caught) = (0, 0);
+    for seed in 0..40 {
+        let o = run(Config::world(seed)).expect("passes");
+        if o.stats.live_deliveries < 10 {
+            continue;
+        }
+        tried += 1;
+        let mut cfg = Config::world(seed);
+        cfg.sabotage = Some(Sabotage::DropAfterHeal(o.stats.live_deliveries / 2));
+        if let Err(f) = run(cfg) {
+            assert!(
+                matches!(
+                    f.violation.kind,
+                    ViolationKind::Missing | ViolationKind::QueueMissing | ViolationKind::Flush
+                ),
+                "seed {seed}: {f}"
+            );
+            caught += 1;
+        }
+    }
+    println!("drop after heal caught in {caught}/{tried} seeds");
+    assert!(tried >= 20, "too few busy liveness phases: {tried}");
+    assert!(
+        caught * 10 >= tried * 8,
+        "drops went unnoticed: {caught}/{tried}"
+    );
+}
+
+/// A failure is one command to replay: the report names the variant, the seed and the
+/// commit, gives the replay line, and shows the events before the failure.
+#[test]
+fn failure_report_replays_and_shows_recent_events() {
     let (seed, o) = busy_seeds(20, 1).remove(0);
     let mut cfg = clean(seed);
     cfg.sabotage = Some(Sabotage::DuplicateDelivery(o.deliveries / 2));
@@ -93,9 +158,18 @@ fn failure_message_has_the_reproduction_line() {
     let msg = err
         .downcast_ref::<String>()
         .expect("panic!(\"{f}\") carries a String");
-    assert!(msg.contains(&repro_line(seed)), "{msg}");
+    assert!(msg.contains(&repro_line(Variant::Plain, seed)), "{msg}");
     assert!(
-        msg.contains(&format!("SIM_SEED={seed} cargo test -p natsd-sim")),
+        msg.contains(&format!(
+            "SIM_VARIANT=plain SIM_SEED={seed} cargo test -p natsd-sim"
+        )),
         "{msg}"
     );
+    assert!(
+        msg.contains(&format!("commit {}", natsd_sim::COMMIT)),
+        "{msg}"
+    );
+    let events = msg.lines().filter(|l| l.contains(" ms  ")).count();
+    assert!(events >= 20, "too few events shown ({events}):\n{msg}");
+    println!("{msg}");
 }

@@ -1,56 +1,73 @@
-//! Many seeds, and `SIM_SEED=n` to reproduce one.
+//! Many seeds; a fresh random batch every time; `SIM_SEED=n` (with `SIM_VARIANT`) to replay
+//! one; `SIM_SWEEP=N` for a big sweep of every variant.
 //!
-//! The seed ranges are split over a few tests so the test harness can run them in parallel.
-//! When `SIM_SEED` is set, only [`sim_seed_from_env`] runs (the range tests return at once).
+//! The fixed seed ranges are split over a few tests so the test harness can run them in
+//! parallel. When `SIM_SEED` or `SIM_SWEEP` is set, only [`sim_seed_from_env`] or
+//! [`sweep`] runs (the others return at once).
 
-use natsd_sim::{check_seed, env_seed, Stats};
+use natsd_sim::batch::{fresh_base_seed, run_batch, Summary};
+use natsd_sim::variant::{env_sweep, env_variants};
+use natsd_sim::{check, env_seed, repro_line, Variant};
 
-/// Seeds per range test.
+/// Seeds per range test of the plain variant.
 const PER_TEST: u64 = 100;
 
-fn add(t: &mut Stats, s: &Stats) {
-    t.client_closes += s.client_closes;
-    t.slow_consumers += s.slow_consumers;
-    t.stale += s.stale;
-    t.stalls += s.stalls;
-    t.pings_answered += s.pings_answered;
-    t.queue_deliveries += s.queue_deliveries;
-    t.hmsgs += s.hmsgs;
-    t.limits_reached += s.limits_reached;
+/// Seeds per variant in the fresh random batch (long runs are slower: fewer).
+const RANDOM_BATCH: u64 = 40;
+const RANDOM_BATCH_LONG: u64 = 1;
+
+/// True when the environment asks for something else than the default suite.
+fn env_overrides() -> bool {
+    env_seed().is_some() || env_sweep().is_some()
+}
+
+/// Panics with every failure's report.
+fn assert_passed(s: &Summary) {
+    if let Some(f) = s.failures.first() {
+        let seeds: Vec<u64> = s.failures.iter().map(|f| f.seed).collect();
+        panic!("{s}\nfailing seeds {seeds:?}; the first:\n{f}");
+    }
 }
 
 fn run_range(part: u64) {
-    if env_seed().is_some() {
+    if env_overrides() {
         return;
     }
     let seeds = part * PER_TEST..(part + 1) * PER_TEST;
-    let (mut events, mut deliveries, mut t) = (0, 0, Stats::default());
-    for seed in seeds.clone() {
-        let o = check_seed(seed);
-        events += o.events;
-        deliveries += o.deliveries;
-        add(&mut t, &o.stats);
-    }
-    eprintln!("seeds {seeds:?}: {events} events, {deliveries} deliveries, {t:?}");
+    let s = run_batch(Variant::Plain, seeds.clone(), false);
+    println!("seeds {seeds:?} {s}");
+    assert_passed(&s);
+    let t = &s.stats;
+    let c = &t.checks;
+    println!("  {t:?}");
     // The swarm must keep covering what it claims to: a config change that silently stops
-    // exercising a fault would otherwise go unnoticed.
+    // exercising a fault or a feature would otherwise go unnoticed.
     assert!(
-        deliveries > PER_TEST * 10,
-        "the workload delivers too little: {deliveries}"
+        s.deliveries > PER_TEST * 10,
+        "the workload delivers too little: {}",
+        s.deliveries
     );
     let covered = [
-        t.client_closes,
-        t.slow_consumers,
-        t.stalls,
-        t.pings_answered,
-        t.queue_deliveries,
-        t.hmsgs,
-        t.limits_reached,
+        ("client closes", t.client_closes),
+        ("slow consumers", t.slow_consumers),
+        ("stalls", t.stalls),
+        ("pings answered", t.pings_answered),
+        ("queue deliveries", c.queue_deliveries),
+        ("hmsgs", c.hmsgs),
+        ("headers stripped", c.stripped),
+        ("limits reached", c.limits_reached),
+        ("+OK (verbose)", c.oks),
+        ("permission errors", c.perm_errors),
+        ("deliveries filtered by deny", c.filtered),
+        ("pedantic errors", c.pedantic_errors),
+        ("max_subscriptions errors", c.max_subs_errors),
+        ("max_payload closes", t.max_payload_closes),
+        ("no-responders statuses", c.no_responders),
+        ("liveness-phase deliveries", t.live_deliveries),
     ];
-    assert!(
-        covered.iter().all(|&n| n > 0),
-        "a feature went unexercised: {t:?}"
-    );
+    for (what, n) in covered {
+        assert!(n > 0, "{what} went unexercised in {seeds:?}: {t:?}");
+    }
 }
 
 #[test]
@@ -73,28 +90,61 @@ fn seeds_3() {
     run_range(3);
 }
 
-/// `SIM_SEED=n cargo test -p natsd-sim` runs seed n alone.
+/// `SIM_SEED=n cargo test -p natsd-sim --test seeds sim_seed_from_env` replays seed n in
+/// every variant, or in those `SIM_VARIANT` names (the line a failure prints).
 #[test]
 fn sim_seed_from_env() {
-    if let Some(seed) = env_seed() {
-        let o = check_seed(seed);
-        eprintln!("{o:?}");
+    let Some(seed) = env_seed() else { return };
+    for v in env_variants(&Variant::ALL) {
+        println!("{}", repro_line(v, seed));
+        let o = check(v.config(seed));
+        println!("{o:?}");
     }
 }
 
-/// A long sweep for hunting: `SIM_SWEEP=0..10000 cargo test -p natsd-sim -- --ignored sweep`.
+/// Seeds nobody chose: a base seed from the OS each run (printed; `SIM_BATCH_SEED` fixes
+/// it), the seeds after it, in every variant. A failure prints its own replay line.
 #[test]
-#[ignore]
+fn random_batch() {
+    if env_overrides() {
+        return;
+    }
+    let base = fresh_base_seed();
+    println!("random batch: base seed {base} (SIM_BATCH_SEED={base} repeats this batch)");
+    for v in Variant::ALL {
+        let n = if v == Variant::Long {
+            RANDOM_BATCH_LONG
+        } else {
+            RANDOM_BATCH
+        };
+        let s = run_batch(v, base..base + n, false);
+        println!("  seeds {base}..{} {s}", base + n);
+        assert_passed(&s);
+    }
+}
+
+/// The big sweep: `SIM_SWEEP=20000 cargo test -p natsd-sim --release --test seeds sweep --
+/// --nocapture` runs seeds 0..20000 (or `A..B`) of every variant (or `SIM_VARIANT`'s),
+/// keeps going past failures, and lists them with their replay lines. Long runs take ~50×
+/// longer than the others, so unless named in `SIM_VARIANT` they sweep 1/50 of the range.
+#[test]
 fn sweep() {
-    let spec = std::env::var("SIM_SWEEP").unwrap_or_else(|_| "0..2000".to_string());
-    let (a, b) = spec.split_once("..").expect("SIM_SWEEP=start..end");
-    let (a, b): (u64, u64) = (a.parse().expect("start"), b.parse().expect("end"));
+    let Some(seeds) = env_sweep() else { return };
+    let named = std::env::var("SIM_VARIANT").is_ok_and(|v| !v.trim().is_empty());
     let mut failed = Vec::new();
-    for seed in a..b {
-        if let Err(f) = natsd_sim::run(natsd_sim::Config::from_seed(seed)) {
-            eprintln!("{f}");
-            failed.push(seed);
+    for v in env_variants(&Variant::ALL) {
+        let seeds = if v == Variant::Long && !named {
+            let n = (seeds.end - seeds.start).div_ceil(50);
+            seeds.start..seeds.start + n
+        } else {
+            seeds.clone()
+        };
+        let s = run_batch(v, seeds.clone(), true);
+        println!("seeds {seeds:?} {s}");
+        for f in &s.failures {
+            println!("{f}\n");
+            failed.push((v, f.seed));
         }
     }
-    assert!(failed.is_empty(), "failing seeds: {failed:?}");
+    assert!(failed.is_empty(), "failing (variant, seed): {failed:?}");
 }

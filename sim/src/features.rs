@@ -1,0 +1,207 @@
+//! Server limits, users with permissions, and what each client asks for in CONNECT, drawn
+//! from the seed (their own stream, so the rest of a run is drawn as without them).
+//!
+//! Every choice here is one the oracle models: permissions (publish and subscribe, allow
+//! and deny, deny enforced at delivery too), `verbose` (+OK after each op), `pedantic`
+//! (`Invalid Publish Subject`, delivered anyway), headers on or off (HMSG or MSG with the
+//! headers stripped), `no_responders` (a 503 status for a request nobody got),
+//! `max_payload` (a rogue client's oversized PUB closes its connection) and
+//! `max_subscriptions` (`maximum subscriptions exceeded`).
+
+use natsd_core::auth::{Permissions, SubjectPermission, User};
+use natsd_core::rng::Rng;
+
+/// Every client's password (users are named `c<i>`).
+pub const PASSWORD: &str = "pw";
+
+/// The user name of client `i`.
+pub fn user_name(i: usize) -> String {
+    format!("c{i}")
+}
+
+/// Subject patterns permissions are drawn from: the workload's alphabet, the request
+/// inboxes, and a few shapes that overlap each other.
+const PERM_PATTERNS: [&str; 13] = [
+    "a", "b", "c", "a.>", "b.>", "c.>", "*.a", "*.b", "a.*", "b.*", "a.b", "b.c.>", "_INBOX.>",
+];
+
+/// Allow and deny lists (the shape of `natsd_core::auth::SubjectPermission`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListSpec {
+    /// `None`: everything not denied.
+    pub allow: Option<Vec<String>>,
+    /// Denied patterns (deny wins).
+    pub deny: Vec<String>,
+}
+
+/// One user's permissions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PermSpec {
+    /// What it may publish to.
+    pub publish: Option<ListSpec>,
+    /// What it may subscribe to (and receive: subscribe deny also filters deliveries).
+    pub subscribe: Option<ListSpec>,
+}
+
+impl PermSpec {
+    /// The same permissions as the core's configuration takes them.
+    pub fn to_core(&self) -> Permissions {
+        let list = |l: &ListSpec| SubjectPermission {
+            allow: l.allow.clone(),
+            deny: l.deny.clone(),
+        };
+        Permissions {
+            publish: self.publish.as_ref().map(list),
+            subscribe: self.subscribe.as_ref().map(list),
+            allow_responses: None,
+        }
+    }
+}
+
+/// What one client asks for in its CONNECT, and how it misbehaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Profile {
+    /// `echo`.
+    pub echo: bool,
+    /// `verbose`: the server answers every op with +OK.
+    pub verbose: bool,
+    /// `pedantic`: publish subjects are checked.
+    pub pedantic: bool,
+    /// `headers` (if the server supports them).
+    pub headers: bool,
+    /// `no_responders` (only with headers).
+    pub no_responders: bool,
+    /// Percent of its publishes that are oversized on purpose (over the INFO's
+    /// `max_payload`): the server closes it. Safety phase only.
+    pub oversize_percent: u64,
+    /// Percent of its publishes to a subject with a `*` token.
+    pub wild_pub_percent: u64,
+}
+
+/// The features of one run.
+#[derive(Debug, Clone)]
+pub struct Features {
+    /// The servers' `max_payload`.
+    pub max_payload: usize,
+    /// The servers' `max_subscriptions` (0: none).
+    pub max_subscriptions: usize,
+    /// The servers' `no_header_support`.
+    pub no_header_support: bool,
+    /// With auth: each client's user `c<i>` and its permissions (`None`: unrestricted).
+    pub users: Option<Vec<Option<PermSpec>>>,
+    /// Per client.
+    pub profiles: Vec<Profile>,
+    /// Clients whose user has a subscribe-deny list may still put limits on their
+    /// subscriptions (`UNSUB sid max`). Off by default: the core counts a message the deny
+    /// list filters against the limit (`Subscription::admit` runs before the filter in
+    /// `ClientHandle::deliver`), so a filtered message can use up a subscription's last
+    /// delivery; Go checks the filter first (`deliverMsg`: `checkDenySub` before
+    /// `sub.nm++`) and the oracle models Go. `tests/known_bugs.rs` pins the divergence;
+    /// turn this on by default once the core is fixed.
+    pub deny_with_limits: bool,
+}
+
+impl Features {
+    /// The features for `seed` with `clients` clients.
+    pub fn draw(seed: u64, clients: usize) -> Features {
+        let mut r = Rng::fork(seed, 0xFEA7_0000);
+        let max_payload = match r.below(4) {
+            0 => 512 + r.below(4096) as usize,
+            _ => 1024 * 1024,
+        };
+        let max_subscriptions = match r.below(5) {
+            0 => 2 + r.below(6) as usize,
+            _ => 0,
+        };
+        let no_header_support = r.below(10) == 0;
+        let users = (r.below(3) == 0).then(|| {
+            (0..clients)
+                .map(|_| (r.below(2) == 0).then(|| draw_perms(&mut r)))
+                .collect()
+        });
+        let profiles = (0..clients).map(|_| draw_profile(&mut r)).collect();
+        Features {
+            max_payload,
+            max_subscriptions,
+            no_header_support,
+            users,
+            profiles,
+            deny_with_limits: false,
+        }
+    }
+
+    /// May client `i` put limits on its subscriptions (see [`Features::deny_with_limits`])?
+    pub fn may_limit(&self, i: usize) -> bool {
+        let denies = self
+            .perms_of(i)
+            .and_then(|p| p.subscribe.as_ref())
+            .is_some_and(|l| !l.deny.is_empty());
+        self.deny_with_limits || !denies
+    }
+
+    /// The users as the core's configuration takes them (`None` without auth).
+    pub fn core_users(&self) -> Option<Vec<User>> {
+        let users = self.users.as_ref()?;
+        Some(
+            users
+                .iter()
+                .enumerate()
+                .map(|(i, p)| User {
+                    name: user_name(i),
+                    password: PASSWORD.into(),
+                    permissions: p.as_ref().map(PermSpec::to_core),
+                    account: None,
+                })
+                .collect(),
+        )
+    }
+
+    /// The permissions of client `i`'s user, if restricted.
+    pub fn perms_of(&self, i: usize) -> Option<&PermSpec> {
+        self.users.as_ref()?.get(i)?.as_ref()
+    }
+}
+
+fn draw_profile(r: &mut Rng) -> Profile {
+    let headers = r.below(6) != 0;
+    Profile {
+        echo: r.below(4) != 0,
+        verbose: r.below(6) == 0,
+        pedantic: r.below(4) == 0,
+        headers,
+        no_responders: headers && r.below(3) == 0,
+        oversize_percent: if r.below(8) == 0 { 2 } else { 0 },
+        wild_pub_percent: if r.below(4) == 0 { 5 } else { 0 },
+    }
+}
+
+fn pick(r: &mut Rng, n: u64) -> Vec<String> {
+    (0..n)
+        .map(|_| PERM_PATTERNS[r.below(PERM_PATTERNS.len() as u64) as usize].to_string())
+        .collect()
+}
+
+fn draw_list(r: &mut Rng) -> ListSpec {
+    let allow = match r.below(3) {
+        0 => {
+            let n = 1 + r.below(3);
+            let mut a = pick(r, n);
+            // Usually let request inboxes through, so requests are not all refused.
+            if r.below(3) != 0 {
+                a.push("_INBOX.>".to_string());
+            }
+            Some(a)
+        }
+        _ => None,
+    };
+    let n = r.below(3);
+    let deny = pick(r, n);
+    ListSpec { allow, deny }
+}
+
+fn draw_perms(r: &mut Rng) -> PermSpec {
+    PermSpec {
+        publish: (r.below(2) == 0).then(|| draw_list(r)),
+        subscribe: (r.below(2) == 0).then(|| draw_list(r)),
+    }
+}

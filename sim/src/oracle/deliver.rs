@@ -1,0 +1,149 @@
+//! The client side of the model: every delivery as it arrives, checked against what was
+//! published and what the receiving connection's node owed it.
+
+use super::{parse_body, parse_sid, ConnId, Oracle, Violation, ViolationKind as K};
+
+impl Oracle {
+    /// Connection `to` received a MSG/HMSG (`body` without headers). Checks oracles 1-6
+    /// and 9 for it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_delivery(
+        &mut self,
+        to: ConnId,
+        sid: &[u8],
+        subject: &[u8],
+        reply: Option<&[u8]>,
+        body: &[u8],
+        hmsg: bool,
+    ) -> Result<(), Violation> {
+        self.counts.deliveries += 1;
+        let key = (to, parse_sid(sid)?);
+        let id = parse_body(body)?;
+        let conn = &self.conns[to].spec;
+        let what = format!(
+            "connection {to} (client {}, node {}) sid {} got {id:?} on {:?}",
+            conn.client,
+            conn.node,
+            key.1,
+            String::from_utf8_lossy(subject)
+        );
+        let Some(p) = self.published.get(&id) else {
+            return Err(Violation::new(
+                K::Corrupt,
+                format!("{what}: never published"),
+            ));
+        };
+        if p.node != conn.node {
+            let msg = format!("{what}: published on node {}", p.node);
+            return Err(Violation::new(K::CrossNode, msg));
+        }
+        if p.subject != subject || p.reply.as_deref() != reply || p.body != body {
+            let msg = format!("{what}: differs from the PUB");
+            return Err(Violation::new(K::Corrupt, msg));
+        }
+        // Headers reach only subscribers that take them; the others get a plain MSG with
+        // the body alone.
+        if (p.headers && conn.headers) != hmsg {
+            let msg = format!("{what}: MSG/HMSG framing wrong");
+            return Err(Violation::new(K::Corrupt, msg));
+        }
+        self.counts.hmsgs += u64::from(hmsg);
+        self.counts.stripped += u64::from(p.headers && !hmsg);
+        if p.from == to && !conn.echo {
+            return Err(Violation::new(K::Echo, format!("{what}: echo is off")));
+        }
+        if conn.perms.as_ref().is_some_and(|pm| pm.filters(subject)) {
+            let msg = format!("{what}: its subscribe permissions deny the subject");
+            return Err(Violation::new(K::Permission, msg));
+        }
+        let Some(sub) = self.nodes[conn.node].subs.get(&key) else {
+            return Err(Violation::new(
+                K::Unexpected,
+                format!("{what}: sid never subscribed"),
+            ));
+        };
+        if !(self.matcher)(&sub.pattern, subject) {
+            let pat = String::from_utf8_lossy(&sub.pattern);
+            let msg = format!("{what}: pattern {pat:?} no match");
+            return Err(Violation::new(K::NoMatch, msg));
+        }
+        let max = sub.max;
+        let queue = sub.queue.clone();
+        let rec = self.received.entry(key).or_default();
+        if !rec.seen.insert(id) {
+            return Err(Violation::new(K::Duplicate, format!("{what}: twice")));
+        }
+        if rec.last_seq.get(&id.0).is_some_and(|&last| last >= id.1) {
+            let msg = format!("{what}: after a later seq");
+            return Err(Violation::new(K::OutOfOrder, msg));
+        }
+        rec.last_seq.insert(id.0, id.1);
+        rec.count += 1;
+        if let Some(m) = max.filter(|&m| rec.count > m) {
+            let msg = format!("{what}: over UNSUB max {m}");
+            return Err(Violation::new(K::OverMax, msg));
+        }
+        match queue {
+            None => {
+                if !self.pending.remove(&(key, id)) {
+                    let msg = format!("{what}: sid was not live when it was published");
+                    return Err(Violation::new(K::Unexpected, msg));
+                }
+            }
+            Some(q) => {
+                let Some(qo) = self.queue_owed.get_mut(&(id, q)) else {
+                    let msg = format!("{what}: no queue owed");
+                    return Err(Violation::new(K::Unexpected, msg));
+                };
+                if !qo.candidates.contains(&key) {
+                    let msg = format!("{what}: not a live queue member at publish time");
+                    return Err(Violation::new(K::Unexpected, msg));
+                }
+                qo.got += 1;
+                self.counts.queue_deliveries += 1;
+                if qo.got > 1 {
+                    let msg = format!("{what}: group got it twice");
+                    return Err(Violation::new(K::QueueTwice, msg));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Connection `to` received a 503 no-responders status on `sid` for the reply subject
+    /// `subject`. Allowed once per request, on one of the requester's own subscriptions on
+    /// the reply subject, when the request may have reached nobody: every connection that
+    /// surely takes it was closed by the server since (a receiver that became a slow
+    /// consumer while the request was delivered did not take it).
+    pub fn on_no_responders(
+        &mut self,
+        to: ConnId,
+        sid: &[u8],
+        subject: &[u8],
+    ) -> Result<(), Violation> {
+        let key = (to, parse_sid(sid)?);
+        let what = format!(
+            "connection {to} sid {} got a 503 status on {:?}",
+            key.1,
+            String::from_utf8_lossy(subject)
+        );
+        let Some(nr) = self.no_responders.get_mut(&(to, subject.to_vec())) else {
+            let msg = format!("{what}: no request of a no_responders connection");
+            return Err(Violation::new(K::Unexpected, msg));
+        };
+        if !nr.own.contains(&key) {
+            let msg = format!("{what}: not its subscription on the reply subject");
+            return Err(Violation::new(K::Unexpected, msg));
+        }
+        if nr.got {
+            return Err(Violation::new(K::Duplicate, format!("{what}: twice")));
+        }
+        if let Some(c) = nr.takers.iter().find(|&&c| !self.conns[c].server_closed) {
+            let msg = format!("{what}: connection {c} could take the request");
+            return Err(Violation::new(K::Unexpected, msg));
+        }
+        nr.got = true;
+        self.counts.no_responders += 1;
+        Ok(())
+    }
+}

@@ -1,0 +1,568 @@
+//! The oracles: a naive model of each server node that says what every connection must
+//! receive.
+//!
+//! The model is driven at *server-processing time*: the world parses each connection's
+//! server-bound bytes with a second parser, chunk by chunk, exactly as they are handed to
+//! `Connection::handle_read`, and calls [`Oracle::on_server_op`] for each op. One chunk is
+//! processed by one connection without interleaving, so the model sees ops in the same
+//! order as the node does, and at each PUB it computes the exact deliveries owed from its
+//! own linear list of live subscriptions (the naive matcher).
+//!
+//! # The per-node rule
+//!
+//! Nodes are not connected to each other (routes come later): **each node is its own
+//! namespace**. The model keeps one subscription table per node ([`NodeModel`]); a PUB
+//! processed by node N is matched only against subscriptions of connections to N, and a
+//! delivery of a message published on another node is a [`ViolationKind::CrossNode`]
+//! violation. A crashed node's table dies with it (every connection to it is closed).
+//!
+//! # What is owed, across moves and faults
+//!
+//! The unit of account is the *connection* ([`ConnId`]: one socket of one client to one
+//! node), not the client. A client that moves, is reset or reconnects after a crash gets a
+//! new connection, and re-subscribes there: new subscriptions, owed only what its new node
+//! processes after each new SUB. Precisely, a delivery of message M to subscription S of
+//! connection C is
+//! - *allowed* iff M was processed by C's node while S was live there (its SUB processed
+//!   before M's PUB, no UNSUB or reached limit before), M's subject matches S, echo and
+//!   permissions allow it (and at most one member per queue group gets M);
+//! - *owed* (must arrive) iff, in addition, C is never closed by either side: a connection
+//!   that is closed (by the client, by the server, by a reset or a crash) is *excused*, and
+//!   whatever was owed to it and did not arrive before the close is forgiven. Deliveries to
+//!   the old connection after the client closed it are never looked at (nothing reads it).
+//!
+//! So a fault loses nothing silently: each fault that can lose bytes closes the connection
+//! that would have carried them. The liveness phase (no faults) then requires every
+//! connection that is still open to get everything it is owed.
+//!
+//! Checks, as deliveries arrive (`on_delivery`, in `deliver.rs`) and at the end
+//! ([`Oracle::finish`]):
+//! 1. every MSG is for a sid that was live at publish time on the same node and whose
+//!    pattern matches, and every owed delivery arrives (completeness);
+//! 2. per-publisher sequence numbers increase on each sid;
+//! 3. no message arrives twice on one sid;
+//! 4. one member per queue group per message (exactly one when no candidate was closed);
+//! 5. a sid with `UNSUB sid N` never gets more than N messages;
+//! 6. `echo:false` connections never get their own messages;
+//! 7. PING is a flush barrier: the PONG a connection gets comes after every plain delivery
+//!    owed to it when the server processed that PING, and every PING gets its PONG;
+//! 8. replies in order: `+OK` for each op when verbose, the `-ERR`s the model predicts
+//!    (permissions, pedantic subjects, `max_subscriptions`, `max_payload`), nothing else;
+//! 9. permissions: no delivery the subscriber's deny list filters, no message from a
+//!    publish the publisher may not make;
+//! 10. `no_responders`: a 503 status exactly when a request reached nobody.
+
+mod deliver;
+mod perms;
+mod publish;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+
+pub use perms::PermModel;
+
+/// A client index in the world (0-based).
+pub type ClientId = usize;
+/// A connection: one socket of one client to one node, numbered in the order they open.
+pub type ConnId = usize;
+/// A node index in the world (0-based).
+pub type NodeId = usize;
+/// (connection, sid): a subscription.
+pub type SubKey = (ConnId, u64);
+/// (publisher client, sequence): a message.
+pub type MsgId = (ClientId, u64);
+
+/// Which rule a run broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViolationKind {
+    /// A delivery the model does not owe: unknown sid, sid not live, or pattern mismatch.
+    Unexpected,
+    /// A delivery whose pattern does not match its subject under the naive matcher.
+    NoMatch,
+    /// A message published on one node delivered to a connection of another.
+    CrossNode,
+    /// The same message twice on one sid.
+    Duplicate,
+    /// A publisher's sequence numbers went backwards on a sid.
+    OutOfOrder,
+    /// Two members of one queue group got the same message.
+    QueueTwice,
+    /// No member of a queue group got a message although all candidates stayed connected.
+    QueueMissing,
+    /// More deliveries on a sid than its auto-unsubscribe limit.
+    OverMax,
+    /// An `echo:false` connection got its own message.
+    Echo,
+    /// A delivery the subscriber's permissions forbid, or a message whose publish was not
+    /// permitted.
+    Permission,
+    /// A PONG overtook a delivery queued before its PING, or never came.
+    Flush,
+    /// An owed delivery never arrived (liveness).
+    Missing,
+    /// Bytes stayed queued for a live client: a lost wake-up (liveness).
+    Stuck,
+    /// The run did not settle within its event budget, or a client never got back online
+    /// (liveness).
+    NoLiveness,
+    /// The server sent an unexpected `-ERR` or `+OK`, closed a well-behaved client, or
+    /// refused its input.
+    ServerError,
+    /// Lame duck mode broke its pacing or left clients behind.
+    LameDuck,
+    /// A delivery whose subject, reply, payload or framing differs from what was published.
+    Corrupt,
+}
+
+/// A broken rule, with enough detail to start debugging.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The rule.
+    pub kind: ViolationKind,
+    /// What happened, in words.
+    pub detail: String,
+}
+
+impl Violation {
+    /// A violation of `kind` described by `detail`.
+    pub fn new(kind: ViolationKind, detail: impl Into<String>) -> Violation {
+        Violation {
+            kind,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {}", self.kind, self.detail)
+    }
+}
+
+/// What the oracle needs to know of a connection: where it is and what its CONNECT asked.
+#[derive(Debug, Clone)]
+pub struct ConnSpec {
+    /// Whose connection.
+    pub client: ClientId,
+    /// To which node.
+    pub node: NodeId,
+    /// CONNECT `echo`.
+    pub echo: bool,
+    /// CONNECT `verbose`.
+    pub verbose: bool,
+    /// CONNECT `pedantic`.
+    pub pedantic: bool,
+    /// Headers in effect (asked for, and supported by the server).
+    pub headers: bool,
+    /// CONNECT `no_responders`.
+    pub no_responders: bool,
+    /// Its user's permissions, when restricted.
+    pub perms: Option<Arc<PermModel>>,
+    /// The server's `max_subscriptions` (0: none).
+    pub max_subs: usize,
+}
+
+impl ConnSpec {
+    /// A connection with only `echo` chosen: headers on, everything else off.
+    pub fn plain(client: ClientId, node: NodeId, echo: bool) -> ConnSpec {
+        ConnSpec {
+            client,
+            node,
+            echo,
+            verbose: false,
+            pedantic: false,
+            headers: true,
+            no_responders: false,
+            perms: None,
+            max_subs: 0,
+        }
+    }
+}
+
+/// Something the server owes a connection in answer to an op, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Reply {
+    /// `+OK` (verbose).
+    Ok,
+    /// `-ERR '<text>'`.
+    Err(String),
+    /// `PONG`, after every plain delivery still pending when the PING was processed.
+    Pong(Vec<(SubKey, MsgId)>),
+}
+
+/// The model's view of one connection.
+#[derive(Debug)]
+struct ConnModel {
+    spec: ConnSpec,
+    /// Closed at some point (by either side): nothing owed to it must arrive any more.
+    excused: bool,
+    /// The server closed it (or lost it): it takes no more deliveries.
+    server_closed: bool,
+    /// Replies owed, oldest first.
+    replies: VecDeque<Reply>,
+    /// `-ERR` texts the server may send on its own (a validated stale close, a
+    /// de-authorisation), each at most once.
+    unsolicited: Vec<String>,
+}
+
+/// A subscription as the model believes its node holds it.
+#[derive(Debug, Clone)]
+struct ModelSub {
+    pattern: Vec<u8>,
+    queue: Option<Vec<u8>>,
+    live: bool,
+    /// Auto-unsubscribe limit, once `UNSUB sid N` was processed.
+    max: Option<u64>,
+    /// Deliveries the model owes this sid so far (the server's `delivered` counter).
+    owed: u64,
+    /// Queue messages this member was a candidate for: an upper bound on what the server
+    /// gave it (the model cannot know which member the server's random choice picked).
+    candidacies: u64,
+}
+
+/// One node's subscriptions: the namespace of the per-node rule.
+#[derive(Debug, Default)]
+struct NodeModel {
+    subs: BTreeMap<SubKey, ModelSub>,
+}
+
+/// What was published, to check deliveries byte for byte.
+#[derive(Debug, Clone)]
+struct Published {
+    node: NodeId,
+    from: ConnId,
+    subject: Vec<u8>,
+    reply: Option<Vec<u8>>,
+    body: Vec<u8>,
+    headers: bool,
+}
+
+/// One message owed to one queue group.
+#[derive(Debug, Clone)]
+struct QueueOwed {
+    candidates: Vec<SubKey>,
+    /// Some candidate has no limit, so exactly one member must get it (else at most one).
+    exact: bool,
+    got: u32,
+}
+
+/// A request from a `no_responders` connection: the 503 status it may be owed.
+#[derive(Debug, Clone)]
+struct NoResponders {
+    id: MsgId,
+    /// The requester's own live plain subscriptions on the reply subject: the server
+    /// sends the status on one of them.
+    own: Vec<SubKey>,
+    /// Connections that surely take the request while open: the status is allowed only
+    /// once all of them are closed by the server.
+    takers: Vec<ConnId>,
+    /// Nobody could take it: the status is owed.
+    required: bool,
+    got: bool,
+}
+
+/// What a sid has received.
+#[derive(Debug, Clone, Default)]
+struct Received {
+    count: u64,
+    seen: BTreeSet<MsgId>,
+    last_seq: BTreeMap<ClientId, u64>,
+}
+
+/// The pattern matcher the oracle trusts; replaceable so tests can prove the oracle bites.
+pub type Matcher = fn(&[u8], &[u8]) -> bool;
+
+/// Counters of what the oracle checked, for coverage assertions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Deliveries checked.
+    pub deliveries: u64,
+    /// Of which to queue subscriptions.
+    pub queue_deliveries: u64,
+    /// Of which as HMSG.
+    pub hmsgs: u64,
+    /// Of which as MSG with the headers stripped (headers-off subscribers).
+    pub stripped: u64,
+    /// Auto-unsubscribe limits reached in the model.
+    pub limits_reached: u64,
+    /// `+OK`s received as predicted.
+    pub oks: u64,
+    /// Predicted `-ERR`s received, by cause.
+    pub perm_errors: u64,
+    /// `Invalid Publish Subject` (pedantic).
+    pub pedantic_errors: u64,
+    /// `maximum subscriptions exceeded`.
+    pub max_subs_errors: u64,
+    /// `Maximum Payload Violation`.
+    pub max_payload_errors: u64,
+    /// Deliveries the model knew were filtered by the subscriber's deny list.
+    pub filtered: u64,
+    /// 503 statuses received.
+    pub no_responders: u64,
+}
+
+impl Counts {
+    /// Adds `o`'s counts to these.
+    pub fn add(&mut self, o: &Counts) {
+        self.deliveries += o.deliveries;
+        self.queue_deliveries += o.queue_deliveries;
+        self.hmsgs += o.hmsgs;
+        self.stripped += o.stripped;
+        self.limits_reached += o.limits_reached;
+        self.oks += o.oks;
+        self.perm_errors += o.perm_errors;
+        self.pedantic_errors += o.pedantic_errors;
+        self.max_subs_errors += o.max_subs_errors;
+        self.max_payload_errors += o.max_payload_errors;
+        self.filtered += o.filtered;
+        self.no_responders += o.no_responders;
+    }
+}
+
+/// The model of every node and the record of what connections received.
+#[derive(Debug)]
+pub struct Oracle {
+    matcher: Matcher,
+    conns: Vec<ConnModel>,
+    nodes: Vec<NodeModel>,
+    published: BTreeMap<MsgId, Published>,
+    /// Plain deliveries owed and not yet received.
+    pending: BTreeSet<(SubKey, MsgId)>,
+    queue_owed: BTreeMap<(MsgId, Vec<u8>), QueueOwed>,
+    /// By (requester, reply subject): inboxes are unique per request.
+    no_responders: BTreeMap<(ConnId, Vec<u8>), NoResponders>,
+    received: BTreeMap<SubKey, Received>,
+    /// What was checked.
+    pub counts: Counts,
+}
+
+impl Oracle {
+    /// A one-node oracle for `echo.len()` connections already open, `echo[i]` being
+    /// connection i's CONNECT `echo` (connection i is client i's).
+    pub fn new(echo: Vec<bool>, matcher: Matcher) -> Oracle {
+        let mut o = Oracle::with_nodes(1, matcher);
+        for (i, e) in echo.into_iter().enumerate() {
+            o.open(ConnSpec::plain(i, 0, e));
+        }
+        o
+    }
+
+    /// An oracle for `nodes` nodes and no connections yet.
+    pub fn with_nodes(nodes: usize, matcher: Matcher) -> Oracle {
+        Oracle {
+            matcher,
+            conns: Vec::new(),
+            nodes: (0..nodes).map(|_| NodeModel::default()).collect(),
+            published: BTreeMap::new(),
+            pending: BTreeSet::new(),
+            queue_owed: BTreeMap::new(),
+            no_responders: BTreeMap::new(),
+            received: BTreeMap::new(),
+            counts: Counts::default(),
+        }
+    }
+
+    /// A connection opened: returns its id (they are numbered in opening order).
+    pub fn open(&mut self, spec: ConnSpec) -> ConnId {
+        assert!(
+            spec.node < self.nodes.len(),
+            "harness bug: no node {}",
+            spec.node
+        );
+        self.conns.push(ConnModel {
+            spec,
+            excused: false,
+            server_closed: false,
+            replies: VecDeque::new(),
+            unsolicited: Vec::new(),
+        });
+        self.conns.len() - 1
+    }
+
+    /// Messages the servers have processed so far.
+    pub fn published(&self) -> usize {
+        self.published.len()
+    }
+
+    /// Deliveries checked so far.
+    pub fn deliveries(&self) -> u64 {
+        self.counts.deliveries
+    }
+
+    /// The node connection `c` is to.
+    pub fn node_of(&self, c: ConnId) -> NodeId {
+        self.conns[c].spec.node
+    }
+
+    /// Connection `c` was closed by its client (or stopped reading for good): deliveries
+    /// owed to it become optional. Safety checks on what it did receive still apply.
+    pub fn excuse(&mut self, c: ConnId) {
+        self.conns[c].excused = true;
+    }
+
+    /// The server closed connection `c` (or lost it in a crash): its subscriptions are gone.
+    pub fn server_closed(&mut self, c: ConnId) {
+        self.conns[c].excused = true;
+        self.conns[c].server_closed = true;
+        let node = self.conns[c].spec.node;
+        for (_, s) in self.nodes[node].subs.range_mut((c, 0)..=(c, u64::MAX)) {
+            s.live = false;
+        }
+    }
+
+    /// The server may send `-ERR '<text>'` to `c` once, unprompted (the world validated a
+    /// close that comes with it).
+    pub fn allow_err(&mut self, c: ConnId, text: &str) {
+        self.conns[c].unsolicited.push(text.to_string());
+    }
+
+    /// Connection `c` received `+OK`: it must be the next reply owed.
+    pub fn on_ok(&mut self, c: ConnId) -> Result<(), Violation> {
+        match self.conns[c].replies.pop_front() {
+            Some(Reply::Ok) => {
+                self.counts.oks += 1;
+                Ok(())
+            }
+            other => Err(Violation::new(
+                ViolationKind::ServerError,
+                format!("connection {c} got +OK, expected {other:?}"),
+            )),
+        }
+    }
+
+    /// Connection `c` received `-ERR '<text>'`: unprompted ones the world allowed, else it
+    /// must be the next reply owed.
+    pub fn on_err(&mut self, c: ConnId, text: &str) -> Result<(), Violation> {
+        let conn = &mut self.conns[c];
+        if let Some(i) = conn.unsolicited.iter().position(|t| t == text) {
+            conn.unsolicited.swap_remove(i);
+            return Ok(());
+        }
+        match conn.replies.pop_front() {
+            Some(Reply::Err(t)) if t == text => {
+                let n = match text {
+                    t if t.starts_with("Permissions Violation") => &mut self.counts.perm_errors,
+                    "Invalid Publish Subject" => &mut self.counts.pedantic_errors,
+                    "maximum subscriptions exceeded" => &mut self.counts.max_subs_errors,
+                    _ => &mut self.counts.max_payload_errors,
+                };
+                *n += 1;
+                Ok(())
+            }
+            other => Err(Violation::new(
+                ViolationKind::ServerError,
+                format!("connection {c} got -ERR '{text}', expected {other:?}"),
+            )),
+        }
+    }
+
+    /// Connection `c` received a PONG: it answers its oldest unanswered PING, so everything
+    /// owed to `c` when that PING was processed must already be here.
+    pub fn on_pong(&mut self, c: ConnId) -> Result<(), Violation> {
+        let pending = match self.conns[c].replies.pop_front() {
+            Some(Reply::Pong(p)) => p,
+            other => {
+                let msg = format!("connection {c} got a PONG, expected {other:?}");
+                return Err(Violation::new(ViolationKind::Flush, msg));
+            }
+        };
+        if let Some((key, id)) = pending.into_iter().find(|k| self.pending.contains(k)) {
+            let node = self.conns[c].spec.node;
+            let msg = format!(
+                "connection {c}: PONG overtook {id:?} on {:?} owed to sid {} ({:?})",
+                String::from_utf8_lossy(&self.published[&id].subject),
+                key.1,
+                String::from_utf8_lossy(&self.nodes[node].subs[&key].pattern),
+            );
+            return Err(Violation::new(ViolationKind::Flush, msg));
+        }
+        Ok(())
+    }
+
+    /// The end-of-run liveness check: everything owed to a connection never closed arrived
+    /// (deliveries, replies, 503 statuses), and each queue group whose candidates all stayed
+    /// connected got each message once.
+    pub fn finish(&self) -> Result<(), Violation> {
+        for &(key, id) in &self.pending {
+            if self.conns[key.0].excused {
+                continue;
+            }
+            let node = self.conns[key.0].spec.node;
+            let s = &self.nodes[node].subs[&key];
+            let detail = format!(
+                "connection {} (client {}, node {node}) sid {} ({:?}) never got {id:?} on {:?}",
+                key.0,
+                self.conns[key.0].spec.client,
+                key.1,
+                String::from_utf8_lossy(&s.pattern),
+                String::from_utf8_lossy(&self.published[&id].subject),
+            );
+            return Err(Violation::new(ViolationKind::Missing, detail));
+        }
+        for (c, conn) in self.conns.iter().enumerate() {
+            if conn.excused {
+                continue;
+            }
+            match conn.replies.front() {
+                None => {}
+                Some(Reply::Pong(_)) => {
+                    let n = conn.replies.len();
+                    let msg = format!("connection {c}: {n} replies never came, first a PONG");
+                    return Err(Violation::new(ViolationKind::Flush, msg));
+                }
+                Some(r) => {
+                    let msg = format!("connection {c}: reply {r:?} never came");
+                    return Err(Violation::new(ViolationKind::ServerError, msg));
+                }
+            }
+        }
+        for ((id, q), qo) in &self.queue_owed {
+            let open = qo.candidates.iter().all(|k| !self.conns[k.0].excused);
+            if qo.got == 0 && qo.exact && open {
+                let detail = format!(
+                    "queue {:?} never got {id:?} (candidates {:?})",
+                    String::from_utf8_lossy(q),
+                    qo.candidates
+                );
+                return Err(Violation::new(ViolationKind::QueueMissing, detail));
+            }
+        }
+        for ((c, reply), nr) in &self.no_responders {
+            if !nr.got && nr.required && !self.conns[*c].excused {
+                let detail = format!(
+                    "connection {c}: no 503 status on {:?} for request {:?} that reached nobody",
+                    String::from_utf8_lossy(reply),
+                    nr.id
+                );
+                return Err(Violation::new(ViolationKind::Missing, detail));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sids are decimal in this simulation.
+fn parse_sid(sid: &[u8]) -> Result<u64, Violation> {
+    std::str::from_utf8(sid)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| Violation::new(ViolationKind::Corrupt, format!("bad sid {sid:?}")))
+}
+
+/// Payloads start `P<publisher>.<seq>.` (see [`crate::client::payload`]).
+pub fn parse_body(body: &[u8]) -> Result<MsgId, Violation> {
+    let bad = || Violation::new(ViolationKind::Corrupt, "payload without an id".to_string());
+    let rest = body.strip_prefix(b"P").ok_or_else(bad)?;
+    let mut parts = rest.splitn(3, |&b| b == b'.');
+    let mut num = || -> Result<u64, Violation> {
+        let t = parts.next().ok_or_else(bad)?;
+        std::str::from_utf8(t)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(bad)
+    };
+    let publisher = num()?;
+    let seq = num()?;
+    Ok((publisher as ClientId, seq))
+}

@@ -1,0 +1,621 @@
+//! The simulated world: N server nodes (each its own `Shared`, `Node` and connections, not
+//! connected to each other), clients that connect to any node and move between them, the
+//! network of links between clients and nodes, per-node clocks, and one event queue, all
+//! driven by one seeded PRNG on one thread.
+//!
+//! Each connection has two links (client→node and node→client). A link is an ordered byte
+//! queue: writing appends, and one pending delivery event per link hands the next chunk, of
+//! random size, to the other side after the link's latency plus jitter. Chunks therefore
+//! arrive in order, split anywhere, exactly as TCP may deliver them. A link towards a client
+//! holds at most [`Config::window`](crate::Config::window) bytes before the node's writer
+//! blocks (the socket buffers), so a client that stops reading, or a cut link, backs up
+//! into the node's outbound queue and `max_pending`.
+//!
+//! A run has two phases, as TigerBeetle's VOPR: the *safety* phase, with the faults of
+//! [`crate::faults`] and client moves, where every delivery is checked as it arrives; then
+//! at `heal_at_ns` the *heal* (cut links heal, crashed nodes restart, stalls end, faults and
+//! moves stop) and the *liveness* phase, more workload, the drain, and a quiet period of
+//! timers, after which everything owed to a connection still open must have arrived.
+//!
+//! Events are ordered by (simulated time, random tie-break, insertion order), so equal-time
+//! events run in a seed-dependent order. Every processed event feeds the trace.
+//!
+//! # Layout
+//! - `mod.rs`: the types, construction, the main loop, the final checks.
+//! - `session.rs`: one connection's life: connect, bytes both ways, timers, the writer,
+//!   closes and whether the server had the right to each.
+//! - `nodes.rs`: nodes' clocks, crash and restart, the lame duck run, the leak sabotage.
+//! - `faults.rs`: link cuts, resets, stalls and the heal.
+//! - `reload.rs`: the reload-mid-traffic scenario.
+//! - `stale.rs`: when a node may rightly close a connection as stale.
+
+mod faults;
+mod nodes;
+mod reload;
+mod session;
+mod stale;
+
+pub use stale::StaleFacts;
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use natsd_core::client::Notify;
+use natsd_core::conn::Connection;
+use natsd_core::errors::CloseReason;
+use natsd_core::proto::Parser;
+use natsd_core::rng::Rng;
+use natsd_core::subject;
+
+use crate::client::{ClientModel, ClientState, Tap};
+use crate::oracle::{Counts, Oracle, PermModel, Violation, ViolationKind};
+use crate::trace::{Trace, Who};
+use crate::variant::Variant;
+use crate::workload::{Config, Sabotage};
+
+use nodes::NodeSlot;
+
+/// Sessions whose writer was woken, in wake order (the core's `Notify` pushes here).
+#[derive(Debug, Default)]
+struct WakeList(Mutex<Vec<usize>>);
+
+impl WakeList {
+    fn push(&self, s: usize) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(s);
+    }
+
+    fn take(&self) -> Vec<usize> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// The writer's wake-up for one session: the core sets it, the world drains the list after
+/// every event.
+#[derive(Debug)]
+struct Flag {
+    woken: AtomicBool,
+    session: usize,
+    list: Arc<WakeList>,
+}
+
+impl Notify for Flag {
+    fn notify(&self) {
+        if !self.woken.swap(true, Ordering::Relaxed) {
+            self.list.push(self.session);
+        }
+    }
+}
+
+/// Something that happens at a simulated instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Event {
+    /// The client opens a socket to a node (the node accepts, or refuses).
+    Connect(usize),
+    /// The next chunk of client→node bytes (or the client's FIN) of a session arrives.
+    ToServer(usize),
+    /// The next chunk of node→client bytes (or the node's FIN) of a session arrives.
+    ToClient(usize),
+    /// A session's connection timer may be due.
+    Timer(usize),
+    /// The client takes its next workload action.
+    Action(usize),
+    /// The client stops reading.
+    Stall(usize),
+    /// The client reads again.
+    Unstall(usize),
+    /// Node 0 reloads its config.
+    Reload,
+    /// A node's timer (`Node::poll_timeout`) may be due.
+    NodeTimer(usize),
+    /// The planned node enters lame duck mode.
+    LameDuck,
+    /// The planned fault with this index happens.
+    Fault(usize),
+    /// The cut with this fault index ends.
+    CutOver(usize),
+    /// A crashed node restarts.
+    Restart(usize),
+    /// The safety phase ends: every fault heals.
+    Heal,
+}
+
+impl Event {
+    /// Stable codes for the trace hash, the index hashed with them, and a name.
+    fn code(self) -> (u8, usize, &'static str) {
+        match self {
+            Event::Connect(i) => (1, i, "connect"),
+            Event::ToServer(i) => (2, i, "to_server"),
+            Event::ToClient(i) => (3, i, "to_client"),
+            Event::Timer(i) => (4, i, "timer"),
+            Event::Action(i) => (5, i, "action"),
+            Event::Stall(i) => (6, i, "stall"),
+            Event::Unstall(i) => (7, i, "unstall"),
+            Event::Reload => (10, 0, "reload"),
+            Event::NodeTimer(i) => (11, i, "node_timer"),
+            Event::LameDuck => (12, 0, "lame_duck"),
+            Event::Fault(i) => (13, i, "fault"),
+            Event::CutOver(i) => (14, i, "cut_over"),
+            Event::Restart(i) => (15, i, "restart"),
+            Event::Heal => (16, 0, "heal"),
+        }
+    }
+
+    /// Connection timers are not work: the run may end with them pending.
+    fn is_work(self) -> bool {
+        !matches!(self, Event::Timer(_))
+    }
+}
+
+/// One direction of a simulated TCP stream.
+#[derive(Debug, Default)]
+struct Link {
+    bytes: Vec<u8>,
+    /// The writer closed its side: after `bytes`, the reader sees EOF.
+    fin: bool,
+    /// EOF has been delivered.
+    eof: bool,
+    /// A delivery event is queued.
+    scheduled: bool,
+}
+
+/// The network path between one client and one node: its delays and its cuts.
+#[derive(Debug, Clone, Copy)]
+struct Path {
+    up_latency: u64,
+    down_latency: u64,
+    jitter: u64,
+    /// Cuts in force that stop client→node bytes (cuts may overlap).
+    cut_up: u32,
+    /// Cuts in force that stop node→client bytes.
+    cut_down: u32,
+}
+
+/// One connection: a client's socket to a node and the node's half of it.
+struct Session {
+    client: usize,
+    node: usize,
+    /// `None` once the node crashed (its state is gone).
+    conn: Option<Connection>,
+    flag: Arc<Flag>,
+    /// Parses the node-bound stream exactly as the node's parser does, for the oracle.
+    shadow: Parser,
+    /// The node stopped reading (a parse error closed it): the shadow stops too.
+    shadow_dead: bool,
+    /// Headers in effect once CONNECT is processed.
+    headers: bool,
+    up: Link,
+    down: Link,
+    /// The world time of the queued `Timer` event, if any.
+    timer_at: Option<u64>,
+    /// The client still has this socket (it reads and writes it).
+    client_open: bool,
+    /// The node's side of the socket is closed: nothing more is written or read.
+    server_closed: bool,
+    /// Reset or lost in a crash: nothing flows either way any more.
+    dead: bool,
+    /// The world reset it (the node may see `Read Error`).
+    reset: bool,
+    /// A close the client's own input asked for (an oversized PUB).
+    expect_close: Option<CloseReason>,
+    /// Why the node closed it.
+    close_reason: Option<CloseReason>,
+    /// PINGs the client got on it, and PONGs the node processed (the stale rule).
+    pings_seen: u64,
+    pongs_processed: u64,
+    /// Node time of the node's last read, and whether it processed CONNECT yet.
+    last_read: u64,
+    connect_processed: bool,
+    /// The node's last timer could rightly close it as stale.
+    stale_allowed: bool,
+}
+
+/// One client and where it is.
+struct ClientSlot {
+    model: ClientModel,
+    /// Its current session.
+    session: Option<usize>,
+    /// It left for good (or was refused by auth).
+    left: bool,
+    stalled: bool,
+    action_pending: bool,
+    connect_pending: bool,
+    /// The node it is moving away from (avoided by its next connect).
+    avoid: Option<usize>,
+    /// It has connected at least once.
+    ever_connected: bool,
+}
+
+/// Which phase the run is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Faults and moves happen.
+    Safety,
+    /// Everything healed; completeness is owed.
+    Liveness,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The seed.
+    pub seed: u64,
+    /// The scenario.
+    pub variant: Variant,
+    /// Nodes in the world.
+    pub nodes: usize,
+    /// Hash of every processed event (time, kind, index, bytes).
+    pub trace_hash: u64,
+    /// Events processed.
+    pub events: u64,
+    /// Messages the nodes processed.
+    pub published: usize,
+    /// Deliveries checked by the oracle.
+    pub deliveries: u64,
+    /// Connections closed during the run (by either side, or a fault).
+    pub closed: usize,
+    /// What the run exercised.
+    pub stats: Stats,
+    /// Simulated nanoseconds at the end.
+    pub sim_ns: u64,
+}
+
+/// Counts of what a run exercised, so tests can assert the swarm still covers the faults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Connections opened.
+    pub sessions: u64,
+    /// Connections closed because the client closed its socket.
+    pub client_closes: u64,
+    /// Connections closed as slow consumers.
+    pub slow_consumers: u64,
+    /// Connections closed as stale (unanswered PINGs).
+    pub stale: u64,
+    /// Of which while the client was reading and its link whole: a slow drain delayed the
+    /// PONG (what the old stale rule wrongly refused, reload seed 7279).
+    pub stale_while_reading: u64,
+    /// Reading stalls injected.
+    pub stalls: u64,
+    /// Server PINGs the clients answered.
+    pub pings_answered: u64,
+    /// Connections closed with `Authorization Violation` after a reload removed their user.
+    pub deauthorized: u64,
+    /// Connections closed for an oversized PUB.
+    pub max_payload_closes: u64,
+    /// Clients that moved to another node.
+    pub moves: u64,
+    /// Connection attempts refused (node down, not accepting, link cut).
+    pub refused: u64,
+    /// Connections reset.
+    pub resets: u64,
+    /// Link cuts.
+    pub cuts: u64,
+    /// Node crashes and restarts.
+    pub crashes: u64,
+    /// Restarts of crashed nodes.
+    pub restarts: u64,
+    /// Clients closed by a node in lame duck mode.
+    pub lame_duck_closes: u64,
+    /// `"ldm":true` INFOs clients received.
+    pub lame_duck_infos: u64,
+    /// Nodes that shut down at the end of lame duck mode.
+    pub shutdowns: u64,
+    /// Messages leaked to another node by [`Sabotage::LeakAcrossNodes`].
+    pub leaks: u64,
+    /// Deliveries of the liveness phase.
+    pub live_deliveries: u64,
+    /// What the oracle checked.
+    pub checks: Counts,
+}
+
+impl Stats {
+    /// Adds `o`'s counts to these.
+    pub fn add(&mut self, o: &Stats) {
+        self.sessions += o.sessions;
+        self.client_closes += o.client_closes;
+        self.slow_consumers += o.slow_consumers;
+        self.stale += o.stale;
+        self.stale_while_reading += o.stale_while_reading;
+        self.stalls += o.stalls;
+        self.pings_answered += o.pings_answered;
+        self.deauthorized += o.deauthorized;
+        self.max_payload_closes += o.max_payload_closes;
+        self.moves += o.moves;
+        self.refused += o.refused;
+        self.resets += o.resets;
+        self.cuts += o.cuts;
+        self.crashes += o.crashes;
+        self.restarts += o.restarts;
+        self.lame_duck_closes += o.lame_duck_closes;
+        self.lame_duck_infos += o.lame_duck_infos;
+        self.shutdowns += o.shutdowns;
+        self.leaks += o.leaks;
+        self.live_deliveries += o.live_deliveries;
+        self.checks.add(&o.checks);
+    }
+}
+
+/// The world of one run.
+pub struct World {
+    cfg: Config,
+    now: u64,
+    rng: Rng,
+    queue: BinaryHeap<Reverse<(u64, u64, u64, Event)>>,
+    inserted: u64,
+    /// Queued events other than connection timers: the run settles when this reaches zero.
+    work: usize,
+    phase: Phase,
+    nodes: Vec<NodeSlot>,
+    clients: Vec<ClientSlot>,
+    sessions: Vec<Session>,
+    /// By `client * nodes + node`.
+    paths: Vec<Path>,
+    /// Per client, the permissions of its user, when restricted.
+    perms: Vec<Option<Arc<PermModel>>>,
+    wake: Arc<WakeList>,
+    /// Sessions whose writer waits for room in the link.
+    blocked: BTreeSet<usize>,
+    /// Per fault index: a cut in force.
+    cut_active: Vec<bool>,
+    oracle: Oracle,
+    tap: Tap,
+    trace: Trace,
+    stats: Stats,
+    ops_left: usize,
+    /// Set when the work first runs out: timers run until then.
+    quiet_until: Option<u64>,
+    events: u64,
+    deliveries_at_heal: u64,
+    reload: reload::ReloadState,
+}
+
+/// A matcher that ignores wildcards: the planted bug of [`Sabotage::BrokenMatcher`].
+fn broken_matcher(pattern: &[u8], subject: &[u8]) -> bool {
+    pattern == subject
+}
+
+impl World {
+    /// A world for `cfg`: nodes started, every client's first connect, the faults, the
+    /// stall, the reload, the lame duck and the heal scheduled.
+    pub fn new(cfg: Config) -> World {
+        let mut rng = Rng::fork(cfg.seed, 0x5EED);
+        let respond = cfg.respond_percent;
+        let clients = (0..cfg.clients)
+            .map(|i| ClientSlot {
+                model: ClientModel::new(i, cfg.features.profiles[i], respond),
+                session: None,
+                left: false,
+                stalled: false,
+                action_pending: false,
+                connect_pending: false,
+                avoid: None,
+                ever_connected: false,
+            })
+            .collect();
+        let paths = (0..cfg.clients * cfg.nodes)
+            .map(|_| Path {
+                up_latency: 1 + rng.below(cfg.latency_ns),
+                down_latency: 1 + rng.below(cfg.latency_ns),
+                jitter: 1 + rng.below(cfg.jitter_ns),
+                cut_up: 0,
+                cut_down: 0,
+            })
+            .collect();
+        let matcher = match cfg.sabotage {
+            Some(Sabotage::BrokenMatcher) => broken_matcher,
+            _ => subject::matches,
+        };
+        let perms = (0..cfg.clients)
+            .map(|i| cfg.features.perms_of(i).map(|p| Arc::new(PermModel::of(p))))
+            .collect();
+        let nodes = (0..cfg.nodes).map(|n| NodeSlot::new(&cfg, n)).collect();
+        let mut w = World {
+            ops_left: cfg.ops,
+            tap: Tap::new(cfg.sabotage),
+            oracle: Oracle::with_nodes(cfg.nodes, matcher),
+            cut_active: vec![false; cfg.faults.events.len()],
+            now: 0,
+            rng,
+            queue: BinaryHeap::new(),
+            inserted: 0,
+            work: 0,
+            phase: Phase::Safety,
+            nodes,
+            clients,
+            sessions: Vec::new(),
+            paths,
+            perms,
+            wake: Arc::new(WakeList::default()),
+            blocked: BTreeSet::new(),
+            trace: Trace::default(),
+            stats: Stats::default(),
+            quiet_until: None,
+            events: 0,
+            deliveries_at_heal: 0,
+            reload: reload::ReloadState::default(),
+            cfg,
+        };
+        for n in 0..w.nodes.len() {
+            w.start_node(n);
+        }
+        reload::give_logins(&mut w);
+        // Half the clients connect at the start, the others join mid-traffic.
+        let run_ns = w.cfg.run_ns();
+        for c in 0..w.clients.len() {
+            let window = if w.rng.below(2) == 0 {
+                5_000_000
+            } else {
+                run_ns.max(1)
+            };
+            let at = w.rng.below(window);
+            w.clients[c].connect_pending = true;
+            w.schedule(at, Event::Connect(c));
+        }
+        if let Some(s) = w.cfg.stall {
+            w.schedule(s.at_ns, Event::Stall(s.client));
+        }
+        if let Some(p) = w.cfg.reload {
+            w.schedule(p.at_ns, Event::Reload);
+        }
+        if let Some(p) = w.cfg.lame_duck {
+            w.schedule(p.at_ns, Event::LameDuck);
+        }
+        for i in 0..w.cfg.faults.events.len() {
+            let at = w.cfg.faults.events[i].0;
+            w.schedule(at, Event::Fault(i));
+        }
+        w.schedule(w.cfg.heal_at_ns, Event::Heal);
+        w
+    }
+
+    fn schedule(&mut self, at: u64, ev: Event) {
+        debug_assert!(at >= self.now, "events are never scheduled in the past");
+        if ev.is_work() {
+            self.work += 1;
+        }
+        self.inserted += 1;
+        let tie = self.rng.next_u64();
+        self.queue.push(Reverse((at, tie, self.inserted, ev)));
+    }
+
+    /// Runs the safety phase, the heal, the liveness phase, the drain and the quiet period,
+    /// then checks liveness. Contract: deterministic in the config; returns the first
+    /// violation, with the world time it happened at.
+    pub fn run(&mut self) -> Result<Outcome, (u64, Violation)> {
+        loop {
+            if self.work == 0 {
+                let quiet = self.now + self.cfg.quiet_ns;
+                let deadline = *self.quiet_until.get_or_insert(quiet);
+                let due = self.queue.peek().is_some_and(|e| e.0 .0 <= deadline);
+                if !due {
+                    break;
+                }
+            }
+            let Some(Reverse((at, _, _, ev))) = self.queue.pop() else {
+                unreachable!("work > 0 or a due timer means a queued event");
+            };
+            if ev.is_work() {
+                self.work -= 1;
+            }
+            self.now = at;
+            self.events += 1;
+            if self.events > self.cfg.max_events {
+                let v = Violation::new(ViolationKind::NoLiveness, "event budget exhausted");
+                return Err((self.now, v));
+            }
+            self.step(ev).map_err(|v| (at, v))?;
+        }
+        self.finish().map_err(|v| (self.now, v))?;
+        Ok(self.outcome())
+    }
+
+    /// The last events, readable, for a failure report.
+    pub fn recent(&self) -> String {
+        self.trace.recent()
+    }
+
+    fn outcome(&self) -> Outcome {
+        let closed = self
+            .sessions
+            .iter()
+            .filter(|s| s.dead || s.server_closed || !s.client_open)
+            .count();
+        let deliveries = self.oracle.deliveries();
+        Outcome {
+            seed: self.cfg.seed,
+            variant: self.cfg.variant,
+            nodes: self.cfg.nodes,
+            trace_hash: self.trace.hash(),
+            events: self.events,
+            published: self.oracle.published(),
+            deliveries,
+            closed,
+            stats: Stats {
+                pings_answered: self.clients.iter().map(|c| c.model.pings_answered).sum(),
+                live_deliveries: deliveries - self.deliveries_at_heal,
+                checks: self.oracle.counts.clone(),
+                ..self.stats.clone()
+            },
+            sim_ns: self.now,
+        }
+    }
+
+    /// Who event `ev` concerns, for the readable trace.
+    fn who(&self, ev: Event) -> Who {
+        match ev {
+            Event::ToServer(s) | Event::ToClient(s) | Event::Timer(s) => self.conn_who(s),
+            Event::Connect(c) | Event::Action(c) | Event::Stall(c) | Event::Unstall(c) => {
+                Who::Client(c)
+            }
+            Event::NodeTimer(n) | Event::Restart(n) => Who::Node(n),
+            _ => Who::World,
+        }
+    }
+
+    fn conn_who(&self, s: usize) -> Who {
+        let sess = &self.sessions[s];
+        Who::Conn {
+            conn: s,
+            client: sess.client,
+            node: sess.node,
+        }
+    }
+
+    fn step(&mut self, ev: Event) -> Result<(), Violation> {
+        let (code, i, what) = ev.code();
+        let who = self.who(ev);
+        self.trace.event(self.now, code, i, what, who);
+        match ev {
+            Event::Connect(c) => self.on_connect(c),
+            Event::ToServer(s) => self.on_to_server(s)?,
+            Event::ToClient(s) => self.on_to_client(s)?,
+            Event::Timer(s) => self.on_timer(s)?,
+            Event::Action(c) => self.on_action(c),
+            Event::Stall(c) => self.on_stall(c),
+            Event::Unstall(c) => self.on_unstall(c),
+            Event::Reload => self.on_reload()?,
+            Event::NodeTimer(n) => self.on_node_timer(n)?,
+            Event::LameDuck => self.on_lame_duck()?,
+            Event::Fault(i) => self.on_fault(i)?,
+            Event::CutOver(i) => self.on_cut_over(i),
+            Event::Restart(n) => self.on_restart(n),
+            Event::Heal => self.on_heal(),
+        }
+        self.pump_all()
+    }
+
+    /// After the quiet period: nothing may be left queued for a live connection (a lost
+    /// wake-up), every client that did not leave is connected again (on a node that is
+    /// up), the lame duck node finished, and every owed delivery arrived.
+    fn finish(&mut self) -> Result<(), Violation> {
+        self.check_deauthorized_got_nothing()?;
+        for (s, sess) in self.sessions.iter().enumerate() {
+            if !sess.client_open || sess.server_closed || sess.dead {
+                continue;
+            }
+            let conn = sess
+                .conn
+                .as_ref()
+                .expect("a live session has its connection");
+            let pending = conn.handle().pending_bytes();
+            if pending > 0 || !sess.up.bytes.is_empty() || !sess.down.bytes.is_empty() {
+                let msg =
+                    format!("connection {s}: {pending} bytes queued but the writer never woke");
+                return Err(Violation::new(ViolationKind::Stuck, msg));
+            }
+            if self.clients[sess.client].model.state != ClientState::Connected {
+                let msg = format!("connection {s} never completed its handshake");
+                return Err(Violation::new(ViolationKind::NoLiveness, msg));
+            }
+        }
+        for (c, cs) in self.clients.iter().enumerate() {
+            if !cs.left && cs.session.is_none() {
+                let msg = format!("client {c} is not connected at the end");
+                return Err(Violation::new(ViolationKind::NoLiveness, msg));
+            }
+        }
+        self.check_lame_duck_done()?;
+        self.oracle.finish()
+    }
+}

@@ -1,0 +1,342 @@
+//! The nodes: each a `Shared` with its own options and server id, a `Node` beside it, and a
+//! clock that drifts from the world's. Here they crash (state dropped without a word,
+//! clients see resets), restart (a fresh `Shared` with the same options), and run lame
+//! duck mode through the world's event queue.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use natsd_core::client::Notify;
+use natsd_core::conn::Connection;
+use natsd_core::errors::CloseReason;
+use natsd_core::node::{Node, NodeAction, LAME_DUCK_MAX_GAP};
+use natsd_core::options::Options;
+use natsd_core::rng::Rng;
+use natsd_core::shared::Shared;
+use natsd_core::Time;
+
+use super::{Event, World};
+use crate::faults::Clock;
+use crate::oracle::{Violation, ViolationKind};
+use crate::workload::Config;
+
+/// Closes of lame duck mode are timed in node nanoseconds; the world turns a node deadline
+/// into the first world nanosecond at or after it, so a gap may read this much long.
+const CLOCK_ROUNDING_NS: u64 = 2;
+
+/// What lame duck mode did on a node, as the world saw it (node times).
+#[derive(Debug, Clone, Default)]
+pub(super) struct LameDuckLog {
+    entered: u64,
+    grace: Duration,
+    /// Clients connected to the node when it entered lame duck mode.
+    clients: Vec<usize>,
+    closes: Vec<u64>,
+    shutdown: Option<u64>,
+}
+
+/// One node of the world.
+pub(super) struct NodeSlot {
+    /// `None` while crashed, and after a lame duck shutdown.
+    pub(super) shared: Option<Arc<Shared>>,
+    node: Option<Node>,
+    /// What it starts and restarts with.
+    pub(super) opts: Options,
+    incarnation: u64,
+    accepting: bool,
+    /// Shut down by lame duck mode: it never comes back.
+    pub(super) gone: bool,
+    pub(super) clock: Clock,
+    /// The world time of the queued `NodeTimer` event, if any.
+    timer_at: Option<u64>,
+    ldm: Option<LameDuckLog>,
+}
+
+/// A ghost connection's writer: nobody reads its socket.
+struct NoWake;
+
+impl Notify for NoWake {
+    fn notify(&self) {}
+}
+
+impl NodeSlot {
+    /// Node `n` of `cfg`, not started: options with its own seed, derived from the run's.
+    pub(super) fn new(cfg: &Config, n: usize) -> NodeSlot {
+        let seed = Rng::fork(cfg.seed, 0x5EED_0000 + n as u64).next_u64();
+        let f = &cfg.features;
+        let opts = Options {
+            seed,
+            ping_interval: cfg.ping_interval,
+            ping_max: cfg.ping_max,
+            max_pending: cfg.max_pending,
+            disable_sublist_cache: cfg.no_sublist_cache,
+            max_payload: f.max_payload,
+            max_subscriptions: f.max_subscriptions,
+            no_header_support: f.no_header_support,
+            ..Options::default()
+        };
+        NodeSlot {
+            shared: None,
+            node: None,
+            opts: super::reload::with_users(opts, cfg),
+            incarnation: 0,
+            accepting: false,
+            gone: false,
+            clock: cfg.faults.clocks[n],
+            timer_at: None,
+            ldm: None,
+        }
+    }
+
+    /// Its state, if it is up and accepts new connections.
+    pub(super) fn accepting_shared(&self) -> Option<Arc<Shared>> {
+        self.shared.clone().filter(|_| self.accepting)
+    }
+
+    /// True once it entered lame duck mode.
+    pub(super) fn in_lame_duck(&self) -> bool {
+        self.ldm.is_some()
+    }
+}
+
+impl World {
+    /// The node's own time now (its clock drifts from the world's; monotonic).
+    pub(super) fn node_now(&self, n: usize) -> u64 {
+        self.nodes[n].clock.node_ns(self.now)
+    }
+
+    /// Starts node `n` (again): a fresh `Shared` with its options and a new server id.
+    pub(super) fn start_node(&mut self, n: usize) {
+        let now = Time::from_nanos(self.node_now(n));
+        let slot = &mut self.nodes[n];
+        let id = format!(
+            "NSIM{:016X}",
+            self.cfg.seed ^ ((n as u64) << 48) ^ (slot.incarnation << 40)
+        );
+        let shared = Arc::new(Shared::new(slot.opts.clone(), id, now));
+        slot.node = Some(Node::new(Arc::clone(&shared)));
+        slot.shared = Some(shared);
+        slot.accepting = true;
+        slot.incarnation += 1;
+        slot.timer_at = None;
+    }
+
+    /// Node `n` crashes: its `Shared`, `Node` and connections are dropped without closing
+    /// anything; every client of it sees its connection reset.
+    pub(super) fn crash(&mut self, n: usize, down_ns: u64) {
+        if self.nodes[n].shared.is_none() || self.nodes[n].gone {
+            return;
+        }
+        self.stats.crashes += 1;
+        for s in 0..self.sessions.len() {
+            let sess = &mut self.sessions[s];
+            if sess.node != n || sess.dead {
+                continue;
+            }
+            sess.dead = true;
+            sess.conn = None;
+            sess.up.bytes.clear();
+            sess.down.bytes.clear();
+            self.blocked.remove(&s);
+            self.oracle.server_closed(s);
+            self.client_lost(s);
+        }
+        let slot = &mut self.nodes[n];
+        slot.shared = None;
+        slot.node = None;
+        slot.accepting = false;
+        slot.timer_at = None;
+        self.schedule(self.now + down_ns, Event::Restart(n));
+    }
+
+    /// A crashed node restarts (a no-op if the heal already restarted it).
+    pub(super) fn on_restart(&mut self, n: usize) {
+        if self.nodes[n].shared.is_some() || self.nodes[n].gone {
+            return;
+        }
+        self.start_node(n);
+        self.stats.restarts += 1;
+    }
+
+    /// The planned node enters lame duck mode (`Node::handle_lame_duck`).
+    pub(super) fn on_lame_duck(&mut self) -> Result<(), Violation> {
+        let Some(plan) = self.cfg.lame_duck else {
+            return Ok(());
+        };
+        let n = plan.node;
+        let now = self.node_now(n);
+        let clients = (0..self.clients.len())
+            .filter(|&c| {
+                self.clients[c]
+                    .session
+                    .is_some_and(|s| self.sessions[s].node == n)
+            })
+            .collect();
+        let slot = &mut self.nodes[n];
+        let Some(node) = slot.node.as_mut() else {
+            return Ok(());
+        };
+        slot.ldm = Some(LameDuckLog {
+            entered: now,
+            grace: plan.grace,
+            clients,
+            ..LameDuckLog::default()
+        });
+        node.handle_lame_duck(Time::from_nanos(now), plan.duration, plan.grace);
+        self.drain_node_actions(n)?;
+        self.rearm_node(n);
+        Ok(())
+    }
+
+    /// The node's timer: `handle_timeout`, then the writers carry out the closes it asked
+    /// for, then its actions.
+    pub(super) fn on_node_timer(&mut self, n: usize) -> Result<(), Violation> {
+        if self.nodes[n].timer_at != Some(self.now) {
+            return Ok(()); // Superseded.
+        }
+        self.nodes[n].timer_at = None;
+        let now = Time::from_nanos(self.node_now(n));
+        let Some(node) = self.nodes[n].node.as_mut() else {
+            return Ok(());
+        };
+        if node.poll_timeout().is_some_and(|t| t <= now) {
+            node.handle_timeout(now);
+        }
+        self.pump_all()?;
+        self.drain_node_actions(n)?;
+        self.rearm_node(n);
+        Ok(())
+    }
+
+    /// Carries out the node's actions in order: `StopAccepting` closes its door,
+    /// `Shutdown` takes it away.
+    fn drain_node_actions(&mut self, n: usize) -> Result<(), Violation> {
+        while let Some(a) = self.nodes[n].node.as_mut().and_then(Node::poll_action) {
+            match a {
+                NodeAction::StopAccepting => self.nodes[n].accepting = false,
+                NodeAction::Log(..) => {}
+                NodeAction::Shutdown => {
+                    self.shutdown(n)?;
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn rearm_node(&mut self, n: usize) {
+        let slot = &self.nodes[n];
+        let Some(t) = slot.node.as_ref().and_then(Node::poll_timeout) else {
+            return;
+        };
+        let at = slot.clock.world_ns(t.as_nanos(), self.now);
+        if !matches!(slot.timer_at, Some(x) if x <= at) {
+            self.nodes[n].timer_at = Some(at);
+            self.schedule(at, Event::NodeTimer(n));
+        }
+    }
+
+    /// A client of node `n` was closed by lame duck mode: the pacing must hold (the first
+    /// close after the grace period, then at most `LAME_DUCK_MAX_GAP` between two).
+    pub(super) fn lame_duck_close(&mut self, n: usize) -> Result<(), Violation> {
+        let now = self.node_now(n);
+        let Some(log) = self.nodes[n].ldm.as_mut() else {
+            unreachable!("judged legit only in lame duck mode");
+        };
+        let max_gap = u64::try_from(LAME_DUCK_MAX_GAP.as_nanos()).expect("1 s fits");
+        let grace = u64::try_from(log.grace.as_nanos()).expect("ms fit");
+        match log.closes.last() {
+            Some(&last) if now - last > max_gap + CLOCK_ROUNDING_NS => {
+                let msg = format!(
+                    "node {n}: lame duck closes {} ns apart, more than {LAME_DUCK_MAX_GAP:?}",
+                    now - last
+                );
+                return Err(Violation::new(ViolationKind::LameDuck, msg));
+            }
+            None if now < log.entered + grace => {
+                let msg = format!(
+                    "node {n}: first lame duck close {} ns after entering, before the grace {:?}",
+                    now - log.entered,
+                    log.grace
+                );
+                return Err(Violation::new(ViolationKind::LameDuck, msg));
+            }
+            _ => {}
+        }
+        log.closes.push(now);
+        self.stats.lame_duck_closes += 1;
+        Ok(())
+    }
+
+    /// The end of lame duck mode: every client must have been closed by then; the node
+    /// goes away for good (connections whose last bytes are in flight still deliver them).
+    fn shutdown(&mut self, n: usize) -> Result<(), Violation> {
+        self.pump_all()?;
+        for (s, sess) in self.sessions.iter().enumerate() {
+            let open = sess.conn.as_ref().is_some_and(|c| !c.is_closed());
+            if sess.node == n && !sess.dead && open {
+                let msg = format!("node {n} shut down with connection {s} still open");
+                return Err(Violation::new(ViolationKind::LameDuck, msg));
+            }
+        }
+        let now = self.node_now(n);
+        let slot = &mut self.nodes[n];
+        if let Some(log) = slot.ldm.as_mut() {
+            log.shutdown = Some(now);
+        }
+        slot.gone = true;
+        slot.accepting = false;
+        slot.shared = None;
+        slot.node = None;
+        slot.timer_at = None;
+        self.stats.shutdowns += 1;
+        Ok(())
+    }
+
+    /// At the end: the lame duck node shut down, and each of its clients (that did not
+    /// leave) is connected to another node.
+    pub(super) fn check_lame_duck_done(&self) -> Result<(), Violation> {
+        let Some(plan) = self.cfg.lame_duck else {
+            return Ok(());
+        };
+        let n = plan.node;
+        let log = self.nodes[n].ldm.as_ref();
+        if log.is_some_and(|l| l.shutdown.is_none()) {
+            let msg = format!("node {n} never finished lame duck mode");
+            return Err(Violation::new(ViolationKind::LameDuck, msg));
+        }
+        for &c in log.map(|l| l.clients.as_slice()).unwrap_or_default() {
+            let cs = &self.clients[c];
+            let elsewhere = cs.session.is_some_and(|s| self.sessions[s].node != n);
+            if !cs.left && !elsewhere {
+                let msg = format!("client {c} of lame duck node {n} did not end up elsewhere");
+                return Err(Violation::new(ViolationKind::LameDuck, msg));
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Sabotage::LeakAcrossNodes`](crate::Sabotage::LeakAcrossNodes): the publishes node
+    /// `from` just processed are published again on the next node, through a ghost
+    /// connection the oracle knows nothing of.
+    pub(super) fn leak(&mut self, from: usize, pubs: Vec<Vec<u8>>) {
+        if pubs.is_empty() || self.cfg.nodes < 2 {
+            return;
+        }
+        let to = (from + 1) % self.cfg.nodes;
+        let Some(shared) = self.nodes[to].shared.clone() else {
+            return;
+        };
+        let now = Time::from_nanos(self.node_now(to));
+        let mut ghost = Connection::accept(&shared, now, None, Arc::new(NoWake));
+        let mut bytes =
+            br#"CONNECT {"verbose":false,"pedantic":false,"headers":true,"protocol":1}"#.to_vec();
+        bytes.extend_from_slice(b"\r\n");
+        for p in &pubs {
+            bytes.extend_from_slice(p);
+        }
+        let _ = ghost.handle_read(now, &bytes, &shared);
+        ghost.handle_close(now, &shared, CloseReason::ClientClosed);
+        self.stats.leaks += pubs.len() as u64;
+    }
+}
