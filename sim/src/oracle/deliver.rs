@@ -69,15 +69,18 @@ impl Oracle {
         }
         let max = sub.max;
         let queue = sub.queue.clone();
+        let from = p.from;
         let rec = self.received.entry(key).or_default();
         if !rec.seen.insert(id) {
             return Err(Violation::new(K::Duplicate, format!("{what}: twice")));
         }
-        if rec.last_seq.get(&id.0).is_some_and(|&last| last >= id.1) {
-            let msg = format!("{what}: after a later seq");
+        // Order holds per publishing connection: a client's old connection may still
+        // deliver its last publishes after its new one (to the same node) delivered others.
+        if rec.last_seq.get(&from).is_some_and(|&last| last >= id.1) {
+            let msg = format!("{what}: after a later seq of connection {from}");
             return Err(Violation::new(K::OutOfOrder, msg));
         }
-        rec.last_seq.insert(id.0, id.1);
+        rec.last_seq.insert(from, id.1);
         rec.count += 1;
         if let Some(m) = max.filter(|&m| rec.count > m) {
             let msg = format!("{what}: over UNSUB max {m}");

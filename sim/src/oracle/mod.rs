@@ -39,7 +39,7 @@
 //! ([`Oracle::finish`]):
 //! 1. every MSG is for a sid that was live at publish time on the same node and whose
 //!    pattern matches, and every owed delivery arrives (completeness);
-//! 2. per-publisher sequence numbers increase on each sid;
+//! 2. per-publishing-connection sequence numbers increase on each sid;
 //! 3. no message arrives twice on one sid;
 //! 4. one member per queue group per message (exactly one when no candidate was closed);
 //! 5. a sid with `UNSUB sid N` never gets more than N messages;
@@ -267,7 +267,8 @@ struct NoResponders {
 struct Received {
     count: u64,
     seen: BTreeSet<MsgId>,
-    last_seq: BTreeMap<ClientId, u64>,
+    /// By publishing connection.
+    last_seq: BTreeMap<ConnId, u64>,
 }
 
 /// The pattern matcher the oracle trusts; replaceable so tests can prove the oracle bites.
