@@ -279,6 +279,11 @@ impl World {
                 return Err(Violation::new(ViolationKind::LameDuck, msg));
             }
         }
+        for sess in self.sessions.iter_mut().filter(|s| s.node == n) {
+            // Nobody reads on the node's side any more (what the node sent still arrives).
+            sess.up.bytes.clear();
+            sess.up.eof = true;
+        }
         let now = self.node_now(n);
         let slot = &mut self.nodes[n];
         if let Some(log) = slot.ldm.as_mut() {

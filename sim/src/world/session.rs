@@ -556,6 +556,21 @@ impl World {
     /// The writers: every woken session's outbound queue moves onto its link.
     pub(super) fn pump_all(&mut self) -> Result<(), Violation> {
         loop {
+            // A blocked writer keeps its wake-up flag set, so a close asked of it meanwhile
+            // (lame duck, slow consumer) wakes nobody: look for those first.
+            let closing: Vec<usize> = self
+                .blocked
+                .iter()
+                .copied()
+                .filter(|&s| {
+                    let conn = self.sessions[s].conn.as_ref();
+                    conn.is_some_and(|c| c.handle().close_reason().is_some())
+                })
+                .collect();
+            for s in closing {
+                self.blocked.remove(&s);
+                self.wake.push(s);
+            }
             let woken = self.wake.take();
             if woken.is_empty() {
                 return Ok(());
