@@ -85,6 +85,7 @@ impl World {
         Ok(())
     }
 
+    /// Client `c` stops reading (safety phase only) until its `Unstall`, or the heal.
     pub(super) fn on_stall(&mut self, c: usize) {
         if self.phase != Phase::Safety {
             return;
@@ -95,6 +96,7 @@ impl World {
         self.schedule(self.now + d, Event::Unstall(c));
     }
 
+    /// Client `c` reads again: its parked link resumes (and with it a blocked writer).
     pub(super) fn on_unstall(&mut self, c: usize) {
         self.clients[c].stalled = false;
         if let Some(s) = self.clients[c].session {

@@ -469,6 +469,8 @@ impl World {
         w
     }
 
+    /// Queues `ev` at world time `at` (never in the past); all but connection timers
+    /// count as work that keeps the run going.
     fn schedule(&mut self, at: u64, ev: Event) {
         debug_assert!(at >= self.now, "events are never scheduled in the past");
         if ev.is_work() {
@@ -562,6 +564,8 @@ impl World {
         }
     }
 
+    /// One event: traced, handled, then every woken writer drains (as a runtime's writers
+    /// would before the next input).
     fn step(&mut self, ev: Event) -> Result<(), Violation> {
         let (code, i, what) = ev.code();
         let who = self.who(ev);

@@ -224,6 +224,8 @@ impl World {
         Ok(())
     }
 
+    /// Queues a `NodeTimer` for the node's deadline (node time → world time), unless one
+    /// at or before it is queued already.
     fn rearm_node(&mut self, n: usize) {
         let slot = &self.nodes[n];
         let Some(t) = slot.node.as_ref().and_then(Node::poll_timeout) else {

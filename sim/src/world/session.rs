@@ -371,6 +371,8 @@ impl World {
         self.schedule_up(s);
     }
 
+    /// Session `s`'s timer: the stale rule is judged first, then the connection's
+    /// `handle_timeout` runs if its deadline (node time) has come.
     pub(super) fn on_timer(&mut self, s: usize) -> Result<(), Violation> {
         if self.sessions[s].timer_at != Some(self.now) {
             return Ok(()); // Superseded by an earlier deadline that already ran.
@@ -422,6 +424,8 @@ impl World {
         self.schedule(t, Event::Action(c));
     }
 
+    /// Client `c` takes one workload action (if the phase's budget allows): what the
+    /// phase permits (leaving, moving, oversized publishes only before the heal).
     pub(super) fn on_action(&mut self, c: usize) {
         self.clients[c].action_pending = false;
         let Some(s) = self.clients[c].session else {
@@ -460,6 +464,8 @@ impl World {
         self.schedule_up(s);
     }
 
+    /// Queues the next client→node chunk of `s`, unless one is queued, the link is cut
+    /// (parked until it heals) or nothing waits.
     pub(super) fn schedule_up(&mut self, s: usize) {
         let sess = &self.sessions[s];
         let path = self.paths[sess.client * self.cfg.nodes + sess.node];
@@ -472,6 +478,8 @@ impl World {
         }
     }
 
+    /// Queues the next node→client chunk of `s`, unless one is queued, the client does
+    /// not read (closed or stalled), the link is cut, or nothing waits.
     pub(super) fn schedule_down(&mut self, s: usize) {
         let sess = &self.sessions[s];
         let path = self.paths[sess.client * self.cfg.nodes + sess.node];
@@ -581,6 +589,8 @@ impl World {
         }
     }
 
+    /// Session `s`'s writer: moves its outbound queue into the link (unless the link is
+    /// full: then it blocks), and carries out a close the queue asks for.
     fn pump(&mut self, s: usize) -> Result<(), Violation> {
         let window = self.cfg.window;
         let sess = &mut self.sessions[s];
