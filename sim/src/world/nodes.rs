@@ -29,6 +29,13 @@ const CLOCK_ROUNDING_NS: u64 = 2;
 pub(super) struct LameDuckLog {
     entered: u64,
     grace: Duration,
+    /// `lame_duck_duration - grace` (1 s if not positive): what the closes spread over.
+    spread: Duration,
+    /// Clients registered just before the node's latest timer: at the first close, those
+    /// the node spreads its closes over.
+    registered: usize,
+    /// The pause the node draws from, `[gap/2, gap)`, once the closing started.
+    gap: Option<u64>,
     /// Clients connected to the node when it entered lame duck mode.
     clients: Vec<usize>,
     closes: Vec<u64>,
@@ -176,9 +183,14 @@ impl World {
         let Some(node) = slot.node.as_mut() else {
             return Ok(());
         };
+        let spread = match plan.duration.checked_sub(plan.grace) {
+            Some(d) if !d.is_zero() => d,
+            _ => Duration::from_secs(1),
+        };
         slot.ldm = Some(LameDuckLog {
             entered: now,
             grace: plan.grace,
+            spread,
             clients,
             ..LameDuckLog::default()
         });
@@ -196,7 +208,11 @@ impl World {
         }
         self.nodes[n].timer_at = None;
         let now = Time::from_nanos(self.node_now(n));
-        let Some(node) = self.nodes[n].node.as_mut() else {
+        let slot = &mut self.nodes[n];
+        if let (Some(log), Some(shared)) = (slot.ldm.as_mut(), &slot.shared) {
+            log.registered = shared.num_clients();
+        }
+        let Some(node) = slot.node.as_mut() else {
             return Ok(());
         };
         if node.poll_timeout().is_some_and(|t| t <= now) {
@@ -238,32 +254,45 @@ impl World {
         }
     }
 
-    /// A client of node `n` was closed by lame duck mode: the pacing must hold (the first
-    /// close after the grace period, then at most `LAME_DUCK_MAX_GAP` between two).
+    /// A client of node `n` was closed by lame duck mode: the pacing must hold, as
+    /// `core/src/node.rs` documents it: the first close once the grace period is over, then
+    /// one close per pause drawn from `[gap/2, gap)`, where `gap` is the spread over the
+    /// clients registered when the closing started, at most `LAME_DUCK_MAX_GAP` (1 s).
     pub(super) fn lame_duck_close(&mut self, n: usize) -> Result<(), Violation> {
         let now = self.node_now(n);
         let Some(log) = self.nodes[n].ldm.as_mut() else {
             unreachable!("judged legit only in lame duck mode");
         };
-        let max_gap = u64::try_from(LAME_DUCK_MAX_GAP.as_nanos()).expect("1 s fits");
+        let fail = |msg: String| Err(Violation::new(ViolationKind::LameDuck, msg));
         let grace = u64::try_from(log.grace.as_nanos()).expect("ms fit");
-        match log.closes.last() {
-            Some(&last) if now - last > max_gap + CLOCK_ROUNDING_NS => {
-                let msg = format!(
-                    "node {n}: lame duck closes {} ns apart, more than {LAME_DUCK_MAX_GAP:?}",
-                    now - last
-                );
-                return Err(Violation::new(ViolationKind::LameDuck, msg));
+        match (log.closes.last(), log.gap) {
+            (Some(&last), Some(gap)) => {
+                let pause = now - last;
+                let max_gap = u64::try_from(LAME_DUCK_MAX_GAP.as_nanos()).expect("1 s fits");
+                if pause > max_gap + CLOCK_ROUNDING_NS {
+                    return fail(format!(
+                        "node {n}: lame duck closes {pause} ns apart, more than {LAME_DUCK_MAX_GAP:?}"
+                    ));
+                }
+                if pause + CLOCK_ROUNDING_NS < gap / 2 || pause > gap + CLOCK_ROUNDING_NS {
+                    return fail(format!(
+                        "node {n}: lame duck closes {pause} ns apart, outside [{}, {gap}) ns",
+                        gap / 2
+                    ));
+                }
             }
-            None if now < log.entered + grace => {
-                let msg = format!(
+            _ if now < log.entered + grace => {
+                return fail(format!(
                     "node {n}: first lame duck close {} ns after entering, before the grace {:?}",
                     now - log.entered,
                     log.grace
-                );
-                return Err(Violation::new(ViolationKind::LameDuck, msg));
+                ));
             }
-            _ => {}
+            _ => {
+                let clients = u32::try_from(log.registered.max(1)).unwrap_or(u32::MAX);
+                let gap = (log.spread / clients).clamp(Duration::from_nanos(1), LAME_DUCK_MAX_GAP);
+                log.gap = Some(u64::try_from(gap.as_nanos()).expect("at most 1 s"));
+            }
         }
         log.closes.push(now);
         self.stats.lame_duck_closes += 1;
