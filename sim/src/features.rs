@@ -19,6 +19,15 @@ pub fn user_name(i: usize) -> String {
     format!("c{i}")
 }
 
+/// Client `i`'s user, unrestricted (every other field as the core's default).
+pub fn login_user(i: usize) -> User {
+    User {
+        name: user_name(i),
+        password: PASSWORD.into(),
+        ..User::default()
+    }
+}
+
 /// Subject patterns permissions are drawn from: the workload's alphabet, the request
 /// inboxes, and a few shapes that overlap each other.
 const PERM_PATTERNS: [&str; 13] = [
@@ -147,10 +156,8 @@ impl Features {
                 .iter()
                 .enumerate()
                 .map(|(i, p)| User {
-                    name: user_name(i),
-                    password: PASSWORD.into(),
                     permissions: p.as_ref().map(PermSpec::to_core),
-                    account: None,
+                    ..login_user(i)
                 })
                 .collect(),
         )

@@ -12,14 +12,13 @@
 
 use std::time::Duration;
 
-use natsd_core::auth::User;
 use natsd_core::errors::CloseReason;
 use natsd_core::options::Options;
 use natsd_core::proto::Limits;
 use natsd_core::Time;
 
 use super::World;
-use crate::features::{user_name, PASSWORD};
+use crate::features::{login_user, user_name, PASSWORD};
 use crate::oracle::{Violation, ViolationKind};
 use crate::workload::Config;
 
@@ -58,12 +57,7 @@ pub(super) fn with_users(mut opts: Options, cfg: &Config) -> Options {
         opts.auth.users = users;
     } else if cfg.reload.is_some() {
         opts.auth.users = (0..cfg.clients)
-            .map(|i| User {
-                name: user_name(i),
-                password: PASSWORD.into(),
-                permissions: None,
-                account: None,
-            })
+            .map(login_user)
             .collect();
     }
     opts
