@@ -56,9 +56,7 @@ pub(super) fn with_users(mut opts: Options, cfg: &Config) -> Options {
     if let Some(users) = cfg.features.core_users() {
         opts.auth.users = users;
     } else if cfg.reload.is_some() {
-        opts.auth.users = (0..cfg.clients)
-            .map(login_user)
-            .collect();
+        opts.auth.users = (0..cfg.clients).map(login_user).collect();
     }
     opts
 }
