@@ -140,6 +140,8 @@ pub struct ClientHandle {
     pub last_activity: AtomicU64,
     /// The client takes async INFO (protocol 1, CONNECT and first PING done).
     async_info: AtomicBool,
+    /// Its permissions have subscribe-deny entries (checked before a delivery is counted).
+    sub_deny: AtomicBool,
 }
 
 impl std::fmt::Debug for ClientHandle {
@@ -183,6 +185,7 @@ impl ClientHandle {
             subs: AtomicU64::new(0),
             last_activity: AtomicU64::new(0),
             async_info: AtomicBool::new(false),
+            sub_deny: AtomicBool::new(false),
         }
     }
 
@@ -211,7 +214,23 @@ impl ClientHandle {
             .map(|_| ReplyPerms {
                 seen: crate::keyed_map(o.seed),
             });
+        let deny = perms.as_ref().is_some_and(|p| p.has_sub_deny());
         o.perms = perms.filter(|p| p.has_sub_deny() || p.responses.is_some());
+        drop(o);
+        self.sub_deny.store(deny, Ordering::Release);
+    }
+
+    /// True if this client's subscribe-deny list filters a message on `subject` (Go's
+    /// `checkDenySub`). Publishers ask before counting a delivery against a subscription's
+    /// limit, as Go does: a filtered message must not use it up. Lock-free unless the
+    /// client has deny entries.
+    pub fn denies(&self, subject: &[u8]) -> bool {
+        self.sub_deny.load(Ordering::Acquire)
+            && self
+                .lock()
+                .perms
+                .as_ref()
+                .is_some_and(|p| p.deny_delivery(subject))
     }
 
     /// Queues protocol bytes (INFO, PONG, +OK, -ERR, PING). Returns whether a wake-up is owed.

@@ -100,13 +100,12 @@ pub struct Features {
     pub users: Option<Vec<Option<PermSpec>>>,
     /// Per client.
     pub profiles: Vec<Profile>,
-    /// Clients whose user has a subscribe-deny list may still put limits on their
-    /// subscriptions (`UNSUB sid max`). Off by default: the core counts a message the deny
-    /// list filters against the limit (`Subscription::admit` runs before the filter in
-    /// `ClientHandle::deliver`), so a filtered message can use up a subscription's last
-    /// delivery; Go checks the filter first (`deliverMsg`: `checkDenySub` before
-    /// `sub.nm++`) and the oracle models Go. `tests/known_bugs.rs` pins the divergence;
-    /// turn this on by default once the core is fixed.
+    /// Clients whose user has a subscribe-deny list may put limits on their subscriptions
+    /// (`UNSUB sid max`). On by default since the core checks the deny list before counting
+    /// a delivery, as Go (`deliverMsg`: `checkDenySub` before `sub.nm++`); the simulator
+    /// found the divergence (plain seeds 13 and 70: a filtered message used up a
+    /// subscription's last delivery), `conn::tests::denied_messages_do_not_use_up_a_limit`
+    /// pins the fix. Turn it off to isolate other failures.
     pub deny_with_limits: bool,
 }
 
@@ -135,7 +134,7 @@ impl Features {
             no_header_support,
             users,
             profiles,
-            deny_with_limits: false,
+            deny_with_limits: true,
         }
     }
 

@@ -135,6 +135,11 @@ impl State {
         if !self.opts.echo && sub.client.cid == self.cid {
             return false;
         }
+        // Go checks the receiver's deny list before counting the delivery (found by the
+        // simulator: a filtered message used up an `UNSUB max` and the next one was lost).
+        if sub.client.denies(d.subject) {
+            return false;
+        }
         let last = match sub.admit() {
             Admit::Deliver => false,
             Admit::DeliverLast => true,

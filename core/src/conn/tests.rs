@@ -828,3 +828,28 @@ fn protocol_trace_when_enabled() {
     assert!(std::iter::from_fn(|| q.conn.poll_event())
         .all(|e| !matches!(e, ConnEvent::Log(LogLevel::Trace, _))));
 }
+
+/// Found by the simulator (plain seed 13 with deny lists and limits): a message the
+/// subscriber's deny list filters must not count against its `UNSUB sid max`; Go checks the
+/// deny list before counting (`deliverMsg`: `checkDenySub` before `sub.nm++`).
+#[test]
+fn denied_messages_do_not_use_up_a_limit() {
+    let sh = perms_user(Permissions {
+        subscribe: sp(None, &["*.b"]),
+        ..Permissions::default()
+    });
+    let mut sub = Client::connected(&sh, USER);
+    sub.send(&sh, "SUB b.> 1\r\nUNSUB 1 2\r\n").unwrap();
+    let mut p = Client::connected(&sh, USER);
+    // The denied one arrives when a single delivery is left: counting it would be the last.
+    p.send(
+        &sh,
+        "PUB b.c 1\r\ny\r\nPUB b.b 1\r\nx\r\nPUB b.d 1\r\nz\r\nPUB b.e 1\r\nw\r\n",
+    )
+    .unwrap();
+    assert_eq!(
+        sub.recv(),
+        "MSG b.c 1 1\r\ny\r\nMSG b.d 1 1\r\nz\r\n",
+        "b.b is denied and uncounted; b.e is past the limit"
+    );
+}
