@@ -6,7 +6,8 @@
 //! (`Invalid Publish Subject`, delivered anyway), headers on or off (HMSG or MSG with the
 //! headers stripped), `no_responders` (a 503 status for a request nobody got),
 //! `max_payload` (a rogue client's oversized PUB closes its connection) and
-//! `max_subscriptions` (`maximum subscriptions exceeded`).
+//! `max_subscriptions` (`maximum subscriptions exceeded`), and the account each user is
+//! bound to (a message reaches only subscribers of its publisher's account).
 
 use natsd_core::auth::{Permissions, SubjectPermission, User};
 use natsd_core::rng::Rng;
@@ -27,6 +28,10 @@ pub fn login_user(i: usize) -> User {
         ..User::default()
     }
 }
+
+/// The accounts users are drawn into: `None` is the global account `$G`. Few, so that
+/// clients of different accounts publish and subscribe on the same subjects.
+pub const ACCOUNTS: [Option<&str>; 3] = [None, Some("A"), Some("B")];
 
 /// Subject patterns permissions are drawn from: the workload's alphabet, the request
 /// inboxes, and a few shapes that overlap each other.
@@ -98,6 +103,9 @@ pub struct Features {
     pub no_header_support: bool,
     /// With auth: each client's user `c<i>` and its permissions (`None`: unrestricted).
     pub users: Option<Vec<Option<PermSpec>>>,
+    /// With auth: each client's user's account, an index into [`ACCOUNTS`] (all 0, `$G`,
+    /// without auth).
+    pub accounts: Vec<usize>,
     /// Per client.
     pub profiles: Vec<Profile>,
     /// Clients whose user has a subscribe-deny list may put limits on their subscriptions
@@ -128,11 +136,13 @@ impl Features {
                 .collect()
         });
         let profiles = (0..clients).map(|_| draw_profile(&mut r)).collect();
+        let accounts = draw_accounts(seed, clients, users.is_some());
         Features {
             max_payload,
             max_subscriptions,
             no_header_support,
             users,
+            accounts,
             profiles,
             deny_with_limits: true,
         }
@@ -156,16 +166,50 @@ impl Features {
                 .enumerate()
                 .map(|(i, p)| User {
                     permissions: p.as_ref().map(PermSpec::to_core),
+                    account: self.account_of(i).map(str::to_string),
                     ..login_user(i)
                 })
                 .collect(),
         )
     }
 
+    /// The account of client `i`'s user (`None`: `$G`).
+    pub fn account_of(&self, i: usize) -> Option<&'static str> {
+        ACCOUNTS[self.account_index(i)]
+    }
+
+    /// Client `i`'s account as an index into [`ACCOUNTS`] (0, `$G`, for a client out of
+    /// range).
+    pub fn account_index(&self, i: usize) -> usize {
+        self.accounts.get(i).copied().unwrap_or(0)
+    }
+
+    /// How many different accounts the clients are in.
+    pub fn accounts_in_use(&self) -> usize {
+        let mut used = [false; ACCOUNTS.len()];
+        for &a in &self.accounts {
+            used[a] = true;
+        }
+        used.iter().filter(|&&u| u).count()
+    }
+
     /// The permissions of client `i`'s user, if restricted.
     pub fn perms_of(&self, i: usize) -> Option<&PermSpec> {
         self.users.as_ref()?.get(i)?.as_ref()
     }
+}
+
+/// Each client's account: with auth, in 4 seeds of 5 every user draws one of [`ACCOUNTS`]
+/// (so most of these seeds have two or three accounts on overlapping subjects), else all
+/// are in `$G`. Its own stream: the other features draw as without it.
+fn draw_accounts(seed: u64, clients: usize, auth: bool) -> Vec<usize> {
+    let mut r = Rng::fork(seed, 0xACC7_0000);
+    if !auth || r.below(5) == 0 {
+        return vec![0; clients];
+    }
+    (0..clients)
+        .map(|_| r.below(ACCOUNTS.len() as u64) as usize)
+        .collect()
 }
 
 fn draw_profile(r: &mut Rng) -> Profile {
@@ -176,7 +220,9 @@ fn draw_profile(r: &mut Rng) -> Profile {
         pedantic: r.below(4) == 0,
         headers,
         no_responders: headers && r.below(3) == 0,
-        oversize_percent: if r.below(8) == 0 { 2 } else { 0 },
+        // 8%, not less: oversized publishes are only made against a small `max_payload`
+        // (a seed in 4), so rarer ones leave whole 100-seed ranges without a close.
+        oversize_percent: if r.below(8) == 0 { 8 } else { 0 },
         wild_pub_percent: if r.below(4) == 0 { 5 } else { 0 },
     }
 }

@@ -29,6 +29,11 @@ pub enum Sabotage {
     /// connection the oracle is not told about), as a route that forgets which node a
     /// message belongs to would. Needs 2+ nodes and no auth.
     LeakAcrossNodes,
+    /// Every PUB a node processes (and the model accepted) is also published on the same
+    /// node by a hidden connection bound to another account that some client is in, as a
+    /// server that forgets which account a message belongs to would. Needs users in two or
+    /// more accounts ([`crate::features::Features::accounts_in_use`]).
+    LeakAcrossAccounts,
     /// Drop the `n`th delivery of the liveness phase (after the heal, when nothing is
     /// excused by a fault any more).
     DropAfterHeal(u64),

@@ -115,6 +115,41 @@ fn leak_across_nodes_is_cross_node() {
     );
 }
 
+/// A server that forgets which account a message belongs to (every publish also made on
+/// the same node from a hidden connection of another account) breaks the per-account
+/// rule, and the oracle says so: `CrossAccount`, never anything else. Only seeds whose
+/// clients are in two or more accounts can leak.
+#[test]
+fn leak_across_accounts_is_cross_account() {
+    let (mut tried, mut caught) = (0, 0);
+    let seeds = 0..150;
+    for seed in seeds.clone() {
+        let mut cfg = Config::from_seed(seed);
+        if cfg.features.accounts_in_use() < 2 {
+            continue;
+        }
+        tried += 1;
+        cfg.sabotage = Some(Sabotage::LeakAcrossAccounts);
+        if let Err(f) = run(cfg) {
+            assert_eq!(
+                f.violation.kind,
+                ViolationKind::CrossAccount,
+                "seed {seed}: {f}"
+            );
+            caught += 1;
+        }
+    }
+    println!(
+        "leak across accounts caught in {caught}/{tried} seeds with 2+ accounts (of {})",
+        seeds.end
+    );
+    assert!(tried >= 20, "too few seeds with two accounts: {tried}");
+    assert!(
+        caught * 10 >= tried * 8,
+        "leaks went unnoticed: {caught}/{tried}"
+    );
+}
+
 /// A delivery dropped after the heal, when no fault excuses anything, is missing by the
 /// end (or overtaken by a PONG). The runs keep their faults before the heal.
 #[test]

@@ -221,6 +221,36 @@ fn nodes_are_separate_namespaces() {
     assert_eq!(deliver(&mut o, b1, "1", "a", 2, 1), Err(K::CrossNode));
 }
 
+/// Within a node each account is its own namespace: a subscriber in account A is owed
+/// nothing published in `$G`, and a delivery across accounts is `CrossAccount`.
+#[test]
+fn accounts_are_separate_namespaces() {
+    let mut o = Oracle::with_nodes(1, subject::matches);
+    let mut in_a = ConnSpec::plain(0, 0, true);
+    in_a.account = Some("A");
+    let (a, g) = (o.open(in_a), conn(&mut o, 1, 0));
+    let mut also_a = ConnSpec::plain(2, 0, true);
+    also_a.account = Some("A");
+    let a2 = o.open(also_a);
+    o.on_server_op(a, &sub(">", None, "1")).unwrap();
+    o.on_server_op(g, &sub(">", None, "1")).unwrap();
+    publish(&mut o, g, "x", 1);
+    assert_eq!(
+        o.finish().map_err(|v| v.kind),
+        Err(K::Missing),
+        "g (echo) is owed it"
+    );
+    assert_eq!(deliver(&mut o, g, "1", "x", g, 1), Ok(()));
+    assert_eq!(o.finish(), Ok(()), "a in account A is owed nothing from $G");
+    assert_eq!(deliver(&mut o, a, "1", "x", g, 1), Err(K::CrossAccount));
+    // Within A, the rule is the usual one.
+    publish(&mut o, a2, "y", 1);
+    assert_eq!(o.finish().map_err(|v| v.kind), Err(K::Missing));
+    assert_eq!(deliver(&mut o, a, "1", "y", 2, 1), Ok(()));
+    assert_eq!(o.finish(), Ok(()));
+    assert_eq!(deliver(&mut o, g, "1", "y", 2, 1), Err(K::CrossAccount));
+}
+
 /// A client that moves gets a new connection: owed only what its new node processes after
 /// its new SUB; the old connection, closed, is owed nothing more.
 #[test]

@@ -63,6 +63,7 @@ fn run_range(part: u64) {
         ("max_subscriptions errors", c.max_subs_errors),
         ("max_payload closes", t.max_payload_closes),
         ("no-responders statuses", c.no_responders),
+        ("matches withheld across accounts", c.isolated),
         ("liveness-phase deliveries", t.live_deliveries),
     ];
     for (what, n) in covered {

@@ -1,5 +1,5 @@
 //! The client side of the model: every delivery as it arrives, checked against what was
-//! published and what the receiving connection's node owed it.
+//! published and what the receiving connection's node (and account) owed it.
 
 use super::{parse_body, parse_sid, ConnId, Oracle, Violation, ViolationKind as K};
 
@@ -36,6 +36,16 @@ impl Oracle {
         if p.node != conn.node {
             let msg = format!("{what}: published on node {}", p.node);
             return Err(Violation::new(K::CrossNode, msg));
+        }
+        let published_in = self.conns[p.from].spec.account;
+        if published_in != conn.account {
+            let name = |a: Option<&str>| a.unwrap_or("$G").to_string();
+            let msg = format!(
+                "{what}: published in account {}, delivered in account {}",
+                name(published_in),
+                name(conn.account)
+            );
+            return Err(Violation::new(K::CrossAccount, msg));
         }
         if p.subject != subject || p.reply.as_deref() != reply || p.body != body {
             let msg = format!("{what}: differs from the PUB");

@@ -16,6 +16,15 @@
 //! delivery of a message published on another node is a [`ViolationKind::CrossNode`]
 //! violation. A crashed node's table dies with it (every connection to it is closed).
 //!
+//! # The per-account rule
+//!
+//! Within a node, each account is its own namespace too: a connection is bound to its
+//! user's account when its CONNECT is processed (`$G` without auth or when the user names
+//! none), and a PUB is matched only against subscriptions of connections in the
+//! publisher's account on the same node ([`ConnSpec::account`]). Completeness uses the
+//! same rule (nothing published in another account is owed), and a delivery of a message
+//! published in another account is a [`ViolationKind::CrossAccount`] violation.
+//!
 //! # What is owed, across moves and faults
 //!
 //! The unit of account is the *connection* ([`ConnId`]: one socket of one client to one
@@ -24,7 +33,8 @@
 //! processes after each new SUB. Precisely, a delivery of message M to subscription S of
 //! connection C is
 //! - *allowed* iff M was processed by C's node while S was live there (its SUB processed
-//!   before M's PUB, no UNSUB or reached limit before), M's subject matches S, echo and
+//!   before M's PUB, no UNSUB or reached limit before), C is in the account of M's
+//!   publisher, M's subject matches S, echo and
 //!   permissions allow it (and at most one member per queue group gets M);
 //! - *owed* (must arrive) iff, in addition, C is never closed by either side: a connection
 //!   that is closed (by the client, by the server, by a reset or a crash) is *excused*, and
@@ -37,8 +47,8 @@
 //!
 //! Checks, as deliveries arrive (`on_delivery`, in `deliver.rs`) and at the end
 //! ([`Oracle::finish`]):
-//! 1. every MSG is for a sid that was live at publish time on the same node and whose
-//!    pattern matches, and every owed delivery arrives (completeness);
+//! 1. every MSG is for a sid that was live at publish time on the same node, in the
+//!    publisher's account, and whose pattern matches, and every owed delivery arrives (completeness);
 //! 2. per-publishing-connection sequence numbers increase on each sid;
 //! 3. no message arrives twice on one sid;
 //! 4. one member per queue group per message (exactly one when no candidate was closed);
@@ -82,6 +92,8 @@ pub enum ViolationKind {
     NoMatch,
     /// A message published on one node delivered to a connection of another.
     CrossNode,
+    /// A message published in one account delivered to a connection of another account.
+    CrossAccount,
     /// The same message twice on one sid.
     Duplicate,
     /// A publisher's sequence numbers went backwards on a sid.
@@ -161,6 +173,9 @@ pub struct ConnSpec {
     pub perms: Option<Arc<PermModel>>,
     /// The server's `max_subscriptions` (0: none).
     pub max_subs: usize,
+    /// The account its user is bound to (`None`: `$G`): it sees only messages published
+    /// in this account.
+    pub account: Option<&'static str>,
 }
 
 impl ConnSpec {
@@ -176,6 +191,7 @@ impl ConnSpec {
             no_responders: false,
             perms: None,
             max_subs: 0,
+            account: None,
         }
     }
 }
@@ -301,6 +317,9 @@ pub struct Counts {
     pub filtered: u64,
     /// 503 statuses received.
     pub no_responders: u64,
+    /// Matching live subscriptions the model withheld a message from because they are in
+    /// another account than its publisher (the per-account rule at work).
+    pub isolated: u64,
 }
 
 impl Counts {
@@ -318,6 +337,7 @@ impl Counts {
         self.max_payload_errors += o.max_payload_errors;
         self.filtered += o.filtered;
         self.no_responders += o.no_responders;
+        self.isolated += o.isolated;
     }
 }
 
@@ -384,6 +404,22 @@ impl Oracle {
     /// Messages the servers have processed so far.
     pub fn published(&self) -> usize {
         self.published.len()
+    }
+
+    /// Did the model record the message of `op` (a PUB or HPUB it processed and did not
+    /// refuse)?
+    pub fn accepted(&self, op: &natsd_core::proto::Op<'_>) -> bool {
+        use natsd_core::proto::Op;
+        let body = match *op {
+            Op::Pub { payload, .. } => payload,
+            Op::HPub {
+                header_len,
+                payload,
+                ..
+            } => payload.get(header_len..).unwrap_or_default(),
+            _ => return false,
+        };
+        parse_body(body).is_ok_and(|id| self.published.contains_key(&id))
     }
 
     /// Deliveries checked so far.

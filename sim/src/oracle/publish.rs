@@ -204,8 +204,8 @@ impl Oracle {
         Ok(())
     }
 
-    /// Matches `subject` against the live subscriptions of `from`'s node only (the per-node
-    /// rule): records each plain delivery owed, and returns the plain receivers and the
+    /// Matches `subject` against the live subscriptions of `from`'s node and account only
+    /// (the per-node and per-account rules): records each plain delivery owed, and returns the plain receivers and the
     /// queue groups' candidates (with whether each has no limit).
     #[allow(clippy::type_complexity)]
     fn match_on_node(
@@ -214,7 +214,7 @@ impl Oracle {
         subject: &[u8],
         id: MsgId,
     ) -> (Vec<ConnId>, BTreeMap<Vec<u8>, Vec<(SubKey, bool)>>) {
-        let node = self.conns[from].spec.node;
+        let (node, account) = (self.conns[from].spec.node, self.conns[from].spec.account);
         let mut plain = Vec::new();
         let mut groups: BTreeMap<Vec<u8>, Vec<(SubKey, bool)>> = BTreeMap::new();
         for (&key, s) in self.nodes[node].subs.iter_mut() {
@@ -222,6 +222,11 @@ impl Oracle {
                 continue;
             }
             let to = &self.conns[key.0].spec;
+            // The per-account rule: another account's subscriptions never see it.
+            if to.account != account {
+                self.counts.isolated += 1;
+                continue;
+            }
             if key.0 == from && !self.conns[from].spec.echo {
                 continue;
             }

@@ -301,7 +301,8 @@ pub struct Stats {
     pub lame_duck_infos: u64,
     /// Nodes that shut down at the end of lame duck mode.
     pub shutdowns: u64,
-    /// Messages leaked to another node by [`Sabotage::LeakAcrossNodes`].
+    /// Messages leaked to another node or account by [`Sabotage::LeakAcrossNodes`] or
+    /// [`Sabotage::LeakAcrossAccounts`].
     pub leaks: u64,
     /// Deliveries of the liveness phase.
     pub live_deliveries: u64,

@@ -17,8 +17,9 @@ use natsd_core::Time;
 
 use super::{Event, World};
 use crate::faults::Clock;
+use crate::features::{ACCOUNTS, PASSWORD};
 use crate::oracle::{Violation, ViolationKind};
-use crate::workload::Config;
+use crate::workload::{Config, Sabotage};
 
 /// Closes of lame duck mode are timed in node nanoseconds; the world turns a node deadline
 /// into the first world nanosecond at or after it, so a gap may read this much long.
@@ -352,21 +353,39 @@ impl World {
         Ok(())
     }
 
-    /// [`Sabotage::LeakAcrossNodes`](crate::Sabotage::LeakAcrossNodes): the publishes node
-    /// `from` just processed are published again on the next node, through a ghost
-    /// connection the oracle knows nothing of.
-    pub(super) fn leak(&mut self, from: usize, pubs: Vec<Vec<u8>>) {
-        if pubs.is_empty() || self.cfg.nodes < 2 {
+    /// The leak sabotages: the publishes node `from` just processed for `client` are
+    /// published again through a ghost connection the oracle knows nothing of. With
+    /// [`Sabotage::LeakAcrossNodes`] on the next node (no auth); with
+    /// [`Sabotage::LeakAcrossAccounts`] on the same node, logged in as the hidden user of
+    /// the first other account some client is in (see [`ghost_users`]).
+    pub(super) fn leak(&mut self, from: usize, client: usize, pubs: Vec<Vec<u8>>) {
+        if pubs.is_empty() {
             return;
         }
-        let to = (from + 1) % self.cfg.nodes;
+        let (to, login) = match self.cfg.sabotage {
+            Some(Sabotage::LeakAcrossNodes) if self.cfg.nodes >= 2 => {
+                ((from + 1) % self.cfg.nodes, String::new())
+            }
+            Some(Sabotage::LeakAcrossAccounts) => {
+                let f = &self.cfg.features;
+                let own = f.account_index(client);
+                let Some(other) = f.accounts.iter().copied().find(|&a| a != own) else {
+                    return;
+                };
+                let login = format!(r#","user":"{}","pass":"{PASSWORD}""#, ghost_name(other));
+                (from, login)
+            }
+            _ => return,
+        };
         let Some(shared) = self.nodes[to].shared.clone() else {
             return;
         };
         let now = Time::from_nanos(self.node_now(to));
         let mut ghost = Connection::accept(&shared, now, None, Arc::new(NoWake));
-        let mut bytes =
-            br#"CONNECT {"verbose":false,"pedantic":false,"headers":true,"protocol":1}"#.to_vec();
+        let mut bytes = format!(
+            r#"CONNECT {{"verbose":false,"pedantic":false,"headers":true,"protocol":1{login}}}"#
+        )
+        .into_bytes();
         bytes.extend_from_slice(b"\r\n");
         for p in &pubs {
             bytes.extend_from_slice(p);
@@ -375,4 +394,27 @@ impl World {
         ghost.handle_close(now, &shared, CloseReason::ClientClosed);
         self.stats.leaks += pubs.len() as u64;
     }
+}
+
+/// The hidden user of account `ACCOUNTS[a]` that [`Sabotage::LeakAcrossAccounts`] logs in as.
+fn ghost_name(a: usize) -> String {
+    format!("ghost{a}")
+}
+
+/// With [`Sabotage::LeakAcrossAccounts`], one unrestricted hidden user per account (no
+/// client logs in as one); otherwise none.
+pub(super) fn ghost_users(cfg: &Config) -> Vec<natsd_core::auth::User> {
+    if cfg.sabotage != Some(Sabotage::LeakAcrossAccounts) {
+        return Vec::new();
+    }
+    ACCOUNTS
+        .iter()
+        .enumerate()
+        .map(|(a, acc)| natsd_core::auth::User {
+            name: ghost_name(a),
+            password: PASSWORD.into(),
+            account: acc.map(str::to_string),
+            ..natsd_core::auth::User::default()
+        })
+        .collect()
 }

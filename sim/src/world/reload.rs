@@ -55,6 +55,7 @@ impl ReloadState {
 pub(super) fn with_users(mut opts: Options, cfg: &Config) -> Options {
     if let Some(users) = cfg.features.core_users() {
         opts.auth.users = users;
+        opts.auth.users.extend(super::nodes::ghost_users(cfg));
     } else if cfg.reload.is_some() {
         opts.auth.users = (0..cfg.clients).map(login_user).collect();
     }

@@ -129,6 +129,7 @@ impl World {
             no_responders: p.no_responders && headers,
             perms: self.perms[c].clone(),
             max_subs: self.cfg.features.max_subscriptions,
+            account: self.cfg.features.account_of(c),
         }
     }
 
@@ -177,7 +178,10 @@ impl World {
                 let refused = self
                     .reload
                     .may_close(client, CloseReason::AuthenticationViolation);
-                let leak = self.cfg.sabotage == Some(Sabotage::LeakAcrossNodes);
+                let leak = matches!(
+                    self.cfg.sabotage,
+                    Some(Sabotage::LeakAcrossNodes | Sabotage::LeakAcrossAccounts)
+                );
                 self.shadow_read(s, &chunk, refused, leak.then_some(&mut leaks))?;
                 let sess = &mut self.sessions[s];
                 let conn = sess.conn.as_mut().expect("checked above");
@@ -198,7 +202,7 @@ impl World {
             }
             self.drain_conn_events(s)?;
         }
-        self.leak(node, leaks);
+        self.leak(node, client, leaks);
         self.rearm(s);
         self.schedule_up(s);
         Ok(())
@@ -223,11 +227,14 @@ impl World {
             let connect = match sess.shadow.parse(chunk, &mut pos) {
                 Ok(Some(op)) => {
                     sess.pongs_processed += u64::from(matches!(op, Op::Pong));
-                    if let Some(leaks) = leaks.as_deref_mut() {
-                        collect_leak(&op, leaks);
-                    }
                     if !refused {
                         self.oracle.on_server_op(s, &op)?;
+                    }
+                    // Only what the model recorded: re-publishing a refused PUB would be
+                    // flagged as a message never published, not as the leak.
+                    if let Some(leaks) = leaks.as_deref_mut().filter(|_| self.oracle.accepted(&op))
+                    {
+                        collect_leak(&op, leaks);
                     }
                     matches!(op, Op::Connect(_))
                 }
