@@ -19,11 +19,12 @@
 //!   (`SIM_VARIANT`, `SIM_SEED`, `SIM_SWEEP`).
 //! - [`workload`]: the swarm configuration drawn from a seed, and the clients' random
 //!   choices (subjects, actions, payload sizes, chunk sizes).
-//! - [`features`]: limits, users and permissions, what each client's CONNECT asks for.
+//! - [`features`]: limits, users, their permissions and accounts, what each client's CONNECT
+//!   asks for.
 //! - [`faults`]: network and node faults of the safety phase, node clocks.
 //! - [`world`]: the event queue, nodes, sessions, links and the main loop; drives the core.
 //! - [`client`]: the sans-IO client model (parser, PONGs, replies, reconnects).
-//! - [`oracle`]: the naive per-node server model and the delivery rules.
+//! - [`oracle`]: the naive per-node, per-account server model and the delivery rules.
 //! - [`trace`]: the trace hash for the determinism check, and the last events for reports.
 //! - [`batch`]: running many seeds, timing them, summing what they exercised.
 
