@@ -173,9 +173,9 @@ impl Features {
         )
     }
 
-    /// The account of client `i`'s user (`None`: `$G`).
+    /// The account of client `i`'s user (`None`: `$G`, also for an index out of range).
     pub fn account_of(&self, i: usize) -> Option<&'static str> {
-        ACCOUNTS[self.account_index(i)]
+        ACCOUNTS.get(self.account_index(i)).copied().flatten()
     }
 
     /// Client `i`'s account as an index into [`ACCOUNTS`] (0, `$G`, for a client out of
@@ -188,7 +188,9 @@ impl Features {
     pub fn accounts_in_use(&self) -> usize {
         let mut used = [false; ACCOUNTS.len()];
         for &a in &self.accounts {
-            used[a] = true;
+            if let Some(u) = used.get_mut(a) {
+                *u = true;
+            }
         }
         used.iter().filter(|&&u| u).count()
     }
