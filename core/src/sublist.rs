@@ -436,7 +436,12 @@ impl<T: Entry> Sublist<T> {
                 return Arc::clone(r);
             }
         }
-        let result = Arc::new(self.compute_match(subject));
+        let Some(result) = self.compute_match(subject) else {
+            // An empty token: matches nothing, and is never cached (a wildcard insert
+            // would otherwise join the cached empty result: `>` "matches" `""`).
+            return Arc::new(MatchResult::new());
+        };
+        let result = Arc::new(result);
         if self.cache_enabled {
             // Mutation takes `&mut self`, so the trie cannot have changed since the compute:
             // the result is current. (Two matchers may both compute it; either is right.)
@@ -453,14 +458,15 @@ impl<T: Entry> Sublist<T> {
         result
     }
 
-    fn compute_match(&self, subject: &[u8]) -> MatchResult<T> {
+    /// `None` for a subject with an empty token (it matches nothing).
+    fn compute_match(&self, subject: &[u8]) -> Option<MatchResult<T>> {
         let mut result = MatchResult::new();
         let toks: smallvec::SmallVec<[&[u8]; 16]> = subject::tokens(subject).collect();
         if toks.iter().any(|t| t.is_empty()) {
-            return result;
+            return None;
         }
         match_level(&self.root, &toks, &mut result);
-        result
+        Some(result)
     }
 
     /// Every entry in the list, in trie order (for monitoring and tests).

@@ -329,3 +329,24 @@ fn interest_changes() {
     assert_eq!(sl.remove_interest(&q2), None, "not there any more");
     assert!(sl.is_pristine());
 }
+
+/// Found by fuzzing the in-place cache: a subject with an empty token matches nothing, but
+/// once its (empty) result was cached, a wildcard insert joined it (`>` "matches" `""`).
+/// Such subjects are never cached now.
+#[test]
+fn invalid_subjects_stay_unmatched_after_wildcard_inserts() {
+    let mut sl = Sublist::new(true);
+    for lit in [&b""[..], b"a..b", b".", b"a."] {
+        assert!(sl.match_subject(lit).is_empty());
+    }
+    sl.insert(s(">", Some("q"), 1)).unwrap();
+    sl.insert(s("*", None, 2)).unwrap();
+    for lit in [&b""[..], b"a..b", b".", b"a."] {
+        assert!(
+            sl.match_subject(lit).is_empty(),
+            "{:?}",
+            String::from_utf8_lossy(lit)
+        );
+    }
+    assert_eq!(sl.stats().num_cache, 0, "invalid subjects are not cached");
+}

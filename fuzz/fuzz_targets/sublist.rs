@@ -24,9 +24,11 @@ impl Entry for S {
     }
 }
 
-/// Most tokens in a deep subject: deep enough that a recursion per token would overflow an
-/// 8 MiB stack, small enough to keep a run fast.
-const DEEP_TOKENS: usize = 100_000;
+/// Most tokens in a deep subject. Deep commands run on a thread with a [`DEEP_STACK`] stack
+/// (the std runtime's readers have 512 KiB), where a recursion per token at this depth
+/// overflows, while a run stays cheap.
+const DEEP_TOKENS: usize = 4_000;
+const DEEP_STACK: usize = 64 * 1024;
 
 #[derive(Debug, Arbitrary)]
 enum Cmd {
@@ -34,9 +36,8 @@ enum Cmd {
         tokens: Vec<u8>,
         queue: Option<bool>,
     },
-    /// A subject of up to [`DEEP_TOKENS`] tokens (one per input: each costs ~200 bytes of
-    /// trie per token): the walks once recursed per token and overflowed the stack (a
-    /// crash even on the fuzzer's 8 MiB main stack at this depth).
+    /// A subject of up to [`DEEP_TOKENS`] tokens (one per input), inserted, matched and
+    /// removed on a small stack: the walks once recursed per token and overflowed it.
     Deep {
         tokens: Vec<u8>,
         repeat: u16,
@@ -62,6 +63,30 @@ fn build(tokens: &[u8], literal: bool) -> Vec<u8> {
         })
         .collect();
     parts.join(&b'.')
+}
+
+/// Inserts `s` (deep), optionally matches it, removes it: the list is as before.
+fn deep(sl: &mut Sublist<S>, s: &Arc<S>, then_match: bool) {
+    let before = sl.count();
+    let ok = sl.insert(Arc::clone(s)).is_ok();
+    assert_eq!(ok, subject::is_valid_subject(&s.subject));
+    if then_match {
+        // Literal tokens in place of wildcards: the deep entry must match it.
+        let lit: Vec<u8> = s
+            .subject
+            .iter()
+            .map(|&b| if b == b'*' || b == b'>' { b'a' } else { b })
+            .collect();
+        let r = sl.match_subject(&lit);
+        let found = r
+            .psubs
+            .iter()
+            .chain(r.qsubs.iter().flatten())
+            .any(|x| x.id == s.id);
+        assert_eq!(found, ok && subject::is_valid_subject(&lit));
+    }
+    assert_eq!(sl.remove(s), ok);
+    assert_eq!(sl.count(), before);
 }
 
 fuzz_target!(|cmds: Vec<Cmd>| {
@@ -91,30 +116,19 @@ fuzz_target!(|cmds: Vec<Cmd>| {
                     continue;
                 }
                 let per_unit = tokens.len().clamp(1, 6);
-                let times = usize::from(repeat).clamp(1, DEEP_TOKENS / per_unit);
+                let times = (usize::from(repeat) + 1).min(DEEP_TOKENS / per_unit);
                 let subject = vec![unit; times].join(&b'.');
                 let queue = queue.map(|q| if q { b"q1".to_vec() } else { b"q2".to_vec() });
                 let s = Arc::new(S { subject, queue, id });
-                let ok = sl.insert(Arc::clone(&s)).is_ok();
-                assert_eq!(ok, subject::is_valid_subject(&s.subject));
-                if then_match {
-                    // Literal tokens in place of wildcards: the deep entry must match it.
-                    let lit: Vec<u8> = s
-                        .subject
-                        .iter()
-                        .map(|&b| if b == b'*' || b == b'>' { b'a' } else { b })
-                        .collect();
-                    let r = sl.match_subject(&lit);
-                    let found = r
-                        .psubs
-                        .iter()
-                        .chain(r.qsubs.iter().flatten())
-                        .any(|x| x.id == id);
-                    assert_eq!(found, ok && subject::is_valid_subject(&lit));
-                }
-                if ok {
-                    model.push(s);
-                }
+                let list = &mut sl;
+                std::thread::scope(|scope| {
+                    std::thread::Builder::new()
+                        .stack_size(DEEP_STACK)
+                        .spawn_scoped(scope, || deep(list, &s, then_match))
+                        .expect("spawn the deep thread")
+                        .join()
+                        .expect("the deep command panicked");
+                });
             }
             Cmd::Remove(i) => {
                 if !model.is_empty() {
