@@ -56,8 +56,7 @@ struct ReplyPerms {
 #[derive(Debug)]
 struct Outbound {
     buf: Vec<u8>,
-    max_pending: usize,
-    /// [`stall_mark`] of `max_pending`, computed once.
+    /// [`stall_mark`] of the handle's `max_pending`, computed once.
     stall_at: usize,
     state: OutState,
     out_msgs: u64,
@@ -168,7 +167,6 @@ impl ClientHandle {
             max_pending,
             out: Mutex::new(Outbound {
                 buf: Vec::new(),
-                max_pending,
                 stall_at: stall_mark(max_pending),
                 state: OutState::Open,
                 out_msgs: 0,
@@ -239,7 +237,7 @@ impl ClientHandle {
         if o.state != OutState::Open {
             return Delivered::Skipped;
         }
-        if o.buf.len() + bytes.len() > o.max_pending {
+        if o.buf.len() + bytes.len() > self.max_pending {
             o.slow_consumer();
             drop(o);
             self.notify.notify();
@@ -272,7 +270,7 @@ impl ClientHandle {
         };
         // Control line upper bound: verb, subject, sid, reply, two sizes, spaces, CRLFs.
         let line = 32 + d.subject.len() + sid.len() + d.reply.map_or(0, <[u8]>::len);
-        if o.buf.len() + line + body.len() > o.max_pending {
+        if o.buf.len() + line + body.len() > self.max_pending {
             o.slow_consumer();
             drop(o);
             self.notify.notify();

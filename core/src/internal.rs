@@ -66,7 +66,6 @@ impl InternalHandler for ServerPing {
         let opts = sh.opts();
         let s = &sh.stats;
         let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
-        let subscriptions: usize = sh.accounts().iter().map(|a| a.num_subscriptions()).sum();
         let body = serde_json::json!({
             "server": {
                 "name": sh.server_name(),
@@ -80,7 +79,7 @@ impl InternalHandler for ServerPing {
                 "connections": sh.num_clients(),
                 "total_connections": s.total_connections.load(Ordering::Relaxed),
                 "active_accounts": sh.accounts().len(),
-                "subscriptions": subscriptions,
+                "subscriptions": sh.num_subscriptions(),
                 "sent": {
                     "msgs": s.out_msgs.load(Ordering::Relaxed),
                     "bytes": s.out_bytes.load(Ordering::Relaxed),

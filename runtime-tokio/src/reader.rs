@@ -1,10 +1,11 @@
 //! The reader task of one connection: socket bytes and timers into the core's [`Connection`].
 //!
 //! It owns the connection state machine. It reads into a buffer that starts small and grows
-//! while reads fill it, feeds each chunk to `handle_read`, fires the connection's one timer
-//! (`poll_timeout` → `handle_timeout`), honours the core's read pauses (`handle_read_paced`,
-//! `poll_read_pause`: no socket read while paused), logs the core's events, and stops on the core's
-//! `Closed` event, on EOF or a read error, or when the writer cancels the connection's token.
+//! while reads fill it, feeds each chunk to `handle_read_paced` (honouring the core's read
+//! pauses and auth waits, `poll_read_pause` and `poll_auth_request`: no socket read
+//! meanwhile), fires the connection's one timer (`poll_timeout` → `handle_timeout`), logs the
+//! core's events, and stops on the core's `Closed` event, on EOF or a read error, or when
+//! the writer cancels the connection's token.
 //! When the server reloads its config it bumps a `watch` generation; the reader then runs
 //! `handle_config_change` (new limits, keep-alive, re-authentication).
 
@@ -47,8 +48,9 @@ fn off_worker<R>(conn: &mut Connection, f: impl FnOnce(&mut Connection) -> R) ->
 
 /// Feeds one read to the core with flow control: while the connection is paused (a fast
 /// producer stalled by a receiver near its `max_pending`, or a CONNECT waiting for its auth
-/// decision) it waits, without reading the socket, then offers the rest. A pause is at most a few ms (the core's `STALL_BUDGET`
-/// bounds one read's pauses to 10 ms), so the reader's other events simply wait for it.
+/// decision) it waits, without reading the socket, then offers the rest. A pause is a few
+/// ms (the core's `STALL_BUDGET` bounds one read's pauses to 10 ms) and a bcrypt check
+/// tens of ms, so the reader's other events simply wait for them.
 async fn feed(conn: &mut Connection, bytes: &[u8], sh: &Shared) {
     let mut off = 0;
     loop {
