@@ -67,6 +67,28 @@ pub fn open_connection(
     conn
 }
 
+/// The core connection for a route: accepted on the cluster port (`url` `None`) or
+/// dialled to `url`. Logs Go's `Route connection created`.
+pub fn open_route(
+    sh: &Shared,
+    peer: SocketAddr,
+    notify: Arc<dyn Notify>,
+    url: Option<natsd_core::options::RouteUrl>,
+) -> Connection {
+    let conn = match url {
+        Some(url) => Connection::connect_route(sh, clock::now(), Some(peer), notify, url),
+        None => Connection::accept_route(sh, clock::now(), Some(peer), notify),
+    };
+    tracing::info!("{peer} - rid:{} - Route connection created", conn.cid());
+    conn
+}
+
+/// A route dial failed: the node hears of it (it logs and schedules the next attempt).
+pub fn dial_failed(sh: &Shared, url: natsd_core::options::RouteUrl, e: &io::Error) {
+    let error = format!("dial tcp {}: {e}", url.addr());
+    sh.to_node(natsd_core::node::NodeInput::DialFailed { url, error });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

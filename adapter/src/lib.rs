@@ -27,6 +27,7 @@ pub mod identity;
 pub mod listener;
 pub mod metrics;
 pub mod monitor;
+pub mod node_driver;
 pub mod reload;
 pub mod runtime;
 pub mod startup;

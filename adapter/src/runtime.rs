@@ -23,9 +23,13 @@ pub trait RunningServer {
     /// The server's shared state (clients, stats, options).
     fn shared(&self) -> &std::sync::Arc<natsd_core::shared::Shared>;
 
-    /// Stop accepting new clients: the listener closes (lame duck mode; the core's `Node`
-    /// decides when, and does the rest through the shared state).
-    fn stop_accepting(&mut self);
+    /// The route listener's address, in a cluster (the real port when 0 was asked for).
+    fn cluster_addr(&self) -> Option<SocketAddr>;
+
+    /// Lame duck mode, run by the server's node (`Node::handle_lame_duck`, paced as Go):
+    /// stop accepting, then close the clients one by one. Returns when the node says to
+    /// shut down; the caller then calls [`shutdown`](Self::shutdown).
+    fn lame_duck(&mut self, duration: std::time::Duration, grace: std::time::Duration);
 
     /// Graceful stop: stop accepting, flush and close every client (bounded by the write
     /// deadline plus slack), log `Server Exiting..`. Blocks until done.

@@ -34,7 +34,32 @@ pub fn prepare(opts: &mut Options, start: &StartInfo) -> io::Result<String> {
     if let Some(f) = &start.config_file {
         tracing::info!("Using configuration file: {f}");
     }
+    if let Some(c) = opts.cluster.as_mut() {
+        if c.name.is_none() {
+            // Go: a random NUID, "dynamic" (a peer with a configured name wins).
+            let id = identity::new_server_id()?;
+            c.name = Some(id[1..23].to_string());
+            c.name_dynamic = true;
+            tracing::warn!("Cluster name was dynamically generated, consider setting one");
+        }
+        tracing::info!("Cluster name is {}", c.name.as_deref().unwrap_or_default());
+    }
     Ok(server_id)
+}
+
+/// Binds the route listener when `opts` has a cluster block, replacing its port with the
+/// bound one (port 0 picks a free port) and logging Go's line. `None` without a cluster.
+pub fn bind_routes(opts: &mut Options) -> io::Result<Option<std::net::TcpListener>> {
+    let Some(c) = opts.cluster.as_mut() else {
+        return Ok(None);
+    };
+    let l = crate::listener::bind(&c.host, c.port)?;
+    c.port = l.local_addr()?.port();
+    tracing::info!(
+        "Listening for route connections on {}",
+        join_host_port(&c.host, c.port)
+    );
+    Ok(Some(l))
 }
 
 /// After binding: `Listening for client connections on HOST:PORT` (the bound port).
@@ -77,11 +102,7 @@ fn log_banner(opts: &Options, server_id: &str) {
 
 /// `host:port`, with brackets around an IPv6 host (Go's `net.JoinHostPort`).
 pub fn join_host_port(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
+    natsd_core::options::join_host_port(host, port)
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::client::Subscription;
+use crate::client::{ClientHandle, Delivered, Subscription};
+use crate::route::{self, LocalInterest, RouteTable};
 use crate::sublist::{InterestChange, InvalidSubject, MatchResult, Sublist, SublistStats};
 
 /// The global account: clients whose user names no account land here.
@@ -37,6 +38,12 @@ pub struct Account {
     pub out_msgs: AtomicU64,
     /// Payload bytes delivered from this account.
     pub out_bytes: AtomicU64,
+    /// The server's routes: local interest changes go out to them.
+    routes: Arc<RouteTable>,
+    /// Local subscriptions per subject, when the server is in a cluster (see
+    /// [`LocalInterest`]). Held while the update is queued to every route, so routes see
+    /// the updates of one key in the order they were counted.
+    interest: Option<parking_lot::Mutex<LocalInterest>>,
 }
 
 impl std::fmt::Debug for Account {
@@ -48,9 +55,20 @@ impl std::fmt::Debug for Account {
 }
 
 impl Account {
-    /// An empty account; `seed` keys its sublist's hashing (see [`crate::keyed_hasher`]).
+    /// An empty account with no routes; `seed` keys its sublist's hashing (see
+    /// [`crate::keyed_hasher`]).
     pub fn new(name: &str, cache: bool, seed: u64) -> Account {
+        Account::with_routes(name, cache, seed, Arc::new(RouteTable::new(false)))
+    }
+
+    /// An empty account of a server whose routes are `routes`.
+    pub fn with_routes(name: &str, cache: bool, seed: u64, routes: Arc<RouteTable>) -> Account {
+        let interest = routes
+            .is_enabled()
+            .then(|| parking_lot::Mutex::new(LocalInterest::new(seed)));
         Account {
+            routes,
+            interest,
             name: name.to_string(),
             is_system: name == SYSTEM_ACCOUNT,
             sublist: parking_lot::RwLock::new(Sublist::with_seed(cache, seed)),
@@ -69,10 +87,50 @@ impl Account {
 
     /// Adds a subscription; says how the interest in its (subject, queue) changed.
     pub fn insert(&self, sub: Arc<Subscription>) -> Result<InterestChange, InvalidSubject> {
+        let local = self.interest.is_some() && !sub.is_remote();
+        let keep = local.then(|| Arc::clone(&sub));
         let mut sl = self.sublist.write();
         let change = sl.insert_interest(sub)?;
         self.generation.fetch_max(sl.generation(), Ordering::AcqRel);
+        drop(sl);
+        if let Some(sub) = keep {
+            self.local_interest(&sub, true);
+        }
         Ok(change)
+    }
+
+    /// Counts a local subscription in or out and tells the routes if that changes what
+    /// they know (`RS+`/`RS-`).
+    fn local_interest(&self, sub: &Subscription, added: bool) {
+        let Some(interest) = &self.interest else {
+            return;
+        };
+        let mut li = interest.lock();
+        let q = sub.queue.as_deref();
+        if let Some(update) = li.change(&sub.subject, q, added) {
+            let mut line = Vec::with_capacity(16 + self.name.len() + sub.subject.len());
+            route::encode_update(&mut line, self.name.as_bytes(), &sub.subject, q, update);
+            self.routes.broadcast(&line);
+        }
+    }
+
+    /// Queues `RS+` for all local interest to a new route (its initial sync), under the
+    /// interest lock: an update counted before it is in the sync, one after it follows it.
+    pub fn send_interest_to(&self, route: &ClientHandle) {
+        let Some(interest) = &self.interest else {
+            return;
+        };
+        let li = interest.lock();
+        if li.is_empty() {
+            return;
+        }
+        let mut out = Vec::new();
+        li.encode_all(self.name.as_bytes(), &mut out);
+        if let Delivered::Queued { wake: true } | Delivered::QueuedStall { wake: true } =
+            route.send(&out)
+        {
+            route.wake();
+        }
     }
 
     /// Removes subscriptions; those not present are ignored.
@@ -84,15 +142,22 @@ impl Account {
     /// whole set. The generation publishers check their caches against moves once, at the
     /// end: until then their cached matches stay valid (the closed entries are skipped), so
     /// publishers with a cached match take no lock at all while the removal runs.
+    ///
+    /// In a cluster, each local subscription that really left is counted out of the local
+    /// interest after its slice (`RS-` to the routes when it was the last on its subject).
     pub fn remove<'a>(&self, subs: impl IntoIterator<Item = &'a Arc<Subscription>>) {
         let mut subs = subs.into_iter().inspect(|s| {
             s.close();
         });
+        let track = self.interest.is_some();
+        let mut left: Vec<&Arc<Subscription>> = Vec::new();
         loop {
             let mut sl = self.sublist.write();
             let mut n = 0;
             for s in subs.by_ref().take(REMOVE_SLICE) {
-                sl.remove(s);
+                if sl.remove(s) && track && !s.is_remote() {
+                    left.push(s);
+                }
                 n += 1;
             }
             let generation = sl.generation();
@@ -100,10 +165,16 @@ impl Account {
                 drop(sl);
                 // `fetch_max`: an insert during the removal may have published a later one.
                 self.generation.fetch_max(generation, Ordering::AcqRel);
+                for s in left.drain(..) {
+                    self.local_interest(s, false);
+                }
                 return;
             }
             // Publishers waiting to match get the lock now, before the next slice.
             parking_lot::RwLockWriteGuard::unlock_fair(sl);
+            for s in left.drain(..) {
+                self.local_interest(s, false);
+            }
         }
     }
 

@@ -9,7 +9,7 @@
 //! The runtime's writer drains the queue with [`ClientHandle::take`]; it is woken through the
 //! [`Notify`] it registered, at most once per publisher read batch.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::auth::CompiledPermissions;
@@ -184,6 +184,54 @@ impl ClientHandle {
             last_activity: AtomicU64::new(0),
             async_info: AtomicBool::new(false),
             sub_deny: AtomicBool::new(false),
+        }
+    }
+
+    /// The handle of a route connection: never closed as a slow consumer (Go closes only
+    /// clients over `max_pending`; a route that cannot keep up ends by its write deadline),
+    /// but producers stall past [`stall_mark`] of `max_pending`, as they do for clients.
+    pub fn new_route(
+        cid: u64,
+        addr: Option<std::net::SocketAddr>,
+        max_pending: usize,
+        seed: u64,
+        notify: Arc<dyn Notify>,
+    ) -> ClientHandle {
+        let h = ClientHandle::new(cid, addr, usize::MAX, seed, notify);
+        h.lock().stall_at = stall_mark(max_pending);
+        h
+    }
+
+    /// Queues one routed message (`RMSG`, or `HMSG` when the route negotiated headers;
+    /// without them the headers are stripped, as Go does). `queues`: the names of the queue
+    /// groups picked on this route, space separated.
+    pub fn deliver_routed(
+        &self,
+        account: &[u8],
+        d: &Delivery<'_>,
+        queues: Option<&[u8]>,
+    ) -> Delivered {
+        let mut o = self.lock();
+        if o.state != OutState::Open {
+            return Delivered::Skipped;
+        }
+        let (hdr, body) = if d.has_headers && o.headers {
+            (Some(d.header_len), d.payload)
+        } else if d.has_headers {
+            (None, &d.payload[d.header_len..])
+        } else {
+            (None, d.payload)
+        };
+        encode::rmsg(&mut o.buf, account, d.subject, d.reply, queues, hdr, body);
+        o.out_msgs += 1;
+        o.out_bytes += body.len() as u64;
+        let stall = o.buf.len() > o.stall_at;
+        drop(o);
+        let wake = !self.wake_owed.swap(true, Ordering::AcqRel);
+        if stall {
+            Delivered::QueuedStall { wake }
+        } else {
+            Delivered::Queued { wake }
         }
     }
 
@@ -421,12 +469,15 @@ fn prune_replies(t: &mut ReplyPerms, now: Time, expires: Option<std::time::Durat
     }
 }
 
-/// Where a subscription's messages go. Routes will be a third kind (once per route per
-/// message, with the queue weight the route announced), decided in the same place.
+/// Where a subscription's messages go.
 #[derive(Clone)]
 pub enum Dest {
     /// A client connection: `MSG`/`HMSG` into its outbound queue.
     Client,
+    /// A peer server's interest, learned from `RS+` on a route (the subscription's `client`
+    /// is the route's handle): a message goes once per route, however many of the route's
+    /// subscriptions match (`RMSG` with the names of the queue groups picked there).
+    Route,
     /// A handler inside the server (system services such as `$SYS.REQ.SERVER.PING`), run
     /// at the end of the publisher's batch; its reply is published into the same account.
     Internal(Arc<dyn crate::internal::InternalHandler>),
@@ -436,6 +487,7 @@ impl std::fmt::Debug for Dest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Dest::Client => f.write_str("Client"),
+            Dest::Route => f.write_str("Route"),
             Dest::Internal(_) => f.write_str("Internal"),
         }
     }
@@ -454,6 +506,9 @@ pub struct Subscription {
     pub client: Arc<ClientHandle>,
     /// Where its messages go.
     pub dest: Dest,
+    /// Queue weight: 1 for a local member; for a route's queue subscription, the members the
+    /// peer has (a queue group picks among all members cluster-wide, as Go).
+    weight: AtomicU32,
     delivered: AtomicU64,
     /// Auto-unsubscribe limit; 0 means none.
     max: AtomicU64,
@@ -496,6 +551,7 @@ impl Subscription {
             sid: sid.into(),
             client,
             dest: Dest::Client,
+            weight: AtomicU32::new(1),
             delivered: AtomicU64::new(0),
             max: AtomicU64::new(0),
             closed: AtomicBool::new(false),
@@ -512,6 +568,37 @@ impl Subscription {
         let mut s = Subscription::new(subject, None, b"0", client);
         s.dest = Dest::Internal(handler);
         s
+    }
+
+    /// A peer's interest learned on a route (`RS+`), owned by the route's handle; `weight`
+    /// is the peer's member count for a queue subscription.
+    pub fn remote(
+        subject: &[u8],
+        queue: Option<&[u8]>,
+        weight: u32,
+        route: Arc<ClientHandle>,
+    ) -> Subscription {
+        let mut s = Subscription::new(subject, queue, b"", route);
+        s.dest = Dest::Route;
+        s.weight = AtomicU32::new(weight.max(1));
+        s
+    }
+
+    /// Its queue weight (1 for local members).
+    #[inline]
+    pub fn weight(&self) -> u32 {
+        self.weight.load(Ordering::Relaxed)
+    }
+
+    /// A route's queue subscription changed weight (`RS+` again with a new count).
+    pub fn set_weight(&self, weight: u32) {
+        self.weight.store(weight.max(1), Ordering::Relaxed);
+    }
+
+    /// True for a peer's interest (see [`Dest::Route`]).
+    #[inline]
+    pub fn is_remote(&self) -> bool {
+        matches!(self.dest, Dest::Route)
     }
 
     /// Counts one delivery attempt against the limit. Atomic, so concurrent publishers can

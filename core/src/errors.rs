@@ -67,6 +67,14 @@ pub enum CloseReason {
     NoRespondersRequiresHeaders,
     /// Disconnected by a configuration change or an operator.
     Kicked,
+    /// A second route to a server we already have a route to (or a route to ourselves).
+    DuplicateRoute,
+    /// A route peer with another cluster name.
+    ClusterNameConflict,
+    /// A route peer with our own server name.
+    DuplicateServerName,
+    /// Something other than a route dialled the route port (a client's CONNECT).
+    WrongPort,
 }
 
 impl CloseReason {
@@ -90,6 +98,10 @@ impl CloseReason {
             CloseReason::ServerShutdown => "Server Shutdown",
             CloseReason::NoRespondersRequiresHeaders => "No Responders Requires Headers",
             CloseReason::Kicked => "Kicked",
+            CloseReason::DuplicateRoute => "Duplicate Route",
+            CloseReason::ClusterNameConflict => "Cluster Name Conflict",
+            CloseReason::DuplicateServerName => "Duplicate Server Name",
+            CloseReason::WrongPort => "Wrong Port",
         }
     }
 

@@ -44,6 +44,7 @@ pub mod node;
 pub mod options;
 pub mod proto;
 pub mod rng;
+pub mod route;
 pub mod shared;
 pub mod subject;
 pub mod sublist;

@@ -66,6 +66,8 @@ pub struct Options {
     pub seed: u64,
     /// Protocol tracing (`-V`, `trace: true`): every op in and out as a `[TRC]` log event.
     pub trace: bool,
+    /// `cluster { … }`: routes to other servers; `None` for a standalone server.
+    pub cluster: Option<ClusterOptions>,
 }
 
 impl Default for Options {
@@ -92,6 +94,125 @@ impl Default for Options {
             disable_sublist_cache: false,
             seed: 0,
             trace: false,
+            cluster: None,
         }
+    }
+}
+
+/// `cluster { … }` (and `--cluster`, `--routes`, `--cluster_name`): the route listener and the
+/// routes this server dials.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterOptions {
+    /// `name`; `None` until the runtime generates one (Go: a random NUID, "dynamic").
+    pub name: Option<String>,
+    /// The name was generated, not configured (Go's `cluster_dynamic`).
+    pub name_dynamic: bool,
+    /// Route listen host.
+    pub host: String,
+    /// Route listen port (the bound port once listening when 0 was asked for).
+    pub port: u16,
+    /// `cluster_advertise` / `advertise`: the `host:port` peers are told to dial.
+    pub advertise: Option<String>,
+    /// `routes`: explicit routes, dialled at start and redialled forever.
+    pub routes: Vec<RouteUrl>,
+    /// `authorization { user, password }` peers must present in their route CONNECT.
+    pub user: Option<String>,
+    /// Its password (may be a bcrypt hash).
+    pub password: Option<String>,
+    /// `authorization { timeout }`: how long a peer has to send CONNECT (Go: 2 s).
+    pub auth_timeout: Duration,
+    /// `no_advertise`: leave this server's client URLs out of route INFO.
+    pub no_advertise: bool,
+    /// `connect_retries`: extra dial attempts for an implicit route (Go: 0).
+    pub connect_retries: u32,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            name: None,
+            name_dynamic: false,
+            host: "0.0.0.0".into(),
+            port: 6222,
+            advertise: None,
+            routes: Vec::new(),
+            user: None,
+            password: None,
+            auth_timeout: Duration::from_secs(2),
+            no_advertise: false,
+            connect_retries: 0,
+        }
+    }
+}
+
+/// One route URL: `nats-route://[user:pass@]host:port` (Go also takes `nats://`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteUrl {
+    /// The URL as written (logs, `/routez`).
+    pub url: String,
+    /// Host to dial.
+    pub host: String,
+    /// Port to dial.
+    pub port: u16,
+    /// User for the route CONNECT.
+    pub user: Option<String>,
+    /// Password for the route CONNECT.
+    pub pass: Option<String>,
+}
+
+impl RouteUrl {
+    /// Parses a route URL; `Err` says what is wrong, as a sentence.
+    pub fn parse(url: &str) -> Result<RouteUrl, String> {
+        let rest = url
+            .split_once("://")
+            .map(|(scheme, rest)| (scheme.to_ascii_lowercase(), rest));
+        let rest = match rest {
+            Some((scheme, rest)) if scheme == "nats-route" || scheme == "nats" => rest,
+            Some((scheme, _)) => return Err(format!("unsupported route URL scheme {scheme:?}")),
+            None => return Err(format!("error parsing route url [{url:?}]: missing scheme")),
+        };
+        let rest = rest.trim_end_matches('/');
+        let (userinfo, hostport) = match rest.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, rest),
+        };
+        let (user, pass) = match userinfo {
+            Some(u) => match u.split_once(':') {
+                Some((u, p)) => (Some(u.to_string()), Some(p.to_string())),
+                None => (Some(u.to_string()), None),
+            },
+            None => (None, None),
+        };
+        let (host, port) = crate::config::typed::split_host_port(hostport)
+            .ok_or_else(|| format!("error parsing route url [{url:?}]: missing port"))?;
+        let port = port
+            .parse::<u16>()
+            .map_err(|_| format!("error parsing route url [{url:?}]: invalid port {port:?}"))?;
+        if host.is_empty() || port == 0 {
+            return Err(format!(
+                "error parsing route url [{url:?}]: missing host or port"
+            ));
+        }
+        Ok(RouteUrl {
+            url: url.to_string(),
+            host: host.to_string(),
+            port,
+            user,
+            pass,
+        })
+    }
+
+    /// `host:port` to dial (IPv6 hosts in brackets).
+    pub fn addr(&self) -> String {
+        join_host_port(&self.host, self.port)
+    }
+}
+
+/// `host:port`, with an IPv6 host in brackets (Go's `net.JoinHostPort`).
+pub fn join_host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }

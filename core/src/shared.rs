@@ -11,14 +11,20 @@
 //! - Poisoned `std` locks (a panic while holding one: a bug) are recovered, never unwrapped,
 //!   so one bug does not take down every other connection.
 //! - Hot counters are atomics, added to once per read batch rather than once per message.
+//! - In a cluster, one more nesting: an account's interest lock, then the route table's
+//!   read lock, then each route's queue lock in turn (`Account::local_interest`), so every
+//!   route sees one key's `RS+`/`RS-` in the order they were counted. The interest lock is
+//!   never taken under the sublist lock.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 
-use crate::client::{ClientHandle, Subscription};
+use crate::client::{ClientHandle, Notify, Subscription};
 use crate::errors::CloseReason;
+use crate::node::NodeInput;
 use crate::options::Options;
+use crate::route::RouteTable;
 use crate::{FastMap, Time};
 
 pub use crate::account::{Account, GLOBAL_ACCOUNT, REMOVE_SLICE, SYSTEM_ACCOUNT};
@@ -146,7 +152,17 @@ pub struct Shared {
     pub stats: ServerStats,
     closed: Mutex<VecDeque<ClosedClient>>,
     start: Time,
+    /// The registered routes (empty and disabled for a standalone server).
+    routes: Arc<RouteTable>,
+    /// Inputs for the node from connections (routes up and down, gossip), taken by the
+    /// node's driver when `node_waker` wakes it. Bounded by [`NODE_INBOX_MAX`].
+    node_inbox: Mutex<VecDeque<NodeInput>>,
+    node_waker: OnceLock<Arc<dyn Notify>>,
 }
+
+/// Most inputs waiting for the node; only route connections send any (a few per route
+/// connection's life), so this is never reached short of a bug.
+pub const NODE_INBOX_MAX: usize = 1 << 16;
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -161,8 +177,17 @@ impl Shared {
     /// randomness; the simulator from its seed), started at `now`.
     pub fn new(opts: Options, server_id: String, now: Time) -> Shared {
         let cache = !opts.disable_sublist_cache;
-        let global = Arc::new(Account::new(GLOBAL_ACCOUNT, cache, opts.seed));
-        let system = Arc::new(Account::new(SYSTEM_ACCOUNT, cache, opts.seed));
+        let routes = Arc::new(RouteTable::new(opts.cluster.is_some()));
+        let account = |name| {
+            Arc::new(Account::with_routes(
+                name,
+                cache,
+                opts.seed,
+                Arc::clone(&routes),
+            ))
+        };
+        let global = account(GLOBAL_ACCOUNT);
+        let system = account(SYSTEM_ACCOUNT);
         let ping = Subscription::internal(
             crate::internal::SERVER_PING.as_bytes(),
             crate::internal::internal_client(opts.seed),
@@ -185,7 +210,43 @@ impl Shared {
             stats: ServerStats::default(),
             closed: Mutex::new(VecDeque::new()),
             start: now,
+            routes,
+            node_inbox: Mutex::new(VecDeque::new()),
+            node_waker: OnceLock::new(),
         }
+    }
+
+    /// The registered routes.
+    pub fn routes(&self) -> &Arc<RouteTable> {
+        &self.routes
+    }
+
+    /// The cluster name (`None` for a standalone server).
+    pub fn cluster_name(&self) -> Option<String> {
+        self.opts().cluster.as_ref().and_then(|c| c.name.clone())
+    }
+
+    /// Sets what wakes the node's driver when an input arrives (once; later calls ignored).
+    pub fn set_node_waker(&self, waker: Arc<dyn Notify>) {
+        let _ = self.node_waker.set(waker);
+    }
+
+    /// Queues an input for the node and wakes its driver.
+    pub fn to_node(&self, input: NodeInput) {
+        let mut q = self.node_inbox.lock().unwrap_or_else(|e| e.into_inner());
+        if q.len() < NODE_INBOX_MAX {
+            q.push_back(input);
+        }
+        drop(q);
+        if let Some(w) = self.node_waker.get() {
+            w.notify();
+        }
+    }
+
+    /// Takes every input queued for the node, in order.
+    pub fn take_node_inputs(&self) -> Vec<NodeInput> {
+        let mut q = self.node_inbox.lock().unwrap_or_else(|e| e.into_inner());
+        q.drain(..).collect()
     }
 
     /// The options in force (a snapshot: a reload after this call does not change it).
@@ -300,10 +361,14 @@ impl Shared {
         }
         let o = self.opts();
         let mut map = self.accounts.write().unwrap_or_else(|e| e.into_inner());
-        Arc::clone(
-            map.entry(name.to_string())
-                .or_insert_with(|| Arc::new(Account::new(name, !o.disable_sublist_cache, o.seed))),
-        )
+        Arc::clone(map.entry(name.to_string()).or_insert_with(|| {
+            Arc::new(Account::with_routes(
+                name,
+                !o.disable_sublist_cache,
+                o.seed,
+                Arc::clone(&self.routes),
+            ))
+        }))
     }
 
     /// Every account, sorted by name (monitoring).

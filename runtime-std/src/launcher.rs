@@ -39,8 +39,12 @@ impl RunningServer for Server {
         Server::shared(self)
     }
 
-    fn stop_accepting(&mut self) {
-        self.stop_accepting_now();
+    fn cluster_addr(&self) -> Option<SocketAddr> {
+        Server::cluster_addr(self)
+    }
+
+    fn lame_duck(&mut self, duration: std::time::Duration, grace: std::time::Duration) {
+        Server::lame_duck(self, duration, grace);
     }
 
     fn shutdown(self: Box<Self>) {

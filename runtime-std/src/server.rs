@@ -52,6 +52,10 @@ pub struct Server {
     accept: Option<JoinHandle<()>>,
     /// The monitoring HTTP listener, when enabled.
     monitor: Option<HttpMonitor>,
+    /// The route listener's address and its accept thread's control, in a cluster.
+    routes: Option<(SocketAddr, Arc<Control>)>,
+    /// The node's driver (routes, lame duck).
+    node: Option<natsd_adapter::node_driver::NodeDriver>,
 }
 
 /// Flags the accept thread checks after every `accept`, and its "ended" signal.
@@ -109,6 +113,7 @@ impl Server {
         let listener = listener::bind(&opts.host, opts.port)?;
         let local_addr = listener.local_addr()?;
         opts.port = local_addr.port();
+        let route_listener = startup::bind_routes(&mut opts)?;
         let host = opts.host.clone();
         let shared = Arc::new(Shared::new(opts, server_id, clock::now()));
         // Go starts monitoring before it logs the client listener.
@@ -126,6 +131,7 @@ impl Server {
             shared: Arc::clone(&shared),
             control: Arc::clone(&control),
             tracker: Arc::clone(&tracker),
+            route: false,
         };
         let done = AcceptDone(Arc::clone(&control));
         let accept = thread::Builder::new()
@@ -134,8 +140,36 @@ impl Server {
                 let _done = done;
                 acceptor.run(listener);
             })?;
+        let mut routes = None;
+        if let Some(l) = route_listener {
+            let addr = l.local_addr()?;
+            let rcontrol = Arc::new(Control::default());
+            let acceptor = Acceptor {
+                shared: Arc::clone(&shared),
+                control: Arc::clone(&rcontrol),
+                tracker: Arc::clone(&tracker),
+                route: true,
+            };
+            let done = AcceptDone(Arc::clone(&rcontrol));
+            thread::Builder::new()
+                .name("natsd-route-accept".into())
+                .spawn(move || {
+                    let _done = done;
+                    acceptor.run(l);
+                })?;
+            routes = Some((addr, rcontrol));
+        }
+        let host_impl = Arc::new(Host {
+            shared: Arc::clone(&shared),
+            tracker: Arc::clone(&tracker),
+            control: Arc::clone(&control),
+            local_addr,
+        });
+        let node = natsd_adapter::node_driver::NodeDriver::start(Arc::clone(&shared), host_impl)?;
         startup::log_ready();
         Ok(Server {
+            routes,
+            node: Some(node),
             shared,
             local_addr,
             control,
@@ -168,6 +202,19 @@ impl Server {
         self.monitor.as_ref().map(HttpMonitor::addr)
     }
 
+    /// The route listener's address, in a cluster (the real port when 0 was asked for).
+    pub fn cluster_addr(&self) -> Option<SocketAddr> {
+        self.routes.as_ref().map(|(a, _)| *a)
+    }
+
+    /// Lame duck mode, run by the node (see `Node::handle_lame_duck`): returns when the
+    /// node says to shut down. Blocks the caller.
+    pub fn lame_duck(&self, duration: Duration, grace: Duration) {
+        if let Some(n) = &self.node {
+            n.lame_duck(duration, grace);
+        }
+    }
+
     /// The server id (`N` + 55 base32 characters).
     pub fn server_id(&self) -> &str {
         self.shared.server_id()
@@ -189,7 +236,14 @@ impl Server {
             m.stop();
         }
         self.stop_accepting(true);
+        if let Some(mut node) = self.node.take() {
+            node.stop();
+        }
+        self.stop_routes();
         self.shared.close_all(CloseReason::ServerShutdown);
+        for r in self.shared.routes().list() {
+            r.handle.close_after_flush(CloseReason::ServerShutdown);
+        }
         let grace = self.shared.opts().write_deadline + SHUTDOWN_SLACK;
         if !self.tracker.wait_idle(grace) {
             tracing::warn!("Connections did not close within {grace:?}; aborting them");
@@ -208,6 +262,15 @@ impl Server {
     /// blocks until the accept thread ended (bounded).
     pub fn stop_accepting_now(&mut self) {
         self.stop_accepting(true);
+    }
+
+    /// Stops the route accept thread (bounded wait).
+    fn stop_routes(&mut self) {
+        if let Some((addr, control)) = self.routes.take() {
+            control.stop.store(true, Ordering::Release);
+            let _ = TcpStream::connect_timeout(&connectable(addr), ACCEPT_STOP_WAIT);
+            control.wait_ended(ACCEPT_STOP_WAIT);
+        }
     }
 
     /// Sets the stop flag and wakes the accept thread; with `wait`, joins it (bounded).
@@ -244,6 +307,10 @@ impl Drop for Server {
             self.stop_accepting(false);
             abort_all(&self.shared);
         }
+        if let Some((addr, control)) = self.routes.take() {
+            control.stop.store(true, Ordering::Release);
+            let _ = TcpStream::connect_timeout(&connectable(addr), Duration::from_millis(100));
+        }
     }
 }
 
@@ -251,6 +318,9 @@ impl Drop for Server {
 fn abort_all(shared: &Shared) {
     for (h, _) in shared.client_list() {
         h.close_now(CloseReason::ServerShutdown);
+    }
+    for r in shared.routes().list() {
+        r.handle.close_now(CloseReason::ServerShutdown);
     }
 }
 
@@ -264,11 +334,12 @@ fn connectable(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, addr.port())
 }
 
-/// The accept thread's state.
+/// The accept thread's state: clients, or routes on the cluster port.
 struct Acceptor {
     shared: Arc<Shared>,
     control: Arc<Control>,
     tracker: Arc<Tracker>,
+    route: bool,
 }
 
 impl Acceptor {
@@ -284,7 +355,23 @@ impl Acceptor {
             match accepted {
                 Ok((stream, peer)) => {
                     backoff.reset();
-                    self.spawn_connection(stream, peer);
+                    if self.route {
+                        spawn_connection(
+                            &self.shared,
+                            &self.tracker,
+                            stream,
+                            peer,
+                            |sh, _, wake| natsd_adapter::accept::open_route(sh, peer, wake, None),
+                        );
+                    } else {
+                        spawn_connection(
+                            &self.shared,
+                            &self.tracker,
+                            stream,
+                            peer,
+                            |sh, nodelay, wake| open_connection(sh, peer, nodelay, wake),
+                        );
+                    }
                 }
                 Err(e) => thread::sleep(backoff.failed(&e)),
             }
@@ -296,60 +383,119 @@ impl Acceptor {
         }
         tracing::debug!("Client accept loop exiting..");
     }
+}
 
-    /// Creates the core connection and its reader and writer threads. A failure to spawn
-    /// closes the connection (the `ReaderJob` and the writer's socket are dropped).
-    fn spawn_connection(&self, stream: TcpStream, peer: SocketAddr) {
-        let wake = Arc::new(Wake::default());
-        // Before accept: see `open_connection`.
-        let generation = self.shared.options_generation();
-        let nodelay = stream.set_nodelay(true);
-        let conn = open_connection(&self.shared, peer, nodelay, wake.clone());
-        let cid = conn.cid();
-        let ctx = WriterCtx {
-            handle: Arc::clone(conn.handle()),
-            wake,
-            shared: Arc::clone(&self.shared),
-            peer,
-        };
-        let reader_job = ReaderJob::new(
-            conn,
-            Arc::clone(&self.shared),
-            CloseReason::ReadError,
-            generation,
-        );
-        let write_half = match stream.try_clone() {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!("{peer} - cid:{cid} - could not clone the socket: {e}");
-                return; // drops `reader_job`: the connection closes
-            }
-        };
-        let guard = self.tracker.enter();
+/// Creates the core connection and its reader and writer threads. A failure to spawn
+/// closes the connection (the `ReaderJob` and the writer's socket are dropped).
+fn spawn_connection(
+    shared: &Arc<Shared>,
+    tracker: &Arc<Tracker>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    make: impl FnOnce(&Arc<Shared>, io::Result<()>, Arc<Wake>) -> natsd_core::conn::Connection,
+) {
+    let wake = Arc::new(Wake::default());
+    // Before accept: see `open_connection`.
+    let generation = shared.options_generation();
+    let nodelay = stream.set_nodelay(true);
+    let conn = make(shared, nodelay, wake.clone());
+    let cid = conn.cid();
+    let ctx = WriterCtx {
+        handle: Arc::clone(conn.handle()),
+        wake,
+        shared: Arc::clone(shared),
+        peer,
+    };
+    let reader_job = ReaderJob::new(
+        conn,
+        Arc::clone(shared),
+        CloseReason::ReadError,
+        generation,
+    );
+    let write_half = match stream.try_clone() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("{peer} - cid:{cid} - could not clone the socket: {e}");
+            return; // drops `reader_job`: the connection closes
+        }
+    };
+    let guard = tracker.enter();
+    let spawned = thread::Builder::new()
+        .name(format!("natsd-w-{cid}"))
+        .stack_size(WRITER_STACK)
+        .spawn(move || {
+            let _guard = guard;
+            writer::run(&ctx, &write_half);
+        });
+    if let Err(e) = spawned {
+        tracing::error!("{peer} - cid:{cid} - could not spawn the writer thread: {e}");
+        drop(reader_job);
+        return;
+    }
+    let guard = tracker.enter();
+    let spawned = thread::Builder::new()
+        .name(format!("natsd-r-{cid}"))
+        .stack_size(READER_STACK)
+        .spawn(move || {
+            let _guard = guard;
+            reader::run(reader_job, &stream);
+        });
+    if let Err(e) = spawned {
+        // The dropped closure closed the connection; the writer flushes and ends.
+        tracing::error!("{peer} - cid:{cid} - could not spawn the reader thread: {e}");
+    }
+}
+
+/// The node's actions on this runtime.
+struct Host {
+    shared: Arc<Shared>,
+    tracker: Arc<Tracker>,
+    control: Arc<Control>,
+    local_addr: SocketAddr,
+}
+
+impl natsd_adapter::node_driver::NodeHost for Host {
+    fn dial(&self, url: natsd_core::options::RouteUrl) {
+        let shared = Arc::clone(&self.shared);
+        let tracker = Arc::clone(&self.tracker);
         let spawned = thread::Builder::new()
-            .name(format!("natsd-w-{cid}"))
-            .stack_size(WRITER_STACK)
+            .name("natsd-dial".into())
             .spawn(move || {
-                let _guard = guard;
-                writer::run(&ctx, &write_half);
+                let dialled = url.addr().to_socket_addrs_first().and_then(|a| {
+                    TcpStream::connect_timeout(&a, natsd_adapter::node_driver::ROUTE_DIAL_TIMEOUT)
+                });
+                match dialled.and_then(|s| s.peer_addr().map(|p| (s, p))) {
+                    Ok((stream, peer)) => {
+                        spawn_connection(&shared, &tracker, stream, peer, |sh, _, wake| {
+                            natsd_adapter::accept::open_route(sh, peer, wake, Some(url))
+                        })
+                    }
+                    Err(e) => natsd_adapter::accept::dial_failed(&shared, url, &e),
+                }
             });
         if let Err(e) = spawned {
-            tracing::error!("{peer} - cid:{cid} - could not spawn the writer thread: {e}");
-            drop(reader_job);
-            return;
+            tracing::error!("could not spawn a route dial thread: {e}");
         }
-        let guard = self.tracker.enter();
-        let spawned = thread::Builder::new()
-            .name(format!("natsd-r-{cid}"))
-            .stack_size(READER_STACK)
-            .spawn(move || {
-                let _guard = guard;
-                reader::run(reader_job, &stream);
-            });
-        if let Err(e) = spawned {
-            // The dropped closure closed the connection; the writer flushes and ends.
-            tracing::error!("{peer} - cid:{cid} - could not spawn the reader thread: {e}");
-        }
+    }
+
+    fn stop_accepting(&self) {
+        self.control.stop.store(true, Ordering::Release);
+        // Wakes the blocking accept so it sees the flag (bounded).
+        let _ = TcpStream::connect_timeout(&connectable(self.local_addr), ACCEPT_STOP_WAIT);
+    }
+}
+
+/// The first address `host:port` resolves to.
+trait FirstAddr {
+    fn to_socket_addrs_first(&self) -> io::Result<SocketAddr>;
+}
+
+impl FirstAddr for String {
+    fn to_socket_addrs_first(&self) -> io::Result<SocketAddr> {
+        use std::net::ToSocketAddrs;
+        self.to_socket_addrs()?
+            .next()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))
     }
 }
 

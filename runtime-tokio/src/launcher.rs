@@ -52,8 +52,13 @@ impl RunningServer for OnRuntime {
         self.server.shared()
     }
 
-    fn stop_accepting(&mut self) {
-        self.server.stop_accepting();
+    fn cluster_addr(&self) -> Option<SocketAddr> {
+        self.server.cluster_addr()
+    }
+
+    fn lame_duck(&mut self, duration: std::time::Duration, grace: std::time::Duration) {
+        // Called on the program's main thread, not a runtime worker: it may block.
+        self.server.lame_duck(duration, grace);
     }
 
     fn shutdown(self: Box<Self>) {

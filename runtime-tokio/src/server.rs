@@ -46,6 +46,12 @@ pub struct Server {
     reloaded: watch::Sender<u64>,
     /// The monitoring listener's address and its stop token, when monitoring is on.
     monitor: Option<(SocketAddr, CancellationToken)>,
+    /// The route listener's address, in a cluster.
+    cluster_addr: Option<SocketAddr>,
+    /// Its accept loop.
+    route_accept: Option<JoinHandle<()>>,
+    /// The node's driver (routes, lame duck).
+    node: Option<natsd_adapter::node_driver::NodeDriver>,
 }
 
 impl Server {
@@ -70,6 +76,7 @@ impl Server {
         let listener = TcpListener::from_std(std_listener)?;
         let local_addr = listener.local_addr()?;
         opts.port = local_addr.port();
+        let routes = startup::bind_routes(&mut opts)?;
         let host = opts.host.clone();
         let shared = Arc::new(Shared::new(opts, server_id, clock::now()));
         // Go starts monitoring before it logs the client listener.
@@ -88,15 +95,42 @@ impl Server {
         let conns = CancellationToken::new();
         let tracker = TaskTracker::new();
         let (reloaded, _) = watch::channel(shared.options_generation());
-        let acceptor = Acceptor {
+        let spawner = Arc::new(Spawner {
             shared: Arc::clone(&shared),
             conns: conns.clone(),
             tracker: tracker.clone(),
             reloaded: reloaded.clone(),
-        };
-        let accept = tokio::spawn(acceptor.run(listener, stop_accept.clone()));
+        });
+        let accept = tokio::spawn(
+            Acceptor {
+                spawner: Arc::clone(&spawner),
+                route: false,
+            }
+            .run(listener, stop_accept.clone()),
+        );
+        let mut cluster_addr = None;
+        let mut route_accept = None;
+        if let Some(l) = routes {
+            l.set_nonblocking(true)?;
+            let l = TcpListener::from_std(l)?;
+            cluster_addr = Some(l.local_addr()?);
+            let acceptor = Acceptor {
+                spawner: Arc::clone(&spawner),
+                route: true,
+            };
+            route_accept = Some(tokio::spawn(acceptor.run(l, conns.clone())));
+        }
+        let host_impl = Arc::new(Host {
+            spawner,
+            rt: tokio::runtime::Handle::current(),
+            stop_accept: stop_accept.clone(),
+        });
+        let node = natsd_adapter::node_driver::NodeDriver::start(Arc::clone(&shared), host_impl)?;
         startup::log_ready();
         Ok(Server {
+            cluster_addr,
+            route_accept,
+            node: Some(node),
             shared,
             local_addr,
             stop_accept,
@@ -129,6 +163,19 @@ impl Server {
         self.monitor.as_ref().map(|(a, _)| *a)
     }
 
+    /// The route listener's address, in a cluster (the real port when 0 was asked for).
+    pub fn cluster_addr(&self) -> Option<SocketAddr> {
+        self.cluster_addr
+    }
+
+    /// Lame duck mode, run by the node (see `Node::handle_lame_duck`): returns when the
+    /// node says to shut down. Blocks the calling thread: call it off the runtime.
+    pub fn lame_duck(&self, duration: Duration, grace: Duration) {
+        if let Some(n) = &self.node {
+            n.lame_duck(duration, grace);
+        }
+    }
+
     /// The server id (`N` + 55 base32 characters).
     pub fn server_id(&self) -> &str {
         self.shared.server_id()
@@ -159,7 +206,17 @@ impl Server {
             // The accept loop never panics on input; a JoinError here would be a bug or abort.
             let _ = accept.await;
         }
+        if let Some(mut node) = self.node.take() {
+            // Off the workers: it joins a thread.
+            let _ = tokio::task::spawn_blocking(move || node.stop()).await;
+        }
+        if let Some(a) = self.route_accept.take() {
+            a.abort();
+        }
         self.shared.close_all(CloseReason::ServerShutdown);
+        for r in self.shared.routes().list() {
+            r.handle.close_after_flush(CloseReason::ServerShutdown);
+        }
         self.tracker.close();
         let grace = self.shared.opts().write_deadline + SHUTDOWN_SLACK;
         if tokio::time::timeout(grace, self.tracker.wait())
@@ -182,50 +239,33 @@ impl Drop for Server {
         if let Some((_, stop)) = &self.monitor {
             stop.cancel();
         }
+        if let Some(a) = &self.route_accept {
+            a.abort();
+        }
     }
 }
 
-/// The accept loop's state.
-struct Acceptor {
+/// Spawns the reader and writer tasks of a connection, client or route.
+struct Spawner {
     shared: Arc<Shared>,
     conns: CancellationToken,
     tracker: TaskTracker,
     reloaded: watch::Sender<u64>,
 }
 
-impl Acceptor {
-    /// Accepts until `stop` is cancelled, then drops the listener.
-    async fn run(self, listener: TcpListener, stop: CancellationToken) {
-        let mut backoff = Backoff::default();
-        loop {
-            let accepted = tokio::select! {
-                biased;
-                () = stop.cancelled() => break,
-                r = listener.accept() => r,
-            };
-            match accepted {
-                Ok((stream, peer)) => {
-                    backoff.reset();
-                    self.spawn_connection(stream, peer);
-                }
-                Err(e) => {
-                    let delay = backoff.failed(&e);
-                    tokio::select! {
-                        () = stop.cancelled() => break,
-                        () = tokio::time::sleep(delay) => {}
-                    }
-                }
-            }
-        }
-        tracing::debug!("Client accept loop exiting..");
-    }
-
-    fn spawn_connection(&self, stream: TcpStream, peer: SocketAddr) {
+impl Spawner {
+    /// `make` builds the core connection from the writer's wake-up (after the reload
+    /// marker is taken: see `open_connection`).
+    fn spawn(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        make: impl FnOnce(&Arc<Shared>, std::io::Result<()>, Arc<Wake>) -> natsd_core::conn::Connection,
+    ) {
         let wake = Arc::new(Wake::default());
-        // Before accept: see `open_connection`.
         let reloaded = self.reloaded.subscribe();
         let nodelay = stream.set_nodelay(true);
-        let conn = open_connection(&self.shared, peer, nodelay, wake.clone());
+        let conn = make(&self.shared, nodelay, wake.clone());
         let (rd, wr) = stream.into_split();
         let token = self.conns.child_token();
         let ctx = WriterCtx {
@@ -242,5 +282,86 @@ impl Acceptor {
             token,
             reloaded,
         ));
+    }
+}
+
+/// The accept loop's state: clients, or routes on the cluster port.
+struct Acceptor {
+    spawner: Arc<Spawner>,
+    route: bool,
+}
+
+impl Acceptor {
+    /// Accepts until `stop` is cancelled, then drops the listener.
+    async fn run(self, listener: TcpListener, stop: CancellationToken) {
+        let mut backoff = Backoff::default();
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                () = stop.cancelled() => break,
+                r = listener.accept() => r,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    backoff.reset();
+                    if self.route {
+                        self.spawner.spawn(stream, peer, |sh, _, wake| {
+                            natsd_adapter::accept::open_route(sh, peer, wake, None)
+                        });
+                    } else {
+                        self.spawner.spawn(stream, peer, |sh, nodelay, wake| {
+                            open_connection(sh, peer, nodelay, wake)
+                        });
+                    }
+                }
+                Err(e) => {
+                    let delay = backoff.failed(&e);
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                }
+            }
+        }
+        tracing::debug!("Client accept loop exiting..");
+    }
+}
+
+/// The node's actions on this runtime.
+struct Host {
+    spawner: Arc<Spawner>,
+    rt: tokio::runtime::Handle,
+    stop_accept: CancellationToken,
+}
+
+impl natsd_adapter::node_driver::NodeHost for Host {
+    fn dial(&self, url: natsd_core::options::RouteUrl) {
+        let spawner = Arc::clone(&self.spawner);
+        self.rt.spawn(async move {
+            let addr = url.addr();
+            let dialled = tokio::time::timeout(
+                natsd_adapter::node_driver::ROUTE_DIAL_TIMEOUT,
+                TcpStream::connect(addr.as_str()),
+            )
+            .await;
+            match dialled {
+                Ok(Ok(stream)) => match stream.peer_addr() {
+                    Ok(peer) => spawner.spawn(stream, peer, |sh, _, wake| {
+                        natsd_adapter::accept::open_route(sh, peer, wake, Some(url))
+                    }),
+                    Err(e) => natsd_adapter::accept::dial_failed(&spawner.shared, url, &e),
+                },
+                Ok(Err(e)) => natsd_adapter::accept::dial_failed(&spawner.shared, url, &e),
+                Err(_) => natsd_adapter::accept::dial_failed(
+                    &spawner.shared,
+                    url,
+                    &std::io::Error::new(std::io::ErrorKind::TimedOut, "i/o timeout"),
+                ),
+            }
+        });
+    }
+
+    fn stop_accepting(&self) {
+        self.stop_accept.cancel();
     }
 }

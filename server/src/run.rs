@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 
 use natsd_core::config::ServerConfig;
-use natsd_core::node::{Node, NodeAction};
 
 use super::flags::{self, FlagError, Flags};
 use super::logging::{self, fatal, LogHandle};
@@ -232,32 +231,11 @@ fn serve(
     }
 }
 
-/// Lame duck mode, driven from the core's [`Node`] (which paces it as Go does; see
-/// `Node::handle_lame_duck`): this loop only carries out its actions and sleeps until its
-/// timer. Signals that arrive meanwhile stay pending until it ends (the Go server lets a
-/// shutdown cut it short).
+/// Lame duck mode, run by the server's node (which paces it as Go does; see
+/// `Node::handle_lame_duck`). Signals that arrive meanwhile stay pending until it ends (the
+/// Go server lets a shutdown cut it short).
 fn lame_duck(server: &mut dyn natsd_adapter::runtime::RunningServer, cfg: &ServerConfig) {
-    let mut node = Node::new(std::sync::Arc::clone(server.shared()));
-    node.handle_lame_duck(
-        natsd_adapter::clock::now(),
-        cfg.lame_duck_duration,
-        cfg.lame_duck_grace_period,
-    );
-    loop {
-        while let Some(action) = node.poll_action() {
-            match action {
-                NodeAction::StopAccepting => server.stop_accepting(),
-                NodeAction::Log(level, line) => natsd_adapter::events::log(level, &line),
-                NodeAction::Shutdown => return,
-            }
-        }
-        let Some(at) = node.poll_timeout() else {
-            // Not reached: the node keeps a timer until it asks to shut down.
-            return;
-        };
-        std::thread::sleep(natsd_adapter::clock::until(at, natsd_adapter::clock::now()));
-        node.handle_timeout(natsd_adapter::clock::now());
-    }
+    server.lame_duck(cfg.lame_duck_duration, cfg.lame_duck_grace_period);
 }
 
 /// Go's wording of a failed listen: `listen tcp HOST:PORT: bind: address already in use`.

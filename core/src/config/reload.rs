@@ -215,6 +215,24 @@ pub fn diff(old: &ServerConfig, new: &ServerConfig) -> Result<Vec<Change>, NotRe
             return Err(NotReloadable { field, old, new });
         }
     }
+    // Go reloads some cluster fields (routes added or removed, authorization, advertise);
+    // we do not yet, so any change is refused rather than silently not applied.
+    if o.cluster != n.cluster {
+        let show = |c: &Option<crate::options::ClusterOptions>| match c {
+            Some(c) => format!(
+                "{{name:{} listen:{} routes:{}}}",
+                opt(&c.name),
+                crate::options::join_host_port(&c.host, c.port),
+                c.routes.len()
+            ),
+            None => "<nil>".to_string(),
+        };
+        return Err(NotReloadable {
+            field: "Cluster",
+            old: show(&o.cluster),
+            new: show(&n.cluster),
+        });
+    }
     if old.lame_duck_grace_period != new.lame_duck_grace_period {
         return Err(NotReloadable {
             field: "LameDuckGracePeriod",

@@ -164,7 +164,6 @@ pub(super) fn refused(key: &str) -> String {
 const UNSUPPORTED: &[&str] = &[
     "mappings",
     "maps",
-    "cluster",
     "gateway",
     "leaf",
     "leafnodes",
@@ -283,7 +282,7 @@ impl Typer {
     }
 
     /// A non-negative integer that fits `max`.
-    fn count(&mut self, e: &Entry, max: u64) -> Option<u64> {
+    pub(crate) fn count(&mut self, e: &Entry, max: u64) -> Option<u64> {
         let i = self.int(e)?;
         match u64::try_from(i) {
             Err(_) => {
@@ -336,7 +335,7 @@ impl Typer {
     }
 
     /// A port: `-1` means random (0 here), `0` means the default.
-    fn port(&mut self, e: &Entry, v: i64, default: u16) -> Option<u16> {
+    pub(crate) fn port(&mut self, e: &Entry, v: i64, default: u16) -> Option<u16> {
         match v {
             -1 => Some(0),
             0 => Some(default),
@@ -349,7 +348,7 @@ impl Typer {
     }
 
     /// `listen`-style values: a port, or `host:port` (`[::1]:4222` for IPv6).
-    fn listen(&mut self, e: &Entry) -> Option<(Option<String>, i64)> {
+    pub(crate) fn listen(&mut self, e: &Entry) -> Option<(Option<String>, i64)> {
         match &e.node.value {
             Value::Integer(p) => Some((None, *p)),
             Value::String(s) => match split_host_port(s) {
@@ -542,6 +541,12 @@ impl Typer {
                     c.lame_duck_grace_period = d;
                 }
                 "lame_duck_grace_period"
+            }
+            "cluster" => {
+                if let Some(cluster) = super::cluster::cluster(self, e) {
+                    o.cluster = Some(cluster);
+                }
+                "cluster"
             }
             "authorization" => {
                 if let Some(config) = authorization(self, e) {

@@ -215,15 +215,48 @@ fn wrong_types_are_errors() {
 
 #[test]
 fn unsupported_keys_warn() {
-    // Go accepts `cluster { port: 6222 }` (it has clustering); we load the rest and warn.
-    let l = load_str("port = 1\ncluster {\n  port: 6222\n}\njetstream: true\n").unwrap();
+    let l = load_str("port = 1\ngateway {\n  port: 7222\n}\njetstream: true\n").unwrap();
     let shown: Vec<String> = l.warnings.iter().map(|e| e.to_string()).collect();
     assert_eq!(
         shown,
         vec![
-            "t.conf:2:1: \"cluster\" is not supported yet; ignored",
+            "t.conf:2:1: \"gateway\" is not supported yet; ignored",
             "t.conf:5:1: \"jetstream\" is not supported yet; ignored",
         ]
+    );
+}
+
+#[test]
+fn cluster_block_as_go_reads_it() {
+    let l = load_str(
+        "cluster {\n  name: c1\n  listen: 127.0.0.1:6333\n  routes: [\n    nats-route://u:p@10.0.0.1:6222\n    nats://h2:7000\n  ]\n  authorization { user: ru, password: rp, timeout: 3 }\n  no_advertise: true\n  connect_retries: 5\n  pool_size: 3\n}\n",
+    )
+    .unwrap();
+    let c = l.config.options.cluster.unwrap();
+    assert_eq!(c.name.as_deref(), Some("c1"));
+    assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 6333));
+    assert_eq!(c.routes.len(), 2);
+    assert_eq!(c.routes[0].addr(), "10.0.0.1:6222");
+    assert_eq!(c.routes[0].user.as_deref(), Some("u"));
+    assert_eq!(c.routes[1].addr(), "h2:7000");
+    assert_eq!(
+        (c.user.as_deref(), c.password.as_deref()),
+        (Some("ru"), Some("rp"))
+    );
+    assert_eq!(c.auth_timeout, Duration::from_secs(3));
+    assert!(c.no_advertise);
+    assert_eq!(c.connect_retries, 5);
+    assert_eq!(l.warnings.len(), 1, "pool_size warns: {:?}", l.warnings);
+    let e = load_str("cluster {\n  routes: [\"foo\"]\n  tls: {}\n}\n").unwrap_err();
+    let shown: Vec<String> = e.errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(shown.len(), 2, "{shown:?}");
+    assert!(
+        shown[0].starts_with("t.conf:2:12: error parsing route url"),
+        "{shown:?}"
+    );
+    assert!(
+        shown[1].starts_with("t.conf:3:3: \"tls\" is not supported yet"),
+        "{shown:?}"
     );
 }
 

@@ -18,6 +18,9 @@ use crate::Time;
 /// The first client PING comes at most this soon (Go's `firstClientPingInterval`).
 pub const FIRST_PING_MAX: Duration = Duration::from_secs(2);
 
+/// A route's first PING comes this soon (Go's `firstPingInterval`).
+pub const ROUTE_FIRST_PING: Duration = Duration::from_secs(1);
+
 /// A round trip is re-measured this often even for busy clients (Go: 1h).
 const RTT_REFRESH: Duration = Duration::from_secs(3600);
 
@@ -49,6 +52,14 @@ impl Keepalive {
             rtt_known: false,
             auth_deadline: auth_required.then(|| now + opts.auth.timeout),
         }
+    }
+
+    /// A route's timers: the first PING after [`ROUTE_FIRST_PING`] plus up to 20% (Go's
+    /// `firstPingInterval`), and the CONNECT deadline of an accepted route with cluster
+    /// authorization.
+    pub(super) fn for_route(&mut self, now: Time, auth_timeout: Option<Duration>, rng: &mut Rng) {
+        self.next_ping = now + first_interval(self.interval.min(ROUTE_FIRST_PING), rng);
+        self.auth_deadline = auth_timeout.map(|t| now + t);
     }
 
     /// The earliest timer.

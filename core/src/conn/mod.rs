@@ -17,6 +17,7 @@ mod keepalive;
 mod ops;
 mod publish;
 mod reload;
+mod route;
 mod trace;
 
 use std::collections::VecDeque;
@@ -138,6 +139,13 @@ struct State {
     awaiting_auth: bool,
     closed: Option<CloseReason>,
     events: VecDeque<ConnEvent>,
+    /// Set on a route connection (its kind); `None` for a client.
+    route: Option<Box<route::RouteState>>,
+    /// The server is in a cluster: queue groups may have route members with weights.
+    clustered: bool,
+    /// Routes the message being delivered goes to, each with the queue groups picked
+    /// there (space separated): one `RMSG` per route per message. Empty between messages.
+    route_targets: Vec<(Arc<ClientHandle>, Vec<u8>)>,
 }
 
 /// Work accumulated during one read batch and settled at its end.
@@ -219,6 +227,13 @@ impl AuthDecision {
     }
 }
 
+/// Longest control line a route may send (Go enforces none on routes; this bounds what
+/// one op may buffer, far above any real `RMSG` with its queue names).
+pub const ROUTE_MAX_CONTROL_LINE: usize = 1 << 20;
+/// Largest payload taken from a route unless `max_payload` is larger (Go enforces none:
+/// each server checked its own clients' payloads; this bounds what one op may buffer).
+pub const ROUTE_MAX_PAYLOAD: usize = 64 << 20;
+
 /// One pause of a fast producer (Go 2.10+: `stallClientMinDuration`).
 pub const STALL_STEP: std::time::Duration = std::time::Duration::from_millis(2);
 /// Most pause time per read buffer (Go 2.10+: `stallTotalAllowed`); past it the producer
@@ -235,55 +250,22 @@ impl Connection {
         notify: Arc<dyn Notify>,
     ) -> Connection {
         let (cfg, cfg_generation) = sh.opts_with_generation();
-        let opts = &*cfg;
         let cid = sh.next_cid();
         let handle = Arc::new(ClientHandle::new(
             cid,
             addr,
-            opts.max_pending,
-            opts.seed,
+            cfg.max_pending,
+            cfg.seed,
             notify,
         ));
-        handle
-            .last_activity
-            .store(now.as_nanos(), Ordering::Relaxed);
         let limits = Limits {
-            max_control_line: opts.max_control_line,
-            max_payload: opts.max_payload,
+            max_control_line: cfg.max_control_line,
+            max_payload: cfg.max_payload,
         };
-        let auth_required = opts.auth.required();
-        let mut rng = Rng::fork(opts.seed, cid);
-        let keepalive = keepalive::Keepalive::new(now, opts, auth_required, &mut rng);
+        let auth_required = cfg.auth.required();
         let mut conn = Connection {
             parser: Parser::new(limits),
-            st: State {
-                cid,
-                handle: Arc::clone(&handle),
-                account: Arc::clone(sh.global_account()),
-                addr,
-                opts: ClientOpts::default(),
-                cfg: Arc::clone(&cfg),
-                cfg_generation,
-                creds: reload::StoredCredentials::default(),
-                auth_required,
-                connect_received: false,
-                perms: None,
-                pub_perm_cache: crate::keyed_map(opts.seed),
-                subs: crate::keyed_map(opts.seed),
-                l1: crate::keyed_map(opts.seed),
-                l1_generation: 0,
-                l1_last_subject: Vec::new(),
-                l1_last: None,
-                keepalive,
-                rng,
-                batch: Batch::default(),
-                stall: Stall::default(),
-                paced: false,
-                auth_request: None,
-                awaiting_auth: false,
-                closed: None,
-                events: VecDeque::new(),
-            },
+            st: State::new(sh, now, handle, addr, cfg, cfg_generation, auth_required),
         };
         conn.st.send_info(sh);
         let info = ClientInfo {
@@ -295,7 +277,7 @@ impl Connection {
             user: None,
             account: crate::shared::GLOBAL_ACCOUNT.to_string(),
         };
-        if sh.register(handle, info).is_err() {
+        if sh.register(Arc::clone(&conn.st.handle), info).is_err() {
             conn.st
                 .log(LogLevel::Error, text::MAX_CONNECTIONS.to_string());
             conn.st.send_err(text::MAX_CONNECTIONS);
@@ -308,6 +290,80 @@ impl Connection {
         }
         conn.st.finish_batch(sh);
         conn
+    }
+
+    /// A route a peer server dialled (on the cluster port): queues our route INFO; with
+    /// cluster authorization, the peer's CONNECT must come first, within its timeout.
+    /// Only for a server with a `cluster` block.
+    pub fn accept_route(
+        sh: &Shared,
+        now: Time,
+        addr: Option<SocketAddr>,
+        notify: Arc<dyn Notify>,
+    ) -> Connection {
+        Connection::route(sh, now, addr, notify, None)
+    }
+
+    /// A route we dialled to `url` (a [`crate::node::NodeAction::Dial`] that connected):
+    /// queues our CONNECT and INFO.
+    pub fn connect_route(
+        sh: &Shared,
+        now: Time,
+        addr: Option<SocketAddr>,
+        notify: Arc<dyn Notify>,
+        url: crate::options::RouteUrl,
+    ) -> Connection {
+        Connection::route(sh, now, addr, notify, Some(url))
+    }
+
+    fn route(
+        sh: &Shared,
+        now: Time,
+        addr: Option<SocketAddr>,
+        notify: Arc<dyn Notify>,
+        url: Option<crate::options::RouteUrl>,
+    ) -> Connection {
+        let (cfg, cfg_generation) = sh.opts_with_generation();
+        let cid = sh.next_cid();
+        let handle = Arc::new(ClientHandle::new_route(
+            cid,
+            addr,
+            cfg.max_pending,
+            cfg.seed,
+            notify,
+        ));
+        // Go enforces neither limit on routes; these bound what one op may buffer.
+        let limits = Limits {
+            max_control_line: ROUTE_MAX_CONTROL_LINE,
+            max_payload: ROUTE_MAX_PAYLOAD.max(cfg.max_payload),
+        };
+        let cluster = cfg.cluster.clone().unwrap_or_default();
+        let auth_required = url.is_none() && cluster.user.is_some();
+        let mut parser = Parser::for_peer(limits, crate::proto::ConnKind::Route);
+        parser.set_headers(true);
+        let mut st = State::new(sh, now, handle, addr, cfg, cfg_generation, auth_required);
+        st.keepalive.for_route(
+            now,
+            auth_required.then_some(cluster.auth_timeout),
+            &mut st.rng,
+        );
+        st.opts.verbose = false;
+        st.opts.pedantic = false;
+        st.route = Some(Box::new(route::RouteState {
+            url,
+            remote: None,
+            registered: false,
+            subs: crate::keyed_map(st.cfg.seed),
+        }));
+        let mut conn = Connection { parser, st };
+        conn.st.start_route(sh);
+        conn.st.finish_batch(sh);
+        conn
+    }
+
+    /// True for a route connection.
+    pub fn is_route(&self) -> bool {
+        self.st.route.is_some()
     }
 
     /// The connection id.
@@ -440,7 +496,7 @@ impl Connection {
                 Ok(None) => break,
                 Err(e) => self.st.parse_error(e, now, sh),
             }
-            if self.st.connect_received {
+            if self.st.connect_received && self.st.route.is_none() {
                 self.parser
                     .set_headers(self.st.opts.headers && !self.st.cfg.no_header_support);
             }
@@ -509,7 +565,60 @@ impl Connection {
 }
 
 impl State {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        sh: &Shared,
+        now: Time,
+        handle: Arc<ClientHandle>,
+        addr: Option<SocketAddr>,
+        cfg: Arc<Options>,
+        cfg_generation: u64,
+        auth_required: bool,
+    ) -> State {
+        let cid = handle.cid;
+        handle
+            .last_activity
+            .store(now.as_nanos(), Ordering::Relaxed);
+        let mut rng = Rng::fork(cfg.seed, cid);
+        let keepalive = keepalive::Keepalive::new(now, &cfg, auth_required, &mut rng);
+        let seed = cfg.seed;
+        State {
+            cid,
+            handle,
+            account: Arc::clone(sh.global_account()),
+            addr,
+            opts: ClientOpts::default(),
+            clustered: cfg.cluster.is_some(),
+            cfg,
+            cfg_generation,
+            creds: reload::StoredCredentials::default(),
+            auth_required,
+            connect_received: false,
+            perms: None,
+            pub_perm_cache: crate::keyed_map(seed),
+            subs: crate::keyed_map(seed),
+            l1: crate::keyed_map(seed),
+            l1_generation: 0,
+            l1_last_subject: Vec::new(),
+            l1_last: None,
+            keepalive,
+            rng,
+            batch: Batch::default(),
+            stall: Stall::default(),
+            paced: false,
+            auth_request: None,
+            awaiting_auth: false,
+            closed: None,
+            events: VecDeque::new(),
+            route: None,
+            route_targets: Vec::new(),
+        }
+    }
+
     fn process(&mut self, op: Op<'_>, now: Time, sh: &Shared) {
+        if self.route.is_some() {
+            return self.process_route_op(op, now, sh);
+        }
         match op {
             Op::Connect(json) => self.process_connect(json, now, sh),
             Op::Pub {
@@ -622,9 +731,11 @@ impl State {
     }
 
     fn log(&mut self, level: LogLevel, msg: String) {
+        // Go tags a route's lines `rid:`, a client's `cid:`.
+        let tag = if self.route.is_some() { "rid" } else { "cid" };
         let line = match self.addr {
-            Some(a) => format!("{a} - cid:{} - {msg}", self.cid),
-            None => format!("cid:{} - {msg}", self.cid),
+            Some(a) => format!("{a} - {tag}:{} - {msg}", self.cid),
+            None => format!("{tag}:{} - {msg}", self.cid),
         };
         self.push_event(ConnEvent::Log(level, line));
     }
@@ -636,6 +747,19 @@ impl State {
             return;
         }
         self.closed = Some(reason);
+        if self.route.is_some() {
+            self.close_route(reason, sh);
+            self.flush_stats(sh);
+            self.handle.close_after_flush(reason);
+            let level = if reason == CloseReason::DuplicateRoute {
+                LogLevel::Debug
+            } else {
+                LogLevel::Info
+            };
+            self.log(level, format!("Router connection closed: {reason}"));
+            self.push_event(ConnEvent::Closed(reason));
+            return;
+        }
         let subs: Vec<Arc<Subscription>> = self.subs.drain().map(|(_, s)| s).collect();
         let live: Vec<crate::shared::ClosedSub> = subs
             .iter()
@@ -712,5 +836,7 @@ impl State {
 mod account_tests;
 #[cfg(test)]
 mod flow_tests;
+#[cfg(test)]
+mod route_tests;
 #[cfg(test)]
 mod tests;

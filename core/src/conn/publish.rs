@@ -110,8 +110,8 @@ impl State {
         r
     }
 
-    /// Delivers to every plain match and one member of each queue group. Returns true if
-    /// anyone got it.
+    /// Delivers to every plain match and one member of each queue group, then once to each
+    /// route that had a match (see [`Dest::Route`]). Returns true if anyone got it.
     fn deliver_all(&mut self, r: &MatchResult<Subscription>, d: &Delivery<'_>, now: Time) -> bool {
         let mut any = false;
         for sub in &r.psubs {
@@ -120,7 +120,7 @@ impl State {
         for group in &r.qsubs {
             // A random start, then the first member that takes it (as the Go server does).
             let n = group.len();
-            let start = self.rng.below(n as u64) as usize;
+            let start = self.pick_member(group);
             for i in 0..n {
                 if self.deliver_one(&group[(start + i) % n], d, now) {
                     any = true;
@@ -128,12 +128,89 @@ impl State {
                 }
             }
         }
+        if !self.route_targets.is_empty() {
+            let account = Arc::clone(&self.account);
+            self.deliver_to_routes(&account, d);
+        }
         any
     }
 
-    fn deliver_one(&mut self, sub: &Arc<Subscription>, d: &Delivery<'_>, now: Time) -> bool {
+    /// Where a queue group's draw starts: uniform over the members, or, in a cluster,
+    /// weighted by each member's weight (a route's queue subscription stands for the
+    /// peer's members, as Go repeats it `weight` times in the candidates).
+    fn pick_member(&mut self, group: &[Arc<Subscription>]) -> usize {
+        let n = group.len() as u64;
+        if !self.clustered {
+            return self.rng.below(n) as usize;
+        }
+        let total: u64 = group.iter().map(|s| u64::from(s.weight())).sum();
+        let mut x = self.rng.below(total.max(1));
+        for (i, s) in group.iter().enumerate() {
+            let w = u64::from(s.weight());
+            if x < w {
+                return i;
+            }
+            x -= w;
+        }
+        0
+    }
+
+    /// One `RMSG` per route that matched, with the queue groups picked there.
+    fn deliver_to_routes(&mut self, account: &Account, d: &Delivery<'_>) {
+        for (h, queues) in std::mem::take(&mut self.route_targets) {
+            let q = (!queues.is_empty()).then_some(&queues[..]);
+            let result = h.deliver_routed(account.name.as_bytes(), d, q);
+            self.note_delivery(&h, result);
+            if matches!(
+                result,
+                Delivered::Queued { .. } | Delivered::QueuedStall { .. }
+            ) {
+                self.batch.out_msgs += 1;
+                self.batch.out_bytes += d.payload.len() as u64;
+            }
+        }
+    }
+
+    /// Notes that a route's subscription matched: the route gets the message once, with
+    /// this subscription's queue group named if it is one.
+    fn add_route_target(&mut self, sub: &Subscription) {
+        let i = match self
+            .route_targets
+            .iter()
+            .position(|(h, _)| Arc::ptr_eq(h, &sub.client))
+        {
+            Some(i) => i,
+            None => {
+                self.route_targets
+                    .push((Arc::clone(&sub.client), Vec::new()));
+                self.route_targets.len() - 1
+            }
+        };
+        if let Some(q) = &sub.queue {
+            let queues = &mut self.route_targets[i].1;
+            if !queues.is_empty() {
+                queues.push(b' ');
+            }
+            queues.extend_from_slice(q);
+        }
+    }
+
+    pub(super) fn deliver_one(
+        &mut self,
+        sub: &Arc<Subscription>,
+        d: &Delivery<'_>,
+        now: Time,
+    ) -> bool {
         if !self.opts.echo && sub.client.cid == self.cid {
             return false;
+        }
+        if sub.is_remote() {
+            // One hop: what came from a route never goes to another route.
+            if self.route.is_some() || sub.is_closed() {
+                return false;
+            }
+            self.add_route_target(sub);
+            return true;
         }
         // Go checks the receiver's deny list before counting the delivery (found by the
         // simulator: a filtered message used up an `UNSUB max` and the next one was lost).
@@ -202,7 +279,8 @@ impl State {
             payload: &reply.payload,
             has_headers: false,
         };
-        let to_client = |s: &&Arc<Subscription>| matches!(s.dest, Dest::Client);
+        // Clients here and routes (a requester on another server); never internal handlers.
+        let to_client = |s: &&Arc<Subscription>| !matches!(s.dest, Dest::Internal(_));
         let mut targets: Vec<Arc<Subscription>> =
             r.psubs.iter().filter(to_client).cloned().collect();
         for group in &r.qsubs {
@@ -213,6 +291,10 @@ impl State {
             }
         }
         for sub in &targets {
+            if sub.is_remote() {
+                self.add_route_target(sub);
+                continue;
+            }
             match sub.admit() {
                 Admit::Drop => continue,
                 Admit::DeliverLast => self.batch.exhausted.push(Arc::clone(sub)),
@@ -227,6 +309,10 @@ impl State {
                 self.batch.out_msgs += 1;
                 self.batch.out_bytes += d.payload.len() as u64;
             }
+        }
+        if !self.route_targets.is_empty() {
+            // From this server (an internal reply), so routes are not a second hop.
+            self.deliver_to_routes(account, &d);
         }
     }
 

@@ -68,6 +68,13 @@ impl Connection {
         }
         let old = std::mem::replace(&mut self.st.cfg, cfg);
         self.st.cfg_generation = generation;
+        if self.st.route.is_some() {
+            // A route keeps its own limits and has no client credentials to re-check; the
+            // cluster block is not reloadable yet. Only the keep-alive settings apply.
+            let cfg = Arc::clone(&self.st.cfg);
+            self.st.keepalive.reconfigure(now, &cfg);
+            return;
+        }
         self.parser.set_limits(Limits {
             max_control_line: self.st.cfg.max_control_line,
             max_payload: self.st.cfg.max_payload,

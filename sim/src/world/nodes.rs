@@ -232,6 +232,11 @@ impl World {
             match a {
                 NodeAction::StopAccepting => self.nodes[n].accepting = false,
                 NodeAction::Log(..) => {}
+                // The world's nodes have no cluster block yet (routes in the simulator
+                // are the clustering issue's), so their node never dials.
+                NodeAction::Dial(url) => {
+                    unreachable!("a node without a cluster block dialled {url:?}")
+                }
                 NodeAction::Shutdown => {
                     self.shutdown(n)?;
                     break;

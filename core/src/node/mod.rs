@@ -5,6 +5,10 @@
 //! decisions that concern the whole server and unfold over time. Today that is lame duck
 //! mode; route gossip, rebalancing and the system account's timers belong here too.
 
+mod routes;
+
+pub use routes::{NodeInput, ROUTE_CONNECT_INTERVAL, ROUTE_RECONNECT_JITTER};
+
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +35,10 @@ pub enum NodeAction {
     Log(LogLevel, String),
     /// The node is done: shut the server down gracefully (the end of lame duck mode).
     Shutdown,
+    /// Open a route to this URL: on success the runtime makes the connection with
+    /// [`crate::conn::Connection::connect_route`]; on failure it sends
+    /// [`NodeInput::DialFailed`] (through `Shared::to_node`).
+    Dial(crate::options::RouteUrl),
 }
 
 /// Where lame duck mode is.
@@ -77,6 +85,8 @@ pub struct Node {
     lame: Option<LameDuck>,
     timer: Option<Time>,
     actions: VecDeque<NodeAction>,
+    /// Route URLs being dialled or redialled.
+    peers: Vec<routes::Peer>,
 }
 
 impl std::fmt::Debug for Node {
@@ -98,6 +108,7 @@ impl Node {
             lame: None,
             timer: None,
             actions: VecDeque::new(),
+            peers: Vec::new(),
         }
     }
 
@@ -126,6 +137,7 @@ impl Node {
 
     /// Acts on the node's timer at `now` (a no-op before [`poll_timeout`](Self::poll_timeout)).
     pub fn handle_timeout(&mut self, now: Time) {
+        self.route_timers(now);
         if self.timer.is_none_or(|t| now < t) {
             return;
         }
@@ -158,7 +170,10 @@ impl Node {
 
     /// When [`handle_timeout`](Self::handle_timeout) is due next, if ever.
     pub fn poll_timeout(&self) -> Option<Time> {
-        self.timer
+        match (self.timer, self.next_route_timer()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The next thing the runtime must do, in order.
@@ -202,5 +217,4 @@ impl Node {
 }
 
 #[cfg(test)]
-#[path = "node_tests.rs"]
 mod tests;
