@@ -406,12 +406,7 @@ fn spawn_connection(
         shared: Arc::clone(shared),
         peer,
     };
-    let reader_job = ReaderJob::new(
-        conn,
-        Arc::clone(shared),
-        CloseReason::ReadError,
-        generation,
-    );
+    let reader_job = ReaderJob::new(conn, Arc::clone(shared), CloseReason::ReadError, generation);
     let write_half = match stream.try_clone() {
         Ok(s) => s,
         Err(e) => {

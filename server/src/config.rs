@@ -121,6 +121,7 @@ pub fn apply_flags(c: &mut ServerConfig, f: &Flags) -> Result<(), String> {
     if let Some(t) = given(&f.auth) {
         o.auth.token = Some(t);
     }
+    o.cluster = super::settings::cluster_from_flags(o.cluster.take(), f)?;
     if let Some(l) = given(&f.log_file) {
         c.logging.log_file = Some(l);
     }

@@ -46,13 +46,6 @@ pub fn check_supported(f: &Flags) -> Checked {
     if f.max_traced_msg_len.is_some() {
         warn("--max_traced_msg_len");
     }
-    if f.cluster_name.is_some()
-        || f.cluster_advertise.is_some()
-        || f.no_advertise.is_some()
-        || f.connect_retries.is_some()
-    {
-        warn("Clustering (--cluster_name, --cluster_advertise, --no_advertise, --connect_retries)");
-    }
     c.fatal = fatal_reason(f);
     c
 }
@@ -70,13 +63,57 @@ fn fatal_reason(f: &Flags) -> Option<String> {
                 .into(),
         );
     }
-    if f.routes.as_deref().is_some_and(|r| !r.is_empty()) {
-        return Some("routes are not supported yet (--routes)".into());
-    }
-    if f.cluster.as_deref().is_some_and(|c| !c.is_empty()) {
-        return Some("clustering is not supported yet (--cluster/--cluster_listen)".into());
-    }
     None
+}
+
+/// Lays the cluster flags over `base` (the config file's `cluster` block, if any), as Go:
+/// `--cluster nats://[user:pass@]host:port` sets the route listener (and its
+/// authorization), `--routes` (comma separated) replaces the routes, `--cluster_name`,
+/// `--cluster_advertise`, `--no_advertise` and `--connect_retries` set theirs. Routes need a
+/// cluster listener (Go's error when they have none).
+pub fn cluster_from_flags(
+    base: Option<natsd_core::options::ClusterOptions>,
+    f: &Flags,
+) -> Result<Option<natsd_core::options::ClusterOptions>, String> {
+    use natsd_core::options::{ClusterOptions, RouteUrl};
+    let given = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    let mut c = base;
+    if let Some(url) = given(&f.cluster) {
+        let u = RouteUrl::parse(&url).map_err(|e| format!("cluster: {e}"))?;
+        let cl = c.get_or_insert_with(ClusterOptions::default);
+        cl.host = u.host;
+        cl.port = u.port;
+        if u.user.is_some() {
+            cl.user = u.user;
+            cl.password = u.pass;
+        }
+    }
+    if let Some(routes) = given(&f.routes) {
+        let Some(cl) = c.as_mut() else {
+            return Err("solicited routes require cluster capabilities, e.g. --cluster".into());
+        };
+        cl.routes = routes
+            .split(',')
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(RouteUrl::parse)
+            .collect::<Result<_, _>>()?;
+    }
+    if let Some(cl) = c.as_mut() {
+        if let Some(n) = given(&f.cluster_name) {
+            cl.name = Some(n);
+        }
+        if let Some(a) = given(&f.cluster_advertise) {
+            cl.advertise = Some(a);
+        }
+        if let Some(b) = f.no_advertise {
+            cl.no_advertise = b;
+        }
+        if let Some(n) = f.connect_retries {
+            cl.connect_retries = u32::try_from(n.max(0)).unwrap_or(u32::MAX);
+        }
+    }
+    Ok(c)
 }
 
 /// Builds the core options from the flags. Errors are fatal (`[FTL]`).
@@ -95,6 +132,7 @@ pub fn to_options(f: &Flags) -> Result<Options, String> {
     o.auth.user = f.user.clone().filter(|u| !u.is_empty());
     o.auth.password = f.pass.clone().filter(|p| !p.is_empty());
     o.auth.token = f.auth.clone().filter(|t| !t.is_empty());
+    o.cluster = cluster_from_flags(None, f)?;
     Ok(o)
 }
 
@@ -168,6 +206,43 @@ mod tests {
     }
 
     #[test]
+    fn cluster_flags_as_go() {
+        let f = parse(&[
+            "--cluster",
+            "nats://ru:rp@127.0.0.1:6333",
+            "--routes",
+            "nats://a:1, nats-route://b:2",
+            "--cluster_name",
+            "c9",
+            "--no_advertise",
+            "--connect_retries",
+            "3",
+        ])
+        .unwrap();
+        let c = to_options(&f).unwrap().cluster.unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 6333));
+        assert_eq!(
+            (c.user.as_deref(), c.password.as_deref()),
+            (Some("ru"), Some("rp"))
+        );
+        assert_eq!(
+            c.routes.iter().map(|r| r.addr()).collect::<Vec<_>>(),
+            ["a:1", "b:2"]
+        );
+        assert_eq!(c.name.as_deref(), Some("c9"));
+        assert!(c.no_advertise);
+        assert_eq!(c.connect_retries, 3);
+        assert_eq!(
+            to_options(&parse(&["--routes", "nats://a:1"]).unwrap()).unwrap_err(),
+            "solicited routes require cluster capabilities, e.g. --cluster"
+        );
+        assert_eq!(
+            to_options(&parse::<&str>(&[]).unwrap()).unwrap().cluster,
+            None
+        );
+    }
+
+    #[test]
     fn unsupported_features() {
         let c = check_supported(&parse(&["-m", "8222", "-js", "-sd", "/x"]).unwrap());
         assert_eq!(c.warnings.len(), 2);
@@ -183,15 +258,9 @@ mod tests {
             check_supported(&parse(&["--tls=false", "--tlscert", "a"]).unwrap()).fatal,
             None
         );
-        assert!(
-            check_supported(&parse(&["--routes", "nats://x:1"]).unwrap())
-                .fatal
-                .is_some()
-        );
-        assert!(
-            check_supported(&parse(&["--cluster", "nats://x:1"]).unwrap())
-                .fatal
-                .is_some()
+        assert_eq!(
+            check_supported(&parse(&["--routes", "nats://x:1"]).unwrap()).fatal,
+            None
         );
         assert_eq!(
             check_supported(&parse::<&str>(&[]).unwrap()),

