@@ -63,6 +63,7 @@ pub fn client_info_line(
     let (host, port) = advertise(opts);
     let server_name = sh.server_name();
     let ip = addr.map(|a| a.ip().to_string()).unwrap_or_default();
+    let connect_urls = client_connect_urls(sh, opts, !ldm);
     let info = ServerInfo {
         server_id: sh.server_id(),
         server_name: &server_name,
@@ -77,13 +78,57 @@ pub fn client_info_line(
         client_id: cid,
         client_ip: &ip,
         nonce: "",
-        connect_urls: &[],
+        connect_urls: &connect_urls,
         ldm,
     };
     let json = serde_json::to_vec(&info).expect("INFO always serialises");
     let mut out = Vec::with_capacity(json.len() + 8);
     crate::proto::encode::info(&mut out, &json);
     out
+}
+
+/// `connect_urls` for clients: absent until a peer advertised some (as Go); then this
+/// server's own client URL first (unless `with_self` is false: the lame-duck notice lists
+/// only the others), then the peers'. A server listening on every interface does not list
+/// itself (Go lists each non-loopback address; the interface list is not known in core).
+/// With `cluster.no_advertise`, peers' URLs are not passed on to clients.
+pub fn client_connect_urls(
+    sh: &crate::shared::Shared,
+    opts: &crate::options::Options,
+    with_self: bool,
+) -> Vec<String> {
+    let Some(cluster) = &opts.cluster else {
+        return Vec::new();
+    };
+    if cluster.no_advertise {
+        return Vec::new();
+    }
+    let learned = sh.routes().connect_urls();
+    if learned.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(learned.len() + 1);
+    if with_self {
+        if let Some(own) = own_client_url(opts) {
+            out.push(own);
+        }
+    }
+    for u in learned {
+        if !out.contains(&u) {
+            out.push(u);
+        }
+    }
+    out
+}
+
+/// This server's client URL as peers should pass it on (`host:port`), if it has one that
+/// means something elsewhere (not `0.0.0.0`).
+pub fn own_client_url(opts: &crate::options::Options) -> Option<String> {
+    let (host, port) = advertise(opts);
+    if host.is_empty() || host == "0.0.0.0" || host == "::" {
+        return None;
+    }
+    Some(crate::options::join_host_port(&host, port))
 }
 
 /// The host and port INFO advertises: `client_advertise` when set, else the listen address.

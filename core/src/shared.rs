@@ -514,12 +514,39 @@ impl Shared {
     /// close each client) is [`crate::node::Node`]'s; stopping accepting is the runtime's.
     pub fn enter_lame_duck(&self) -> usize {
         let opts = self.opts();
+        // The routes hear it first (Go: `sendLDMToRoutes`), our INFO with `ldm`.
+        if opts.cluster.is_some() {
+            let mut info = crate::conn::our_route_info(self, &opts);
+            info.ldm = true;
+            self.routes
+                .broadcast(&crate::route::info::info_line(&info, false));
+        }
         let mut told = 0;
         for (h, info) in self.client_list() {
             if !h.takes_async_info() {
                 continue;
             }
             let line = crate::info::client_info_line(self, &opts, h.cid, info.addr, true);
+            if let crate::client::Delivered::Queued { wake } = h.send(&line) {
+                if wake {
+                    h.wake();
+                }
+                told += 1;
+            }
+        }
+        told
+    }
+
+    /// Sends every client that takes async INFO a fresh INFO (the cluster's client URLs
+    /// changed: a peer joined, left or went lame duck). Returns how many were told.
+    pub fn send_async_info(&self) -> usize {
+        let opts = self.opts();
+        let mut told = 0;
+        for (h, info) in self.client_list() {
+            if !h.takes_async_info() {
+                continue;
+            }
+            let line = crate::info::client_info_line(self, &opts, h.cid, info.addr, false);
             if let crate::client::Delivered::Queued { wake } = h.send(&line) {
                 if wake {
                     h.wake();

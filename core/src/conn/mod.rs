@@ -37,6 +37,7 @@ use crate::sublist::MatchResult;
 use crate::{FastMap, Time};
 
 pub use keepalive::FIRST_PING_MAX;
+pub use route::our_info as our_route_info;
 
 /// Something the runtime should know about, beyond bytes to write.
 #[derive(Debug, Clone, PartialEq, Eq)]

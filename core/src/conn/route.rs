@@ -46,7 +46,7 @@ pub(super) struct RouteState {
 }
 
 /// Our route INFO, as in force (`cfg`).
-pub(super) fn our_info(sh: &Shared, cfg: &Options) -> RouteInfo {
+pub fn our_info(sh: &Shared, cfg: &Options) -> RouteInfo {
     let c = cfg.cluster.clone().unwrap_or_default();
     let (host, port, ip) = match c
         .advertise
@@ -259,7 +259,11 @@ impl State {
                     Err(e) => self.log(LogLevel::Debug, format!("Ignoring gossip: {e}")),
                 }
             }
-            // An update of the peer itself (lame duck, permissions): nothing we act on yet.
+            // An update of the peer itself: in lame duck mode its clients' URLs stop being
+            // advertised (Go tells our clients at once). Permission updates: not yet.
+            if info.ldm && sh.routes().forget_connect_urls(self.cid) {
+                sh.send_async_info();
+            }
             return;
         }
         let solicited = route.url.is_some();
@@ -347,6 +351,9 @@ impl State {
                     h.wake();
                 }
             }
+        }
+        if !forwarded.connect_urls.is_empty() {
+            sh.send_async_info();
         }
         sh.to_node(NodeInput::RouteUp {
             cid: self.cid,
@@ -487,7 +494,14 @@ impl State {
             acc.remove(subs.iter());
         }
         if route.registered {
+            let had_urls = route
+                .remote
+                .as_ref()
+                .is_some_and(|r| !r.connect_urls.is_empty());
             sh.routes().unregister(self.cid);
+            if had_urls {
+                sh.send_async_info();
+            }
         }
         let remote_id = route.remote.as_ref().map(|r| r.server_id.clone());
         let url = route.url.clone();

@@ -300,3 +300,42 @@ fn headers_cross_as_hmsg_and_rmsg_parses_from_go_bytes() {
         .unwrap();
     assert_eq!(recv(&_q), "MSG q 9 _INBOX.r 2\r\nhi\r\n");
 }
+
+#[test]
+fn clients_learn_the_peers_client_urls_and_lame_duck_takes_them_away() {
+    let a = server("NA", "a", "c");
+    let mut o = Options::clone(&server("NB", "b", "c").opts());
+    o.port = 4333;
+    let b = Shared::new(o, "NB".into(), T0);
+    // A protocol-1 client done with its handshake takes async INFO.
+    let mut ca = Connection::accept(&a, T0, None, nop());
+    let first = recv(&ca);
+    assert!(!first.contains("connect_urls"), "no peers yet: {first}");
+    ca.handle_read(
+        T0,
+        b"CONNECT {\"verbose\":false,\"protocol\":1}\r\nPING\r\n",
+        &a,
+    )
+    .unwrap();
+    recv(&ca);
+    let (mut ra, mut rb, _, _) = link(&a, &b);
+    let update = recv(&ca);
+    assert!(
+        update.starts_with("INFO ")
+            && update.contains("\"connect_urls\":[\"127.0.0.1:4222\",\"127.0.0.1:4333\"]"),
+        "{update}"
+    );
+    // B enters lame duck mode (it has a client, so it tells its routes): A's clients stop
+    // hearing of B's URL.
+    let mut cb = Connection::accept(&b, T0, None, nop());
+    cb.handle_read(T0, b"CONNECT {\"verbose\":false}\r\n", &b)
+        .unwrap();
+    b.enter_lame_duck();
+    let (_, ba) = settle(&mut ra, &mut rb, &a, &b);
+    assert!(ba.contains("\"ldm\":true"), "{ba}");
+    let update = recv(&ca);
+    assert!(
+        update.starts_with("INFO ") && !update.contains("4333"),
+        "{update}"
+    );
+}

@@ -105,6 +105,29 @@ impl RouteTable {
         self.len() == 0
     }
 
+    /// A peer in lame duck mode: its client URLs stop being advertised. Returns whether
+    /// any were.
+    pub fn forget_connect_urls(&self, cid: u64) -> bool {
+        let mut routes = self.routes.write();
+        routes
+            .iter_mut()
+            .find(|r| r.cid == cid)
+            .is_some_and(|r| !std::mem::take(&mut r.info.connect_urls).is_empty())
+    }
+
+    /// The client URLs the peers advertised, in registration order, without repeats.
+    pub fn connect_urls(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for r in self.routes.read().iter() {
+            for u in &r.info.connect_urls {
+                if !out.contains(u) {
+                    out.push(u.clone());
+                }
+            }
+        }
+        out
+    }
+
     /// Every registered route (monitoring, tests).
     pub fn list(&self) -> Vec<Registered> {
         self.routes.read().clone()
