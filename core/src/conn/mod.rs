@@ -339,7 +339,11 @@ impl Connection {
             max_payload: ROUTE_MAX_PAYLOAD.max(cfg.max_payload),
         };
         let cluster = cfg.cluster.clone().unwrap_or_default();
-        let auth_required = url.is_none() && cluster.user.is_some();
+        // An accepted route's first op must be CONNECT, within the cluster's auth timeout,
+        // credentials or not: Go 2.15.1 answers anything else with `Authorization
+        // Violation` (2.9.10 only did with cluster authorization; a Go dialer of either
+        // version sends CONNECT first, so peers see no difference).
+        let auth_required = url.is_none();
         let mut parser = Parser::for_peer(limits, crate::proto::ConnKind::Route);
         parser.set_headers(true);
         let mut st = State::new(sh, now, handle, addr, cfg, cfg_generation, auth_required);

@@ -243,9 +243,16 @@ fn a_client_on_the_route_port_is_refused() {
         "-ERR 'attempted to connect to route port'\r\n"
     );
     assert!(rb.is_closed());
-    // A client verb on a route is an unknown op.
+    // Anything before CONNECT is refused (Go 2.15.1).
     let mut rb = Connection::accept_route(&b, T0, None, nop());
     recv_route(&rb);
+    let _ = rb.handle_read(T0, b"PUB foo 1\r\nx\r\n", &b);
+    assert_eq!(recv_route(&rb), "-ERR 'Authorization Violation'\r\n");
+    // After CONNECT, a client verb on a route is an unknown op.
+    let mut rb = Connection::accept_route(&b, T0, None, nop());
+    recv_route(&rb);
+    let connect = b"CONNECT {\"echo\":true,\"name\":\"NX\",\"cluster\":\"c\"}\r\n";
+    let _ = rb.handle_read(T0, connect, &b);
     let _ = rb.handle_read(T0, b"PUB foo 1\r\nx\r\n", &b);
     assert_eq!(recv_route(&rb), "-ERR 'Unknown Protocol Operation'\r\n");
 }
