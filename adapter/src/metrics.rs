@@ -4,7 +4,9 @@
 //! `/connz`, `/subsz`, `/routez` and `/healthz` (every numeric field a gauge named
 //! `gnatsd_<endpoint>_<field>`, labelled `server_id`), so NATS Grafana dashboards work
 //! unchanged. `natsd_account_*` (labelled `server_id` and `account`) are ours: per-account
-//! connections, subscriptions, messages and bytes in and out.
+//! connections, subscriptions, messages and bytes in and out. `natsd_route_*` (labelled
+//! `server_id`, `remote_id` and `remote_name`) too: per route, messages and bytes each way,
+//! bytes queued and the peer's interest held here.
 //!
 //! A scrape builds `/varz` (atomics and short locks, no walk over connections), reads the
 //! sublist statistics and each account's atomics, sets the gauges and encodes. Nothing here
@@ -85,7 +87,18 @@ pub struct Metrics {
     routez_num_routes: Gauge,
     healthz_status: Gauge,
     account: Vec<GaugeVec>,
+    route: Vec<GaugeVec>,
 }
+
+/// Per-route series (`natsd_route_<field>`).
+const ROUTE: &[(&str, &str)] = &[
+    ("in_msgs", "Messages received over the route"),
+    ("out_msgs", "Messages sent over the route"),
+    ("in_bytes", "Payload bytes received over the route"),
+    ("out_bytes", "Payload bytes sent over the route"),
+    ("pending_bytes", "Bytes queued to the route"),
+    ("subscriptions", "The peer's interest held here"),
+];
 
 impl Metrics {
     /// A registry with every series, labelled `server_id`.
@@ -128,6 +141,19 @@ impl Metrics {
                 g
             })
             .collect();
+        let route = ROUTE
+            .iter()
+            .map(|(f, help)| {
+                let opts = Opts::new(format!("natsd_route_{f}"), *help)
+                    .const_label("server_id", server_id);
+                let g = GaugeVec::new(opts, &["remote_id", "remote_name"])
+                    .expect("metric names are valid");
+                registry
+                    .register(Box::new(g.clone()))
+                    .expect("each metric is registered once");
+                g
+            })
+            .collect();
         Metrics {
             registry,
             varz,
@@ -136,6 +162,7 @@ impl Metrics {
             routez_num_routes,
             healthz_status,
             account,
+            route,
         }
     }
 
@@ -165,7 +192,28 @@ impl Metrics {
         for (g, x) in self.connz.iter().zip(values) {
             g.set(x as f64);
         }
-        self.routez_num_routes.set(0.0);
+        let routes = sh.routes().list();
+        self.routez_num_routes.set(routes.len() as f64);
+        for g in &self.route {
+            // Routes come and go: only the live ones are exported.
+            g.reset();
+        }
+        for r in &routes {
+            let h = &r.handle;
+            let (out_msgs, out_bytes) = h.out_stats();
+            let values = [
+                h.in_msgs.load(Ordering::Relaxed),
+                out_msgs,
+                h.in_bytes.load(Ordering::Relaxed),
+                out_bytes,
+                h.pending_bytes() as u64,
+                h.subs.load(Ordering::Relaxed),
+            ];
+            for (g, x) in self.route.iter().zip(values) {
+                g.with_label_values(&[&r.remote_id, &r.remote_name])
+                    .set(x as f64);
+            }
+        }
         self.healthz_status.set(0.0);
         for acc in sh.accounts() {
             let name = acc.name.as_str();

@@ -35,6 +35,9 @@ pub struct ServerInfo<'a> {
     /// Nonce to sign (nkeys/JWT).
     #[serde(skip_serializing_if = "str::is_empty")]
     pub nonce: &'a str,
+    /// The cluster name, in a cluster.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub cluster: &'a str,
     /// Client URLs of other cluster members.
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub connect_urls: &'a [String],
@@ -78,6 +81,11 @@ pub fn client_info_line(
         client_id: cid,
         client_ip: &ip,
         nonce: "",
+        cluster: opts
+            .cluster
+            .as_ref()
+            .and_then(|c| c.name.as_deref())
+            .unwrap_or_default(),
         connect_urls: &connect_urls,
         ldm,
     };
@@ -104,7 +112,9 @@ pub fn client_connect_urls(
         return Vec::new();
     }
     let learned = sh.routes().connect_urls();
-    if learned.is_empty() {
+    // Go: absent until the first peer advertised some; from then on at least our own,
+    // even once every peer has gone.
+    if learned.is_empty() && !sh.routes().ever_advertised() {
         return Vec::new();
     }
     let mut out = Vec::with_capacity(learned.len() + 1);
@@ -272,6 +282,7 @@ mod tests {
             client_id: 4,
             client_ip: "127.0.0.1",
             nonce: "",
+            cluster: "",
             connect_urls: &[],
             ldm: false,
         };
@@ -279,5 +290,15 @@ mod tests {
             serde_json::to_string(&i).unwrap(),
             r#"{"server_id":"N1","server_name":"n","version":"2.9.10","proto":1,"go":"g","host":"127.0.0.1","port":4222,"headers":true,"max_payload":1048576,"client_id":4,"client_ip":"127.0.0.1"}"#
         );
+        // In a cluster (Go 2.9.10's bytes, captured): the name, then the client URLs.
+        let urls = ["127.0.0.1:25100".to_string(), "127.0.0.1:25110".to_string()];
+        let i = ServerInfo {
+            cluster: "c1",
+            connect_urls: &urls,
+            ..i
+        };
+        assert!(serde_json::to_string(&i).unwrap().ends_with(
+            r#""client_id":4,"client_ip":"127.0.0.1","cluster":"c1","connect_urls":["127.0.0.1:25100","127.0.0.1:25110"]}"#
+        ));
     }
 }

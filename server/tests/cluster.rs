@@ -51,6 +51,7 @@ struct Proc {
     child: Child,
     client: u16,
     route: u16,
+    http: u16,
     conf: std::path::PathBuf,
 }
 
@@ -73,7 +74,7 @@ async fn start(kind: &Kind, name: &str, route_port: u16, routes: &[u16]) -> Proc
         .map(|p| format!("nats-route://127.0.0.1:{p}"))
         .collect();
     let conf_text = format!(
-        "server_name: {name}\nlisten: \"127.0.0.1:-1\"\ncluster {{\n  name: itest\n  listen: \"127.0.0.1:{listen}\"\n  routes: [{}]\n}}\n",
+        "server_name: {name}\nlisten: \"127.0.0.1:-1\"\nhttp: \"127.0.0.1:-1\"\ncluster {{\n  name: itest\n  listen: \"127.0.0.1:{listen}\"\n  routes: [{}]\n}}\n",
         routes.join(", ")
     );
     let conf = std::env::temp_dir().join(format!(
@@ -98,9 +99,9 @@ async fn start(kind: &Kind, name: &str, route_port: u16, routes: &[u16]) -> Proc
         .spawn()
         .expect("spawn");
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (client, route) = tokio::time::timeout(WAIT, async {
-        let (mut client, mut route) = (None, None);
-        while client.is_none() || route.is_none() {
+    let (client, route, http) = tokio::time::timeout(WAIT, async {
+        let (mut client, mut route, mut http) = (None, None, None);
+        while client.is_none() || route.is_none() || http.is_none() {
             let line = lines
                 .next_line()
                 .await
@@ -114,8 +115,9 @@ async fn start(kind: &Kind, name: &str, route_port: u16, routes: &[u16]) -> Proc
             };
             client = client.or(port("Listening for client connections on "));
             route = route.or(port("Listening for route connections on "));
+            http = http.or(port("Starting http monitor on "));
         }
-        (client.unwrap(), route.unwrap())
+        (client.unwrap(), route.unwrap(), http.unwrap())
     })
     .await
     .unwrap_or_else(|_| panic!("{name} did not report its ports"));
@@ -124,6 +126,7 @@ async fn start(kind: &Kind, name: &str, route_port: u16, routes: &[u16]) -> Proc
         child,
         client,
         route,
+        http,
         conf,
     }
 }
@@ -386,7 +389,10 @@ async fn bad_input_on_the_route_port_gets_gos_answers() {
         ),
     ];
     let mut answers: Vec<Vec<String>> = Vec::new();
-    let mut kinds = vec![("ours", Kind::Ours("tokio")), ("ours-std", Kind::Ours("std"))];
+    let mut kinds = vec![
+        ("ours", Kind::Ours("tokio")),
+        ("ours-std", Kind::Ours("std")),
+    ];
     for (label, path) in go_servers("bad_input_on_the_route_port_gets_gos_answers") {
         kinds.push((label, Kind::Go(path)));
     }
@@ -419,5 +425,142 @@ async fn bad_input_on_the_route_port_gets_gos_answers() {
             want[1] = "-ERR 'Unknown Protocol Operation'\r\n".into();
         }
         assert_eq!(answers[i], want, "{label} answers differently from ours");
+    }
+}
+
+/// `GET path` on the monitoring port: the body, pretty-printed JSON (ours and Go's).
+async fn get_text(p: &Proc, path: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", p.http)).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(WAIT, s.read_to_end(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&got);
+    text.split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `GET path`, as JSON.
+async fn get_json(p: &Proc, path: &str) -> serde_json::Value {
+    let body = get_text(p, path).await;
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+}
+
+/// The keys at `indent` spaces in pretty-printed JSON, in document order, from the line
+/// after the first that starts with `from` (none: the start) to the first line indented
+/// less than `indent` (a parsed `Value` would sort them).
+fn keys_at(body: &str, indent: usize, from: Option<&str>) -> Vec<String> {
+    let mut lines = body.lines();
+    if let Some(f) = from {
+        lines.by_ref().find(|l| l.trim_start().starts_with(f));
+    }
+    let mut out = Vec::new();
+    for l in lines {
+        let n = l.len() - l.trim_start().len();
+        let t = l.trim_start();
+        // A shallower key or closing bracket ends the section (an opening `{` does not).
+        if n < indent && from.is_some() && t.starts_with(['"', '}', ']']) {
+            break;
+        }
+        if n == indent {
+            if let Some(k) = l
+                .trim_start()
+                .strip_prefix('"')
+                .and_then(|r| r.split('"').next())
+            {
+                out.push(k.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// `/routez` and `/varz` of a two-server cluster: the fields Go serves, in Go's order
+/// (2.15.1's; 2.9.10 has no `server_name`, `remote_name`, `compression`), and values that
+/// agree with the cluster (one route, to the other server, counters moving).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitoring_shows_routes_as_go_does() {
+    let mut kinds = vec![("ours", Kind::Ours("tokio"))];
+    for (label, path) in go_servers("monitoring_shows_routes_as_go_does") {
+        kinds.push((label, Kind::Go(path)));
+    }
+    let mut shapes = Vec::new();
+    for (label, kind) in &kinds {
+        let a = start(kind, "mona", 0, &[]).await;
+        let b = start(&Kind::Ours("std"), "monb", 0, &[a.route]).await;
+        await_route(&b, &a, "mon.x").await;
+        let mut c = client(&b).await;
+        send(&mut c, "SUB mon.y 1\r\n").await;
+        await_route(&a, &b, "mon.z").await;
+        let rtext = get_text(&a, "/routez?subs=1").await;
+        let r: serde_json::Value = serde_json::from_str(&rtext).unwrap();
+        assert_eq!(r["num_routes"], 1, "{label}: {r}");
+        let route = &r["routes"][0];
+        assert_eq!(
+            route["remote_name"].as_str().unwrap_or("monb"),
+            "monb",
+            "{label}"
+        );
+        assert_eq!(route["did_solicit"], false, "{label}");
+        assert!(route["in_msgs"].as_u64().unwrap() >= 1, "{label}: {route}");
+        assert!(route["out_msgs"].as_u64().unwrap() >= 1, "{label}: {route}");
+        let list: Vec<&str> = route["subscriptions_list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert!(list.contains(&"mon.y"), "{label}: {list:?}");
+        let vtext = get_text(&a, "/varz").await;
+        let v: serde_json::Value = serde_json::from_str(&vtext).unwrap();
+        assert_eq!(
+            (v["routes"].as_u64(), v["remotes"].as_u64()),
+            (Some(1), Some(1)),
+            "{label}"
+        );
+        assert_eq!(v["cluster"]["name"], "itest", "{label}");
+        assert_eq!(v["cluster"]["cluster_port"], a.route, "{label}");
+        let vb = get_json(&b, "/varz").await;
+        assert_eq!(
+            vb["cluster"]["urls"][0],
+            format!("127.0.0.1:{}", a.route),
+            "{label}"
+        );
+        if *label == "ours" {
+            let m = get_text(&a, "/metrics").await;
+            assert!(
+                m.lines()
+                    .any(|l| l.starts_with("gnatsd_routez_num_routes{") && l.ends_with(" 1")),
+                "{m}"
+            );
+            assert!(m.contains("natsd_route_in_msgs{remote_id=\""), "{m}");
+            assert!(m.contains("remote_name=\"monb\""), "{m}");
+        }
+        let mut top = keys_at(&rtext, 2, None);
+        let mut per = keys_at(&rtext, 6, Some("\"routes\""));
+        let mut vc = keys_at(&vtext, 4, Some("\"cluster\""));
+        if *label == "go2.9.10" {
+            top.insert(1, "server_name".into());
+            per.insert(2, "remote_name".into());
+            per.push("compression".into());
+        }
+        if *label == "go2.15.1" {
+            vc.retain(|k| k != "pool_size");
+        }
+        // Go lists `rtt`; we do not measure it yet (nor in /connz).
+        per.retain(|k| k != "rtt");
+        assert!(per.len() > 10 && vc.len() >= 5, "{label}: {per:?} {vc:?}");
+        shapes.push((label.to_string(), top, per, vc));
+    }
+    for s in &shapes[1..] {
+        assert_eq!(s.1, shapes[0].1, "/routez keys: {} vs ours", s.0);
+        assert_eq!(s.2, shapes[0].2, "/routez route keys: {} vs ours", s.0);
+        assert_eq!(s.3, shapes[0].3, "/varz cluster keys: {} vs ours", s.0);
     }
 }

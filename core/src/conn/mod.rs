@@ -140,6 +140,8 @@ struct State {
     awaiting_auth: bool,
     closed: Option<CloseReason>,
     events: VecDeque<ConnEvent>,
+    /// When the connection was made.
+    start: Time,
     /// Set on a route connection (its kind); `None` for a client.
     route: Option<Box<route::RouteState>>,
     /// The server is in a cluster: queue groups may have route members with weights.
@@ -615,6 +617,7 @@ impl State {
             awaiting_auth: false,
             closed: None,
             events: VecDeque::new(),
+            start: now,
             route: None,
             route_targets: Vec::new(),
         }

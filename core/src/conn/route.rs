@@ -267,6 +267,7 @@ impl State {
             return;
         }
         let solicited = route.url.is_some();
+        let route_url = route.url.clone();
         if info.server_id == sh.server_id() {
             self.log(
                 LogLevel::Debug,
@@ -299,6 +300,14 @@ impl State {
         }
         let headers = info.headers && !self.cfg.no_header_support;
         self.handle.configure(headers, None);
+        // Configured: we dialled one of our routes, or the peer is at one of them (Go
+        // marks an accepted route from a configured peer so too).
+        let peer_ip = self.addr.map(|a| a.ip().to_string());
+        let configured = ours.routes.iter().any(|r| {
+            route_url.as_ref() == Some(r)
+                || (r.port == info.port
+                    && (r.host == info.host || Some(&r.host) == peer_ip.as_ref()))
+        });
         let reg = Registered {
             cid: self.cid,
             remote_id: info.server_id.clone(),
@@ -307,6 +316,8 @@ impl State {
             info: info.clone(),
             addr: self.addr,
             solicited,
+            configured,
+            start: self.start,
         };
         let remote_id = info.server_id.clone();
         let mut forwarded = info.clone();
@@ -326,8 +337,8 @@ impl State {
         route.registered = true;
         let url = route.url.clone();
         self.log(
-            LogLevel::Info,
-            format!("Route connection to {remote_id} registered"),
+            LogLevel::Debug,
+            format!("Registering remote route {remote_id:?}"),
         );
         // The initial sync: every account's local interest.
         for acc in sh.accounts() {

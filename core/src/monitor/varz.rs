@@ -27,6 +27,9 @@ pub struct Varz {
     pub host: String,
     /// Client listen port.
     pub port: u16,
+    /// The cluster's client URLs as clients are told them (omitted when none, as Go).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub connect_urls: Vec<String>,
     /// Whether clients must authenticate (omitted when false, as Go).
     #[serde(skip_serializing_if = "is_false")]
     pub auth_required: bool,
@@ -55,8 +58,8 @@ pub struct Varz {
     pub max_payload: usize,
     /// `max_pending`.
     pub max_pending: usize,
-    /// Cluster settings (none until clustering exists).
-    pub cluster: Empty,
+    /// Cluster settings (`{}` without a cluster block).
+    pub cluster: ClusterVarz,
     /// Gateway settings (none).
     pub gateway: Empty,
     /// Leaf node settings (none).
@@ -89,9 +92,9 @@ pub struct Varz {
     pub connections: usize,
     /// Client connections since start.
     pub total_connections: u64,
-    /// Routes (0: no clustering yet).
+    /// Route connections.
     pub routes: usize,
-    /// Remote servers (0).
+    /// Remote servers (one route each here; Go 2.10+ pools several per server).
     pub remotes: usize,
     /// Leaf nodes (0).
     pub leafnodes: usize,
@@ -115,6 +118,38 @@ pub struct Varz {
     pub system_account: String,
 }
 
+/// The `cluster` block of `/varz` (Go 2.9.10's fields; 2.15.1 adds `pool_size`, which we
+/// leave out: we keep one route per peer).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ClusterVarz {
+    /// Cluster name.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// Route listen host.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub addr: String,
+    /// Route listen port.
+    #[serde(skip_serializing_if = "is_zero_u16")]
+    pub cluster_port: u16,
+    /// Seconds.
+    #[serde(skip_serializing_if = "is_zero_f64")]
+    pub auth_timeout: f64,
+    /// Configured routes as `host:port`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<String>,
+    /// Seconds (Go's default, reported without TLS too).
+    #[serde(skip_serializing_if = "is_zero_f64")]
+    pub tls_timeout: f64,
+}
+
+fn is_zero_u16(n: &u16) -> bool {
+    *n == 0
+}
+
+fn is_zero_f64(n: &f64) -> bool {
+    *n == 0.0
+}
+
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -136,6 +171,7 @@ pub fn varz(sh: &Shared, clock: Clock, env: &Env) -> Varz {
         go: crate::info::IMPLEMENTATION,
         host: o.host.clone(),
         port: o.port,
+        connect_urls: crate::info::client_connect_urls(sh, &o, true),
         auth_required: o.auth.required(),
         max_connections: o.max_connections,
         max_subscriptions: o.max_subscriptions,
@@ -149,7 +185,17 @@ pub fn varz(sh: &Shared, clock: Clock, env: &Env) -> Varz {
         max_control_line: o.max_control_line,
         max_payload: o.max_payload,
         max_pending: o.max_pending,
-        cluster: Empty {},
+        cluster: match &o.cluster {
+            Some(c) => ClusterVarz {
+                name: c.name.clone().unwrap_or_default(),
+                addr: c.host.clone(),
+                cluster_port: c.port,
+                auth_timeout: c.auth_timeout.as_secs_f64(),
+                urls: c.routes.iter().map(|r| r.addr()).collect(),
+                tls_timeout: 2.0,
+            },
+            None => ClusterVarz::default(),
+        },
         gateway: Empty {},
         leaf: Empty {},
         mqtt: Empty {},
@@ -166,8 +212,8 @@ pub fn varz(sh: &Shared, clock: Clock, env: &Env) -> Varz {
         cpu: env.cpu,
         connections: sh.num_clients(),
         total_connections: s.total_connections.load(Ordering::Relaxed),
-        routes: 0,
-        remotes: 0,
+        routes: sh.routes().len(),
+        remotes: sh.routes().len(),
         leafnodes: 0,
         in_msgs: s.in_msgs.load(Ordering::Relaxed),
         out_msgs: s.out_msgs.load(Ordering::Relaxed),

@@ -39,6 +39,10 @@ pub struct Registered {
     pub addr: Option<SocketAddr>,
     /// We dialled it.
     pub solicited: bool,
+    /// It is (or stands for) one of our configured routes.
+    pub configured: bool,
+    /// When the route connection was made.
+    pub start: crate::Time,
 }
 
 /// Why a route could not be registered.
@@ -53,6 +57,8 @@ pub enum RegisterRouteError {
 pub struct RouteTable {
     enabled: bool,
     routes: RwLock<Vec<Registered>>,
+    /// A peer has advertised client URLs at some point (clients' `connect_urls` appear).
+    advertised: std::sync::atomic::AtomicBool,
 }
 
 impl RouteTable {
@@ -62,6 +68,7 @@ impl RouteTable {
         RouteTable {
             enabled,
             routes: RwLock::new(Vec::new()),
+            advertised: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -78,6 +85,10 @@ impl RouteTable {
             return Err(RegisterRouteError::Duplicate);
         }
         let others = routes.iter().map(|x| Arc::clone(&x.handle)).collect();
+        if !r.info.connect_urls.is_empty() {
+            self.advertised
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         routes.push(r);
         Ok(others)
     }
@@ -113,6 +124,11 @@ impl RouteTable {
             .iter_mut()
             .find(|r| r.cid == cid)
             .is_some_and(|r| !std::mem::take(&mut r.info.connect_urls).is_empty())
+    }
+
+    /// True once any peer advertised client URLs.
+    pub fn ever_advertised(&self) -> bool {
+        self.advertised.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The client URLs the peers advertised, in registration order, without repeats.
