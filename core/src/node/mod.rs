@@ -2,8 +2,9 @@
 //! the shared state machine beside the per-connection ones).
 //!
 //! Connections ([`crate::conn::Connection`]) hold the hot path; the node is the cold path:
-//! decisions that concern the whole server and unfold over time. Today that is lame duck
-//! mode; route gossip, rebalancing and the system account's timers belong here too.
+//! decisions that concern the whole server and unfold over time: lame duck mode, and which
+//! routes to dial and when (`routes.rs`). Rebalancing and the system account's timers
+//! belong here too.
 
 mod routes;
 
@@ -69,13 +70,18 @@ enum LameDuck {
 ///
 /// Inputs are `handle_*` calls, each with `now`; outputs are polled after every input:
 ///
-/// 1. [`handle_lame_duck`](Self::handle_lame_duck) (SIGUSR2) and
-///    [`handle_timeout`](Self::handle_timeout) (when [`poll_timeout`](Self::poll_timeout)
-///    has passed) are the inputs.
-/// 2. After each input, drain [`poll_action`](Self::poll_action) until `None`, acting on
-///    each in order ([`NodeAction::Shutdown`] last: nothing follows it).
-/// 3. Then ask [`poll_timeout`](Self::poll_timeout) and call `handle_timeout` once it has
-///    passed (early calls are harmless no-ops).
+/// 1. [`handle_start`](Self::handle_start) once, when the route listener is up (it dials
+///    the explicit routes).
+/// 2. Inputs: [`handle_inputs`](Self::handle_inputs) whenever the waker registered with
+///    `Shared::set_node_waker` fires (connections and the runtime queue [`NodeInput`]s
+///    through `Shared::to_node`), [`handle_lame_duck`](Self::handle_lame_duck) (SIGUSR2),
+///    and [`handle_timeout`](Self::handle_timeout) once [`poll_timeout`](Self::poll_timeout)
+///    has passed (early calls are harmless no-ops).
+/// 3. After each input, drain [`poll_action`](Self::poll_action) until `None`, acting on
+///    each in order: [`NodeAction::Dial`] (connect, then `Connection::connect_route`; on
+///    failure queue [`NodeInput::DialFailed`]), [`NodeAction::StopAccepting`],
+///    [`NodeAction::Log`], [`NodeAction::Shutdown`] (last: nothing follows it).
+/// 4. Then re-arm the timer from [`poll_timeout`](Self::poll_timeout).
 ///
 /// Clients are closed through their shared handles ([`crate::client::ClientHandle`]), as a
 /// publisher closes a slow consumer: the runtime's writer sees it and finishes the job.
