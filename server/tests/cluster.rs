@@ -564,3 +564,50 @@ async fn monitoring_shows_routes_as_go_does() {
         assert_eq!(s.3, shapes[0].3, "/varz cluster keys: {} vs ours", s.0);
     }
 }
+
+/// Two servers that each list the other: both dial, the second route to register on either
+/// side closes as a duplicate, and they settle on one route that carries traffic (Go 2.9's
+/// "first registered wins"; a race that kills both is redialled after 1 s plus jitter).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_routes_settle_on_one() {
+    let mut peers = vec![Kind::Ours("std")];
+    for (_, path) in go_servers("mutual_routes_settle_on_one") {
+        peers.push(Kind::Go(path));
+    }
+    for peer in peers {
+        let (pa, pb) = (free_port(), free_port());
+        let a = start(&Kind::Ours("tokio"), "ma", pa, &[pb]).await;
+        let b = start(&peer, "mb", pb, &[pa]).await;
+        await_route(&a, &b, "m.ab").await;
+        await_route(&b, &a, "m.ba").await;
+        let start_t = Instant::now();
+        loop {
+            let ra = get_json(&a, "/routez").await;
+            let rb = get_json(&b, "/routez").await;
+            let ids = |r: &serde_json::Value| -> Vec<String> {
+                r["routes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x["remote_id"].as_str().unwrap().to_string())
+                    .collect()
+            };
+            let (ia, ib) = (ids(&ra), ids(&rb));
+            // One peer each (a 2.15.1 peer may hold a pool of connections to one id).
+            let distinct = |v: &[String]| {
+                let mut v = v.to_vec();
+                v.dedup();
+                v.len()
+            };
+            if ia.len() == 1 && distinct(&ib) == 1 {
+                break;
+            }
+            assert!(
+                start_t.elapsed() < WAIT,
+                "{peer:?}: still {ia:?} / {ib:?} after {WAIT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        await_route(&a, &b, "m.ab2").await;
+    }
+}
