@@ -483,6 +483,8 @@ impl Connection {
             .last_activity
             .store(now.as_nanos(), Ordering::Relaxed);
         let mut pos = 0;
+        // The kind, read once per buffer: the client path's dispatch stays as it was.
+        let route = self.st.route.is_some();
         while pos < bytes.len() && self.st.closed.is_none() {
             if self.st.auth_required
                 && !self.st.connect_received
@@ -498,12 +500,16 @@ impl Connection {
                     if self.st.tracing() {
                         self.st.trace_in(&op);
                     }
-                    self.st.process(op, now, sh)
+                    if route {
+                        self.st.process_route_op(op, now, sh)
+                    } else {
+                        self.st.process(op, now, sh)
+                    }
                 }
                 Ok(None) => break,
                 Err(e) => self.st.parse_error(e, now, sh),
             }
-            if self.st.connect_received && self.st.route.is_none() {
+            if self.st.connect_received && !route {
                 self.parser
                     .set_headers(self.st.opts.headers && !self.st.cfg.no_header_support);
             }
@@ -624,9 +630,6 @@ impl State {
     }
 
     fn process(&mut self, op: Op<'_>, now: Time, sh: &Shared) {
-        if self.route.is_some() {
-            return self.process_route_op(op, now, sh);
-        }
         match op {
             Op::Connect(json) => self.process_connect(json, now, sh),
             Op::Pub {

@@ -138,11 +138,18 @@ impl State {
     /// Where a queue group's draw starts: uniform over the members, or, in a cluster,
     /// weighted by each member's weight (a route's queue subscription stands for the
     /// peer's members, as Go repeats it `weight` times in the candidates).
+    #[inline]
     fn pick_member(&mut self, group: &[Arc<Subscription>]) -> usize {
         let n = group.len() as u64;
         if !self.clustered {
             return self.rng.below(n) as usize;
         }
+        self.pick_weighted(group)
+    }
+
+    /// [`pick_member`](Self::pick_member) in a cluster.
+    #[inline(never)]
+    fn pick_weighted(&mut self, group: &[Arc<Subscription>]) -> usize {
         let total: u64 = group.iter().map(|s| u64::from(s.weight())).sum();
         let mut x = self.rng.below(total.max(1));
         for (i, s) in group.iter().enumerate() {
@@ -155,7 +162,10 @@ impl State {
         0
     }
 
-    /// One `RMSG` per route that matched, with the queue groups picked there.
+    /// One `RMSG` per route that matched, with the queue groups picked there. Out of line:
+    /// a standalone server never calls it, and the publish path stays as small as it was.
+    #[cold]
+    #[inline(never)]
     fn deliver_to_routes(&mut self, account: &Account, d: &Delivery<'_>) {
         for (h, queues) in std::mem::take(&mut self.route_targets) {
             let q = (!queues.is_empty()).then_some(&queues[..]);
@@ -172,7 +182,10 @@ impl State {
     }
 
     /// Notes that a route's subscription matched: the route gets the message once, with
-    /// this subscription's queue group named if it is one.
+    /// this subscription's queue group named if it is one. Out of line (see
+    /// `deliver_to_routes`).
+    #[cold]
+    #[inline(never)]
     fn add_route_target(&mut self, sub: &Subscription) {
         let i = match self
             .route_targets

@@ -112,7 +112,8 @@ impl State {
         self.send(&info::info_line(&ours, false));
     }
 
-    /// An op on a route connection.
+    /// An op on a route connection (out of line: the client path stays as it was).
+    #[inline(never)]
     pub(super) fn process_route_op(&mut self, op: crate::proto::Op<'_>, now: Time, sh: &Shared) {
         use crate::proto::Op;
         match op {
@@ -378,7 +379,18 @@ impl State {
         if self.account.name.as_bytes() == name {
             return Some(Arc::clone(&self.account));
         }
-        let acc = sh.account(std::str::from_utf8(name).ok()?)?;
+        let name = std::str::from_utf8(name).ok()?;
+        let configured = |n: &str| {
+            let users = &self.cfg.auth.users;
+            users.iter().any(|u| u.account.as_deref() == Some(n))
+        };
+        // An account the configuration names exists for routes too, even before its first
+        // client here (Go creates configured accounts at start; ours appear on first use).
+        let acc = match sh.account(name) {
+            Some(a) => a,
+            None if configured(name) => sh.account_or_create(name),
+            None => return None,
+        };
         // Stats so far belong to the account they were counted in.
         self.flush_stats(sh);
         self.account = Arc::clone(&acc);

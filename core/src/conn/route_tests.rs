@@ -346,3 +346,43 @@ fn clients_learn_the_peers_client_urls_and_lame_duck_takes_them_away() {
         "{update}"
     );
 }
+
+/// A server whose only user `u` (password `p`) is bound to account `A`.
+fn server_with_account(id: &str, name: &str) -> Shared {
+    let mut o = Options::clone(&server(id, name, "c").opts());
+    o.auth.users = vec![crate::auth::User {
+        name: "u".into(),
+        password: "p".into(),
+        account: Some("A".into()),
+        ..crate::auth::User::default()
+    }];
+    Shared::new(o, id.into(), T0)
+}
+
+fn client_as_u(sh: &Shared, ops: &str) -> Connection {
+    let mut c = Connection::accept(sh, T0, None, nop());
+    recv(&c);
+    let connect = "CONNECT {\"verbose\":false,\"headers\":true,\"user\":\"u\",\"pass\":\"p\"}\r\n";
+    c.handle_read(T0, format!("{connect}{ops}").as_bytes(), sh)
+        .unwrap();
+    c
+}
+
+/// Found by the simulator (cluster seed 1): B's interest in account `A` reached A before
+/// any client of `A` had connected to A, so A had not created the account yet and dropped
+/// the `RS+`; A's first `A` client then published into the void. An account the
+/// configuration names exists for routes as it would for a client (Go creates configured
+/// accounts at start).
+#[test]
+fn interest_in_a_configured_account_nobody_used_here_yet_is_kept() {
+    let (a, b) = (server_with_account("NA", "a"), server_with_account("NB", "b"));
+    let (mut ra, mut rb, _, _) = link(&a, &b);
+    let sb = client_as_u(&b, "SUB foo 1\r\n");
+    let (_, ba) = settle(&mut ra, &mut rb, &a, &b);
+    assert_eq!(ba, "RS+ A foo\r\n");
+    let mut pa = client_as_u(&a, "");
+    pa.handle_read(T0, b"PUB foo 2\r\nhi\r\n", &a).unwrap();
+    let (ab, _) = settle(&mut ra, &mut rb, &a, &b);
+    assert_eq!(ab, "RMSG A foo 2\r\nhi\r\n");
+    assert_eq!(recv(&sb), "MSG foo 1 2\r\nhi\r\n");
+}
