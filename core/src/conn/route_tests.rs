@@ -375,7 +375,10 @@ fn client_as_u(sh: &Shared, ops: &str) -> Connection {
 /// accounts at start).
 #[test]
 fn interest_in_a_configured_account_nobody_used_here_yet_is_kept() {
-    let (a, b) = (server_with_account("NA", "a"), server_with_account("NB", "b"));
+    let (a, b) = (
+        server_with_account("NA", "a"),
+        server_with_account("NB", "b"),
+    );
     let (mut ra, mut rb, _, _) = link(&a, &b);
     let sb = client_as_u(&b, "SUB foo 1\r\n");
     let (_, ba) = settle(&mut ra, &mut rb, &a, &b);
