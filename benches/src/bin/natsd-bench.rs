@@ -3,7 +3,7 @@
 //! ```text
 //! natsd-bench [--server [NAME=]CMD]... | [--addr HOST:PORT [--pid PID]]
 //!             [--scenarios a,b,...] [--runs N] [--duration SECS] [--requests N]
-//!             [--conns N] [--subs N] [--window-mb N]
+//!             [--conns N] [--subs N] [--window-mb N] [--sub-addr HOST:PORT]
 //!             [--server-cpu C] [--client-cpu C] [--latency-cpu C] [--list]
 //! ```
 //!
@@ -37,7 +37,7 @@ fn usage() -> String {
     format!(
         "usage: natsd-bench [--server [NAME=]CMD]... | [--addr HOST:PORT [--pid PID]]\n\
          \x20      [--scenarios a,b,...] [--runs N] [--duration SECS] [--requests N]\n\
-         \x20      [--conns N] [--subs N] [--window-mb N]\n\
+         \x20      [--conns N] [--subs N] [--window-mb N] [--sub-addr HOST:PORT]\n\
          \x20      [--server-cpu C] [--client-cpu C] [--latency-cpu C]\n\
          scenarios: {}",
         names.join(",")
@@ -80,6 +80,7 @@ fn parse_args() -> Result<Args, String> {
             "--conns" => a.cfg.conns = num("--conns", it.next())?,
             "--subs" => a.cfg.subs = num("--subs", it.next())?,
             "--window-mb" => a.cfg.window_bytes = num::<usize>("--window-mb", it.next())? << 20,
+            "--sub-addr" => a.cfg.sub_addr = Some(num("--sub-addr", it.next())?),
             "--server-cpu" => server_cpu = Some(num("--server-cpu", it.next())?),
             "--client-cpu" => a.client_cpu = Some(num("--client-cpu", it.next())?),
             "--latency-cpu" => a.latency_cpu = Some(num("--latency-cpu", it.next())?),

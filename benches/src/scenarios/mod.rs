@@ -23,6 +23,9 @@ pub struct Config {
     pub subs: usize,
     /// Most bytes of messages a publisher lets run ahead of its slowest subscriber.
     pub window_bytes: usize,
+    /// Subscribers connect here instead of to the server under test (a second server of
+    /// its cluster: the messages cross a route).
+    pub sub_addr: Option<std::net::SocketAddr>,
 }
 
 impl Default for Config {
@@ -33,6 +36,7 @@ impl Default for Config {
             conns: 10_000,
             subs: 1_000_000,
             window_bytes: 4 << 20,
+            sub_addr: None,
         }
     }
 }

@@ -21,6 +21,11 @@ use crate::server::Server;
 use crate::stats::Metric;
 
 const SUBJECT: &[u8] = b"bench.stream";
+/// Published until every subscriber on another server got one: their interest has crossed
+/// the route (subscribers ignore it).
+const PROBE: &[u8] = b"bench.probe";
+/// How long the probe may take to arrive everywhere.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A run fails if deliveries stop advancing for this long.
 const STALL: Duration = Duration::from_secs(10);
 /// How often a subscriber thread looks at the stop flag while idle.
@@ -47,13 +52,20 @@ pub fn stream(
         stop: AtomicBool::new(false),
     });
     let mut subs = Vec::with_capacity(nsubs);
+    let sub_addr = cfg.sub_addr.unwrap_or(server.addr);
     for _ in 0..nsubs {
-        let mut c = Conn::connect(server.addr)?;
+        let mut c = Conn::connect(sub_addr)?;
         encode::sub(&mut c.out, SUBJECT, queue.then_some(&b"q"[..]), b"1");
+        if cfg.sub_addr.is_some() {
+            encode::sub(&mut c.out, PROBE, None, b"2");
+        }
         c.ping_pong()?;
         subs.push(c);
     }
     let mut publisher = Conn::connect(server.addr)?;
+    if cfg.sub_addr.is_some() {
+        await_interest(&mut publisher, &mut subs)?;
+    }
 
     let payload = vec![b'x'; size];
     let mut batch = Vec::new();
@@ -223,6 +235,38 @@ fn wait_for(
     }
 }
 
+/// Publishes [`PROBE`] until every subscriber got one: the subscriptions made on the other
+/// server have reached the publisher's (a route carries interest in the order it was
+/// made, so the stream's subscription is there too).
+fn await_interest(publisher: &mut Conn, subs: &mut [Conn]) -> BenchResult<()> {
+    let start = Instant::now();
+    let mut seen = vec![false; subs.len()];
+    while seen.iter().any(|s| !s) {
+        if start.elapsed() > PROBE_TIMEOUT {
+            return Err(format!(
+                "interest did not cross the route within {PROBE_TIMEOUT:?}"
+            ));
+        }
+        encode::publish(&mut publisher.out, PROBE, None, b"");
+        publisher.ping_pong()?;
+        for (c, seen) in subs.iter_mut().zip(seen.iter_mut()).filter(|(_, s)| !**s) {
+            c.set_timeout(Some(Duration::from_millis(20)))?;
+            let mut got = false;
+            c.read_some(&mut |op: Op<'_>| {
+                if let Op::Msg { subject, .. } = op {
+                    got |= subject == PROBE;
+                }
+                Ok(Flow::Continue)
+            })?;
+            *seen = got;
+        }
+    }
+    for c in subs.iter_mut() {
+        c.set_timeout(None)?;
+    }
+    Ok(())
+}
+
 /// A subscriber thread: counts `MSG`s until told to stop.
 fn subscriber(mut c: Conn, i: usize, size: usize, start: Instant, p: &Progress) -> BenchResult<()> {
     c.set_timeout(Some(POLL))?;
@@ -231,6 +275,7 @@ fn subscriber(mut c: Conn, i: usize, size: usize, start: Instant, p: &Progress) 
     while !p.stop.load(Ordering::Relaxed) {
         let got = c.read_some(&mut |op: Op<'_>| {
             match op {
+                Op::Msg { subject, .. } if subject == PROBE => {}
                 Op::Msg { payload, .. } if payload.len() == size => count += 1,
                 Op::Pong | Op::Ok => {}
                 other => bad = Some(format!("{other:?}")),
