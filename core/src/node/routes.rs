@@ -210,9 +210,23 @@ impl Node {
         if server_id == self.sh.server_id() || self.sh.routes().contains(&server_id) {
             return;
         }
+        let same_url =
+            |p: &Peer| p.url.host.eq_ignore_ascii_case(&url.host) && p.url.port == url.port;
+        // A URL known only through a route that is gone (that server restarted with a new
+        // id, and its route had covered our own dial as a duplicate) is dialled again: Go
+        // dials every server gossip names that it has no route to.
+        let routes = self.sh.routes();
+        let stale = |p: &Peer| matches!(&p.state, PeerState::Connected(id) if !routes.contains(id));
+        if let Some(p) = self.peers.iter_mut().find(|p| same_url(p) && stale(p)) {
+            p.server_id = Some(server_id);
+            p.state = PeerState::Dialing;
+            p.failures = 0;
+            self.actions.push_back(NodeAction::Dial(url));
+            return;
+        }
         let known = self.peers.iter().any(|p| {
             p.server_id.as_deref() == Some(&server_id)
-                || (p.url.host.eq_ignore_ascii_case(&url.host) && p.url.port == url.port)
+                || same_url(p)
                 || matches!(&p.state, PeerState::Connected(id) if *id == server_id)
         });
         if known {

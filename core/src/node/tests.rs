@@ -163,3 +163,84 @@ fn lame_duck_announces_before_closing() {
     }
     assert_eq!(node.poll_timeout(), Some(T0 + Duration::from_secs(2)));
 }
+
+/// A clustered server (no explicit routes, no `connect_retries`) and its node.
+fn clustered() -> (Arc<Shared>, Node) {
+    clustered_as("NSELF")
+}
+
+/// The same with server id `id`.
+fn clustered_as(id: &str) -> (Arc<Shared>, Node) {
+    let sh = Arc::new(Shared::new(
+        Options {
+            cluster: Some(crate::options::ClusterOptions {
+                name: Some("c".into()),
+                ..crate::options::ClusterOptions::default()
+            }),
+            ..Options::default()
+        },
+        id.into(),
+        T0,
+    ));
+    let node = Node::new(Arc::clone(&sh));
+    (sh, node)
+}
+
+/// Server `remote_id` dials `sh`: returns `sh`'s end of the route, registered.
+fn accepted_route_from(sh: &Shared, remote_id: &str) -> Connection {
+    let (other, _) = clustered_as(remote_id);
+    let url = crate::options::RouteUrl::parse("nats-route://127.0.0.1:6222").unwrap();
+    let mut dialer = Connection::connect_route(&other, T0, None, Arc::new(Nop), url);
+    let mut ours = Connection::accept_route(sh, T0, None, Arc::new(Nop));
+    for _ in 0..4 {
+        let mut out = Vec::new();
+        dialer.handle().take(&mut out);
+        let _ = ours.handle_read(T0, &out, sh);
+        let mut back = Vec::new();
+        ours.handle().take(&mut back);
+        let _ = dialer.handle_read(T0, &back, &other);
+    }
+    assert!(sh.routes().contains(remote_id));
+    ours
+}
+
+/// Found by the simulator (cluster seed 324): a peer we learnt by gossip dialled us at the
+/// same time as we dialled it, so our dial closed as a duplicate (its URL "covered" by the
+/// peer's route); the peer then crashed and came back with a new server id. Gossip about
+/// the new server, at the same URL, was ignored as already known, so the mesh never
+/// closed again. Go dials every server gossip names that it has no route to.
+#[test]
+fn gossip_about_a_restarted_server_is_dialled_again() {
+    let (sh, mut node) = clustered();
+    let url = crate::options::RouteUrl::parse("nats-route://10.0.0.4:6225/").unwrap();
+    let gossip = |id: &str| NodeInput::Gossip {
+        server_id: id.into(),
+        url: url.clone(),
+    };
+    sh.to_node(gossip("NOLD"));
+    node.handle_inputs(T0);
+    assert_eq!(node.poll_action(), Some(NodeAction::Dial(url.clone())));
+    // Its own dial to us registers first; ours closes as a duplicate.
+    let mut theirs = accepted_route_from(&sh, "NOLD");
+    sh.to_node(NodeInput::RouteDown {
+        cid: 10,
+        remote_id: Some("NOLD".into()),
+        url: Some(url.clone()),
+        reason: CloseReason::DuplicateRoute,
+    });
+    node.handle_inputs(T0);
+    assert_eq!(node.poll_action(), None);
+    // It crashes: its route goes down (implicit routes are not redialled by themselves).
+    theirs.handle_close(T0, &sh, CloseReason::ReadError);
+    assert!(sh.routes().is_empty());
+    node.handle_inputs(T0);
+    assert_eq!(node.poll_action(), None);
+    // It is back with a new id, and a peer tells us: we dial it.
+    sh.to_node(gossip("NNEW"));
+    node.handle_inputs(T0);
+    assert_eq!(node.poll_action(), Some(NodeAction::Dial(url.clone())));
+    // While that dial is out, more gossip about it changes nothing.
+    sh.to_node(gossip("NNEW"));
+    node.handle_inputs(T0);
+    assert_eq!(node.poll_action(), None);
+}
