@@ -9,6 +9,10 @@ use natsd_core::shared::Shared;
 /// options generation, which connections compare against to see the reload.
 pub fn apply(sh: &Shared, new: &Options) -> u64 {
     let generation = sh.apply_reload(new);
+    if new.cluster.is_some() {
+        // The node compares the configured routes with what it dials.
+        sh.to_node(natsd_core::node::NodeInput::Reloaded);
+    }
     let closed = sh.close_over_max_connections();
     if closed > 0 {
         tracing::info!("Closed {closed} connections to fall within max_connections");

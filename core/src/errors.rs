@@ -75,6 +75,8 @@ pub enum CloseReason {
     DuplicateServerName,
     /// Something other than a route dialled the route port (a client's CONNECT).
     WrongPort,
+    /// A configured route was removed by a reload.
+    RouteRemoved,
 }
 
 impl CloseReason {
@@ -102,6 +104,7 @@ impl CloseReason {
             CloseReason::ClusterNameConflict => "Cluster Name Conflict",
             CloseReason::DuplicateServerName => "Duplicate Server Name",
             CloseReason::WrongPort => "Wrong Port",
+            CloseReason::RouteRemoved => "Route Removed",
         }
     }
 

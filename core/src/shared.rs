@@ -292,6 +292,11 @@ impl Shared {
         o.write_deadline = new.write_deadline;
         o.auth = new.auth.clone();
         o.trace = new.trace;
+        if let (Some(c), Some(n)) = (o.cluster.as_mut(), &new.cluster) {
+            // Routes only: the node dials the new ones and closes the removed ones when it
+            // takes `NodeInput::Reloaded`.
+            c.routes.clone_from(&n.routes);
+        }
         *guard = Arc::new(o);
         // Bumped under the write lock so `opts_with_generation` pairs them consistently.
         self.opts_generation.fetch_add(1, Ordering::AcqRel) + 1

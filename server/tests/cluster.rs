@@ -611,3 +611,43 @@ async fn mutual_routes_settle_on_one() {
         await_route(&a, &b, "m.ab2").await;
     }
 }
+
+/// Rewrites `p`'s config with `routes` (route ports) and sends SIGHUP.
+fn reload_routes(p: &Proc, name: &str, routes: &[u16]) {
+    let routes: Vec<String> = routes
+        .iter()
+        .map(|r| format!("nats-route://127.0.0.1:{r}"))
+        .collect();
+    // The same listen lines as `start` wrote (a reload compares files, not bound ports).
+    let text = format!(
+        "server_name: {name}\nlisten: \"127.0.0.1:-1\"\nhttp: \"127.0.0.1:-1\"\ncluster {{\n  name: itest\n  listen: \"127.0.0.1:-1\"\n  routes: [{}]\n}}\n",
+        routes.join(", ")
+    );
+    std::fs::write(&p.conf, text).unwrap();
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(p.child.id().unwrap()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+}
+
+/// A reload that adds a route dials it; one that removes it closes the route (as Go).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_adds_and_removes_routes() {
+    for rt in ["tokio", "std"] {
+        let b = start(&Kind::Ours("std"), "rb", 0, &[]).await;
+        let a = start(&Kind::Ours(rt), "ra", 0, &[]).await;
+        reload_routes(&a, "ra", &[b.route]);
+        await_route(&a, &b, "rl.one").await;
+        reload_routes(&a, "ra", &[]);
+        let start_t = Instant::now();
+        loop {
+            let r = get_json(&a, "/routez").await;
+            if r["num_routes"] == 0 {
+                break;
+            }
+            assert!(
+                start_t.elapsed() < WAIT,
+                "{rt}: the removed route stayed: {r}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}

@@ -57,6 +57,8 @@ pub enum Change {
     WriteDeadline(Duration),
     /// `client_advertise`.
     ClientAdvertise(Option<String>),
+    /// `cluster { routes }`: routes added are dialled, routes removed are closed.
+    ClusterRoutes(Vec<crate::options::RouteUrl>),
 }
 
 fn opt(s: &Option<String>) -> &str {
@@ -96,6 +98,7 @@ impl fmt::Display for Change {
             Change::PingMax(v) => write!(f, "ping_max = {v}"),
             Change::WriteDeadline(v) => write!(f, "write_deadline = {}", format_go_duration(*v)),
             Change::ClientAdvertise(v) => write!(f, "client_advertise = {}", opt(v)),
+            Change::ClusterRoutes(_) => write!(f, "cluster routes"),
         }
     }
 }
@@ -216,8 +219,14 @@ pub fn diff(old: &ServerConfig, new: &ServerConfig) -> Result<Vec<Change>, NotRe
         }
     }
     // Go reloads some cluster fields (routes added or removed, authorization, advertise);
-    // we do not yet, so any change is refused rather than silently not applied.
-    if o.cluster != n.cluster {
+    // we reload `routes` and refuse any other change rather than silently not apply it.
+    let without_routes = |c: &Option<crate::options::ClusterOptions>| {
+        c.clone().map(|mut c| {
+            c.routes.clear();
+            c
+        })
+    };
+    if without_routes(&o.cluster) != without_routes(&n.cluster) {
         let show = |c: &Option<crate::options::ClusterOptions>| match c {
             Some(c) => format!(
                 "{{name:{} listen:{} routes:{}}}",
@@ -251,6 +260,12 @@ pub fn diff(old: &ServerConfig, new: &ServerConfig) -> Result<Vec<Change>, NotRe
         o.client_advertise != n.client_advertise,
         Change::ClientAdvertise(n.client_advertise.clone()),
     );
+    if let (Some(oc), Some(nc)) = (&o.cluster, &n.cluster) {
+        push(
+            oc.routes != nc.routes,
+            Change::ClusterRoutes(nc.routes.clone()),
+        );
+    }
     push(ol.trace != nl.trace, Change::Trace(nl.trace));
     push(ol.debug != nl.debug, Change::Debug(nl.debug));
     push(

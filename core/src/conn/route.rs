@@ -317,6 +317,7 @@ impl State {
             info: info.clone(),
             addr: self.addr,
             solicited,
+            url: route_url.clone(),
             configured,
             start: self.start,
         };

@@ -54,6 +54,9 @@ pub enum NodeInput {
         /// Where to dial it.
         url: RouteUrl,
     },
+    /// The options were reloaded (`Shared::apply_reload`): the configured routes may have
+    /// changed.
+    Reloaded,
     /// The runtime could not connect to `url` (a [`NodeAction::Dial`] failed).
     DialFailed {
         /// The URL.
@@ -133,6 +136,7 @@ impl Node {
                 ..
             } => self.route_down(now, remote_id, url, reason),
             NodeInput::Gossip { server_id, url } => self.gossip(server_id, url),
+            NodeInput::Reloaded => self.routes_reloaded(),
             NodeInput::DialFailed { url, error } => {
                 let retries = self.connect_retries();
                 let Some(p) = self.peer_mut(&url) else {
@@ -202,6 +206,50 @@ impl Node {
         for p in &mut self.peers {
             if p.explicit && p.state == PeerState::Connected(id.clone()) {
                 p.state = PeerState::Waiting(now + ROUTE_CONNECT_INTERVAL + jitter);
+            }
+        }
+    }
+
+    /// Routes added to the config are dialled; routes removed are forgotten and their
+    /// route closed (`Route Removed`), as Go's reload does.
+    fn routes_reloaded(&mut self) {
+        let wanted = self
+            .sh
+            .opts()
+            .cluster
+            .as_ref()
+            .map(|c| c.routes.clone())
+            .unwrap_or_default();
+        let mut removed = Vec::new();
+        self.peers.retain(|p| {
+            let keep = !p.explicit || wanted.contains(&p.url);
+            if !keep {
+                removed.push(p.clone());
+            }
+            keep
+        });
+        for p in removed {
+            let covering = match &p.state {
+                PeerState::Connected(id) => Some(id.clone()),
+                _ => None,
+            };
+            for r in self.sh.routes().list() {
+                if r.url.as_ref() == Some(&p.url) || covering.as_deref() == Some(&r.remote_id) {
+                    r.handle.close_after_flush(CloseReason::RouteRemoved);
+                }
+            }
+            self.log(LogLevel::Info, &format!("Removed route {}", p.url.url));
+        }
+        for url in wanted {
+            if !self.peers.iter().any(|p| p.url == url) {
+                self.peers.push(Peer {
+                    url: url.clone(),
+                    explicit: true,
+                    server_id: None,
+                    state: PeerState::Dialing,
+                    failures: 0,
+                });
+                self.actions.push_back(NodeAction::Dial(url));
             }
         }
     }

@@ -244,3 +244,127 @@ fn gossip_about_a_restarted_server_is_dialled_again() {
     node.handle_inputs(T0);
     assert_eq!(node.poll_action(), None);
 }
+
+fn with_routes(routes: &[&str]) -> Arc<Shared> {
+    let o = Options {
+        cluster: Some(crate::options::ClusterOptions {
+            name: Some("c".into()),
+            routes: routes
+                .iter()
+                .map(|u| crate::options::RouteUrl::parse(u).unwrap())
+                .collect(),
+            ..Default::default()
+        }),
+        ..Options::default()
+    };
+    Arc::new(Shared::new(o, "NTEST".into(), T0))
+}
+
+fn drain_actions(node: &mut Node) -> Vec<NodeAction> {
+    std::iter::from_fn(|| node.poll_action()).collect()
+}
+
+fn url(u: &str) -> crate::options::RouteUrl {
+    crate::options::RouteUrl::parse(u).unwrap()
+}
+
+#[test]
+fn explicit_routes_are_dialled_and_redialled_a_second_apart() {
+    let sh = with_routes(&["nats-route://h1:1"]);
+    let mut node = Node::new(Arc::clone(&sh));
+    node.handle_start(T0);
+    assert_eq!(
+        drain_actions(&mut node),
+        [NodeAction::Dial(url("nats-route://h1:1"))]
+    );
+    sh.to_node(NodeInput::DialFailed {
+        url: url("nats-route://h1:1"),
+        error: "refused".into(),
+    });
+    node.handle_inputs(T0);
+    assert!(
+        matches!(&drain_actions(&mut node)[..], [NodeAction::Log(LogLevel::Error, l)] if l.contains("attempt 1"))
+    );
+    assert_eq!(node.poll_timeout(), Some(T0 + ROUTE_CONNECT_INTERVAL));
+    node.handle_timeout(T0 + Duration::from_millis(999));
+    assert!(drain_actions(&mut node).is_empty());
+    node.handle_timeout(T0 + ROUTE_CONNECT_INTERVAL);
+    assert_eq!(
+        drain_actions(&mut node),
+        [NodeAction::Dial(url("nats-route://h1:1"))]
+    );
+    // A second failure is not logged (Go: the first, then one an hour).
+    sh.to_node(NodeInput::DialFailed {
+        url: url("nats-route://h1:1"),
+        error: "refused".into(),
+    });
+    node.handle_inputs(T0 + ROUTE_CONNECT_INTERVAL);
+    assert!(drain_actions(&mut node).is_empty());
+}
+
+#[test]
+fn gossip_dials_once_and_a_url_that_is_ourselves_is_dropped() {
+    let sh = with_routes(&["nats-route://self:1"]);
+    let mut node = Node::new(Arc::clone(&sh));
+    node.handle_start(T0);
+    drain_actions(&mut node);
+    sh.to_node(NodeInput::RouteDown {
+        cid: 1,
+        remote_id: Some("NTEST".into()),
+        url: Some(url("nats-route://self:1")),
+        reason: CloseReason::DuplicateRoute,
+    });
+    node.handle_inputs(T0);
+    assert_eq!(node.poll_timeout(), None, "never redial ourselves");
+    // Gossip about another server: dialled once; the same again is ignored.
+    for _ in 0..2 {
+        sh.to_node(NodeInput::Gossip {
+            server_id: "NOTHER".into(),
+            url: url("nats-route://h2:2"),
+        });
+    }
+    node.handle_inputs(T0);
+    assert_eq!(
+        drain_actions(&mut node),
+        [NodeAction::Dial(url("nats-route://h2:2"))]
+    );
+    // An implicit route that fails is given up (connect_retries 0).
+    sh.to_node(NodeInput::DialFailed {
+        url: url("nats-route://h2:2"),
+        error: "refused".into(),
+    });
+    node.handle_inputs(T0);
+    drain_actions(&mut node);
+    assert_eq!(node.poll_timeout(), None);
+}
+
+#[test]
+fn a_reload_dials_added_routes_and_forgets_removed_ones() {
+    let sh = with_routes(&["nats-route://h1:1"]);
+    let mut node = Node::new(Arc::clone(&sh));
+    node.handle_start(T0);
+    drain_actions(&mut node);
+    let mut o = Options::clone(&sh.opts());
+    o.cluster.as_mut().unwrap().routes = vec![url("nats-route://h2:2")];
+    sh.apply_reload(&o);
+    sh.to_node(NodeInput::Reloaded);
+    node.handle_inputs(T0);
+    let actions = drain_actions(&mut node);
+    assert!(
+        actions.contains(&NodeAction::Dial(url("nats-route://h2:2"))),
+        "{actions:?}"
+    );
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, NodeAction::Log(_, l) if l == "Removed route nats-route://h1:1")),
+        "{actions:?}"
+    );
+    // The removed URL's dial failing later is not redialled.
+    sh.to_node(NodeInput::DialFailed {
+        url: url("nats-route://h1:1"),
+        error: "refused".into(),
+    });
+    node.handle_inputs(T0);
+    assert_eq!(node.poll_timeout(), None);
+}

@@ -39,6 +39,8 @@ pub struct Registered {
     pub addr: Option<SocketAddr>,
     /// We dialled it.
     pub solicited: bool,
+    /// The URL we dialled, if we did.
+    pub url: Option<crate::options::RouteUrl>,
     /// It is (or stands for) one of our configured routes.
     pub configured: bool,
     /// When the route connection was made.
