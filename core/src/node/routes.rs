@@ -198,14 +198,23 @@ impl Node {
             }
             return;
         }
-        // An accepted route went down: URLs it covered are ours to redial again.
+        // An accepted route went down: URLs it covered are ours to redial again, implicit
+        // ones too. One covered by it had our dial closed as its duplicate, and the peer
+        // may have closed this route as the duplicate of that dial (each side registered
+        // the other's connection first): Go marks such a route `retry` and redials it, so
+        // the two servers are not left without any route.
         let Some(id) = remote_id else { return };
         if still_connected {
             return;
         }
         for p in &mut self.peers {
-            if p.explicit && p.state == PeerState::Connected(id.clone()) {
-                p.state = PeerState::Waiting(now + ROUTE_CONNECT_INTERVAL + jitter);
+            if p.state == PeerState::Connected(id.clone()) {
+                let wait = if p.explicit {
+                    ROUTE_CONNECT_INTERVAL + jitter
+                } else {
+                    jitter
+                };
+                p.state = PeerState::Waiting(now + wait);
             }
         }
     }

@@ -230,14 +230,18 @@ fn gossip_about_a_restarted_server_is_dialled_again() {
     });
     node.handle_inputs(T0);
     assert_eq!(node.poll_action(), None);
-    // It crashes: its route goes down (implicit routes are not redialled by themselves).
+    // It crashes: its route goes down; the URL it covered is ours to redial (after a
+    // jitter: see `a_route_lost_to_crossed_duplicates_is_redialled`).
     theirs.handle_close(T0, &sh, CloseReason::ReadError);
     assert!(sh.routes().is_empty());
     node.handle_inputs(T0);
     assert_eq!(node.poll_action(), None);
-    // It is back with a new id, and a peer tells us: we dial it.
+    // It is back with a new id, and a peer tells us: that redial is the dial, no second.
     sh.to_node(gossip("NNEW"));
     node.handle_inputs(T0);
+    assert_eq!(node.poll_action(), None);
+    let at = node.poll_timeout().expect("a redial is due");
+    node.handle_timeout(at);
     assert_eq!(node.poll_action(), Some(NodeAction::Dial(url.clone())));
     // While that dial is out, more gossip about it changes nothing.
     sh.to_node(gossip("NNEW"));
@@ -367,4 +371,37 @@ fn a_reload_dials_added_routes_and_forgets_removed_ones() {
     });
     node.handle_inputs(T0);
     assert_eq!(node.poll_timeout(), None);
+}
+
+/// Found by the simulator (cluster seed 455): we dialled a server gossip named while it
+/// dialled us; each side registered the other's connection first and closed its own dial
+/// as the duplicate, so both routes died. The URL our dial had (its route "covered" it)
+/// is dialled again once the covering route is gone, as Go redials a route it marked
+/// `retry` when it saw the duplicate.
+#[test]
+fn a_route_lost_to_crossed_duplicates_is_redialled() {
+    let (sh, mut node) = clustered();
+    let url = crate::options::RouteUrl::parse("nats-route://10.0.0.2:6223/").unwrap();
+    sh.to_node(NodeInput::Gossip {
+        server_id: "NPEER".into(),
+        url: url.clone(),
+    });
+    node.handle_inputs(T0);
+    assert_eq!(node.poll_action(), Some(NodeAction::Dial(url.clone())));
+    let mut theirs = accepted_route_from(&sh, "NPEER");
+    sh.to_node(NodeInput::RouteDown {
+        cid: 10,
+        remote_id: Some("NPEER".into()),
+        url: Some(url.clone()),
+        reason: CloseReason::DuplicateRoute,
+    });
+    node.handle_inputs(T0);
+    assert_eq!(node.poll_action(), None);
+    // The peer closed its dial (our accepted route) as the duplicate of ours.
+    theirs.handle_close(T0, &sh, CloseReason::ClientClosed);
+    node.handle_inputs(T0);
+    let at = node.poll_timeout().expect("a redial is due");
+    assert!(at < T0 + ROUTE_RECONNECT_JITTER + Duration::from_nanos(1));
+    node.handle_timeout(at);
+    assert_eq!(node.poll_action(), Some(NodeAction::Dial(url)));
 }
