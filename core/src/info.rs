@@ -44,6 +44,10 @@ pub struct ServerInfo<'a> {
     /// Lame duck mode.
     #[serde(skip_serializing_if = "is_false")]
     pub ldm: bool,
+    /// Ours: the server takes `MSUB` (a subscription born with its auto-unsubscribe
+    /// limit; see `docs/msub.md`). Last, so every field before it is byte for byte Go's;
+    /// clients ignore INFO keys they do not know.
+    pub msub: bool,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -88,6 +92,7 @@ pub fn client_info_line(
             .unwrap_or_default(),
         connect_urls: &connect_urls,
         ldm,
+        msub: true,
     };
     let json = serde_json::to_vec(&info).expect("INFO always serialises");
     let mut out = Vec::with_capacity(json.len() + 8);
@@ -285,10 +290,11 @@ mod tests {
             cluster: "",
             connect_urls: &[],
             ldm: false,
+            msub: true,
         };
         assert_eq!(
             serde_json::to_string(&i).unwrap(),
-            r#"{"server_id":"N1","server_name":"n","version":"2.9.10","proto":1,"go":"g","host":"127.0.0.1","port":4222,"headers":true,"max_payload":1048576,"client_id":4,"client_ip":"127.0.0.1"}"#
+            r#"{"server_id":"N1","server_name":"n","version":"2.9.10","proto":1,"go":"g","host":"127.0.0.1","port":4222,"headers":true,"max_payload":1048576,"client_id":4,"client_ip":"127.0.0.1","msub":true}"#
         );
         // In a cluster (Go 2.9.10's bytes, captured): the name, then the client URLs.
         let urls = ["127.0.0.1:25100".to_string(), "127.0.0.1:25110".to_string()];
@@ -298,7 +304,7 @@ mod tests {
             ..i
         };
         assert!(serde_json::to_string(&i).unwrap().ends_with(
-            r#""client_id":4,"client_ip":"127.0.0.1","cluster":"c1","connect_urls":["127.0.0.1:25100","127.0.0.1:25110"]}"#
+            r#""client_id":4,"client_ip":"127.0.0.1","cluster":"c1","connect_urls":["127.0.0.1:25100","127.0.0.1:25110"],"msub":true}"#
         ));
     }
 }

@@ -647,7 +647,13 @@ impl State {
                 subject,
                 queue,
                 sid,
-            } => self.process_sub(subject, queue, sid),
+            } => self.process_sub(subject, queue, sid, None),
+            Op::SubMax {
+                subject,
+                queue,
+                sid,
+                max,
+            } => self.process_sub(subject, queue, sid, Some(max)),
             Op::Unsub { sid, max } => self.process_unsub(sid, max),
             Op::Ping => {
                 self.trace_out("PONG");
@@ -847,6 +853,8 @@ impl State {
 mod account_tests;
 #[cfg(test)]
 mod flow_tests;
+#[cfg(test)]
+mod msub_tests;
 #[cfg(test)]
 mod route_tests;
 #[cfg(test)]

@@ -139,8 +139,16 @@ impl State {
         self.close(reason, now, sh);
     }
 
-    /// SUB: permissions, the subscription limit, duplicate sids, subject validity; `+OK`.
-    pub(super) fn process_sub(&mut self, subj: &[u8], queue: Option<&[u8]>, sid: &[u8]) {
+    /// SUB (and MSUB, with its `limit`): permissions, the subscription limit, duplicate
+    /// sids, subject validity; `+OK`. An MSUB's limit is set before the subscription enters
+    /// the sublist, so no publisher can ever see it without its limit.
+    pub(super) fn process_sub(
+        &mut self,
+        subj: &[u8],
+        queue: Option<&[u8]>,
+        sid: &[u8],
+        limit: Option<u64>,
+    ) {
         if let Some(p) = &self.perms {
             if !p.can_subscribe(subj, queue) {
                 let msg = match queue {
@@ -180,6 +188,10 @@ impl State {
             sid,
             Arc::clone(&self.handle),
         ));
+        if let Some(m) = limit {
+            // Nothing delivered yet, and the parser takes only m >= 1: always set.
+            sub.set_max(m);
+        }
         if !subject::is_valid_subject(subj) || self.account.insert(Arc::clone(&sub)).is_err() {
             sub.close();
             self.send_err(text::INVALID_SUBJECT);

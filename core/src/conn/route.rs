@@ -163,9 +163,11 @@ impl State {
                 self.close(CloseReason::ParseError, now, sh);
             }
             // The route parser refuses client verbs at their first byte.
-            Op::Pub { .. } | Op::HPub { .. } | Op::Sub { .. } | Op::Unsub { .. } => {
-                self.parse_error(crate::proto::ParseError::UnknownOp, now, sh)
-            }
+            Op::Pub { .. }
+            | Op::HPub { .. }
+            | Op::Sub { .. }
+            | Op::SubMax { .. }
+            | Op::Unsub { .. } => self.parse_error(crate::proto::ParseError::UnknownOp, now, sh),
             Op::Msg { .. } | Op::HMsg { .. } => {
                 self.parse_error(crate::proto::ParseError::UnknownOp, now, sh)
             }

@@ -389,3 +389,24 @@ fn interest_in_a_configured_account_nobody_used_here_yet_is_kept() {
     assert_eq!(ab, "RMSG A foo 2\r\nhi\r\n");
     assert_eq!(recv(&sb), "MSG foo 1 2\r\nhi\r\n");
 }
+
+#[test]
+fn an_msub_at_its_limit_takes_its_interest_off_the_route() {
+    let (a, b) = (server("NA", "a", "c"), server("NB", "b", "c"));
+    let (mut ra, mut rb, _, _) = link(&a, &b);
+    let sb = client(&b, "MSUB foo 1 2\r\n");
+    let (_, ba) = settle(&mut ra, &mut rb, &a, &b);
+    assert_eq!(ba, "RS+ $G foo\r\n");
+    let mut pa = client(&a, "");
+    for _ in 0..3 {
+        pa.handle_read(T0, b"PUB foo 1\r\nx\r\n", &a).unwrap();
+    }
+    let (_, ba) = settle(&mut ra, &mut rb, &a, &b);
+    assert_eq!(
+        recv(&sb).matches("MSG foo 1 1").count(),
+        2,
+        "the limit is kept where the subscriber is"
+    );
+    assert_eq!(ba, "RS- $G foo\r\n", "interest ends with the limit");
+    assert_eq!(a.global_account().num_subscriptions(), 0);
+}

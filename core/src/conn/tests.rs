@@ -77,7 +77,7 @@ fn info_on_accept_matches_go_shape() {
     let mut c = Client::new(&sh);
     let info = c.recv();
     assert!(info.starts_with("INFO {\"server_id\":\"NTESTSERVER\",\"server_name\":\"NTESTSERVER\",\"version\":\"2.9.10\",\"proto\":1,\"go\":"));
-    assert!(info.ends_with(",\"host\":\"0.0.0.0\",\"port\":4222,\"headers\":true,\"max_payload\":1048576,\"client_id\":1,\"client_ip\":\"127.0.0.1\"} \r\n"), "{info}");
+    assert!(info.ends_with(",\"host\":\"0.0.0.0\",\"port\":4222,\"headers\":true,\"max_payload\":1048576,\"client_id\":1,\"client_ip\":\"127.0.0.1\",\"msub\":true} \r\n"), "{info}");
     assert!(
         c.wakes.0.load(Ordering::Relaxed) > 0,
         "the writer must be woken for INFO"
@@ -788,7 +788,9 @@ fn lame_duck_info_goes_to_clients_that_take_async_info() {
         "{info}"
     );
     assert!(
-        info.ends_with(",\"client_id\":1,\"client_ip\":\"127.0.0.1\",\"ldm\":true} \r\n"),
+        info.ends_with(
+            ",\"client_id\":1,\"client_ip\":\"127.0.0.1\",\"ldm\":true,\"msub\":true} \r\n"
+        ),
         "{info}"
     );
     assert_eq!(old.recv(), "");

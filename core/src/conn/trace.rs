@@ -50,6 +50,15 @@ impl State {
                 queue,
                 sid,
             } => (format!("SUB {}{} {}", s(subject), opt(queue), s(sid)), None),
+            Op::SubMax {
+                subject,
+                queue,
+                sid,
+                max,
+            } => (
+                format!("MSUB {}{} {} {max}", s(subject), opt(queue), s(sid)),
+                None,
+            ),
             Op::Unsub { sid, max } => {
                 let max = max.map(|m| format!(" {m}")).unwrap_or_default();
                 (format!("UNSUB {}{max}", s(sid)), None)

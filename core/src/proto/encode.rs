@@ -148,6 +148,15 @@ pub fn sub(out: &mut Vec<u8>, subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) 
     out.extend_from_slice(b"\r\n");
 }
 
+/// `MSUB <subject> [queue] <sid> <max>\r\n` (ours; see `Op::SubMax`).
+pub fn msub(out: &mut Vec<u8>, subject: &[u8], queue: Option<&[u8]>, sid: &[u8], max: u64) {
+    head(out, b"MSUB ", subject, queue);
+    out.extend_from_slice(sid);
+    out.push(b' ');
+    push_uint(out, max);
+    out.extend_from_slice(b"\r\n");
+}
+
 /// `UNSUB <sid> [max]\r\n`.
 pub fn unsub(out: &mut Vec<u8>, sid: &[u8], max: Option<u64>) {
     out.extend_from_slice(b"UNSUB ");
@@ -193,6 +202,12 @@ pub fn op(out: &mut Vec<u8>, op: &Op<'_>) {
             queue,
             sid,
         } => sub(out, subject, queue, sid),
+        Op::SubMax {
+            subject,
+            queue,
+            sid,
+            max,
+        } => msub(out, subject, queue, sid, max),
         Op::Unsub { sid, max } => unsub(out, sid, max),
         Op::Ping => out.extend_from_slice(PING),
         Op::Pong => out.extend_from_slice(PONG),

@@ -61,6 +61,20 @@ pub enum Op<'a> {
         /// Client-chosen subscription id.
         sid: &'a [u8],
     },
+    /// `MSUB subject [queue] sid max` (ours, advertised as `"msub":true` in INFO): a
+    /// subscription born with its auto-unsubscribe limit, so it never takes more than `max`
+    /// messages (`SUB` then `UNSUB sid max` leaves a window between the two). `max` is at
+    /// least 1. See `docs/msub.md`.
+    SubMax {
+        /// Subject, possibly with wildcards.
+        subject: &'a [u8],
+        /// Queue group name.
+        queue: Option<&'a [u8]>,
+        /// Client-chosen subscription id.
+        sid: &'a [u8],
+        /// Most messages it takes.
+        max: u64,
+    },
     /// `UNSUB sid [max]`. A `max` that is not a number parses as `Some(0)`, which the Go
     /// server treats as "unsubscribe now".
     Unsub {

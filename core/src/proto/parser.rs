@@ -37,6 +37,8 @@ pub(super) enum Kind {
     Msg,
     HMsg,
     Sub,
+    /// `MSUB` (ours: a subscription with its limit).
+    MSub,
     Unsub,
     Ping,
     Pong,
@@ -62,7 +64,7 @@ impl Kind {
         use Kind::*;
         match conn {
             ConnKind::Client => !matches!(self, RSub | RUnsub | LSub | LUnsub | RMsg | RHMsg),
-            ConnKind::Route => !matches!(self, Pub | HPub | Msg | Sub | Unsub),
+            ConnKind::Route => !matches!(self, Pub | HPub | Msg | Sub | MSub | Unsub),
         }
     }
 
@@ -76,7 +78,7 @@ impl Kind {
 }
 
 /// The verbs, upper case, with their kinds. No verb is a prefix of another.
-const VERBS: [(&[u8], Kind); 17] = [
+const VERBS: [(&[u8], Kind); 18] = [
     (b"CONNECT", Kind::Connect),
     (b"INFO", Kind::Info),
     (b"PUB", Kind::Pub),
@@ -94,6 +96,7 @@ const VERBS: [(&[u8], Kind); 17] = [
     (b"RMSG", Kind::RMsg),
     (b"LS+", Kind::LSub),
     (b"LS-", Kind::LUnsub),
+    (b"MSUB", Kind::MSub),
 ];
 
 /// No verb starts with this byte (in a [`first_byte_table`]).
@@ -388,6 +391,7 @@ impl Parser {
             Kind::Info => Ok(Some(Op::Info(trim_end_blanks(line)))),
             Kind::Err => Ok(Some(Op::Err(trim_end_blanks(line)))),
             Kind::Sub => parse_sub(line).map(Some),
+            Kind::MSub => parse_msub(line).map(Some),
             Kind::Unsub => parse_unsub(line).map(Some),
             Kind::RSub | Kind::LSub => route::parse_rsub(line, kind == Kind::LSub).map(Some),
             Kind::RUnsub | Kind::LUnsub => {
@@ -605,6 +609,27 @@ fn parse_sub(line: &[u8]) -> Result<Op<'_>, ParseError> {
             subject,
             queue: Some(queue),
             sid,
+        }),
+        _ => Err(ParseError::BadArgs),
+    }
+}
+
+/// `MSUB subject [queue] sid max`: told apart by the count (3 or 4); `max` must be a
+/// positive number (anything else is a protocol error: a limit the server cannot honour
+/// must not become "no limit").
+fn parse_msub(line: &[u8]) -> Result<Op<'_>, ParseError> {
+    let args = split_args(line)?;
+    let (subject, queue, sid, max) = match args.as_slice() {
+        [subject, sid, max] => (subject, None, sid, max),
+        [subject, queue, sid, max] => (subject, Some(*queue), sid, max),
+        _ => return Err(ParseError::BadArgs),
+    };
+    match parse_size(max) {
+        Some(m) if m > 0 => Ok(Op::SubMax {
+            subject,
+            queue,
+            sid,
+            max: m as u64,
         }),
         _ => Err(ParseError::BadArgs),
     }

@@ -14,6 +14,7 @@ enum Owned {
     Msg(Vec<u8>, Vec<u8>, Option<Vec<u8>>, Vec<u8>),
     HMsg(Vec<u8>, Vec<u8>, Option<Vec<u8>>, usize, Vec<u8>),
     Sub(Vec<u8>, Option<Vec<u8>>, Vec<u8>),
+    SubMax(Vec<u8>, Option<Vec<u8>>, Vec<u8>, u64),
     Unsub(Vec<u8>, Option<u64>),
     Ping,
     Pong,
@@ -56,6 +57,12 @@ fn own(op: &Op<'_>) -> Owned {
             queue,
             sid,
         } => Owned::Sub(v(subject), o(queue), v(sid)),
+        Op::SubMax {
+            subject,
+            queue,
+            sid,
+            max,
+        } => Owned::SubMax(v(subject), o(queue), v(sid), max),
         Op::Unsub { sid, max } => Owned::Unsub(v(sid), max),
         Op::Ping => Owned::Ping,
         Op::Pong => Owned::Pong,
@@ -408,6 +415,8 @@ fn valid_op() -> impl Strategy<Value = Owned> {
         (token(), token(), prop::option::of(token()), header, payload)
             .prop_map(|(s, i, r, h, p)| Owned::HMsg(s, i, r, h.len(), [h, p].concat())),
         (token(), prop::option::of(token()), token()).prop_map(|(s, q, i)| Owned::Sub(s, q, i)),
+        (token(), prop::option::of(token()), token(), 1u64..1_000_000)
+            .prop_map(|(s, q, i, m)| Owned::SubMax(s, q, i, m)),
         (token(), prop::option::of(0u64..1_000_000)).prop_map(|(i, m)| Owned::Unsub(i, m)),
         Just(Owned::Ping),
         Just(Owned::Pong),
@@ -449,6 +458,12 @@ fn encode_owned(out: &mut Vec<u8>, o: &Owned) {
             subject: s,
             queue: q.as_deref(),
             sid: i,
+        },
+        Owned::SubMax(s, q, i, m) => Op::SubMax {
+            subject: s,
+            queue: q.as_deref(),
+            sid: i,
+            max: *m,
         },
         Owned::Unsub(i, m) => Op::Unsub { sid: i, max: *m },
         Owned::Ping => Op::Ping,
@@ -494,4 +509,49 @@ proptest! {
         let _ = run(&mut p, &[a, c]);
         prop_assert!(p.buffered() <= 64 + 1 + 128 + 2);
     }
+}
+
+#[test]
+fn msub_takes_three_or_four_arguments_and_a_positive_max() {
+    let ops = |input: &[u8]| {
+        let mut p = Parser::new(Limits::default());
+        let mut pos = 0;
+        let r = p.parse(input, &mut pos).map(|o| o.map(|o| own(&o)));
+        r
+    };
+    assert_eq!(
+        ops(b"MSUB foo 1 5\r\n"),
+        Ok(Some(Owned::SubMax(b"foo".to_vec(), None, b"1".to_vec(), 5)))
+    );
+    assert_eq!(
+        ops(b"msub foo q 1 5\r\n"),
+        Ok(Some(Owned::SubMax(
+            b"foo".to_vec(),
+            Some(b"q".to_vec()),
+            b"1".to_vec(),
+            5
+        )))
+    );
+    for bad in [
+        &b"MSUB foo 1 0\r\n"[..],
+        b"MSUB foo 1 x\r\n",
+        b"MSUB foo 1\r\n",
+        b"MSUB a b c d e\r\n",
+    ] {
+        assert_eq!(
+            ops(bad),
+            Err(ParseError::BadArgs),
+            "{:?}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+    // MSG and MSUB share their first two bytes.
+    assert!(matches!(ops(b"MSX\r\n"), Err(ParseError::UnknownOp)));
+    // A route may not send it.
+    let mut p = Parser::for_peer(Limits::default(), ConnKind::Route);
+    let mut pos = 0;
+    assert_eq!(
+        p.parse(b"MSUB foo 1 5\r\n", &mut pos).map(|_| ()),
+        Err(ParseError::UnknownOp)
+    );
 }

@@ -1,0 +1,112 @@
+//! `MSUB`: a subscription born with its auto-unsubscribe limit. Never more than `max`
+//! deliveries, even from many publishers on many threads; exactly `max` when enough are
+//! published after it exists; the limit shows in monitoring; a route's interest ends with it.
+
+use std::sync::Arc;
+use std::thread;
+
+use super::*;
+use crate::client::Notify;
+use crate::options::Options;
+
+struct Nop;
+impl Notify for Nop {
+    fn notify(&self) {}
+}
+
+const T0: Time = Time::from_nanos(1_000_000_000);
+
+fn connected(sh: &Shared, ops: &str) -> Connection {
+    let mut c = Connection::accept(sh, T0, None, Arc::new(Nop));
+    c.handle().take(&mut Vec::new());
+    c.handle_read(
+        T0,
+        format!("CONNECT {{\"verbose\":false}}\r\n{ops}").as_bytes(),
+        sh,
+    )
+    .unwrap();
+    c
+}
+
+fn recv(c: &Connection) -> String {
+    let mut out = Vec::new();
+    c.handle().take(&mut out);
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn msub_takes_exactly_max_then_is_gone() {
+    let sh = Shared::new(Options::default(), "N".into(), T0);
+    let sub = connected(&sh, "MSUB foo 1 3\r\nMSUB bar q 2 1\r\n");
+    let mut p = connected(&sh, "");
+    for _ in 0..5 {
+        p.handle_read(T0, b"PUB foo 1\r\nx\r\nPUB bar 1\r\ny\r\n", &sh)
+            .unwrap();
+    }
+    let got = recv(&sub);
+    assert_eq!(got.matches("MSG foo 1 1").count(), 3, "{got}");
+    assert_eq!(got.matches("MSG bar 2 1").count(), 1, "{got}");
+    assert_eq!(
+        sh.global_account().num_subscriptions(),
+        0,
+        "both removed at their limit"
+    );
+}
+
+#[test]
+fn msub_is_never_exceeded_by_concurrent_publishers() {
+    for max in [1u64, 7, 100] {
+        let sh = Arc::new(Shared::new(Options::default(), "N".into(), T0));
+        let sub = connected(
+            &sh,
+            &format!("MSUB foo 1 {max}\r\nMSUB foo grp 2 {max}\r\n"),
+        );
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let sh = Arc::clone(&sh);
+                thread::spawn(move || {
+                    let mut p = connected(&sh, "");
+                    for _ in 0..200 {
+                        p.handle_read(T0, b"PUB foo 1\r\nx\r\n", &sh).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let got = recv(&sub);
+        assert_eq!(
+            got.matches("MSG foo 1 1").count() as u64,
+            max,
+            "plain, max {max}"
+        );
+        assert_eq!(
+            got.matches("MSG foo 2 1").count() as u64,
+            max,
+            "queue, max {max}"
+        );
+    }
+}
+
+#[test]
+fn msub_limit_shows_in_monitoring() {
+    let sh = Shared::new(Options::default(), "N".into(), T0);
+    let _sub = connected(&sh, "MSUB foo 1 10\r\n");
+    let mut p = connected(&sh, "");
+    p.handle_read(T0, b"PUB foo 1\r\nx\r\nPUB foo 1\r\nx\r\n", &sh)
+        .unwrap();
+    let clock = crate::monitor::Clock {
+        now: T0,
+        wall_nanos: 0,
+    };
+    let q = crate::monitor::Query::parse("subs=1");
+    let o = crate::monitor::SubszOptions::from_query(&q).unwrap();
+    let s = serde_json::to_value(crate::monitor::subsz(&sh, clock, &o)).unwrap();
+    let detail = &s["subscriptions_list"][0];
+    assert_eq!(
+        (detail["max"].as_u64(), detail["msgs"].as_u64()),
+        (Some(10), Some(2)),
+        "{s}"
+    );
+}
