@@ -1,9 +1,9 @@
-//! `MSUB`: a subscription born with its auto-unsubscribe limit. Never more than `max`
-//! deliveries, even from many publishers on many threads; exactly `max` when enough are
-//! published after it exists; the limit shows in monitoring; a route's interest ends with it.
+//! `MSUB`: a subscription born with its auto-unsubscribe limit: exactly `max` when enough
+//! are published after it exists; the limit shows in monitoring. (Many publishers on many
+//! threads: `tests/tests/msub_threads.rs`, core has no threads; a route's interest ending
+//! with it: `route_tests.rs`.)
 
 use std::sync::Arc;
-use std::thread;
 
 use super::*;
 use crate::client::Notify;
@@ -51,42 +51,6 @@ fn msub_takes_exactly_max_then_is_gone() {
         0,
         "both removed at their limit"
     );
-}
-
-#[test]
-fn msub_is_never_exceeded_by_concurrent_publishers() {
-    for max in [1u64, 7, 100] {
-        let sh = Arc::new(Shared::new(Options::default(), "N".into(), T0));
-        let sub = connected(
-            &sh,
-            &format!("MSUB foo 1 {max}\r\nMSUB foo grp 2 {max}\r\n"),
-        );
-        let threads: Vec<_> = (0..4)
-            .map(|_| {
-                let sh = Arc::clone(&sh);
-                thread::spawn(move || {
-                    let mut p = connected(&sh, "");
-                    for _ in 0..200 {
-                        p.handle_read(T0, b"PUB foo 1\r\nx\r\n", &sh).unwrap();
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        let got = recv(&sub);
-        assert_eq!(
-            got.matches("MSG foo 1 1").count() as u64,
-            max,
-            "plain, max {max}"
-        );
-        assert_eq!(
-            got.matches("MSG foo 2 1").count() as u64,
-            max,
-            "queue, max {max}"
-        );
-    }
 }
 
 #[test]
