@@ -296,7 +296,7 @@ async fn lame_duck_tells_clients_and_stops_accepting(rt: &'static str) {
         String::from_utf8_lossy(&out.stderr)
     );
     buf.clear();
-    read_until(&mut s, &mut buf, b"\"ldm\":true} \r\n").await;
+    read_until(&mut s, &mut buf, b"\"ldm\":true,\"msub\":true} \r\n").await;
     let refused = async {
         while TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
             tokio::time::sleep(Duration::from_millis(10)).await;
