@@ -43,13 +43,14 @@ impl fmt::Display for Summary {
         let v = self.variant.map_or("-", Variant::name);
         write!(
             f,
-            "{v}: {} seeds in {:.2} s ({:.0} seeds/s), {} events, {} deliveries, {:.1} simulated s (longest {:.2} s), {} failed",
+            "{v}: {} seeds in {:.2} s ({:.0} seeds/s), {} events, {} deliveries, {:.1} simulated s ({:.0}x wall time; longest {:.2} s), {} failed",
             self.seeds,
             self.elapsed.as_secs_f64(),
             self.seeds_per_sec(),
             self.events,
             self.deliveries,
             self.sim_ns as f64 / 1e9,
+            self.sim_ns as f64 / 1e9 / self.elapsed.as_secs_f64().max(1e-9),
             self.longest_ns as f64 / 1e9,
             self.failures.len()
         )

@@ -459,6 +459,11 @@ impl ClientModel {
         }
     }
 
+    /// A probe (cluster): a plain PUB on `subject`, small, no headers.
+    pub fn probe(&mut self, subject: &[u8], out: &mut Vec<u8>) {
+        self.publish(subject, None, false, 0, false, out);
+    }
+
     /// Old-style request: a fresh inbox subscription limited to one reply, then the PUB.
     fn request(&mut self, r: &mut Rng, out: &mut Vec<u8>) {
         let inbox = format!("_INBOX.{}.{}", self.id, self.next_inbox).into_bytes();

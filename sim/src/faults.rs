@@ -63,6 +63,25 @@ pub enum Fault {
         /// How long it stays down.
         down_ns: u64,
     },
+    /// The network between nodes `a` and `b` stops carrying bytes (`dir`: `Up` is a → b)
+    /// for `for_ns` (or until the heal); route dials between them fail meanwhile.
+    RouteCut {
+        /// One node.
+        a: usize,
+        /// The other.
+        b: usize,
+        /// Which way.
+        dir: CutDir,
+        /// For how long.
+        for_ns: u64,
+    },
+    /// A route connection between `a` and `b` (if any) dies: both ends see a reset.
+    RouteReset {
+        /// One node.
+        a: usize,
+        /// The other.
+        b: usize,
+    },
 }
 
 /// A node's clock against the world's: `node = offset + world * (1 + ppm / 10^6)`.
@@ -171,6 +190,40 @@ impl FaultPlan {
         FaultPlan { events, clocks }
     }
 
+    /// Adds faults on the network between `nodes` nodes (cuts and route resets, before
+    /// `heal_at_ns`), from `seed` (its own stream: the other faults draw as without them).
+    pub fn add_route_faults(&mut self, seed: u64, nodes: usize, heal_at_ns: u64) {
+        let mut r = Rng::fork(seed, 0xFA01_7E00);
+        let span = heal_at_ns.max(1);
+        let count = match r.below(4) {
+            0 => 0,
+            _ => 1 + r.below(8),
+        };
+        for _ in 0..count {
+            let at = r.below(span);
+            let a = r.below(nodes as u64) as usize;
+            let b = (a + 1 + r.below(nodes as u64 - 1) as usize) % nodes;
+            let fault = match r.below(2) {
+                0 => Fault::RouteCut {
+                    a,
+                    b,
+                    dir: match r.below(3) {
+                        0 => CutDir::Up,
+                        1 => CutDir::Down,
+                        _ => CutDir::Both,
+                    },
+                    for_ns: match r.below(4) {
+                        0 => 50_000_000 + r.below(500_000_000),
+                        _ => 100_000 + r.below(20_000_000),
+                    },
+                },
+                _ => Fault::RouteReset { a, b },
+            };
+            self.events.push((at, fault));
+        }
+        self.events.sort_by_key(|&(at, _)| at);
+    }
+
     /// Never crash `node` (the lame duck node must live to shut down by itself).
     pub fn spare_node(&mut self, node: usize) {
         self.events
@@ -182,8 +235,8 @@ impl FaultPlan {
         let mut c = (0, 0, 0);
         for (_, f) in &self.events {
             match f {
-                Fault::Cut { .. } => c.0 += 1,
-                Fault::Reset { .. } => c.1 += 1,
+                Fault::Cut { .. } | Fault::RouteCut { .. } => c.0 += 1,
+                Fault::Reset { .. } | Fault::RouteReset { .. } => c.1 += 1,
                 Fault::Crash { .. } => c.2 += 1,
             }
         }

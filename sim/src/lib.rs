@@ -7,21 +7,25 @@
 //! per-node drifting clocks, one seeded PRNG and one event queue, all on one thread. Bytes in
 //! both directions are re-chunked at random sizes (one-byte chunks included). Oracles check
 //! every delivery and reply as it arrives and, after a liveness phase without faults, that
-//! everything owed arrived. The nodes are not connected to each other: each is its own
-//! namespace, and the oracle models it so (see [`oracle`]).
+//! everything owed arrived. Outside the `cluster` variant the nodes are not connected to each
+//! other: each is its own namespace, and the oracle models it so (see [`oracle`]). In the
+//! `cluster` variant they are joined by routes ([`cluster`]): explicit routes in a drawn
+//! topology, the rest by gossip, over faulty links; the oracle then follows each message
+//! across one route hop.
 //!
 //! Reproduce any run with the line a failure prints, e.g.
 //! `SIM_VARIANT=world SIM_SEED=42 cargo test -p natsd-sim --test seeds sim_seed_from_env`.
 //!
 //! # Layout
 //!
-//! - [`variant`]: the scenarios (plain, reload, world, lame duck, long) and the environment
+//! - [`variant`]: the scenarios (plain, reload, world, lame duck, long, cluster) and the environment
 //!   (`SIM_VARIANT`, `SIM_SEED`, `SIM_SWEEP`).
 //! - [`workload`]: the swarm configuration drawn from a seed, and the clients' random
 //!   choices (subjects, actions, payload sizes, chunk sizes).
 //! - [`features`]: limits, users, their permissions and accounts, what each client's CONNECT
 //!   asks for.
 //! - [`faults`]: network and node faults of the safety phase, node clocks.
+//! - [`cluster`]: the cluster of the `cluster` variant (addresses, topology, route options).
 //! - [`world`]: the event queue, nodes, sessions, links and the main loop; drives the core.
 //! - [`client`]: the sans-IO client model (parser, PONGs, replies, reconnects).
 //! - [`oracle`]: the naive per-node, per-account server model and the delivery rules.
@@ -30,6 +34,7 @@
 
 pub mod batch;
 pub mod client;
+pub mod cluster;
 pub mod faults;
 pub mod features;
 pub mod oracle;

@@ -19,6 +19,15 @@ pub enum Who {
     Node(usize),
     /// A client, whatever its connection.
     Client(usize),
+    /// One end of a route connection.
+    Route {
+        /// The route link.
+        link: usize,
+        /// This end's node.
+        node: usize,
+        /// The other end's node.
+        peer: usize,
+    },
     /// One connection.
     Conn {
         /// The oracle's connection id.
@@ -36,6 +45,9 @@ impl fmt::Display for Who {
             Who::World => f.write_str("world"),
             Who::Node(n) => write!(f, "node {n}"),
             Who::Client(c) => write!(f, "client {c}"),
+            Who::Route { link, node, peer } => {
+                write!(f, "route {link} (node {node} <- node {peer})")
+            }
             Who::Conn { conn, client, node } => {
                 write!(f, "conn {conn} (client {client} @ node {node})")
             }

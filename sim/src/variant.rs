@@ -20,16 +20,20 @@ pub enum Variant {
     LameDuck,
     /// A world run of tens of simulated seconds.
     Long,
+    /// 2..=5 nodes joined by routes into one cluster (explicit routes in a drawn topology,
+    /// the rest by gossip), faults on client and route links, node crashes.
+    Cluster,
 }
 
 impl Variant {
     /// Every variant, in the order sweeps run them.
-    pub const ALL: [Variant; 5] = [
+    pub const ALL: [Variant; 6] = [
         Variant::Plain,
         Variant::Reload,
         Variant::World,
         Variant::LameDuck,
         Variant::Long,
+        Variant::Cluster,
     ];
 
     /// The name `SIM_VARIANT` takes.
@@ -40,6 +44,7 @@ impl Variant {
             Variant::World => "world",
             Variant::LameDuck => "lame_duck",
             Variant::Long => "long",
+            Variant::Cluster => "cluster",
         }
     }
 
@@ -56,6 +61,7 @@ impl Variant {
             Variant::World => Config::world(seed),
             Variant::LameDuck => Config::lame_duck(seed),
             Variant::Long => Config::long(seed),
+            Variant::Cluster => Config::cluster(seed),
         }
     }
 }

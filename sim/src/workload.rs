@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use natsd_core::rng::Rng;
 
+use crate::cluster::ClusterPlan;
 use crate::faults::FaultPlan;
 use crate::features::Features;
 use crate::variant::Variant;
@@ -37,6 +38,12 @@ pub enum Sabotage {
     /// Drop the `n`th delivery of the liveness phase (after the heal, when nothing is
     /// excused by a fault any more).
     DropAfterHeal(u64),
+    /// Every routed message a node takes from a route is handed to it a second time (its
+    /// bytes appended again to the same link), as a route that sends a message twice would.
+    RouteTwice,
+    /// Every routed message a node takes from a route is also sent on to the node's other
+    /// routes (as if the node had written it), as a server that breaks the one-hop rule.
+    SecondHop,
 }
 
 /// The swarm configuration of one run.
@@ -46,7 +53,8 @@ pub struct Config {
     pub seed: u64,
     /// Which scenario this is (part of the reproduction line).
     pub variant: Variant,
-    /// Server nodes (1..=5), each its own `Shared` and `Node`, not connected to each other.
+    /// Server nodes (1..=5), each its own `Shared` and `Node` (joined by routes only with
+    /// [`Config::cluster`]).
     pub nodes: usize,
     /// Simulated clients (3..=8; more in long runs).
     pub clients: usize,
@@ -85,6 +93,8 @@ pub struct Config {
     pub reload: Option<ReloadPlan>,
     /// One node enters lame duck mode, when set.
     pub lame_duck: Option<LameDuckPlan>,
+    /// The nodes form one cluster (routes), when set.
+    pub cluster: Option<ClusterPlan>,
     /// Server limits, users and permissions, client profiles.
     pub features: Features,
     /// Network and node faults of the safety phase, and the nodes' clocks.
@@ -204,6 +214,7 @@ impl Config {
             stall,
             reload: None,
             lame_duck: None,
+            cluster: None,
             features: Features::draw(seed, clients),
             faults: FaultPlan::none(1),
             heal_at_ns,
@@ -284,6 +295,23 @@ impl Config {
         c
     }
 
+    /// A cluster of 2..=5 nodes (the `cluster` variant): a world run whose nodes are joined
+    /// by routes (see [`ClusterPlan`]), with faults on route links too.
+    pub fn cluster(seed: u64) -> Config {
+        let mut c = Config::world(seed);
+        let mut r = Rng::fork(seed, 0xC1A5_0000);
+        c.variant = Variant::Cluster;
+        c.nodes = 2 + r.below(4) as usize;
+        let plan = ClusterPlan::draw(seed, c.nodes);
+        c.faults = FaultPlan::draw(seed, &c);
+        c.faults.add_route_faults(seed, c.nodes, c.heal_at_ns);
+        c.cluster = Some(plan);
+        // Routes redial 1 s apart: the quiet period must outlast a few redials.
+        c.quiet_ns = c.quiet_ns.max(4_000_000_000);
+        c.max_events *= 2;
+        c
+    }
+
     /// The same run without faults (no disconnects, moves, stall, network or node faults,
     /// oversized publishes; roomy `max_pending`), so every owed delivery must arrive.
     pub fn without_faults(mut self) -> Config {
@@ -355,6 +383,29 @@ pub fn literal_subject(r: &mut Rng) -> Vec<u8> {
     let n = 1 + r.below(3) as usize;
     let toks: Vec<&str> = (0..n).map(|_| TOKENS[r.below(3) as usize]).collect();
     toks.join(".").into_bytes()
+}
+
+/// Every literal subject [`literal_subject`] can draw (1-3 tokens), in order: what the
+/// cluster probes publish on.
+pub fn all_literal_subjects() -> Vec<Vec<u8>> {
+    let mut all: Vec<Vec<u8>> = Vec::new();
+    let mut last: Vec<Vec<u8>> = vec![Vec::new()];
+    for _ in 0..3 {
+        let mut next = Vec::new();
+        for prefix in &last {
+            for t in TOKENS {
+                let mut s = prefix.clone();
+                if !s.is_empty() {
+                    s.push(b'.');
+                }
+                s.extend_from_slice(t.as_bytes());
+                next.push(s);
+            }
+        }
+        all.extend(next.iter().cloned());
+        last = next;
+    }
+    all
 }
 
 /// A publish subject with a `*` token (pedantic servers answer `Invalid Publish Subject`

@@ -10,11 +10,13 @@
 //!
 //! # The per-node rule
 //!
-//! Nodes are not connected to each other (routes come later): **each node is its own
-//! namespace**. The model keeps one subscription table per node ([`NodeModel`]); a PUB
+//! Outside the `cluster` variant nodes are not connected to each other: **each node is its
+//! own namespace**. The model keeps one subscription table per node ([`NodeModel`]); a PUB
 //! processed by node N is matched only against subscriptions of connections to N, and a
 //! delivery of a message published on another node is a [`ViolationKind::CrossNode`]
-//! violation. A crashed node's table dies with it (every connection to it is closed).
+//! violation. A crashed node's table dies with it (every connection to it is closed). In a
+//! cluster a message also crosses routes, one hop, and is then owed on the node that took
+//! it as if published there (see `cluster.rs`: the cluster rule).
 //!
 //! # The per-account rule
 //!
@@ -62,6 +64,7 @@
 //!    publish the publisher may not make;
 //! 10. `no_responders`: a 503 status exactly when a request reached nobody.
 
+mod cluster;
 mod deliver;
 mod perms;
 mod publish;
@@ -94,6 +97,9 @@ pub enum ViolationKind {
     CrossNode,
     /// A message published in one account delivered to a connection of another account.
     CrossAccount,
+    /// A routed message taken from a route to a node it was not published on (the
+    /// one-hop rule).
+    Hop,
     /// The same message twice on one sid.
     Duplicate,
     /// A publisher's sequence numbers went backwards on a sid.
@@ -257,10 +263,16 @@ struct Published {
 /// One message owed to one queue group.
 #[derive(Debug, Clone)]
 struct QueueOwed {
+    /// Members that may get it: on the publisher's node, then on the node it was routed to.
     candidates: Vec<SubKey>,
-    /// Some candidate has no limit, so exactly one member must get it (else at most one).
+    /// Some candidate on the publisher's node has no limit, so exactly one member must get
+    /// it (else at most one).
     exact: bool,
     got: u32,
+    /// Route links (cluster) whose peer has members: the draw may hand them the message.
+    routes: Vec<usize>,
+    /// The node a route took it to, and whether a member there had no limit.
+    routed: Option<(NodeId, bool)>,
 }
 
 /// A request from a `no_responders` connection: the 503 status it may be owed.
@@ -320,6 +332,10 @@ pub struct Counts {
     /// Matching live subscriptions the model withheld a message from because they are in
     /// another account than its publisher (the per-account rule at work).
     pub isolated: u64,
+    /// Routed messages the nodes took from routes (cluster).
+    pub routed: u64,
+    /// Deliveries of messages published on another node (cluster).
+    pub remote_deliveries: u64,
 }
 
 impl Counts {
@@ -338,6 +354,8 @@ impl Counts {
         self.filtered += o.filtered;
         self.no_responders += o.no_responders;
         self.isolated += o.isolated;
+        self.routed += o.routed;
+        self.remote_deliveries += o.remote_deliveries;
     }
 }
 
@@ -354,6 +372,7 @@ pub struct Oracle {
     /// By (requester, reply subject): inboxes are unique per request.
     no_responders: BTreeMap<(ConnId, Vec<u8>), NoResponders>,
     received: BTreeMap<SubKey, Received>,
+    cluster: cluster::ClusterModel,
     /// What was checked.
     pub counts: Counts,
 }
@@ -380,6 +399,7 @@ impl Oracle {
             queue_owed: BTreeMap::new(),
             no_responders: BTreeMap::new(),
             received: BTreeMap::new(),
+            cluster: cluster::ClusterModel::default(),
             counts: Counts::default(),
         }
     }
@@ -440,6 +460,7 @@ impl Oracle {
 
     /// The server closed connection `c` (or lost it in a crash): its subscriptions are gone.
     pub fn server_closed(&mut self, c: ConnId) {
+        self.cluster.interest_changes += u64::from(!self.conns[c].server_closed);
         self.conns[c].excused = true;
         self.conns[c].server_closed = true;
         let node = self.conns[c].spec.node;
@@ -555,8 +576,7 @@ impl Oracle {
             }
         }
         for ((id, q), qo) in &self.queue_owed {
-            let open = qo.candidates.iter().all(|k| !self.conns[k.0].excused);
-            if qo.got == 0 && qo.exact && open {
+            if qo.got == 0 && self.queue_required(qo) {
                 let detail = format!(
                     "queue {:?} never got {id:?} (candidates {:?})",
                     String::from_utf8_lossy(q),
@@ -575,7 +595,7 @@ impl Oracle {
                 return Err(Violation::new(ViolationKind::Missing, detail));
             }
         }
-        Ok(())
+        self.finish_cluster()
     }
 }
 

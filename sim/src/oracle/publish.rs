@@ -1,14 +1,14 @@
 //! The server side of the model: each op a node processes, in its order, and what it owes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use natsd_core::proto::{Op, ParseError};
 use natsd_core::subject;
 
 use super::perms::quoted;
 use super::{
-    parse_body, parse_sid, ConnId, ModelSub, MsgId, NoResponders, Oracle, Published, QueueOwed,
-    Reply, SubKey, Violation, ViolationKind,
+    parse_body, parse_sid, ConnId, ModelSub, MsgId, NoResponders, NodeId, Oracle, Published,
+    QueueOwed, Reply, SubKey, Violation, ViolationKind,
 };
 
 impl Oracle {
@@ -31,7 +31,10 @@ impl Oracle {
                         // far, so it never gets more than max(limit, candidacies).
                         Some(m) if s.queue.is_some() => s.max = Some(m.max(s.candidacies)),
                         Some(m) if m > s.owed => s.max = Some(m),
-                        _ => s.live = false,
+                        _ => {
+                            s.live = false;
+                            self.cluster.interest_changes += 1;
+                        }
                     }
                 }
                 self.reply_ok(from);
@@ -134,6 +137,7 @@ impl Oracle {
                 candidacies: 0,
             };
             subs.insert(key, sub);
+            self.cluster.interest_changes += 1;
         }
         self.reply_ok(from);
         Ok(())
@@ -181,12 +185,18 @@ impl Oracle {
             self.published.insert(id, p).is_none(),
             "harness bug: sequence reused {id:?}"
         );
-        let (plain, groups) = self.match_on_node(from, subject, id);
+        let (node, account) = (spec.node, spec.account);
+        let (plain, mut groups) = self.match_local(node, account, Some(from), subject, id, None);
+        // Beyond this node (cluster): the routes whose view matches.
+        let (routed, mut route_groups) = self.forward(from, subject, id);
+        let names: BTreeSet<Vec<u8>> = groups.keys().chain(route_groups.keys()).cloned().collect();
         // Who certainly takes the message: plain receivers, and each queue group's members
         // without a limit (a member with one may be used up without the model knowing).
         let mut takers: Vec<ConnId> = plain;
         let mut maybe = false;
-        for (q, members) in groups {
+        for q in names {
+            let members = groups.remove(&q).unwrap_or_default();
+            let routes = route_groups.remove(&q).unwrap_or_default();
             let exact = members.iter().any(|&(_, unlimited)| unlimited);
             maybe |= !exact;
             takers.extend(members.iter().filter(|&&(_, u)| u).map(|&(k, _)| k.0));
@@ -195,26 +205,34 @@ impl Oracle {
                 candidates,
                 exact,
                 got: 0,
+                routes,
+                routed: None,
             };
             self.queue_owed.insert((id, q), qo);
         }
-        if let (Some(reply), true) = (reply, spec.no_responders) {
+        // A message that went to a route counts as delivered: no 503 then.
+        if let (Some(reply), true, false) = (reply, spec.no_responders, routed) {
             self.expect_no_responders(from, reply, id, takers, maybe);
         }
+        self.record_probe(from, subject, id);
         Ok(())
     }
 
-    /// Matches `subject` against the live subscriptions of `from`'s node and account only
-    /// (the per-node and per-account rules): records each plain delivery owed, and returns the plain receivers and the
-    /// queue groups' candidates (with whether each has no limit).
+    /// Matches `subject` against the live subscriptions of `node` in `account` only (the
+    /// per-node and per-account rules): records each plain delivery owed, and returns the
+    /// plain receivers and the queue groups' candidates (with whether each has no limit).
+    /// `from` is the publishing connection when it is on this node (the echo rule);
+    /// `queues`, for a routed message, the only queue groups it may go to.
     #[allow(clippy::type_complexity)]
-    fn match_on_node(
+    pub(super) fn match_local(
         &mut self,
-        from: ConnId,
+        node: NodeId,
+        account: Option<&'static str>,
+        from: Option<ConnId>,
         subject: &[u8],
         id: MsgId,
+        queues: Option<&[Vec<u8>]>,
     ) -> (Vec<ConnId>, BTreeMap<Vec<u8>, Vec<(SubKey, bool)>>) {
-        let (node, account) = (self.conns[from].spec.node, self.conns[from].spec.account);
         let mut plain = Vec::new();
         let mut groups: BTreeMap<Vec<u8>, Vec<(SubKey, bool)>> = BTreeMap::new();
         for (&key, s) in self.nodes[node].subs.iter_mut() {
@@ -227,8 +245,13 @@ impl Oracle {
                 self.counts.isolated += 1;
                 continue;
             }
-            if key.0 == from && !self.conns[from].spec.echo {
+            if from.is_some_and(|f| key.0 == f && !self.conns[f].spec.echo) {
                 continue;
+            }
+            if let (Some(q), Some(named)) = (&s.queue, queues) {
+                if !named.contains(q) {
+                    continue;
+                }
             }
             if to.perms.as_ref().is_some_and(|p| p.filters(subject)) {
                 self.counts.filtered += 1;

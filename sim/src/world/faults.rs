@@ -4,7 +4,7 @@
 use natsd_core::errors::CloseReason;
 use natsd_core::Time;
 
-use super::{Event, Phase, World};
+use super::{Event, Phase, Wake, World};
 use crate::faults::Fault;
 use crate::oracle::Violation;
 
@@ -33,7 +33,14 @@ impl World {
                     self.reset(s)?;
                 }
             }
-            Fault::Crash { node, down_ns } => self.crash(node, down_ns),
+            Fault::Crash { node, down_ns } => self.crash(node, down_ns)?,
+            Fault::RouteCut { a, b, dir, for_ns } => {
+                self.cut_nodes(a, b, dir.up(), dir.down(), false);
+                self.cut_active[i] = true;
+                self.stats.route_cuts += 1;
+                self.schedule(self.now + for_ns, Event::CutOver(i));
+            }
+            Fault::RouteReset { a, b } => self.reset_route(a, b)?,
         }
         Ok(())
     }
@@ -41,6 +48,10 @@ impl World {
     /// Cut `i` ends (unless the heal ended it already): its link carries what it held.
     pub(super) fn on_cut_over(&mut self, i: usize) {
         if !std::mem::take(&mut self.cut_active[i]) {
+            return;
+        }
+        if let Fault::RouteCut { a, b, dir, .. } = self.cfg.faults.events[i].1 {
+            self.cut_nodes(a, b, dir.up(), dir.down(), true);
             return;
         }
         let Fault::Cut {
@@ -120,6 +131,7 @@ impl World {
         for n in 0..self.nodes.len() {
             if self.nodes[n].shared.is_none() && !self.nodes[n].gone {
                 self.start_node(n);
+                self.boot_node(n);
                 self.stats.restarts += 1;
             }
         }
@@ -131,8 +143,9 @@ impl World {
             self.schedule_down(s);
         }
         for s in std::mem::take(&mut self.blocked) {
-            self.wake.push(s);
+            self.wake.push(Wake::Session(s));
         }
+        self.reschedule_routes();
         self.ops_left = self.cfg.live_ops;
         for c in 0..self.clients.len() {
             if self.clients[c].session.is_some() {

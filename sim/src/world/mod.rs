@@ -1,5 +1,5 @@
-//! The simulated world: N server nodes (each its own `Shared`, `Node` and connections, not
-//! connected to each other), clients that connect to any node and move between them, the
+//! The simulated world: N server nodes (each its own `Shared`, `Node` and connections; in
+//! the `cluster` variant joined by routes, see `routes.rs`), clients that connect to any node and move between them, the
 //! network of links between clients and nodes, per-node clocks, and one event queue, all
 //! driven by one seeded PRNG on one thread.
 //!
@@ -28,10 +28,12 @@
 //! - `faults.rs`: link cuts, resets, stalls and the heal.
 //! - `reload.rs`: the reload-mid-traffic scenario.
 //! - `stale.rs`: when a node may rightly close a connection as stale.
+//! - `routes.rs`: route connections between nodes (cluster), dials, the node driver.
 
 mod faults;
 mod nodes;
 mod reload;
+mod routes;
 mod session;
 mod stale;
 
@@ -53,37 +55,56 @@ use crate::client::{ClientModel, ClientState, Tap};
 use crate::oracle::{Counts, Oracle, PermModel, Violation, ViolationKind};
 use crate::trace::{Trace, Who};
 use crate::variant::Variant;
-use crate::workload::{Config, Sabotage};
+use crate::workload::{self, Config, Sabotage};
+
+/// After the probes went out: how long the world runs on (messages cross in milliseconds).
+const PROBE_QUIET_NS: u64 = 500_000_000;
 
 use nodes::NodeSlot;
+use routes::{NodePath, RouteLink};
 
-/// Sessions whose writer was woken, in wake order (the core's `Notify` pushes here).
-#[derive(Debug, Default)]
-struct WakeList(Mutex<Vec<usize>>);
+/// Writers (or nodes) that were woken, in wake order (the core's `Notify` pushes here).
+#[derive(Debug)]
+struct WakeList<T>(Mutex<Vec<T>>);
 
-impl WakeList {
-    fn push(&self, s: usize) {
+impl<T> Default for WakeList<T> {
+    fn default() -> Self {
+        WakeList(Mutex::new(Vec::new()))
+    }
+}
+
+impl<T> WakeList<T> {
+    fn push(&self, s: T) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).push(s);
     }
 
-    fn take(&self) -> Vec<usize> {
+    fn take(&self) -> Vec<T> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
-/// The writer's wake-up for one session: the core sets it, the world drains the list after
-/// every event.
+/// Whose writer a wake-up is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    /// A client session's.
+    Session(usize),
+    /// A route end's (see `routes.rs`).
+    Route(usize),
+}
+
+/// The writer's wake-up for one session or route end: the core sets it, the world drains
+/// the list after every event.
 #[derive(Debug)]
 struct Flag {
     woken: AtomicBool,
-    session: usize,
-    list: Arc<WakeList>,
+    target: Wake,
+    list: Arc<WakeList<Wake>>,
 }
 
 impl Notify for Flag {
     fn notify(&self) {
         if !self.woken.swap(true, Ordering::Relaxed) {
-            self.list.push(self.session);
+            self.list.push(self.target);
         }
     }
 }
@@ -119,6 +140,10 @@ enum Event {
     Restart(usize),
     /// The safety phase ends: every fault heals.
     Heal,
+    /// The next chunk of bytes reaches this route end (cluster).
+    RouteData(usize),
+    /// A route end's connection timer may be due.
+    RouteTimer(usize),
 }
 
 impl Event {
@@ -139,12 +164,14 @@ impl Event {
             Event::CutOver(i) => (14, i, "cut_over"),
             Event::Restart(i) => (15, i, "restart"),
             Event::Heal => (16, 0, "heal"),
+            Event::RouteData(i) => (17, i, "route_data"),
+            Event::RouteTimer(i) => (18, i, "route_timer"),
         }
     }
 
     /// Connection timers are not work: the run may end with them pending.
     fn is_work(self) -> bool {
-        !matches!(self, Event::Timer(_))
+        !matches!(self, Event::Timer(_) | Event::RouteTimer(_))
     }
 }
 
@@ -306,6 +333,22 @@ pub struct Stats {
     pub leaks: u64,
     /// Deliveries of the liveness phase.
     pub live_deliveries: u64,
+    /// Route connections opened (cluster).
+    pub route_links: u64,
+    /// Route ends closed.
+    pub route_closes: u64,
+    /// Of which as duplicates (or routes to self).
+    pub duplicate_routes: u64,
+    /// Of which as stale.
+    pub stale_routes: u64,
+    /// Route connections reset by a fault.
+    pub route_resets: u64,
+    /// Cuts of the network between nodes.
+    pub route_cuts: u64,
+    /// Route dials that failed (node down, network cut).
+    pub dials_failed: u64,
+    /// Probes published after the cluster settled, and judged (interest had converged).
+    pub probes: u64,
     /// What the oracle checked.
     pub checks: Counts,
 }
@@ -333,6 +376,14 @@ impl Stats {
         self.shutdowns += o.shutdowns;
         self.leaks += o.leaks;
         self.live_deliveries += o.live_deliveries;
+        self.route_links += o.route_links;
+        self.route_closes += o.route_closes;
+        self.duplicate_routes += o.duplicate_routes;
+        self.stale_routes += o.stale_routes;
+        self.route_resets += o.route_resets;
+        self.route_cuts += o.route_cuts;
+        self.dials_failed += o.dials_failed;
+        self.probes += o.probes;
         self.checks.add(&o.checks);
     }
 }
@@ -354,7 +405,15 @@ pub struct World {
     paths: Vec<Path>,
     /// Per client, the permissions of its user, when restricted.
     perms: Vec<Option<Arc<PermModel>>>,
-    wake: Arc<WakeList>,
+    wake: Arc<WakeList<Wake>>,
+    /// Nodes with inputs waiting (cluster).
+    node_wake: Arc<WakeList<usize>>,
+    /// Route connections, in opening order (cluster).
+    links: Vec<RouteLink>,
+    /// The network between nodes, by `from * nodes + to`.
+    node_paths: Vec<NodePath>,
+    /// The probes were sent (cluster).
+    probed: bool,
     /// Sessions whose writer waits for room in the link.
     blocked: BTreeSet<usize>,
     /// Per fault index: a cut in force.
@@ -411,10 +470,19 @@ impl World {
             .map(|i| cfg.features.perms_of(i).map(|p| Arc::new(PermModel::of(p))))
             .collect();
         let nodes = (0..cfg.nodes).map(|n| NodeSlot::new(&cfg, n)).collect();
+        // Its own stream, so the other variants draw as before.
+        let mut pr = Rng::fork(cfg.seed, 0x9A7E_0000);
+        let node_paths = (0..cfg.nodes * cfg.nodes)
+            .map(|_| NodePath::draw(&mut pr, cfg.latency_ns, cfg.jitter_ns))
+            .collect();
+        let mut oracle = Oracle::with_nodes(cfg.nodes, matcher);
+        if cfg.cluster.is_some() {
+            oracle.enable_cluster();
+        }
         let mut w = World {
             ops_left: cfg.ops,
             tap: Tap::new(cfg.sabotage),
-            oracle: Oracle::with_nodes(cfg.nodes, matcher),
+            oracle,
             cut_active: vec![false; cfg.faults.events.len()],
             now: 0,
             rng,
@@ -428,6 +496,10 @@ impl World {
             paths,
             perms,
             wake: Arc::new(WakeList::default()),
+            node_wake: Arc::new(WakeList::default()),
+            links: Vec::new(),
+            node_paths,
+            probed: false,
             blocked: BTreeSet::new(),
             trace: Trace::default(),
             stats: Stats::default(),
@@ -439,6 +511,10 @@ impl World {
         };
         for n in 0..w.nodes.len() {
             w.start_node(n);
+        }
+        // Every node is up before any dials (a runtime dials once its listener is up).
+        for n in 0..w.nodes.len() {
+            w.boot_node(n);
         }
         reload::give_logins(&mut w);
         // Half the clients connect at the start, the others join mid-traffic.
@@ -487,6 +563,23 @@ impl World {
     /// violation, with the world time it happened at.
     pub fn run(&mut self) -> Result<Outcome, (u64, Violation)> {
         loop {
+            self.run_until_quiet()?;
+            if self.cfg.cluster.is_none() || self.probed {
+                break;
+            }
+            // The cluster settled: the mesh must be full, then the probes go out.
+            self.check_mesh().map_err(|v| (self.now, v))?;
+            self.send_probes();
+            self.probed = true;
+            self.quiet_until = Some(self.now + PROBE_QUIET_NS);
+        }
+        self.finish().map_err(|v| (self.now, v))?;
+        Ok(self.outcome())
+    }
+
+    /// Runs events until the work is done and the quiet period is over.
+    fn run_until_quiet(&mut self) -> Result<(), (u64, Violation)> {
+        loop {
             if self.work == 0 {
                 let quiet = self.now + self.cfg.quiet_ns;
                 let deadline = *self.quiet_until.get_or_insert(quiet);
@@ -509,8 +602,26 @@ impl World {
             }
             self.step(ev).map_err(|v| (at, v))?;
         }
-        self.finish().map_err(|v| (self.now, v))?;
-        Ok(self.outcome())
+        Ok(())
+    }
+
+    /// Cluster probes: every connected client publishes once on every literal subject
+    /// (see the cluster rule in `oracle/cluster.rs`).
+    fn send_probes(&mut self) {
+        self.oracle.start_probes();
+        let subjects = workload::all_literal_subjects();
+        for c in 0..self.clients.len() {
+            let cs = &mut self.clients[c];
+            let Some(s) = cs.session else { continue };
+            if cs.left || cs.model.state != ClientState::Connected {
+                continue;
+            }
+            let mut out = Vec::new();
+            for subject in &subjects {
+                cs.model.probe(subject, &mut out);
+            }
+            self.send_up(s, &out);
+        }
     }
 
     /// The last events, readable, for a failure report.
@@ -535,6 +646,7 @@ impl World {
             deliveries,
             closed,
             stats: Stats {
+                probes: self.oracle.judged_probes() as u64,
                 pings_answered: self.clients.iter().map(|c| c.model.pings_answered).sum(),
                 live_deliveries: deliveries - self.deliveries_at_heal,
                 checks: self.oracle.counts.clone(),
@@ -552,6 +664,7 @@ impl World {
                 Who::Client(c)
             }
             Event::NodeTimer(n) | Event::Restart(n) => Who::Node(n),
+            Event::RouteData(e) | Event::RouteTimer(e) => self.route_who(e),
             _ => Who::World,
         }
     }
@@ -586,8 +699,11 @@ impl World {
             Event::CutOver(i) => self.on_cut_over(i),
             Event::Restart(n) => self.on_restart(n),
             Event::Heal => self.on_heal(),
+            Event::RouteData(e) => self.on_route_data(e)?,
+            Event::RouteTimer(e) => self.on_route_timer(e)?,
         }
-        self.pump_all()
+        self.pump_all()?;
+        self.drive_nodes()
     }
 
     /// After the quiet period: nothing may be left queued for a live connection (a lost
@@ -621,6 +737,8 @@ impl World {
             }
         }
         self.check_lame_duck_done()?;
+        self.check_routes_drained()?;
+        self.check_mesh()?;
         self.oracle.finish()
     }
 }

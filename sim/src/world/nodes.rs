@@ -47,7 +47,7 @@ pub(super) struct LameDuckLog {
 pub(super) struct NodeSlot {
     /// `None` while crashed, and after a lame duck shutdown.
     pub(super) shared: Option<Arc<Shared>>,
-    node: Option<Node>,
+    pub(super) node: Option<Node>,
     /// What it starts and restarts with.
     pub(super) opts: Options,
     incarnation: u64,
@@ -81,6 +81,7 @@ impl NodeSlot {
             max_payload: f.max_payload,
             max_subscriptions: f.max_subscriptions,
             no_header_support: f.no_header_support,
+            cluster: cfg.cluster.as_ref().map(|p| p.options(n)),
             ..Options::default()
         };
         NodeSlot {
@@ -129,12 +130,29 @@ impl World {
         slot.timer_at = None;
     }
 
-    /// Node `n` crashes: its `Shared`, `Node` and connections are dropped without closing
-    /// anything; every client of it sees its connection reset.
-    pub(super) fn crash(&mut self, n: usize, down_ns: u64) {
-        if self.nodes[n].shared.is_none() || self.nodes[n].gone {
+    /// Node `n` starts its routes (`Node::handle_start`: it dials its explicit routes);
+    /// a no-op without a cluster block.
+    pub(super) fn boot_node(&mut self, n: usize) {
+        if self.cfg.cluster.is_none() {
             return;
         }
+        self.wire_node(n);
+        let now = Time::from_nanos(self.node_now(n));
+        if let Some(node) = self.nodes[n].node.as_mut() {
+            node.handle_start(now);
+        }
+        // Dials only: they cannot fail the run.
+        let _ = self.drain_node_actions(n);
+        self.rearm_node(n);
+    }
+
+    /// Node `n` crashes: its `Shared`, `Node` and connections are dropped without closing
+    /// anything; every client of it sees its connection reset, every route peer too.
+    pub(super) fn crash(&mut self, n: usize, down_ns: u64) -> Result<(), Violation> {
+        if self.nodes[n].shared.is_none() || self.nodes[n].gone {
+            return Ok(());
+        }
+        self.crash_routes(n)?;
         self.stats.crashes += 1;
         for s in 0..self.sessions.len() {
             let sess = &mut self.sessions[s];
@@ -155,6 +173,7 @@ impl World {
         slot.accepting = false;
         slot.timer_at = None;
         self.schedule(self.now + down_ns, Event::Restart(n));
+        Ok(())
     }
 
     /// A crashed node restarts (a no-op if the heal already restarted it).
@@ -163,6 +182,7 @@ impl World {
             return;
         }
         self.start_node(n);
+        self.boot_node(n);
         self.stats.restarts += 1;
     }
 
@@ -227,16 +247,12 @@ impl World {
 
     /// Carries out the node's actions in order: `StopAccepting` closes its door,
     /// `Shutdown` takes it away.
-    fn drain_node_actions(&mut self, n: usize) -> Result<(), Violation> {
+    pub(super) fn drain_node_actions(&mut self, n: usize) -> Result<(), Violation> {
         while let Some(a) = self.nodes[n].node.as_mut().and_then(Node::poll_action) {
             match a {
                 NodeAction::StopAccepting => self.nodes[n].accepting = false,
                 NodeAction::Log(..) => {}
-                // The world's nodes have no cluster block yet (routes in the simulator
-                // are the clustering issue's), so their node never dials.
-                NodeAction::Dial(url) => {
-                    unreachable!("a node without a cluster block dialled {url:?}")
-                }
+                NodeAction::Dial(url) => self.dial(n, url),
                 NodeAction::Shutdown => {
                     self.shutdown(n)?;
                     break;
@@ -248,7 +264,7 @@ impl World {
 
     /// Queues a `NodeTimer` for the node's deadline (node time → world time), unless one
     /// at or before it is queued already.
-    fn rearm_node(&mut self, n: usize) {
+    pub(super) fn rearm_node(&mut self, n: usize) {
         let slot = &self.nodes[n];
         let Some(t) = slot.node.as_ref().and_then(Node::poll_timeout) else {
             return;

@@ -11,7 +11,7 @@ use natsd_core::proto::{encode, Limits, Op, Parser};
 use natsd_core::Time;
 
 use super::stale::StaleFacts;
-use super::{ClientState, Event, Flag, Link, Phase, Session, World};
+use super::{ClientState, Event, Flag, Link, Phase, Session, Wake, World};
 use crate::client::{ActOutcome, Allowed};
 use crate::oracle::{ConnSpec, Violation, ViolationKind};
 use crate::workload::{self, Sabotage};
@@ -44,7 +44,7 @@ impl World {
         let s = self.sessions.len();
         let flag = Arc::new(Flag {
             woken: false.into(),
-            session: s,
+            target: Wake::Session(s),
             list: Arc::clone(&self.wake),
         });
         let now = Time::from_nanos(self.node_now(n));
@@ -296,7 +296,7 @@ impl World {
         self.sessions[s].pings_seen = self.clients[c].model.session_pings;
         if self.blocked.remove(&s) {
             // Room in the socket again: the blocked writer goes on.
-            self.wake.push(s);
+            self.wake.push(Wake::Session(s));
         }
         let sess = &mut self.sessions[s];
         if sess.down.bytes.is_empty() && sess.down.fin && !sess.down.eof {
@@ -373,7 +373,7 @@ impl World {
             self.clients[c].left = true;
         }
         if self.blocked.remove(&s) {
-            self.wake.push(s);
+            self.wake.push(Wake::Session(s));
         }
         self.schedule_up(s);
     }
@@ -462,7 +462,7 @@ impl World {
 
     /// The client writes `bytes` (dropped if its side is closed or the connection died;
     /// after the node closed, they go nowhere).
-    fn send_up(&mut self, s: usize, bytes: &[u8]) {
+    pub(super) fn send_up(&mut self, s: usize, bytes: &[u8]) {
         let sess = &mut self.sessions[s];
         if bytes.is_empty() || sess.server_closed || sess.up.fin || sess.dead {
             return;
@@ -584,14 +584,17 @@ impl World {
                 .collect();
             for s in closing {
                 self.blocked.remove(&s);
-                self.wake.push(s);
+                self.wake.push(Wake::Session(s));
             }
             let woken = self.wake.take();
             if woken.is_empty() {
                 return Ok(());
             }
-            for s in woken {
-                self.pump(s)?;
+            for w in woken {
+                match w {
+                    Wake::Session(s) => self.pump(s)?,
+                    Wake::Route(e) => self.pump_route(e)?,
+                }
             }
         }
     }
