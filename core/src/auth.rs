@@ -205,9 +205,14 @@ pub struct Authorized {
 /// user, as in the Go server. Returns `None` when the client is not authorized.
 pub fn authenticate(cfg: &AuthConfig, creds: Credentials<'_>) -> Option<Authorized> {
     if !cfg.users.is_empty() {
-        let name = creds.user?;
+        // `no_auth_user`: a client that presents nothing at all becomes that user (Go).
+        let anonymous = creds.user.is_none() && creds.pass.is_none() && creds.token.is_none();
+        let (name, check) = match (&cfg.no_auth_user, anonymous) {
+            (Some(n), true) => (n.as_str(), false),
+            _ => (creds.user?, true),
+        };
         let u = cfg.users.iter().find(|u| u.name == name)?;
-        if !check_password(&u.password, creds.pass.unwrap_or("")) {
+        if check && !check_password(&u.password, creds.pass.unwrap_or("")) {
             return None;
         }
         let permissions = u

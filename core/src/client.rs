@@ -478,6 +478,9 @@ pub enum Dest {
     /// is the route's handle): a message goes once per route, however many of the route's
     /// subscriptions match (`RMSG` with the names of the queue groups picked there).
     Route,
+    /// An import from or to another account (see [`crate::imports`]): the message is
+    /// delivered again in the other account, renamed, in the publisher's batch.
+    Cross(Arc<crate::imports::Cross>),
     /// A handler inside the server (system services such as `$SYS.REQ.SERVER.PING`), run
     /// at the end of the publisher's batch; its reply is published into the same account.
     Internal(Arc<dyn crate::internal::InternalHandler>),
@@ -488,6 +491,7 @@ impl std::fmt::Debug for Dest {
         match self {
             Dest::Client => f.write_str("Client"),
             Dest::Route => f.write_str("Route"),
+            Dest::Cross(c) => write!(f, "Cross({c:?})"),
             Dest::Internal(_) => f.write_str("Internal"),
         }
     }
@@ -567,6 +571,18 @@ impl Subscription {
     ) -> Subscription {
         let mut s = Subscription::new(subject, None, b"0", client);
         s.dest = Dest::Internal(handler);
+        s
+    }
+
+    /// An import's subscription (see [`crate::imports::wire`]), owned by an account's
+    /// internal client.
+    pub fn cross(
+        subject: &[u8],
+        client: Arc<ClientHandle>,
+        cross: Arc<crate::imports::Cross>,
+    ) -> Subscription {
+        let mut s = Subscription::new(subject, None, b"0", client);
+        s.dest = Dest::Cross(cross);
         s
     }
 

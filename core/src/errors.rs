@@ -18,6 +18,8 @@ pub mod text {
     pub const MAX_CONNECTIONS: &str = "maximum connections exceeded";
     /// The connection is at `max_subscriptions`.
     pub const MAX_SUBSCRIPTIONS: &str = "maximum subscriptions exceeded";
+    /// An account's `limits { max_connections }` reached.
+    pub const MAX_ACCOUNT_CONNECTIONS: &str = "maximum account active connections exceeded";
     /// A SUB with an invalid subject.
     pub const INVALID_SUBJECT: &str = "Invalid Subject";
     /// A pedantic PUB to a wildcard or invalid subject.
@@ -77,6 +79,8 @@ pub enum CloseReason {
     WrongPort,
     /// A configured route was removed by a reload.
     RouteRemoved,
+    /// The client's account is at its `max_connections`.
+    MaxAccountConnectionsExceeded,
 }
 
 impl CloseReason {
@@ -105,6 +109,7 @@ impl CloseReason {
             CloseReason::DuplicateServerName => "Duplicate Server Name",
             CloseReason::WrongPort => "Wrong Port",
             CloseReason::RouteRemoved => "Route Removed",
+            CloseReason::MaxAccountConnectionsExceeded => "Maximum Account Connections Exceeded",
         }
     }
 

@@ -18,6 +18,8 @@ pub struct AuthConfig {
     pub users: Vec<User>,
     /// How long a client has to send CONNECT when auth is required (Go: 2s).
     pub timeout: Duration,
+    /// `no_auth_user`: the user a client that presents no credentials at all becomes.
+    pub no_auth_user: Option<String>,
 }
 
 impl AuthConfig {
@@ -68,6 +70,11 @@ pub struct Options {
     pub trace: bool,
     /// `cluster { … }`: routes to other servers; `None` for a standalone server.
     pub cluster: Option<ClusterOptions>,
+    /// `accounts { … }`: configured accounts with their exports, imports and limits (their
+    /// users are in `auth.users`, each naming its account).
+    pub accounts: Vec<AccountOptions>,
+    /// `system_account` (default `$SYS`).
+    pub system_account: Option<String>,
 }
 
 impl Default for Options {
@@ -95,6 +102,8 @@ impl Default for Options {
             seed: 0,
             trace: false,
             cluster: None,
+            accounts: Vec::new(),
+            system_account: None,
         }
     }
 }
@@ -215,4 +224,81 @@ pub fn join_host_port(host: &str, port: u16) -> String {
     } else {
         format!("{host}:{port}")
     }
+}
+
+/// One configured account (`accounts { NAME: { … } }`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccountOptions {
+    /// Its name.
+    pub name: String,
+    /// What it offers other accounts.
+    pub exports: Vec<ExportOptions>,
+    /// What it takes from other accounts.
+    pub imports: Vec<ImportOptions>,
+    /// `limits { max_connections, max_subscriptions, max_payload }` (negative or absent:
+    /// none).
+    pub limits: AccountLimits,
+}
+
+/// An account's limits (Go's `mconns`, `msubs`, `mpay`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccountLimits {
+    /// Most client connections in the account (on this server).
+    pub max_connections: Option<u64>,
+    /// Most subscriptions per connection of the account.
+    pub max_subscriptions: Option<u64>,
+    /// Largest payload a client of the account may publish.
+    pub max_payload: Option<u64>,
+}
+
+/// How many replies a service request may get back through an import.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ResponseType {
+    /// One (Go's default).
+    #[default]
+    Singleton,
+    /// Any number, until the response threshold passes.
+    Stream,
+    /// Any number, in chunks (as `Stream` here).
+    Chunked,
+}
+
+/// An export: a stream (messages flow out) or a service (requests flow in).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportOptions {
+    /// The subject (wildcards allowed).
+    pub subject: String,
+    /// `Some`: a service with its response type and threshold.
+    pub service: Option<(ResponseType, Option<Duration>)>,
+    /// Private export: only these accounts may import it. `None`: public.
+    pub accounts: Option<Vec<String>>,
+}
+
+/// An import from another account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportOptions {
+    /// The exporting account.
+    pub account: String,
+    /// The exported subject.
+    pub subject: String,
+    /// Stream or service, with its local subject.
+    pub kind: ImportKind,
+}
+
+/// What an import brings in, and under which local subject.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImportKind {
+    /// A stream: messages on the subject arrive here, under `prefix.` + subject or `to`.
+    Stream {
+        /// `prefix`.
+        prefix: Option<String>,
+        /// `to`.
+        to: Option<String>,
+    },
+    /// A service: requests published here on `to` (default: the subject) go to the
+    /// exporter's subject, and its replies come back.
+    Service {
+        /// The local subject.
+        to: String,
+    },
 }

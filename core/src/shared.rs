@@ -187,7 +187,8 @@ impl Shared {
             ))
         };
         let global = account(GLOBAL_ACCOUNT);
-        let system = account(SYSTEM_ACCOUNT);
+        // `system_account` names it (Go: `$SYS` by default, created if not configured).
+        let system = account(opts.system_account.as_deref().unwrap_or(SYSTEM_ACCOUNT));
         let ping = Subscription::internal(
             crate::internal::SERVER_PING.as_bytes(),
             crate::internal::internal_client(opts.seed),
@@ -197,7 +198,15 @@ impl Shared {
         let _ = system.insert(Arc::new(ping));
         let mut accounts = FastMap::default();
         accounts.insert(GLOBAL_ACCOUNT.to_string(), Arc::clone(&global));
-        accounts.insert(SYSTEM_ACCOUNT.to_string(), Arc::clone(&system));
+        accounts.insert(system.name.clone(), Arc::clone(&system));
+        // Configured accounts exist from the start (Go creates them at load), so a route may
+        // name one before any of its clients connected here.
+        for a in &opts.accounts {
+            accounts
+                .entry(a.name.clone())
+                .or_insert_with(|| account(&a.name));
+        }
+        crate::imports::wire(&opts, |n| accounts.get(n).cloned(), opts.seed);
         Shared {
             opts: RwLock::new(Arc::new(opts)),
             opts_generation: AtomicU64::new(0),

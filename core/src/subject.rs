@@ -69,6 +69,33 @@ pub fn matches(pattern: &[u8], subject: &[u8]) -> bool {
     }
 }
 
+/// True if every subject `sub` (which may hold wildcards) matches is also matched by
+/// `pattern` (Go's `isSubsetMatch`): an import must stay inside what was exported.
+pub fn subset_of(sub: &[u8], pattern: &[u8]) -> bool {
+    let mut st = tokens(sub);
+    let mut pt = tokens(pattern);
+    loop {
+        match (st.next(), pt.next()) {
+            (None, None) => return true,
+            // `>` stands for at least one token.
+            (None, Some(_)) => return false,
+            (_, Some(p)) if p == [FWC] => return true,
+            (Some(s), Some(p)) => {
+                if s == [FWC] {
+                    return false;
+                }
+                if p == [PWC] {
+                    continue;
+                }
+                if s == [PWC] || s != p {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
 /// Counts the tokens of a subject.
 pub fn num_tokens(subject: &[u8]) -> usize {
     tokens(subject).count()
@@ -77,6 +104,27 @@ pub fn num_tokens(subject: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subset_as_go() {
+        for (sub, pat, want) in [
+            ("a.b", "a.b", true),
+            ("a.b", "a.*", true),
+            ("a.*", "a.*", true),
+            ("a.*", "a.b", false),
+            ("a.>", "a.*", false),
+            ("a.b.c", "a.>", true),
+            ("a.>", "a.>", true),
+            ("a", "a.>", false),
+            ("b.c", "a.>", false),
+        ] {
+            assert_eq!(
+                subset_of(sub.as_bytes(), pat.as_bytes()),
+                want,
+                "{sub} in {pat}"
+            );
+        }
+    }
 
     #[test]
     fn valid_subjects() {

@@ -22,6 +22,7 @@
 //! Panics here are bugs: no input, however hostile, may panic, recurse without bound or grow
 //! without bound. Limits are the constants below.
 
+mod accounts;
 mod cluster;
 pub mod duration;
 mod lexer;

@@ -110,7 +110,7 @@ fn auth_timeout(t: &mut Typer, x: &Entry) -> Option<Duration> {
     }
 }
 
-fn parse_users(t: &mut Typer, e: &Entry) -> Option<Vec<User>> {
+pub(crate) fn parse_users(t: &mut Typer, e: &Entry) -> Option<Vec<User>> {
     let Value::Array(items) = &e.node.value else {
         let got = e.node.value.type_name();
         t.error(e, format!("Expected users field to be an array, got {got}"));

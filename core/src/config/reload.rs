@@ -242,6 +242,25 @@ pub fn diff(old: &ServerConfig, new: &ServerConfig) -> Result<Vec<Change>, NotRe
             new: show(&n.cluster),
         });
     }
+    // Accounts, their imports and exports, and the system account are fixed for the
+    // server's life for now (their users are reloaded with `authorization users`, and a
+    // user moved to another account is disconnected).
+    if o.accounts != n.accounts
+        || o.system_account != n.system_account
+        || o.auth.no_auth_user != n.auth.no_auth_user
+    {
+        let names = |a: &[crate::options::AccountOptions]| {
+            a.iter()
+                .map(|x| x.name.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        return Err(NotReloadable {
+            field: "Accounts",
+            old: names(&o.accounts),
+            new: names(&n.accounts),
+        });
+    }
     if old.lame_duck_grace_period != new.lame_duck_grace_period {
         return Err(NotReloadable {
             field: "LameDuckGracePeriod",

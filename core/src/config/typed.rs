@@ -137,7 +137,6 @@ impl std::error::Error for Diagnostics {}
 /// operator/JWT trust), so they are errors, not warnings.
 const UNSUPPORTED_REFUSED: &[&str] = &[
     "tls",
-    "accounts",
     "operator",
     "operators",
     "roots",
@@ -150,7 +149,6 @@ const UNSUPPORTED_REFUSED: &[&str] = &[
     "resolver_tls",
     "resolver_preload",
     "resolver_pinned_accounts",
-    "no_auth_user",
     "trusted",
     "trusted_keys",
 ];
@@ -172,8 +170,6 @@ const UNSUPPORTED: &[&str] = &[
     "jetstream",
     "ocsp",
     "allow_non_tls",
-    "system_account",
-    "system",
     "no_system_account",
     "no_system",
     "no_sys_acc",
@@ -195,10 +191,22 @@ pub fn from_map(map: &Map) -> Result<Loaded, Diagnostics> {
     let mut t = Typer::default();
     let mut c = ServerConfig::default();
     let mut max_payload_at = None;
+    let mut accounts = super::accounts::Parsed::default();
+    let mut no_auth_pos = None;
     for e in map.iter() {
         let key = e.key.to_ascii_lowercase();
-        t.top_level(&key, e, &mut c, &mut max_payload_at);
+        match key.as_str() {
+            // Users of accounts join `authorization`'s once the whole file is read.
+            "accounts" => accounts = super::accounts::accounts(&mut t, e, &mut c.options),
+            "no_auth_user" => {
+                c.options.auth.no_auth_user = t.string(e);
+                no_auth_pos = Some(e.key_pos.clone());
+            }
+            "system_account" | "system" => c.options.system_account = t.string(e),
+            _ => t.top_level(&key, e, &mut c, &mut max_payload_at),
+        }
     }
+    super::accounts::check(&mut t, &mut c.options, accounts, no_auth_pos);
     let o = &c.options;
     if let Some(e) = max_payload_at {
         if o.max_payload > o.max_pending {

@@ -268,8 +268,8 @@ fn unsupported_security_keys_are_errors() {
     for (conf, key) in [
         ("tls { cert_file: a, key_file: b }\n", "tls"),
         (
-            "accounts { A { users: [{user: a, password: b}] } }\n",
-            "accounts",
+            "accounts { A { users: [{user: a, password: b}], mappings: { a: b } } }\n",
+            "mappings",
         ),
         ("operator: /op.jwt\n", "operator"),
         ("trusted_keys: [abc]\n", "trusted_keys"),
@@ -403,4 +403,77 @@ fn reload_diff_not_reloadable() {
     )
     .unwrap_err();
     assert_eq!(e.field, "HTTPPort");
+}
+
+#[test]
+fn accounts_as_go_reads_them() {
+    let l = load_str(
+        "accounts {\n  A: { users: [{user: a, password: a}], exports: [{stream: \"news.>\"}, {service: \"help.>\", response: stream, threshold: \"5s\"}], limits: {max_connections: 2, max_payload: 100} }\n  B: { users: [{user: b, password: b}], imports: [{stream: {account: A, subject: \"news.>\"}, prefix: p}, {service: {account: A, subject: \"help.me\"}, to: ask}] }\n}\nno_auth_user: b\nsystem_account: A\n",
+    )
+    .unwrap();
+    let o = &l.config.options;
+    assert_eq!(o.accounts.len(), 2);
+    assert_eq!(
+        o.auth
+            .users
+            .iter()
+            .map(|u| (u.name.as_str(), u.account.as_deref()))
+            .collect::<Vec<_>>(),
+        [("a", Some("A")), ("b", Some("B"))]
+    );
+    assert_eq!(o.auth.no_auth_user.as_deref(), Some("b"));
+    assert_eq!(o.system_account.as_deref(), Some("A"));
+    let a = &o.accounts[0];
+    assert_eq!(a.limits.max_connections, Some(2));
+    assert_eq!(a.limits.max_payload, Some(100));
+    assert_eq!(
+        a.exports[1].service,
+        Some((
+            crate::options::ResponseType::Stream,
+            Some(Duration::from_secs(5))
+        ))
+    );
+    let b = &o.accounts[1];
+    assert_eq!(
+        b.imports[1].kind,
+        crate::options::ImportKind::Service { to: "ask".into() }
+    );
+}
+
+/// Go's texts (positions are ours: Go points at the `accounts` block, `1:0`, for import
+/// errors; we point at the import).
+#[test]
+fn bad_accounts_get_gos_errors() {
+    for (conf, want) in [
+        (
+            "accounts {\n  A: { exports: [{stream: \"news.>\", accounts: [C]}] }\n  B: { imports: [{stream: {account: A, subject: \"news.>\"}}] }\n  C: {}\n}\n",
+            "t.conf:3:18: Error adding stream import \"news.>\": stream import not authorized",
+        ),
+        (
+            "accounts {\n  B: { imports: [{stream: {account: Z, subject: \"x\"}}] }\n}\n",
+            "t.conf:2:18: \"Z\" account not defined for stream import",
+        ),
+        (
+            "accounts {\n  A: { users: [{user: x, password: a}] }\n  B: { users: [{user: x, password: b}] }\n}\n",
+            "t.conf:3:8: Duplicate user \"x\" detected",
+        ),
+        ("accounts {\n  $G: { }\n}\n", "t.conf:2:7: \"$G\" is a Reserved Account"),
+        (
+            "authorization { user: u, password: p }\naccounts {\n  A: { users: [{user: a, password: a}] }\n}\n",
+            "t.conf:3:8: Can not have a single user/pass and accounts",
+        ),
+        (
+            "accounts { A: { users: [{user: a, password: a}] } }\nno_auth_user: zz\n",
+            "t.conf:2:1: no_auth_user: \"zz\" not present as user or nkey in authorization block or account configuration",
+        ),
+        // Stricter than Go (which starts and lets requests bounce): refused at load.
+        (
+            "accounts {\n  A: { exports: [{service: a}], imports: [{service: {account: B, subject: b}}] }\n  B: { exports: [{service: b}], imports: [{service: {account: A, subject: a}}] }\n}\n",
+            "t.conf:1:1: Error adding service import: import forms a cycle (A -> B -> A)",
+        ),
+    ] {
+        let d = load_str(conf).unwrap_err();
+        let shown: Vec<String> = d.errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(shown, [want], "{conf}");
+    }
 }

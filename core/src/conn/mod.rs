@@ -13,6 +13,7 @@
 //! - `reload.rs`: applying reloaded options to a live connection (limits, keep-alive,
 //!   re-authentication, permissions).
 
+mod cross;
 mod keepalive;
 mod ops;
 mod publish;
@@ -149,6 +150,10 @@ struct State {
     /// Routes the message being delivered goes to, each with the queue groups picked
     /// there (space separated): one `RMSG` per route per message. Empty between messages.
     route_targets: Vec<(Arc<ClientHandle>, Vec<u8>)>,
+    /// Imports the message being delivered has crossed (see `conn/cross.rs`).
+    cross_depth: u8,
+    /// The limits of the account the client is bound to (set at CONNECT).
+    account_limits: crate::options::AccountLimits,
 }
 
 /// Work accumulated during one read batch and settled at its end.
@@ -512,6 +517,14 @@ impl Connection {
             if self.st.connect_received && !route {
                 self.parser
                     .set_headers(self.st.opts.headers && !self.st.cfg.no_header_support);
+                if let Some(max) = self.st.account_limits.max_payload.take() {
+                    // The account's `max_payload`, once (Go: the tighter of the two).
+                    let cap = usize::try_from(max).unwrap_or(usize::MAX);
+                    self.parser.set_limits(Limits {
+                        max_control_line: self.st.cfg.max_control_line,
+                        max_payload: self.st.cfg.max_payload.min(cap),
+                    });
+                }
             }
             if self.st.auth_request.is_some() {
                 // CONNECT waits for its decision: stop after it.
@@ -626,6 +639,8 @@ impl State {
             start: now,
             route: None,
             route_targets: Vec::new(),
+            cross_depth: 0,
+            account_limits: crate::options::AccountLimits::default(),
         }
     }
 

@@ -85,6 +85,23 @@ impl State {
                 self.l1_last = None;
             }
         }
+        let limits = self
+            .cfg
+            .accounts
+            .iter()
+            .find(|a| a.name == self.account.name)
+            .map(|a| a.limits)
+            .unwrap_or_default();
+        if let Some(max) = limits.max_connections {
+            // This client is not counted in its account yet (`update_info` below).
+            if sh.num_clients_in(&self.account.name) as u64 >= max {
+                self.log(LogLevel::Error, text::MAX_ACCOUNT_CONNECTIONS.to_string());
+                self.send_err(text::MAX_ACCOUNT_CONNECTIONS);
+                self.close(CloseReason::MaxAccountConnectionsExceeded, now, sh);
+                return;
+            }
+        }
+        self.account_limits = limits;
         self.perms = authorized.permissions.clone();
         self.pub_perm_cache.clear();
         self.handle.configure(headers, authorized.permissions);
@@ -167,7 +184,15 @@ impl State {
                 return;
             }
         }
-        let max = self.cfg.max_subscriptions;
+        // The tighter of the server's and the account's limit (Go: `c.msubs`).
+        let max = match self.account_limits.max_subscriptions {
+            Some(a) if self.cfg.max_subscriptions == 0 => usize::try_from(a).unwrap_or(usize::MAX),
+            Some(a) => self
+                .cfg
+                .max_subscriptions
+                .min(usize::try_from(a).unwrap_or(usize::MAX)),
+            None => self.cfg.max_subscriptions,
+        };
         if max > 0 && self.subs.len() >= max {
             // Subscriptions that ran out their auto-unsubscribe limit still sit in the map.
             self.subs.retain(|_, s| !s.is_closed());

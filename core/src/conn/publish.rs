@@ -166,7 +166,7 @@ impl State {
     /// a standalone server never calls it, and the publish path stays as small as it was.
     #[cold]
     #[inline(never)]
-    fn deliver_to_routes(&mut self, account: &Account, d: &Delivery<'_>) {
+    pub(super) fn deliver_to_routes(&mut self, account: &Account, d: &Delivery<'_>) {
         for (h, queues) in std::mem::take(&mut self.route_targets) {
             let q = (!queues.is_empty()).then_some(&queues[..]);
             let result = h.deliver_routed(account.name.as_bytes(), d, q);
@@ -240,6 +240,9 @@ impl State {
         if last {
             self.batch.exhausted.push(Arc::clone(sub));
         }
+        if let Dest::Cross(c) = &sub.dest {
+            return self.deliver_cross(c, d, now);
+        }
         if let Dest::Internal(handler) = &sub.dest {
             self.batch.internal.push(super::InternalCall {
                 handler: Arc::clone(handler),
@@ -292,8 +295,10 @@ impl State {
             payload: &reply.payload,
             has_headers: false,
         };
-        // Clients here and routes (a requester on another server); never internal handlers.
-        let to_client = |s: &&Arc<Subscription>| !matches!(s.dest, Dest::Internal(_));
+        // Clients here and routes (a requester on another server); never internal handlers
+        // or imports (no loops).
+        let to_client =
+            |s: &&Arc<Subscription>| !matches!(s.dest, Dest::Internal(_) | Dest::Cross(_));
         let mut targets: Vec<Arc<Subscription>> =
             r.psubs.iter().filter(to_client).cloned().collect();
         for group in &r.qsubs {

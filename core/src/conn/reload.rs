@@ -102,6 +102,20 @@ impl State {
             self.auth_violation(now, sh);
             return;
         };
+        let account = authorized
+            .account
+            .as_deref()
+            .unwrap_or(crate::shared::GLOBAL_ACCOUNT);
+        if account != self.account.name {
+            // Its user moved to another account: a connection is bound to one for life, so
+            // it goes, and reconnects into the new one (Go does the same).
+            self.log(
+                LogLevel::Info,
+                format!("Account changed to {account:?} by a reload: disconnecting"),
+            );
+            self.close(crate::errors::CloseReason::Kicked, now, sh);
+            return;
+        }
         let headers = self.opts.headers && !self.cfg.no_header_support;
         self.perms = authorized.permissions.clone();
         self.pub_perm_cache.clear();

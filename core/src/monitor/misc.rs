@@ -238,7 +238,7 @@ pub fn accountz(sh: &Shared, clock: Clock, q: &Query) -> Result<Accountz, QueryE
             a.account_detail = Some(AccountInfo {
                 account_name: acc.name.clone(),
                 update_time: clock.rfc3339(sh.start_time()),
-                is_system: acc.is_system,
+                is_system: std::sync::Arc::ptr_eq(&acc, sh.system_account()),
                 expired: false,
                 complete: true,
                 jetstream_enabled: false,

@@ -1,0 +1,218 @@
+//! Accounts, black-box, the same config on ours and on the Go server: isolation, a stream
+//! import with a prefix, a private stream export imported with `to`, a service import with
+//! request/reply across accounts, `no_auth_user`, and an account's `max_connections`.
+//!
+//! INTEROP: the transcripts are compared with Debian's Go 2.9.10 (`/usr/sbin/nats-server`)
+//! and Go 2.15.1 (`NATS_GO215_SERVER`); missing ones print SKIPPED, or fail under
+//! `NATSD_REQUIRE_GO=1` (set by `.ci/run`). Ours is also checked against fixed expectations.
+
+#[path = "../../runtime-tokio/tests/common/mod.rs"]
+mod common;
+mod launch;
+
+use std::time::Duration;
+
+use common::{read_until, show};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_nats-server");
+
+const CONF: &str = r#"
+accounts {
+  A: {
+    users: [{user: a, password: a}]
+    exports: [
+      {stream: "news.>"}
+      {service: "help.>"}
+      {stream: "secret.>", accounts: [C]}
+    ]
+    limits: {max_connections: 3}
+  }
+  B: {
+    users: [{user: b, password: b}]
+    imports: [
+      {stream: {account: A, subject: "news.>"}, prefix: "a"}
+      {service: {account: A, subject: "help.me"}, to: "ask"}
+    ]
+  }
+  C: {
+    users: [{user: c, password: c}]
+    imports: [{stream: {account: A, subject: "secret.>"}, to: "s.>"}]
+  }
+}
+no_auth_user: b
+"#;
+
+struct C(TcpStream);
+
+impl C {
+    async fn open(port: u16, user: Option<&str>) -> C {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        read_until(&mut s, &mut Vec::new(), b"\r\n").await;
+        let creds = user
+            .map(|u| format!(",\"user\":\"{u}\",\"pass\":\"{u}\""))
+            .unwrap_or_default();
+        s.write_all(format!("CONNECT {{\"verbose\":false{creds}}}\r\n").as_bytes())
+            .await
+            .unwrap();
+        C(s)
+    }
+
+    /// Sends `ops` plus PING, returns everything up to the PONG (or to the close).
+    async fn send(&mut self, ops: &str) -> String {
+        self.0
+            .write_all(format!("{ops}PING\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let read = async {
+            while !got.ends_with(b"PONG\r\n") {
+                match self.0.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&chunk[..n]),
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .expect("no PONG");
+        let s = String::from_utf8_lossy(&got).into_owned();
+        s.strip_suffix("PONG\r\n").unwrap_or(&s).to_string()
+    }
+}
+
+/// The `_R_.` reply subjects differ between servers: keep their shape only.
+fn normalise(s: &str) -> String {
+    s.split(' ')
+        .map(|w| {
+            if w.starts_with("_R_.") {
+                "_R_.<id>".to_string()
+            } else {
+                w.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+async fn transcript(cmd: &mut Command) -> Vec<String> {
+    let conf = std::env::temp_dir().join(format!(
+        "natsd-accounts-{}-{:?}.conf",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::write(&conf, CONF).unwrap();
+    let (_child, port) = launch::spawn_and_port(cmd.args([
+        "-c",
+        conf.to_str().unwrap(),
+        "-a",
+        "127.0.0.1",
+        "-p",
+        "-1",
+    ]))
+    .await;
+    let mut t = Vec::new();
+    let mut a = C::open(port, Some("a")).await;
+    let mut b = C::open(port, Some("b")).await;
+    let mut c = C::open(port, Some("c")).await;
+    let mut anon = C::open(port, None).await;
+    t.push(a.send("SUB foo 1\r\nSUB help.me 2\r\n").await);
+    t.push(
+        b.send("SUB foo 1\r\nSUB a.news.> 2\r\nSUB news.> 3\r\nSUB _INBOX.b 4\r\n")
+            .await,
+    );
+    t.push(c.send("SUB s.> 1\r\nSUB a.news.> 2\r\n").await);
+    t.push(anon.send("SUB a.news.> 9\r\n").await);
+    // Isolation: A's foo stays in A; news flows to B (prefixed) and the anonymous B client.
+    t.push(
+        a.send("PUB foo 2\r\nhi\r\nPUB news.today 3\r\nnew\r\nPUB secret.x 3\r\nsec\r\n")
+            .await,
+    );
+    t.push(b.send("").await);
+    t.push(c.send("").await);
+    t.push(anon.send("").await);
+    // A service request from B reaches A's responder, and the reply comes back.
+    t.push(b.send("PUB ask _INBOX.b 3\r\nreq\r\n").await);
+    let got = a.send("").await;
+    let reply = got
+        .split_whitespace()
+        .find(|w| w.starts_with("_R_."))
+        .unwrap_or("none")
+        .to_string();
+    t.push(got);
+    t.push(a.send(&format!("PUB {reply} 3\r\nrep\r\n")).await);
+    t.push(b.send("").await);
+    // A second reply to a singleton service does not come through.
+    t.push(a.send(&format!("PUB {reply} 4\r\nrep2\r\n")).await);
+    t.push(b.send("").await);
+    // max_connections 3 in A: a is one, two more fit, the fourth is refused.
+    let mut a2 = C::open(port, Some("a")).await;
+    t.push(a2.send("").await);
+    let mut a3 = C::open(port, Some("a")).await;
+    t.push(a3.send("").await);
+    let mut a4 = C::open(port, Some("a")).await;
+    t.push(a4.send("").await);
+    let _ = std::fs::remove_file(&conf);
+    t.into_iter().map(|s| normalise(&s)).collect()
+}
+
+fn expected() -> Vec<String> {
+    [
+        "",
+        "",
+        "",
+        "",
+        // Its own foo (echo); nothing from the other accounts.
+        "MSG foo 1 2\r\nhi\r\n",
+        "MSG a.news.today 2 3\r\nnew\r\n",
+        "MSG s.x 1 3\r\nsec\r\n",
+        "MSG a.news.today 9 3\r\nnew\r\n",
+        "",
+        "MSG help.me 2 _R_.<id> 3\r\nreq\r\n",
+        "",
+        "MSG _INBOX.b 4 3\r\nrep\r\n",
+        "",
+        "",
+        "",
+        "",
+        "-ERR 'maximum account active connections exceeded'\r\n",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_behave_as_go() {
+    let want = expected();
+    for rt in ["tokio", "std"] {
+        let got = transcript(Command::new(BIN).args(["--runtime", rt])).await;
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(
+                show(g.as_bytes()),
+                show(w.as_bytes()),
+                "ours ({rt}), step {i}"
+            );
+        }
+    }
+    let require = std::env::var("NATSD_REQUIRE_GO").as_deref() == Ok("1");
+    let v29 = std::env::var("NATS_GO_SERVER").unwrap_or_else(|_| "/usr/sbin/nats-server".into());
+    let v215 = std::env::var("NATS_GO215_SERVER").unwrap_or_default();
+    for (label, path) in [("go2.9.10", v29), ("go2.15.1", v215)] {
+        if path.is_empty() || !std::path::Path::new(&path).exists() {
+            assert!(
+                !require,
+                "NATSD_REQUIRE_GO=1 but {label} is missing ({path:?})"
+            );
+            eprintln!("SKIPPED the {label} half of accounts_behave_as_go");
+            continue;
+        }
+        let got = transcript(&mut Command::new(&path)).await;
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(show(g.as_bytes()), show(w.as_bytes()), "{label}, step {i}");
+        }
+    }
+}
