@@ -64,6 +64,12 @@ impl Drop for Proc {
 /// Starts `kind` named `name` in cluster `itest`, its route listener on `route_port` (0:
 /// any), dialling `routes` (route ports on 127.0.0.1).
 async fn start(kind: &Kind, name: &str, route_port: u16, routes: &[u16]) -> Proc {
+    start_with(kind, name, route_port, routes, "").await
+}
+
+/// [`start`] with extra lines in the cluster block, and routes given as URLs when they
+/// carry credentials (`routes` are plain ports).
+async fn start_with(kind: &Kind, name: &str, route_port: u16, routes: &[u16], extra: &str) -> Proc {
     let listen = if route_port == 0 {
         "-1".to_string()
     } else {
@@ -74,7 +80,7 @@ async fn start(kind: &Kind, name: &str, route_port: u16, routes: &[u16]) -> Proc
         .map(|p| format!("nats-route://127.0.0.1:{p}"))
         .collect();
     let conf_text = format!(
-        "server_name: {name}\nlisten: \"127.0.0.1:-1\"\nhttp: \"127.0.0.1:-1\"\ncluster {{\n  name: itest\n  listen: \"127.0.0.1:{listen}\"\n  routes: [{}]\n}}\n",
+        "server_name: {name}\nlisten: \"127.0.0.1:-1\"\nhttp: \"127.0.0.1:-1\"\ncluster {{\n  name: itest\n  listen: \"127.0.0.1:{listen}\"\n  routes: [{}]\n{extra}\n}}\n",
         routes.join(", ")
     );
     let conf = std::env::temp_dir().join(format!(
@@ -309,7 +315,7 @@ async fn gossip_forms_a_full_mesh_through_ours() {
     let kinds: Vec<Kind> = std::iter::once(Kind::Ours("std"))
         .chain(gos.into_iter().map(|(_, p)| Kind::Go(p)))
         .collect();
-    for other in kinds {
+    for other in kinds.clone() {
         let seed = start(&Kind::Ours("tokio"), "seed", 0, &[]).await;
         let x = start(&other, "x", 0, &[seed.route]).await;
         await_route(&x, &seed, "s.x").await;
@@ -317,6 +323,49 @@ async fn gossip_forms_a_full_mesh_through_ours() {
         await_route(&y, &seed, "s.y").await;
         await_route(&x, &y, "mesh.xy").await;
         await_route(&y, &x, "mesh.yx").await;
+    }
+    // Ours joining through a Go seed: two of ours dial only the Go server and must find
+    // each other through its gossip.
+    for seed_kind in kinds.into_iter().filter(|k| matches!(k, Kind::Go(_))) {
+        let seed = start(&seed_kind, "gseed", 0, &[]).await;
+        let x = start(&Kind::Ours("tokio"), "ox", 0, &[seed.route]).await;
+        await_route(&x, &seed, "g.x").await;
+        let y = start(&Kind::Ours("std"), "oy", 0, &[seed.route]).await;
+        await_route(&y, &seed, "g.y").await;
+        await_route(&x, &y, "gmesh.xy").await;
+        await_route(&y, &x, "gmesh.yx").await;
+    }
+}
+
+/// Route authorization: a dialler with the wrong password gets Go's answer; ours dialling
+/// with the right credentials in its route URL gets in (ours and Go as the acceptor).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_authorization_as_go() {
+    let mut kinds = vec![Kind::Ours("tokio")];
+    for (_, path) in go_servers("route_authorization_as_go") {
+        kinds.push(Kind::Go(path));
+    }
+    let auth = "  authorization { user: ru, password: rp }";
+    for kind in kinds {
+        let acceptor = start_with(&kind, "acc", 0, &[], auth).await;
+        let bad = route_port_answer(
+            &acceptor,
+            b"CONNECT {\"echo\":true,\"verbose\":false,\"pedantic\":false,\"user\":\"ru\",\"pass\":\"bad\",\"tls_required\":false,\"headers\":true,\"name\":\"NFAKE\",\"cluster\":\"itest\"}\r\n",
+        )
+        .await;
+        assert_eq!(bad, "-ERR 'Authorization Violation'\r\n", "{kind:?}");
+        let dialler = start_with(
+            &Kind::Ours("std"),
+            "dial",
+            0,
+            &[],
+            &format!(
+                "  routes: [\"nats-route://ru:rp@127.0.0.1:{}\"]",
+                acceptor.route
+            ),
+        )
+        .await;
+        await_route(&dialler, &acceptor, "auth.ok").await;
     }
 }
 
