@@ -154,6 +154,8 @@ struct State {
     cross_depth: u8,
     /// The limits of the account the client is bound to (set at CONNECT).
     account_limits: crate::options::AccountLimits,
+    /// A CONNECT changed what the parser must know (headers, the account's payload limit).
+    parser_dirty: bool,
 }
 
 /// Work accumulated during one read batch and settled at its end.
@@ -514,7 +516,8 @@ impl Connection {
                 Ok(None) => break,
                 Err(e) => self.st.parse_error(e, now, sh),
             }
-            if self.st.connect_received && !route {
+            if std::mem::take(&mut self.st.parser_dirty) && !route {
+                // Once per CONNECT: what it negotiated (headers) and its account's limits.
                 self.parser
                     .set_headers(self.st.opts.headers && !self.st.cfg.no_header_support);
                 if let Some(max) = self.st.account_limits.max_payload.take() {
@@ -641,6 +644,7 @@ impl State {
             route_targets: Vec::new(),
             cross_depth: 0,
             account_limits: crate::options::AccountLimits::default(),
+            parser_dirty: false,
         }
     }
 

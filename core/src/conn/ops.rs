@@ -27,6 +27,7 @@ impl State {
         };
         self.opts.overlay(&c);
         self.connect_received = true;
+        self.parser_dirty = true;
 
         let creds = Credentials {
             token: c.auth_token.as_deref(),
@@ -102,6 +103,7 @@ impl State {
             }
         }
         self.account_limits = limits;
+        self.parser_dirty = true;
         self.perms = authorized.permissions.clone();
         self.pub_perm_cache.clear();
         self.handle.configure(headers, authorized.permissions);
