@@ -41,7 +41,8 @@ struct OwnSub {
     queue: Option<Vec<u8>>,
     /// Still subscribed (no plain UNSUB sent yet).
     active: bool,
-    /// `UNSUB sid max` already sent (such subscriptions are not renewed on a reconnect).
+    /// `UNSUB sid max` already sent, or born with its limit (`MSUB`): such subscriptions
+    /// are not renewed on a reconnect.
     has_max: bool,
 }
 
@@ -142,6 +143,15 @@ pub struct ClientModel {
     parser: Parser,
     /// From the current connection's INFO.
     server_headers: bool,
+    /// The server advertises `"msub":true`: subscriptions may be born with their limit.
+    server_msub: bool,
+    /// A planted MSUB bug ([`Sabotage::MsubAsSubUnsub`], [`Sabotage::MsubOneMore`]).
+    msub_sabotage: Option<Sabotage>,
+    /// What the harness made the oracle believe were MSUBs: sid → the max it believes.
+    believed_msub: std::collections::BTreeMap<u64, u64>,
+    /// `UNSUB sid max` a later action sends first ([`Sabotage::MsubAsSubUnsub`]): sid, max,
+    /// actions still to wait.
+    late_unsub: Vec<(u64, u64, u32)>,
     max_payload: usize,
     next_sid: u64,
     seq: u64,
@@ -192,6 +202,10 @@ impl ClientModel {
             session_pings: 0,
             parser: client_parser(),
             server_headers: true,
+            server_msub: false,
+            msub_sabotage: None,
+            believed_msub: std::collections::BTreeMap::new(),
+            late_unsub: Vec::new(),
             max_payload: usize::MAX,
             next_sid: 1,
             seq: 0,
@@ -207,6 +221,7 @@ impl ClientModel {
         self.state = ClientState::AwaitInfo;
         self.parser = client_parser();
         self.session_pings = 0;
+        self.late_unsub.clear();
     }
 
     /// The socket was closed (either side): the connection is over.
@@ -253,6 +268,7 @@ impl ClientModel {
             match op {
                 Op::Info(json) if self.state == ClientState::AwaitInfo => {
                     self.server_headers = json_true(json, "headers");
+                    self.server_msub = json_true(json, "msub");
                     self.max_payload = json_number(json, "max_payload").unwrap_or(usize::MAX);
                     self.connect(out);
                 }
@@ -356,16 +372,26 @@ impl ClientModel {
             ClientState::Connected,
             "harness bug: acting before CONNECT"
         );
+        // The late limits of `Sabotage::MsubAsSubUnsub`, three actions after their SUB.
+        for (sid, max, wait) in std::mem::take(&mut self.late_unsub) {
+            if wait == 0 {
+                encode::unsub(out, sid.to_string().as_bytes(), Some(max));
+            } else {
+                self.late_unsub.push((sid, max, wait - 1));
+            }
+        }
         let active = self.subs.iter().filter(|s| s.active).count();
         match workload::next_action(r, allowed.close_percent, allowed.move_percent) {
             ActionKind::Sub | ActionKind::QueueSub if active >= MAX_ACTIVE_SUBS => {
                 self.unsubscribe(r, allowed, out);
             }
             ActionKind::Sub => {
-                self.subscribe(&workload::pattern(r), None, out);
+                let pattern = workload::pattern(r);
+                self.subscribe_maybe_limited(r, allowed, &pattern, None, out);
             }
             ActionKind::QueueSub => {
-                self.subscribe(&workload::pattern(r), Some(&workload::queue_name(r)), out);
+                let (pattern, queue) = (workload::pattern(r), workload::queue_name(r));
+                self.subscribe_maybe_limited(r, allowed, &pattern, Some(&queue), out);
             }
             ActionKind::Unsub => self.unsubscribe(r, allowed, out),
             ActionKind::Pub => {
@@ -409,6 +435,69 @@ impl ClientModel {
             has_max: false,
         });
         sid
+    }
+
+    /// A subscription, born with a limit (`MSUB`, 1 in 4 when the server offers it and
+    /// limits are allowed) or not.
+    fn subscribe_maybe_limited(
+        &mut self,
+        r: &mut Rng,
+        allowed: Allowed,
+        subject: &[u8],
+        queue: Option<&[u8]>,
+        out: &mut Vec<u8>,
+    ) {
+        let may = self.server_msub
+            && allowed.limits
+            && !(allowed.no_queue_max && queue.is_some())
+            && r.below(4) == 0;
+        if may {
+            let max = 1 + r.below(4);
+            self.msub(subject, queue, max, out);
+        } else {
+            self.subscribe(subject, queue, out);
+        }
+    }
+
+    /// `MSUB subject [queue] sid max`: a subscription born with its limit. With an MSUB
+    /// sabotage, what is sent differs from what the oracle is made to believe (see
+    /// [`ClientModel::believed_msub`]).
+    fn msub(&mut self, subject: &[u8], queue: Option<&[u8]>, max: u64, out: &mut Vec<u8>) -> u64 {
+        let sid = self.next_sid;
+        self.next_sid += 1;
+        let sid_text = sid.to_string();
+        match self.msub_sabotage {
+            Some(Sabotage::MsubAsSubUnsub) => {
+                // The limit comes three actions later: a window of a few think times.
+                encode::sub(out, subject, queue, sid_text.as_bytes());
+                self.late_unsub.push((sid, max, 2));
+                self.believed_msub.insert(sid, max);
+            }
+            Some(Sabotage::MsubOneMore) => {
+                encode::msub(out, subject, queue, sid_text.as_bytes(), max + 1);
+                self.believed_msub.insert(sid, max);
+            }
+            _ => encode::msub(out, subject, queue, sid_text.as_bytes(), max),
+        }
+        self.subs.push(OwnSub {
+            sid,
+            subject: subject.to_vec(),
+            queue: queue.map(<[u8]>::to_vec),
+            active: true,
+            has_max: true,
+        });
+        sid
+    }
+
+    /// Plants an MSUB sabotage (see [`ClientModel::believed_msub`]).
+    pub fn plant_msub_sabotage(&mut self, sabotage: Option<Sabotage>) {
+        self.msub_sabotage = sabotage;
+    }
+
+    /// With an MSUB sabotage: the max the oracle is to believe sid `sid`'s subscription
+    /// was born with (the harness sent something else).
+    pub fn believed_msub(&self, sid: u64) -> Option<u64> {
+        self.believed_msub.get(&sid).copied()
     }
 
     /// UNSUB a random active subscription, or sometimes give it a limit instead.
@@ -468,9 +557,14 @@ impl ClientModel {
     fn request(&mut self, r: &mut Rng, out: &mut Vec<u8>) {
         let inbox = format!("_INBOX.{}.{}", self.id, self.next_inbox).into_bytes();
         self.next_inbox += 1;
-        let sid = self.subscribe(&inbox, None, out);
-        encode::unsub(out, sid.to_string().as_bytes(), Some(1));
-        self.subs.last_mut().expect("just subscribed").has_max = true;
+        // Born with its limit when the server offers MSUB (half the time), else the old way.
+        if self.server_msub && r.below(2) == 0 {
+            self.msub(&inbox, None, 1, out);
+        } else {
+            let sid = self.subscribe(&inbox, None, out);
+            encode::unsub(out, sid.to_string().as_bytes(), Some(1));
+            self.subs.last_mut().expect("just subscribed").has_max = true;
+        }
         let headers = r.below(5) == 0 && self.headers();
         let subject = workload::literal_subject(r);
         let pad = workload::padding(r);

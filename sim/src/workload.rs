@@ -44,6 +44,12 @@ pub enum Sabotage {
     /// Every routed message a node takes from a route is also sent on to the node's other
     /// routes (as if the node had written it), as a server that breaks the one-hop rule.
     SecondHop,
+    /// Subscriptions meant to be born with a limit are sent as `SUB`, their `UNSUB sid max`
+    /// only with the client's third action after it (the window `MSUB` closes, made wide),
+    /// while the oracle is made to believe they were `MSUB`s.
+    MsubAsSubUnsub,
+    /// `MSUB ... max+1` is sent while the oracle is made to believe `max`.
+    MsubOneMore,
 }
 
 /// The swarm configuration of one run.

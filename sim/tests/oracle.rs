@@ -46,7 +46,10 @@ fn dropped_delivery_is_missing() {
         assert!(
             matches!(
                 f.violation.kind,
-                ViolationKind::Missing | ViolationKind::QueueMissing | ViolationKind::Flush
+                ViolationKind::Missing
+                    | ViolationKind::QueueMissing
+                    | ViolationKind::Flush
+                    | ViolationKind::MsubMax
             ),
             "seed {seed}: {f}"
         );
@@ -167,7 +170,10 @@ fn drop_after_heal_is_missing() {
             assert!(
                 matches!(
                     f.violation.kind,
-                    ViolationKind::Missing | ViolationKind::QueueMissing | ViolationKind::Flush
+                    ViolationKind::Missing
+                        | ViolationKind::QueueMissing
+                        | ViolationKind::Flush
+                        | ViolationKind::MsubMax
                 ),
                 "seed {seed}: {f}"
             );
@@ -207,4 +213,49 @@ fn failure_report_replays_and_shows_recent_events() {
     let events = msg.lines().filter(|l| l.contains(" ms  ")).count();
     assert!(events >= 20, "too few events shown ({events}):\n{msg}");
     println!("{msg}");
+}
+
+/// Runs the first `n` seeds of `variant` with `sabotage`; returns (tried, caught), asserting
+/// each failure is `MsubMax` and names its replay line.
+fn msub_sabotage(variant: Variant, sabotage: Sabotage, n: u64) -> (u64, u64) {
+    let (mut tried, mut caught) = (0, 0);
+    for seed in 0..n {
+        let mut cfg = variant.config(seed);
+        cfg.sabotage = Some(sabotage);
+        tried += 1;
+        if let Err(f) = run(cfg) {
+            assert_eq!(f.violation.kind, ViolationKind::MsubMax, "seed {seed}: {f}");
+            assert!(f.to_string().contains(&repro_line(variant, seed)));
+            caught += 1;
+        }
+    }
+    println!("{sabotage:?} caught in {caught}/{tried} {variant} seeds");
+    (tried, caught)
+}
+
+/// `MSUB ... max+1` sent while the oracle believes `max`: the strict rule (never more than
+/// max) catches it on the first seeds of every variant with subscribers that fill up.
+#[test]
+fn msub_one_more_is_caught() {
+    for v in [Variant::Plain, Variant::World, Variant::Cluster] {
+        let (tried, caught) = msub_sabotage(v, Sabotage::MsubOneMore, 8);
+        // World seeds reset clients before some subscriptions fill.
+        let want = if v == Variant::World { 6 } else { 9 };
+        assert!(caught * 10 >= tried * want, "{v}: {caught}/{tried}");
+    }
+}
+
+/// `SUB` now and `UNSUB sid max` three actions later, while the oracle believes `MSUB`:
+/// whenever more than max matching messages fall in that window (the window MSUB closes),
+/// the subscription gets more than max and the oracle says so. Not in every seed: a window
+/// with at most max messages behaves as MSUB (the server counts them against the limit).
+#[test]
+fn msub_as_sub_then_unsub_is_caught() {
+    let mut all = (0, 0);
+    for v in [Variant::Plain, Variant::Cluster] {
+        let (tried, caught) = msub_sabotage(v, Sabotage::MsubAsSubUnsub, 8);
+        assert!(caught >= 2, "{v}: {caught}/{tried}");
+        all = (all.0 + tried, all.1 + caught);
+    }
+    assert!(all.1 * 2 >= all.0, "the window went unnoticed: {all:?}");
 }

@@ -65,6 +65,9 @@ fn run_range(part: u64) {
         ("no-responders statuses", c.no_responders),
         ("matches withheld across accounts", c.isolated),
         ("liveness-phase deliveries", t.live_deliveries),
+        ("MSUBs", c.msubs),
+        ("deliveries to MSUBs", c.msub_deliveries),
+        ("MSUBs filled to their max", c.msub_filled),
     ];
     for (what, n) in covered {
         assert!(n > 0, "{what} went unexercised in {seeds:?}: {t:?}");

@@ -82,7 +82,7 @@ impl Oracle {
             let msg = format!("{what}: pattern {pat:?} no match");
             return Err(Violation::new(K::NoMatch, msg));
         }
-        let max = sub.max;
+        let (max, msub) = (sub.max, sub.msub);
         let queue = sub.queue.clone();
         let from = p.from;
         let rec = self.received.entry(key).or_default();
@@ -97,7 +97,13 @@ impl Oracle {
         }
         rec.last_seq.insert(from, id.1);
         rec.count += 1;
+        self.counts.msub_deliveries += u64::from(msub);
+        self.counts.msub_filled += u64::from(msub && queue.is_none() && max == Some(rec.count));
         if let Some(m) = max.filter(|&m| rec.count > m) {
+            if msub {
+                let msg = format!("{what}: delivery {} to an MSUB with max {m}", rec.count);
+                return Err(Violation::new(K::MsubMax, msg));
+            }
             let msg = format!("{what}: over UNSUB max {m}");
             return Err(Violation::new(K::OverMax, msg));
         }

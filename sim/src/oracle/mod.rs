@@ -54,7 +54,10 @@
 //! 2. per-publishing-connection sequence numbers increase on each sid;
 //! 3. no message arrives twice on one sid;
 //! 4. one member per queue group per message (exactly one when no candidate was closed);
-//! 5. a sid with `UNSUB sid N` never gets more than N messages;
+//! 5. a sid with `UNSUB sid N` never gets more than N messages; a subscription born with
+//!    its limit (`MSUB subject [queue] sid N`) never more than N ([`ViolationKind::MsubMax`],
+//!    whoever publishes, over routes too), and, if plain and its connection never closed,
+//!    exactly what it was owed: N as soon as N matching messages were processed after it;
 //! 6. `echo:false` connections never get their own messages;
 //! 7. PING is a flush barrier: the PONG a connection gets comes after every plain delivery
 //!    owed to it when the server processed that PING, and every PING gets its PONG;
@@ -108,8 +111,11 @@ pub enum ViolationKind {
     QueueTwice,
     /// No member of a queue group got a message although all candidates stayed connected.
     QueueMissing,
-    /// More deliveries on a sid than its auto-unsubscribe limit.
+    /// More deliveries on a sid than its auto-unsubscribe limit (`UNSUB sid max`).
     OverMax,
+    /// More deliveries on a subscription born with its limit (`MSUB`) than that limit,
+    /// or (liveness) fewer than the limit although at least that many were owed.
+    MsubMax,
     /// An `echo:false` connection got its own message.
     Echo,
     /// A delivery the subscriber's permissions forbid, or a message whose publish was not
@@ -234,8 +240,11 @@ struct ModelSub {
     pattern: Vec<u8>,
     queue: Option<Vec<u8>>,
     live: bool,
-    /// Auto-unsubscribe limit, once `UNSUB sid N` was processed.
+    /// Auto-unsubscribe limit, once `UNSUB sid N` was processed (or from birth, `MSUB`).
     max: Option<u64>,
+    /// Born with its limit (`MSUB`): the strict rule, never more than `max`, and exactly
+    /// `max` once that many were owed.
+    msub: bool,
     /// Deliveries the model owes this sid so far (the server's `delivered` counter).
     owed: u64,
     /// Queue messages this member was a candidate for: an upper bound on what the server
@@ -336,6 +345,12 @@ pub struct Counts {
     pub routed: u64,
     /// Deliveries of messages published on another node (cluster).
     pub remote_deliveries: u64,
+    /// `MSUB`s the nodes processed (subscriptions born with their limit).
+    pub msubs: u64,
+    /// Deliveries to `MSUB` subscriptions.
+    pub msub_deliveries: u64,
+    /// Plain `MSUB` subscriptions that were owed (and got) exactly their limit.
+    pub msub_filled: u64,
 }
 
 impl Counts {
@@ -356,6 +371,9 @@ impl Counts {
         self.isolated += o.isolated;
         self.routed += o.routed;
         self.remote_deliveries += o.remote_deliveries;
+        self.msubs += o.msubs;
+        self.msub_deliveries += o.msub_deliveries;
+        self.msub_filled += o.msub_filled;
     }
 }
 
@@ -542,6 +560,7 @@ impl Oracle {
     /// (deliveries, replies, 503 statuses), and each queue group whose candidates all stayed
     /// connected got each message once.
     pub fn finish(&self) -> Result<(), Violation> {
+        self.finish_msub()?;
         for &(key, id) in &self.pending {
             if self.conns[key.0].excused {
                 continue;
@@ -596,6 +615,35 @@ impl Oracle {
             }
         }
         self.finish_cluster()
+    }
+}
+
+impl Oracle {
+    /// The strict `MSUB` rule at the end: a plain subscription born with its limit, on a
+    /// connection never closed, got exactly what it was owed, which is its limit as soon as
+    /// that many matching messages were processed after it (the model stops owing there).
+    fn finish_msub(&self) -> Result<(), Violation> {
+        for node in &self.nodes {
+            for (&key, s) in &node.subs {
+                if !s.msub || s.queue.is_some() || self.conns[key.0].excused {
+                    continue;
+                }
+                let got = self.received.get(&key).map_or(0, |r| r.count);
+                if got != s.owed {
+                    let detail = format!(
+                        "connection {} (client {}) MSUB sid {} ({:?}, max {}) got {got} of the {} owed",
+                        key.0,
+                        self.conns[key.0].spec.client,
+                        key.1,
+                        String::from_utf8_lossy(&s.pattern),
+                        s.max.unwrap_or(0),
+                        s.owed
+                    );
+                    return Err(Violation::new(ViolationKind::MsubMax, detail));
+                }
+            }
+        }
+        Ok(())
     }
 }
 

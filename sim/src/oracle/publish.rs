@@ -20,12 +20,22 @@ impl Oracle {
                 subject,
                 queue,
                 sid,
-            } => self.on_sub(from, subject, queue, parse_sid(sid)?)?,
+            } => self.on_sub(from, subject, queue, parse_sid(sid)?, None)?,
+            Op::SubMax {
+                subject,
+                queue,
+                sid,
+                max,
+            } => self.on_sub(from, subject, queue, parse_sid(sid)?, Some(max))?,
             Op::Unsub { sid, max } => {
                 let key = (from, parse_sid(sid)?);
                 let node = self.conns[from].spec.node;
                 if let Some(s) = self.nodes[node].subs.get_mut(&key).filter(|s| s.live) {
                     match max {
+                        // Our clients never limit an MSUB again, except the late limit of
+                        // `Sabotage::MsubAsSubUnsub`, which must not change what the oracle
+                        // believes.
+                        Some(_) if s.msub => {}
                         // A queue member stays a candidate: only the server knows whether
                         // the limit is already reached. It got at most `candidacies` so
                         // far, so it never gets more than max(limit, candidacies).
@@ -85,14 +95,15 @@ impl Oracle {
         self.conns[from].replies.push_back(Reply::Err(text));
     }
 
-    /// SUB: permission, then the subscription limit, then a reused sid (ignored), as the
-    /// server checks them.
+    /// SUB (or MSUB, born with limit `born_max`): permission, then the subscription limit,
+    /// then a reused sid (ignored), as the server checks them.
     fn on_sub(
         &mut self,
         from: ConnId,
         subject: &[u8],
         queue: Option<&[u8]>,
         sid: u64,
+        born_max: Option<u64>,
     ) -> Result<(), Violation> {
         let spec = &self.conns[from].spec;
         let (node, max, perms) = (spec.node, spec.max_subs, spec.perms.clone());
@@ -132,11 +143,13 @@ impl Oracle {
                 pattern: subject.to_vec(),
                 queue: queue.map(<[u8]>::to_vec),
                 live: true,
-                max: None,
+                max: born_max,
+                msub: born_max.is_some(),
                 owed: 0,
                 candidacies: 0,
             };
             subs.insert(key, sub);
+            self.counts.msubs += u64::from(born_max.is_some());
             self.cluster.interest_changes += 1;
         }
         self.reply_ok(from);

@@ -443,7 +443,11 @@ impl World {
         let respond = cfg.respond_percent;
         let clients = (0..cfg.clients)
             .map(|i| ClientSlot {
-                model: ClientModel::new(i, cfg.features.profiles[i], respond),
+                model: {
+                    let mut m = ClientModel::new(i, cfg.features.profiles[i], respond);
+                    m.plant_msub_sabotage(cfg.sabotage);
+                    m
+                },
                 session: None,
                 left: false,
                 stalled: false,

@@ -12,7 +12,7 @@ use natsd_core::Time;
 
 use super::stale::StaleFacts;
 use super::{ClientState, Event, Flag, Link, Phase, Session, Wake, World};
-use crate::client::{ActOutcome, Allowed};
+use crate::client::{ActOutcome, Allowed, ClientModel};
 use crate::oracle::{ConnSpec, Violation, ViolationKind};
 use crate::workload::{self, Sabotage};
 
@@ -228,7 +228,9 @@ impl World {
                 Ok(Some(op)) => {
                     sess.pongs_processed += u64::from(matches!(op, Op::Pong));
                     if !refused {
-                        self.oracle.on_server_op(s, &op)?;
+                        let believed = believed_op(&self.clients[sess.client].model, &op);
+                        self.oracle
+                            .on_server_op(s, believed.as_ref().unwrap_or(&op))?;
                     }
                     // Only what the model recorded: re-publishing a refused PUB would be
                     // flagged as a message never published, not as the leak.
@@ -637,6 +639,34 @@ impl World {
         }
         self.schedule_down(s);
         Ok(())
+    }
+}
+
+/// With an MSUB sabotage: the op the oracle is made to believe `client` sent instead of
+/// `op` (an `MSUB` with the believed max for a sid the harness subscribed otherwise).
+fn believed_op<'a>(client: &ClientModel, op: &Op<'a>) -> Option<Op<'a>> {
+    let sid_of = |sid: &[u8]| std::str::from_utf8(sid).ok()?.parse::<u64>().ok();
+    match *op {
+        Op::Sub {
+            subject,
+            queue,
+            sid,
+        }
+        | Op::SubMax {
+            subject,
+            queue,
+            sid,
+            ..
+        } => {
+            let max = client.believed_msub(sid_of(sid)?)?;
+            Some(Op::SubMax {
+                subject,
+                queue,
+                sid,
+                max,
+            })
+        }
+        _ => None,
     }
 }
 
