@@ -149,6 +149,9 @@ pub struct ClientModel {
     msub_sabotage: Option<Sabotage>,
     /// What the harness made the oracle believe were MSUBs: sid → the max it believes.
     believed_msub: std::collections::BTreeMap<u64, u64>,
+    /// Subjects stream imports bring into this client's account (`prefix.>`,
+    /// `prefix.subject`): a third of its plain subscriptions take one of them.
+    pub import_patterns: Vec<Vec<u8>>,
     /// `UNSUB sid max` a later action sends first ([`Sabotage::MsubAsSubUnsub`]): sid, max,
     /// actions still to wait.
     late_unsub: Vec<(u64, u64, u32)>,
@@ -206,6 +209,7 @@ impl ClientModel {
             msub_sabotage: None,
             believed_msub: std::collections::BTreeMap::new(),
             late_unsub: Vec::new(),
+            import_patterns: Vec::new(),
             max_payload: usize::MAX,
             next_sid: 1,
             seq: 0,
@@ -386,7 +390,11 @@ impl ClientModel {
                 self.unsubscribe(r, allowed, out);
             }
             ActionKind::Sub => {
-                let pattern = workload::pattern(r);
+                let mut pattern = workload::pattern(r);
+                if !self.import_patterns.is_empty() && r.below(3) == 0 {
+                    let n = self.import_patterns.len() as u64;
+                    pattern = self.import_patterns[r.below(n) as usize].clone();
+                }
                 self.subscribe_maybe_limited(r, allowed, &pattern, None, out);
             }
             ActionKind::QueueSub => {

@@ -10,6 +10,7 @@
 //! bound to (a message reaches only subscribers of its publisher's account).
 
 use natsd_core::auth::{Permissions, SubjectPermission, User};
+use natsd_core::options::{AccountOptions, ExportOptions, ImportKind, ImportOptions};
 use natsd_core::rng::Rng;
 
 /// Every client's password (users are named `c<i>`).
@@ -32,6 +33,28 @@ pub fn login_user(i: usize) -> User {
 /// The accounts users are drawn into: `None` is the global account `$G`. Few, so that
 /// clients of different accounts publish and subscribe on the same subjects.
 pub const ACCOUNTS: [Option<&str>; 3] = [None, Some("A"), Some("B")];
+
+/// Subjects stream imports are drawn from: pairwise disjoint (no subject matches two), so
+/// a message crosses at most one import and reaches a subscription at most once.
+pub const IMPORT_SUBJECTS: [&str; 6] = ["a", "a.>", "b", "b.*", "c.*", "c.*.c"];
+
+/// Prefixes stream imports are drawn from: the workload's own tokens, so the renamed
+/// subjects meet the clients' ordinary subscriptions (`c.>`, `*.a.b`, ...).
+pub const IMPORT_PREFIXES: [&str; 3] = ["a", "b", "c"];
+
+/// A stream import: `importer` takes what `exporter` publishes on `subject` as
+/// `prefix.subject` (accounts as indexes into [`ACCOUNTS`], never `$G`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportSpec {
+    /// The account the messages come from (it exports `subject`).
+    pub exporter: usize,
+    /// The account they go to.
+    pub importer: usize,
+    /// The exported and imported subject (one of [`IMPORT_SUBJECTS`]).
+    pub subject: String,
+    /// The importer's prefix (one of [`IMPORT_PREFIXES`], different for each import).
+    pub prefix: String,
+}
 
 /// Subject patterns permissions are drawn from: the workload's alphabet, the request
 /// inboxes, and a few shapes that overlap each other.
@@ -115,6 +138,9 @@ pub struct Features {
     /// subscription's last delivery), `conn::tests::denied_messages_do_not_use_up_a_limit`
     /// pins the fix. Turn it off to isolate other failures.
     pub deny_with_limits: bool,
+    /// Stream imports between the accounts (with auth and accounts only; see
+    /// [`draw_imports`]), configured the same on every node.
+    pub imports: Vec<ImportSpec>,
 }
 
 impl Features {
@@ -137,6 +163,7 @@ impl Features {
         });
         let profiles = (0..clients).map(|_| draw_profile(&mut r)).collect();
         let accounts = draw_accounts(seed, clients, users.is_some());
+        let imports = draw_imports(seed, &accounts);
         Features {
             max_payload,
             max_subscriptions,
@@ -145,7 +172,67 @@ impl Features {
             accounts,
             profiles,
             deny_with_limits: true,
+            imports,
         }
+    }
+
+    /// Patterns on which imports bring messages into client `i`'s account: `prefix.>` and
+    /// `prefix.subject` for each import into it.
+    pub fn import_patterns(&self, i: usize) -> Vec<Vec<u8>> {
+        let a = self.account_index(i);
+        self.imports
+            .iter()
+            .filter(|imp| imp.importer == a)
+            .flat_map(|imp| {
+                [
+                    format!("{}.>", imp.prefix).into_bytes(),
+                    format!("{}.{}", imp.prefix, imp.subject).into_bytes(),
+                ]
+            })
+            .collect()
+    }
+
+    /// The accounts as the core's configuration takes them: with imports, `A` and `B`
+    /// configured with their exports and imports (empty otherwise: accounts come into being
+    /// as their users connect).
+    pub fn account_options(&self) -> Vec<AccountOptions> {
+        if self.imports.is_empty() {
+            return Vec::new();
+        }
+        (1..ACCOUNTS.len())
+            .map(|a| {
+                let name = ACCOUNTS[a].expect("not $G").to_string();
+                let mut exports: Vec<ExportOptions> = Vec::new();
+                for i in self.imports.iter().filter(|i| i.exporter == a) {
+                    if !exports.iter().any(|e| e.subject == i.subject) {
+                        exports.push(ExportOptions {
+                            subject: i.subject.clone(),
+                            service: None,
+                            accounts: None,
+                        });
+                    }
+                }
+                let imports = self
+                    .imports
+                    .iter()
+                    .filter(|i| i.importer == a)
+                    .map(|i| ImportOptions {
+                        account: ACCOUNTS[i.exporter].expect("not $G").to_string(),
+                        subject: i.subject.clone(),
+                        kind: ImportKind::Stream {
+                            prefix: Some(i.prefix.clone()),
+                            to: None,
+                        },
+                    })
+                    .collect();
+                AccountOptions {
+                    name,
+                    exports,
+                    imports,
+                    ..AccountOptions::default()
+                }
+            })
+            .collect()
     }
 
     /// May client `i` put limits on its subscriptions (see [`Features::deny_with_limits`])?
@@ -211,6 +298,33 @@ fn draw_accounts(seed: u64, clients: usize, auth: bool) -> Vec<usize> {
     }
     (0..clients)
         .map(|_| r.below(ACCOUNTS.len() as u64) as usize)
+        .collect()
+}
+
+/// Stream imports: in 3 of 4 seeds whose users are in accounts, one account (`A` or `B`)
+/// exports 1..=3 subjects of [`IMPORT_SUBJECTS`] and the other imports each under its own
+/// prefix. One direction only: no chains of imports. Its own stream.
+fn draw_imports(seed: u64, accounts: &[usize]) -> Vec<ImportSpec> {
+    let mut r = Rng::fork(seed, 0x1A90_0000);
+    if accounts.iter().all(|&a| a == 0) || r.below(4) == 0 {
+        return Vec::new();
+    }
+    let exporter = 1 + r.below(2) as usize;
+    let importer = 3 - exporter;
+    let n = 1 + r.below(3) as usize;
+    let mut subjects: Vec<&str> = IMPORT_SUBJECTS.to_vec();
+    let mut prefixes: Vec<&str> = IMPORT_PREFIXES.to_vec();
+    (0..n)
+        .map(|_| {
+            let s = subjects.swap_remove(r.below(subjects.len() as u64) as usize);
+            let p = prefixes.swap_remove(r.below(prefixes.len() as u64) as usize);
+            ImportSpec {
+                exporter,
+                importer,
+                subject: s.to_string(),
+                prefix: p.to_string(),
+            }
+        })
         .collect()
 }
 

@@ -50,6 +50,10 @@ pub enum Sabotage {
     MsubAsSubUnsub,
     /// `MSUB ... max+1` is sent while the oracle is made to believe `max`.
     MsubOneMore,
+    /// The oracle is not told of the first stream import the nodes are configured with (a
+    /// harness whose model forgot an import, or a server that leaks messages into another
+    /// account on those subjects). Needs imports ([`crate::features::Features::imports`]).
+    ForgetImport,
 }
 
 /// The swarm configuration of one run.

@@ -68,6 +68,7 @@ fn run_range(part: u64) {
         ("MSUBs", c.msubs),
         ("deliveries to MSUBs", c.msub_deliveries),
         ("MSUBs filled to their max", c.msub_filled),
+        ("deliveries through stream imports", c.imported),
     ];
     for (what, n) in covered {
         assert!(n > 0, "{what} went unexercised in {seeds:?}: {t:?}");

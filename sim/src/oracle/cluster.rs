@@ -57,6 +57,9 @@ struct Probe {
     judged: bool,
     plain: Vec<SubKey>,
     groups: Vec<(Vec<u8>, Vec<SubKey>)>,
+    /// Queue groups of the importer reached through a stream import, per node (each node
+    /// imports for its own clients).
+    cross_groups: Vec<(NodeId, Vec<u8>, Vec<SubKey>)>,
 }
 
 /// The model of the routes.
@@ -274,12 +277,48 @@ impl Oracle {
             }
         }
         groups.retain(|q, _| !limited.contains(q));
+        // Through a stream import: every node imports it for the importer's clients there.
+        let mut cross_groups: BTreeMap<(NodeId, Vec<u8>), Vec<SubKey>> = BTreeMap::new();
+        let mut cross_limited: BTreeSet<(NodeId, Vec<u8>)> = BTreeSet::new();
+        if let Some(i) = self.import_for(spec.account, subject) {
+            let imp = &self.imports[i];
+            let mapped = imp.map(subject);
+            for (n, node) in self.nodes.iter().enumerate() {
+                for (&key, s) in &node.subs {
+                    let to = &self.conns[key.0];
+                    let wanted = s.live
+                        && !to.server_closed
+                        && to.spec.account == imp.importer
+                        && (self.matcher)(&s.pattern, &mapped);
+                    if !wanted {
+                        continue;
+                    }
+                    let filtered = to.spec.perms.as_ref().is_some_and(|p| p.filters(&mapped));
+                    let sure = !filtered && s.max.is_none();
+                    match (&s.queue, sure) {
+                        (None, true) => plain.push(key),
+                        (None, false) => {}
+                        (Some(q), true) => {
+                            cross_groups.entry((n, q.clone())).or_default().push(key)
+                        }
+                        (Some(q), false) => {
+                            cross_limited.insert((n, q.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        cross_groups.retain(|k, _| !cross_limited.contains(k));
         let judged = self.cluster.interest_changes == self.cluster.changes_at_probe;
         self.cluster.probes.push(Probe {
             id,
             judged,
             plain,
             groups: groups.into_iter().collect(),
+            cross_groups: cross_groups
+                .into_iter()
+                .map(|((n, q), m)| (n, q, m))
+                .collect(),
         });
     }
 
@@ -360,6 +399,8 @@ impl Oracle {
             }
         }
         let (_, mut groups) = self.match_local(node, published_in, None, subject, id, Some(queues));
+        // This node imports it for its own clients (stream imports), whatever the queues.
+        self.match_cross(node, published_in, subject, id);
         for q in queues {
             let members = groups.remove(q).unwrap_or_default();
             let exact = members.iter().any(|&(_, unlimited)| unlimited);
@@ -403,6 +444,21 @@ impl Oracle {
                         key.1
                     );
                     return Err(Violation::new(K::Missing, msg));
+                }
+            }
+            for (n, q, members) in &p.cross_groups {
+                if members.iter().any(|k| self.conns[k.0].excused) {
+                    continue;
+                }
+                let qo = self.cross_queue.get(&(p.id, *n, q.clone()));
+                let got = qo.map_or(0, |qo| qo.got);
+                if got != 1 {
+                    let msg = format!(
+                        "probe {:?} reached queue {:?} on node {n} {got} times through its import (members {members:?})",
+                        p.id,
+                        String::from_utf8_lossy(q)
+                    );
+                    return Err(Violation::new(K::QueueMissing, msg));
                 }
             }
             for (q, members) in &p.groups {

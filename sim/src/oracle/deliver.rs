@@ -43,16 +43,49 @@ impl Oracle {
             self.counts.remote_deliveries += 1;
         }
         let published_in = self.conns[p.from].spec.account;
+        // Across accounts only through an import of the subscriber's account from the
+        // publisher's whose subject matches, renamed by it.
+        let mut expected = p.subject.clone();
+        let mut imported = false;
         if published_in != conn.account {
-            let name = |a: Option<&str>| a.unwrap_or("$G").to_string();
+            let import = self
+                .import_for(published_in, &p.subject)
+                .map(|i| &self.imports[i])
+                .filter(|i| i.importer == conn.account);
+            let Some(import) = import else {
+                let name = |a: Option<&str>| a.unwrap_or("$G").to_string();
+                let msg = format!(
+                    "{what}: published in account {} on {:?}, delivered in account {} (no import)",
+                    name(published_in),
+                    String::from_utf8_lossy(&p.subject),
+                    name(conn.account)
+                );
+                return Err(Violation::new(K::CrossAccount, msg));
+            };
+            expected = import.map(&p.subject);
+            imported = true;
+            if subject != expected {
+                let msg = format!(
+                    "{what}: published in another account on {:?}, its import renames it {:?}",
+                    String::from_utf8_lossy(&p.subject),
+                    String::from_utf8_lossy(&expected)
+                );
+                return Err(Violation::new(K::CrossAccount, msg));
+            }
+        } else if subject != p.subject
+            && self
+                .imports
+                .iter()
+                .any(|i| i.importer == conn.account && i.map(&p.subject) == subject)
+        {
+            // Renamed by an import into its own account: it came from another account.
             let msg = format!(
-                "{what}: published in account {}, delivered in account {}",
-                name(published_in),
-                name(conn.account)
+                "{what}: renamed by an import into its account, but published there on {:?}",
+                String::from_utf8_lossy(&p.subject)
             );
             return Err(Violation::new(K::CrossAccount, msg));
         }
-        if p.subject != subject || p.reply.as_deref() != reply || p.body != body {
+        if expected != subject || p.reply.as_deref() != reply || p.body != body {
             let msg = format!("{what}: differs from the PUB");
             return Err(Violation::new(K::Corrupt, msg));
         }
@@ -83,6 +116,7 @@ impl Oracle {
             return Err(Violation::new(K::NoMatch, msg));
         }
         let (max, msub) = (sub.max, sub.msub);
+        self.counts.imported += u64::from(imported);
         let queue = sub.queue.clone();
         let from = p.from;
         let rec = self.received.entry(key).or_default();
@@ -115,7 +149,12 @@ impl Oracle {
                 }
             }
             Some(q) => {
-                let Some(qo) = self.queue_owed.get_mut(&(id, q)) else {
+                let owed = if imported {
+                    self.cross_queue.get_mut(&(id, conn.node, q))
+                } else {
+                    self.queue_owed.get_mut(&(id, q))
+                };
+                let Some(qo) = owed else {
                     let msg = format!("{what}: no queue owed");
                     return Err(Violation::new(K::Unexpected, msg));
                 };

@@ -25,7 +25,13 @@
 //! none), and a PUB is matched only against subscriptions of connections in the
 //! publisher's account on the same node ([`ConnSpec::account`]). Completeness uses the
 //! same rule (nothing published in another account is owed), and a delivery of a message
-//! published in another account is a [`ViolationKind::CrossAccount`] violation.
+//! published in another account is a [`ViolationKind::CrossAccount`] violation, with one
+//! exception: **stream imports** ([`ImportModel`], configured the same on every node). A
+//! message published in account X on subject s, processed by a node (its publisher's, or
+//! one a route took it to), is also owed on that node, exactly as a local publish of
+//! `prefix.s` in Y would be, to Y's subscriptions matching `prefix.s`, for the import of Y
+//! from X whose subject matches s (import subjects are disjoint: at most one; one member of
+//! each of Y's queue groups per node). It is allowed in Y only so renamed, and only then.
 //!
 //! # What is owed, across moves and faults
 //!
@@ -252,6 +258,31 @@ struct ModelSub {
     candidacies: u64,
 }
 
+/// A stream import as the model knows it: what `exporter` publishes on a subject matching
+/// `subject` also reaches `importer`'s subscribers as `prefix.<subject>`, on each node
+/// that processes the message (the publisher's, and every node a route takes it to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportModel {
+    /// The account messages come from (`None`: `$G`).
+    pub exporter: Option<&'static str>,
+    /// The account they reach.
+    pub importer: Option<&'static str>,
+    /// The imported subject (a pattern).
+    pub subject: Vec<u8>,
+    /// The importer's prefix.
+    pub prefix: Vec<u8>,
+}
+
+impl ImportModel {
+    /// The subject a message on `subject` has in the importer.
+    pub fn map(&self, subject: &[u8]) -> Vec<u8> {
+        let mut out = self.prefix.clone();
+        out.push(b'.');
+        out.extend_from_slice(subject);
+        out
+    }
+}
+
 /// One node's subscriptions: the namespace of the per-node rule.
 #[derive(Debug, Default)]
 struct NodeModel {
@@ -345,6 +376,10 @@ pub struct Counts {
     pub routed: u64,
     /// Deliveries of messages published on another node (cluster).
     pub remote_deliveries: u64,
+    /// Deliveries owed through a stream import (into another account).
+    pub import_owed: u64,
+    /// Deliveries received through a stream import.
+    pub imported: u64,
     /// `MSUB`s the nodes processed (subscriptions born with their limit).
     pub msubs: u64,
     /// Deliveries to `MSUB` subscriptions.
@@ -371,6 +406,8 @@ impl Counts {
         self.isolated += o.isolated;
         self.routed += o.routed;
         self.remote_deliveries += o.remote_deliveries;
+        self.import_owed += o.import_owed;
+        self.imported += o.imported;
         self.msubs += o.msubs;
         self.msub_deliveries += o.msub_deliveries;
         self.msub_filled += o.msub_filled;
@@ -390,6 +427,12 @@ pub struct Oracle {
     /// By (requester, reply subject): inboxes are unique per request.
     no_responders: BTreeMap<(ConnId, Vec<u8>), NoResponders>,
     received: BTreeMap<SubKey, Received>,
+    /// The stream imports (the only way a message may cross accounts).
+    imports: Vec<ImportModel>,
+    /// By (message, node, queue): one message owed to an importer's queue group through an
+    /// import, on one node (each node that processes the message imports it for its own
+    /// clients, so a group may get it once per node).
+    cross_queue: BTreeMap<(MsgId, NodeId, Vec<u8>), QueueOwed>,
     cluster: cluster::ClusterModel,
     /// What was checked.
     pub counts: Counts,
@@ -417,9 +460,24 @@ impl Oracle {
             queue_owed: BTreeMap::new(),
             no_responders: BTreeMap::new(),
             received: BTreeMap::new(),
+            imports: Vec::new(),
+            cross_queue: BTreeMap::new(),
             cluster: cluster::ClusterModel::default(),
             counts: Counts::default(),
         }
+    }
+
+    /// The stream imports every node is configured with.
+    pub fn set_imports(&mut self, imports: Vec<ImportModel>) {
+        self.imports = imports;
+    }
+
+    /// The import a message published in `account` on `subject` crosses, if any (import
+    /// subjects are disjoint: at most one).
+    fn import_for(&self, account: Option<&'static str>, subject: &[u8]) -> Option<usize> {
+        self.imports
+            .iter()
+            .position(|i| i.exporter == account && (self.matcher)(&i.subject, subject))
     }
 
     /// A connection opened: returns its id (they are numbered in opening order).
@@ -592,6 +650,16 @@ impl Oracle {
                     let msg = format!("connection {c}: reply {r:?} never came");
                     return Err(Violation::new(ViolationKind::ServerError, msg));
                 }
+            }
+        }
+        for ((id, node, q), qo) in &self.cross_queue {
+            if qo.got == 0 && self.queue_required(qo) {
+                let detail = format!(
+                    "queue {:?} on node {node} never got {id:?} through its import (candidates {:?})",
+                    String::from_utf8_lossy(q),
+                    qo.candidates
+                );
+                return Err(Violation::new(ViolationKind::QueueMissing, detail));
             }
         }
         for ((id, q), qo) in &self.queue_owed {

@@ -204,9 +204,11 @@ impl Oracle {
         let (routed, mut route_groups) = self.forward(from, subject, id);
         let names: BTreeSet<Vec<u8>> = groups.keys().chain(route_groups.keys()).cloned().collect();
         // Who certainly takes the message: plain receivers, and each queue group's members
-        // without a limit (a member with one may be used up without the model knowing).
+        // without a limit (a member with one may be used up without the model knowing);
+        // through an import too.
         let mut takers: Vec<ConnId> = plain;
-        let mut maybe = false;
+        let (cross_takers, mut maybe) = self.match_cross(node, account, subject, id);
+        takers.extend(cross_takers);
         for q in names {
             let members = groups.remove(&q).unwrap_or_default();
             let routes = route_groups.remove(&q).unwrap_or_default();
@@ -290,6 +292,43 @@ impl Oracle {
             }
         }
         (plain, groups)
+    }
+
+    /// The stream import rule: a message in `account` on `subject` processed by `node`
+    /// crosses the import whose subject matches it (if any) into the importer, renamed,
+    /// and is owed there on this node as a local publish would be (plain subscriptions; one
+    /// member of each queue group on this node). Returns who surely takes it and whether a
+    /// queue group of limited members may.
+    pub(super) fn match_cross(
+        &mut self,
+        node: NodeId,
+        account: Option<&'static str>,
+        subject: &[u8],
+        id: MsgId,
+    ) -> (Vec<ConnId>, bool) {
+        let Some(i) = self.import_for(account, subject) else {
+            return (Vec::new(), false);
+        };
+        let imp = &self.imports[i];
+        let (importer, mapped) = (imp.importer, imp.map(subject));
+        let (plain, groups) = self.match_local(node, importer, None, &mapped, id, None);
+        self.counts.import_owed += plain.len() as u64;
+        let mut takers = plain;
+        let mut maybe = false;
+        for (q, members) in groups {
+            let exact = members.iter().any(|&(_, unlimited)| unlimited);
+            maybe |= !exact;
+            takers.extend(members.iter().filter(|&&(_, u)| u).map(|&(k, _)| k.0));
+            let qo = QueueOwed {
+                candidates: members.into_iter().map(|(k, _)| k).collect(),
+                exact,
+                got: 0,
+                routes: Vec::new(),
+                routed: None,
+            };
+            self.cross_queue.insert((id, node, q), qo);
+        }
+        (takers, maybe)
     }
 
     /// A request from a `no_responders` connection: if nobody can take it, the server

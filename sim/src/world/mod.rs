@@ -430,6 +430,17 @@ pub struct World {
     reload: reload::ReloadState,
 }
 
+/// A stream import as the oracle models it.
+fn import_model(i: &crate::features::ImportSpec) -> crate::oracle::ImportModel {
+    use crate::features::ACCOUNTS;
+    crate::oracle::ImportModel {
+        exporter: ACCOUNTS[i.exporter],
+        importer: ACCOUNTS[i.importer],
+        subject: i.subject.clone().into_bytes(),
+        prefix: i.prefix.clone().into_bytes(),
+    }
+}
+
 /// A matcher that ignores wildcards: the planted bug of [`Sabotage::BrokenMatcher`].
 fn broken_matcher(pattern: &[u8], subject: &[u8]) -> bool {
     pattern == subject
@@ -446,6 +457,7 @@ impl World {
                 model: {
                     let mut m = ClientModel::new(i, cfg.features.profiles[i], respond);
                     m.plant_msub_sabotage(cfg.sabotage);
+                    m.import_patterns = cfg.features.import_patterns(i);
                     m
                 },
                 session: None,
@@ -483,6 +495,9 @@ impl World {
         if cfg.cluster.is_some() {
             oracle.enable_cluster();
         }
+        let forget = usize::from(cfg.sabotage == Some(Sabotage::ForgetImport));
+        let imports = cfg.features.imports.iter().skip(forget);
+        oracle.set_imports(imports.map(import_model).collect());
         let mut w = World {
             ops_left: cfg.ops,
             tap: Tap::new(cfg.sabotage),

@@ -82,6 +82,7 @@ impl NodeSlot {
             max_subscriptions: f.max_subscriptions,
             no_header_support: f.no_header_support,
             cluster: cfg.cluster.as_ref().map(|p| p.options(n)),
+            accounts: f.account_options(),
             ..Options::default()
         };
         NodeSlot {
