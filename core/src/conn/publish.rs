@@ -79,7 +79,7 @@ impl State {
     /// Matches through this connection's L1 cache, valid while the account's generation is.
     /// The last subject is checked first: a publisher usually repeats its subject, and a
     /// byte compare is cheaper than hashing.
-    fn lookup(&mut self, subj: &[u8]) -> Arc<MatchResult<Subscription>> {
+    pub(super) fn lookup(&mut self, subj: &[u8]) -> Arc<MatchResult<Subscription>> {
         let generation = self.account.generation();
         if generation != self.l1_generation {
             self.l1.clear();

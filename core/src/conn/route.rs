@@ -475,7 +475,10 @@ impl State {
             self.log(LogLevel::Debug, msg);
             return;
         };
-        let r = acc.match_subject(d.subject);
+        // `route_account` made `acc` this connection's current account: its L1 cache
+        // applies (a route usually carries one subject after another, as a publisher does).
+        debug_assert!(Arc::ptr_eq(&acc, &self.account));
+        let r = self.lookup(d.subject);
         for sub in &r.psubs {
             if !sub.is_remote() {
                 self.deliver_one(sub, d, now);

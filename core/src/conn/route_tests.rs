@@ -410,3 +410,26 @@ fn an_msub_at_its_limit_takes_its_interest_off_the_route() {
     assert_eq!(ba, "RS- $G foo\r\n", "interest ends with the limit");
     assert_eq!(a.global_account().num_subscriptions(), 0);
 }
+
+#[test]
+fn a_route_is_never_stalled_by_a_slow_receiver() {
+    // Go stalls client producers only: a paused route would hold up every account's
+    // traffic from that server behind one receiver.
+    let a = server("NA", "a", "c");
+    let mut o = Options::clone(&server("NB", "b", "c").opts());
+    o.max_pending = 4096;
+    let b = Shared::new(o, "NB".into(), T0);
+    let (mut ra, mut rb, _, _) = link(&a, &b);
+    let _slow = client(&b, "SUB foo 1\r\n");
+    settle(&mut ra, &mut rb, &a, &b);
+    let burst = b"RMSG $G foo 100\r\n"
+        .iter()
+        .copied()
+        .chain(std::iter::repeat_n(b'x', 100))
+        .chain(*b"\r\n")
+        .collect::<Vec<u8>>()
+        .repeat(35);
+    let n = rb.handle_read_paced(T0, &burst, &b).unwrap();
+    assert_eq!(n, burst.len(), "the whole buffer is taken");
+    assert_eq!(rb.poll_read_pause(), None, "no pause for a route");
+}
