@@ -31,6 +31,12 @@ pub fn prepare(opts: &mut Options, start: &StartInfo) -> io::Result<String> {
     for w in &start.warnings {
         tracing::warn!("{w}");
     }
+    // Go warns about passwords kept in the clear (users and the single user alike).
+    let a = &opts.auth;
+    let plain = |p: &str| !p.is_empty() && !natsd_core::auth::is_bcrypt(p);
+    if a.password.as_deref().is_some_and(plain) || a.users.iter().any(|u| plain(&u.password)) {
+        tracing::warn!("Plaintext passwords detected, use nkeys or bcrypt");
+    }
     if let Some(f) = &start.config_file {
         tracing::info!("Using configuration file: {f}");
     }

@@ -156,6 +156,10 @@ struct State {
     account_limits: crate::options::AccountLimits,
     /// A CONNECT changed what the parser must know (headers, the account's payload limit).
     parser_dirty: bool,
+    /// The parser's account of the last bad argument line, for the log (cold).
+    bad_args: Option<crate::proto::BadArgs>,
+    /// `account/user:name` once a user authenticated, for the log prefix (Go 2.15.1).
+    user_tag: Option<String>,
 }
 
 /// Work accumulated during one read batch and settled at its end.
@@ -514,7 +518,10 @@ impl Connection {
                     }
                 }
                 Ok(None) => break,
-                Err(e) => self.st.parse_error(e, now, sh),
+                Err(e) => {
+                    self.st.bad_args = self.parser.take_bad_args();
+                    self.st.parse_error(e, now, sh)
+                }
             }
             if std::mem::take(&mut self.st.parser_dirty) && !route {
                 // Once per CONNECT: what it negotiated (headers) and its account's limits.
@@ -647,6 +654,8 @@ impl State {
             cross_depth: 0,
             account_limits: crate::options::AccountLimits::default(),
             parser_dirty: false,
+            bad_args: None,
+            user_tag: None,
         }
     }
 
@@ -771,9 +780,19 @@ impl State {
     fn log(&mut self, level: LogLevel, msg: String) {
         // Go tags a route's lines `rid:`, a client's `cid:`.
         let tag = if self.route.is_some() { "rid" } else { "cid" };
+        // Go names the client once it has one: `addr - cid:5 - "name" - msg`.
+        let mut name = if self.opts.name.is_empty() {
+            String::new()
+        } else {
+            format!("{:?} - ", self.opts.name)
+        };
+        // Go 2.15.1 adds the account and user once authenticated: `"$G/user:bob" - `.
+        if let Some(tag) = &self.user_tag {
+            name.push_str(&format!("{tag:?} - "));
+        }
         let line = match self.addr {
-            Some(a) => format!("{a} - {tag}:{} - {msg}", self.cid),
-            None => format!("{tag}:{} - {msg}", self.cid),
+            Some(a) => format!("{a} - {tag}:{} - {name}{msg}", self.cid),
+            None => format!("{tag}:{} - {name}{msg}", self.cid),
         };
         self.push_event(ConnEvent::Log(level, line));
     }
@@ -812,12 +831,12 @@ impl State {
         let in_bytes = self.handle.in_bytes.load(Ordering::Relaxed);
         sh.unregister(self.cid, now, reason, in_msgs, in_bytes, live);
         self.handle.close_after_flush(reason);
-        let level = if reason == CloseReason::ClientClosed {
-            LogLevel::Debug
-        } else {
-            LogLevel::Info
-        };
-        self.log(level, format!("Client connection closed: {reason}"));
+        // Go logs a client's close at DBG whatever the reason (what led to it, a slow
+        // consumer or an -ERR, has its own line); a route's at INF.
+        self.log(
+            LogLevel::Debug,
+            format!("Client connection closed: {reason}"),
+        );
         self.push_event(ConnEvent::Closed(reason));
     }
 

@@ -113,6 +113,10 @@ impl State {
             self.opts.version.clone(),
         );
         let account = self.account.name.clone();
+        self.user_tag = authorized
+            .user
+            .as_ref()
+            .map(|u| format!("{account}/user:{u}"));
         sh.update_info(self.cid, move |i| {
             i.name = name;
             i.lang = lang;
@@ -125,7 +129,14 @@ impl State {
 
     /// Bad credentials or an op before CONNECT while auth is required.
     pub(super) fn auth_violation(&mut self, now: Time, sh: &Shared) {
-        self.log(LogLevel::Error, "authentication error".to_string());
+        // Go 2.15.1's line: no client name (it is not trusted yet), the user it claimed.
+        let name = std::mem::take(&mut self.opts.name);
+        let msg = match &self.creds.borrow().user {
+            Some(u) => format!("authentication error - User {u:?}"),
+            None => "authentication error".to_string(),
+        };
+        self.log(LogLevel::Error, msg);
+        self.opts.name = name;
         self.send_err(text::AUTH_VIOLATION);
         self.close(CloseReason::AuthenticationViolation, now, sh);
     }
@@ -133,25 +144,41 @@ impl State {
     /// A parse error closes the connection; some send an `-ERR` first, as in the Go server,
     /// whose read loop closes every parse failure but the size limits as a protocol violation.
     pub(super) fn parse_error(&mut self, e: ParseError, now: Time, sh: &Shared) {
-        let (err, reason) = match e {
-            ParseError::UnknownOp => (Some(text::UNKNOWN_OP), CloseReason::ProtocolViolation),
+        // Go's words for each, one line (Go 2.9.10 and 2.15.1 agree on these).
+        let (err, reason, line) = match e {
+            ParseError::UnknownOp => (
+                Some(text::UNKNOWN_OP),
+                CloseReason::ProtocolViolation,
+                "Client parser ERROR: unknown protocol operation".to_string(),
+            ),
             ParseError::MaxControlLine => (
                 Some(text::MAX_CONTROL_LINE),
                 CloseReason::MaxControlLineExceeded,
+                text::MAX_CONTROL_LINE.to_string(),
             ),
-            ParseError::MaxPayload { size } => {
-                let max = self.cfg.max_payload;
-                self.log(
-                    LogLevel::Error,
-                    format!("Maximum Payload Violation: {size} vs {max}"),
-                );
-                (Some(text::MAX_PAYLOAD), CloseReason::MaxPayloadExceeded)
-            }
-            ParseError::BadArgs | ParseError::HeadersNotSupported => {
-                (None, CloseReason::ProtocolViolation)
-            }
+            ParseError::MaxPayload { size } => (
+                Some(text::MAX_PAYLOAD),
+                CloseReason::MaxPayloadExceeded,
+                format!(
+                    "maximum payload exceeded: {size} vs {}",
+                    self.cfg.max_payload
+                ),
+            ),
+            ParseError::BadArgs => (
+                None,
+                CloseReason::ProtocolViolation,
+                match self.bad_args.take() {
+                    Some(b) => format!("{} {}: {}", b.op, b.what, go_quote(&b.line)),
+                    None => "Client parser ERROR: bad arguments".to_string(),
+                },
+            ),
+            ParseError::HeadersNotSupported => (
+                None,
+                CloseReason::ProtocolViolation,
+                "message headers not supported".to_string(),
+            ),
         };
-        self.log(LogLevel::Error, format!("Client parser ERROR: {e:?}"));
+        self.log(LogLevel::Error, line);
         if let Some(t) = err {
             self.send_err(t);
         }

@@ -14,7 +14,7 @@ pub mod parser;
 mod route;
 
 pub use op::{ConnKind, Op, ParseError};
-pub use parser::{Limits, Parser};
+pub use parser::{BadArgs, Limits, Parser};
 
 #[cfg(test)]
 mod route_tests;

@@ -179,6 +179,21 @@ pub struct Parser {
     pending: Pending,
     /// The last op borrowed `line`/`payload`; clear them before parsing on.
     reset_owned: bool,
+    /// What the last `BadArgs` was about, for the log line Go writes (cold path; a cell so
+    /// the error path can record it while the line is still borrowed).
+    bad_args: std::cell::RefCell<Option<BadArgs>>,
+}
+
+/// The op and argument line of a refused op, in the Go server's words: `processPub Bad or
+/// Missing Size: "foo -1"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadArgs {
+    /// Go's function name for the op (`processPub`, `processSub`, …).
+    pub op: &'static str,
+    /// Go's reason (`Parse Error`, `Bad or Missing Size`).
+    pub what: &'static str,
+    /// The argument line as sent.
+    pub line: Vec<u8>,
 }
 
 /// Owned buffers larger than this are released after use rather than kept for reuse.
@@ -207,6 +222,7 @@ impl Parser {
             payload: Vec::new(),
             pending: Pending::default(),
             reset_owned: false,
+            bad_args: std::cell::RefCell::new(None),
         }
     }
 
@@ -341,6 +357,36 @@ impl Parser {
         Ok(())
     }
 
+    /// What the last [`ParseError::BadArgs`] was about (taken: a second call gives `None`).
+    pub fn take_bad_args(&self) -> Option<BadArgs> {
+        self.bad_args.borrow_mut().take()
+    }
+
+    /// Records a refused argument line (cold).
+    #[cold]
+    fn note_bad_args(&self, kind: Kind, line: &[u8]) {
+        let n = split_ranges(line).map_or(0, |a| a.len());
+        let (op, ok_counts): (&'static str, &[usize]) = match kind {
+            Kind::Pub => ("processPub", &[2, 3]),
+            Kind::HPub => ("processHeaderPub", &[3, 4]),
+            Kind::Sub => ("processSub", &[2, 3]),
+            Kind::MSub => ("processMsub", &[3, 4]),
+            Kind::Unsub => ("processUnsub", &[1, 2]),
+            _ => ("processOp", &[]),
+        };
+        // The right number of arguments: a size (or max) was wrong.
+        let what = if ok_counts.contains(&n) && kind != Kind::Sub {
+            "Bad or Missing Size"
+        } else {
+            "Parse Error"
+        };
+        *self.bad_args.borrow_mut() = Some(BadArgs {
+            op,
+            what,
+            line: trim_end_blanks(line).to_vec(),
+        });
+    }
+
     /// In `Args`: finds the end of the argument line and acts on it.
     fn parse_line<'a>(
         &'a mut self,
@@ -390,9 +436,17 @@ impl Parser {
             Kind::Connect => Ok(Some(Op::Connect(trim_end_blanks(line)))),
             Kind::Info => Ok(Some(Op::Info(trim_end_blanks(line)))),
             Kind::Err => Ok(Some(Op::Err(trim_end_blanks(line)))),
-            Kind::Sub => parse_sub(line).map(Some),
-            Kind::MSub => parse_msub(line).map(Some),
-            Kind::Unsub => parse_unsub(line).map(Some),
+            Kind::Sub | Kind::MSub | Kind::Unsub => {
+                let r = match kind {
+                    Kind::Sub => parse_sub(line),
+                    Kind::MSub => parse_msub(line),
+                    _ => parse_unsub(line),
+                };
+                if r.is_err() {
+                    self.note_bad_args(kind, line);
+                }
+                r.map(Some)
+            }
             Kind::RSub | Kind::LSub => route::parse_rsub(line, kind == Kind::LSub).map(Some),
             Kind::RUnsub | Kind::LUnsub => {
                 route::parse_runsub(line, kind == Kind::LUnsub).map(Some)
@@ -410,7 +464,15 @@ impl Parser {
         buf: &'a [u8],
         pos: &mut usize,
     ) -> Result<Option<Op<'a>>, ParseError> {
-        let f = self.message_fields(kind, line)?;
+        let f = match self.message_fields(kind, line) {
+            Ok(f) => f,
+            Err(e) => {
+                if e == ParseError::BadArgs {
+                    self.note_bad_args(kind, line);
+                }
+                return Err(e);
+            }
+        };
         let rest = &buf[*pos..];
         check_crlf(rest, f.size)?;
         if rest.len() >= f.size + 2 {
@@ -431,7 +493,15 @@ impl Parser {
     ) -> Result<Option<Op<'a>>, ParseError> {
         let cr = usize::from(self.line.last() == Some(&b'\r'));
         self.line.truncate(self.line.len() - cr);
-        let f = self.message_fields(kind, &self.line)?;
+        let f = match self.message_fields(kind, &self.line) {
+            Ok(f) => f,
+            Err(e) => {
+                if e == ParseError::BadArgs {
+                    self.note_bad_args(kind, &self.line);
+                }
+                return Err(e);
+            }
+        };
         let rest = &buf[*pos..];
         check_crlf(rest, f.size)?;
         if rest.len() >= f.size + 2 {
