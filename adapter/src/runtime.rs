@@ -46,4 +46,11 @@ pub trait Launcher {
     /// mask is set, so threads the runtime spawns inherit it. Errors: the bind failed, the OS
     /// had no randomness, or the runtime could not start.
     fn start(&self, opts: Options, start: StartInfo) -> io::Result<Box<dyn RunningServer>>;
+
+    /// What this runtime would change or refuse in `opts`, as warnings (`-t` prints them;
+    /// `start` logs them). None by default.
+    fn warnings(&self, opts: &Options) -> Vec<String> {
+        let _ = opts;
+        Vec::new()
+    }
 }

@@ -98,7 +98,12 @@ pub fn monitor_config(
 fn log_banner(opts: &Options, server_id: &str) {
     tracing::info!("Starting nats-server");
     tracing::info!("  Version:  {}", natsd_core::VERSION);
-    tracing::info!("  Git:      [not set]");
+    tracing::info!(
+        "  Git:      [{}]",
+        natsd_core::GIT_COMMIT.unwrap_or("not set")
+    );
+    // Which server this really is (Go's lines above keep their meaning for tools).
+    tracing::info!("  Server:   natsd {}", natsd_core::NATSD_VERSION);
     tracing::info!(
         "  Name:     {}",
         opts.server_name.as_deref().unwrap_or(server_id)

@@ -71,6 +71,13 @@ pub fn keyed_map<K, V>(seed: u64) -> FastMap<K, V> {
     FastMap::with_hasher(keyed_hasher(seed))
 }
 
+/// Our own version (natsd), as `-v`, the banner and `/varz` show it beside the Go version
+/// we are compatible with.
+pub const NATSD_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The git commit natsd was built from (`None` outside a git checkout).
+pub const GIT_COMMIT: Option<&str> = option_env!("NATSD_GIT_COMMIT");
+
 /// The server version we report in INFO. We speak the 2.9 client protocol.
 pub const VERSION: &str = "2.9.10";
 /// The protocol level we announce in INFO (`proto`).

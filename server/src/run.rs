@@ -19,7 +19,7 @@ use natsd_adapter::{join_host_port, StartInfo};
 /// `launchers` are the runtimes `--runtime NAME` chooses from; the first is the default.
 /// Follows the Go server: `-v`/`-h` print and exit 0, `-sl` sends a signal and exits, flag
 /// errors print the usage and exit non-zero, fatal errors log `[FTL]` and exit 1, SIGINT
-/// exits 0 and SIGTERM 1 after a graceful shutdown. An unknown `--runtime` exits 1.
+/// exits 0 after a graceful shutdown (SIGTERM too, as Go 2.15.1). An unknown `--runtime` exits 1.
 /// Call from the main thread before any other thread starts (see [`signals::Handlers`]).
 pub fn run(args: &[String], launchers: &[&dyn Launcher]) -> i32 {
     let f = match flags::parse(args) {
@@ -77,7 +77,11 @@ pub fn run(args: &[String], launchers: &[&dyn Launcher]) -> i32 {
         }
     };
     if f.check_config {
-        return check_only(f.config.as_deref().unwrap_or_default(), file.as_ref());
+        return check_only(
+            f.config.as_deref().unwrap_or_default(),
+            file.as_ref(),
+            launcher,
+        );
     }
     let mut cfg = match &file {
         Some(fc) => fc.config.clone(),
@@ -145,7 +149,7 @@ fn choose<'a>(
 
 /// `-t`: the file loaded; report as Go does. Go refuses warnings of its own kind too; our
 /// "not supported yet" warnings are printed but do not fail the check.
-fn check_only(path: &str, file: Option<&config::FileConfig>) -> i32 {
+fn check_only(path: &str, file: Option<&config::FileConfig>, launcher: &dyn Launcher) -> i32 {
     let Some(fc) = file else {
         return 1;
     };
@@ -159,6 +163,9 @@ fn check_only(path: &str, file: Option<&config::FileConfig>) -> i32 {
         .cloned()
         .chain(config::unsupported_settings(&fc.config))
     {
+        eprintln!("nats-server: warning: {w}");
+    }
+    for w in launcher.warnings(&fc.config.options) {
         eprintln!("nats-server: warning: {w}");
     }
     eprintln!("nats-server: configuration file {path} is valid");
@@ -225,10 +232,8 @@ fn serve(
     if let Some(p) = reloader.pid_file {
         let _ = std::fs::remove_file(p);
     }
-    match stop {
-        Stop::Interrupt | Stop::LameDuck => 0,
-        Stop::Terminate => 1,
-    }
+    // Every stop is clean: exit 0 (Go 2.15.1; 2.9.10 exited 1 on SIGTERM).
+    0
 }
 
 /// Lame duck mode, run by the server's node (which paces it as Go does; see

@@ -93,7 +93,8 @@ fn single_server_pid() -> Result<i32, String> {
 pub enum Stop {
     /// SIGINT: the Go server exits 0.
     Interrupt,
-    /// SIGTERM: the Go server exits 1.
+    /// SIGTERM: exit 0, as Go 2.15.1 (2.9.10 exited 1; nothing depends on the code but
+    /// service managers, which treat 0 as a clean stop).
     Terminate,
     /// SIGUSR2: lame duck mode, then a graceful stop (exit 0).
     LameDuck,
@@ -134,12 +135,13 @@ impl Handlers {
     pub fn wait_for_stop(&mut self, log: &LogHandle, on_reload: &mut dyn FnMut()) -> Stop {
         loop {
             match self.set.wait() {
+                // Go 2.15.1 logs these at INF (2.9.10 at DBG).
                 Ok(Signal::SIGINT) => {
-                    tracing::debug!("Trapped \"interrupt\" signal");
+                    tracing::info!("Trapped \"interrupt\" signal");
                     return Stop::Interrupt;
                 }
                 Ok(Signal::SIGTERM) => {
-                    tracing::debug!("Trapped \"terminated\" signal");
+                    tracing::info!("Trapped \"terminated\" signal");
                     return Stop::Terminate;
                 }
                 Ok(Signal::SIGUSR1) => {

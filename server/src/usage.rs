@@ -67,9 +67,17 @@ Common Options:
         --help_tls                   TLS help
 ";
 
-/// `nats-server -v`.
+/// `nats-server -v`: Go's line (tools read the version after `v`), then which server it
+/// really is: natsd, its version and commit.
 pub fn version_line() -> String {
-    format!("nats-server: v{}", natsd_core::VERSION)
+    let commit = natsd_core::GIT_COMMIT
+        .map(|c| format!(", commit {c}"))
+        .unwrap_or_default();
+    format!(
+        "nats-server: v{} (natsd {}{commit})",
+        natsd_core::VERSION,
+        natsd_core::NATSD_VERSION
+    )
 }
 
 /// `nats-server --help_tls`: TLS is not implemented yet, so there is nothing to list.

@@ -207,7 +207,7 @@ async fn accounts_behave_as_go() {
                 !require,
                 "NATSD_REQUIRE_GO=1 but {label} is missing ({path:?})"
             );
-            eprintln!("SKIPPED the {label} half of accounts_behave_as_go");
+            common::report_skip(&format!("the {label} half of accounts_behave_as_go"));
             continue;
         }
         let got = transcript(&mut Command::new(&path)).await;
@@ -233,7 +233,9 @@ async fn accounts_across_a_mixed_cluster() {
                 !require,
                 "NATSD_REQUIRE_GO=1 but {label} is missing ({path:?})"
             );
-            eprintln!("SKIPPED the {label} half of accounts_across_a_mixed_cluster");
+            common::report_skip(&format!(
+                "the {label} half of accounts_across_a_mixed_cluster"
+            ));
             continue;
         }
         peers.push((label.to_string(), path.into(), false));

@@ -40,7 +40,9 @@ fn go_servers(test: &str) -> Vec<(&'static str, String)> {
         } else if require {
             panic!("{test}: NATSD_REQUIRE_GO=1 but the {label} server is missing ({path:?})");
         } else {
-            eprintln!("SKIPPED the {label} half of {test}: binary not found ({path:?})");
+            common::report_skip(&format!(
+                "the {label} half of {test}: binary not found ({path:?})"
+            ));
         }
     }
     v

@@ -5,6 +5,8 @@
 //! now lives in the core's `Node`. Compares with Debian's Go 2.9.10 when it is installed
 //! (`.ci/run` installs it and sets `NATSD_REQUIRE_GO=1`; elsewhere it prints SKIPPED).
 
+#[path = "../../runtime-tokio/tests/common/mod.rs"]
+mod common;
 mod launch;
 
 use std::path::Path;
@@ -78,7 +80,9 @@ async fn lame_duck_exits_when_go_does() {
             std::env::var("NATSD_REQUIRE_GO").as_deref() != Ok("1"),
             "NATSD_REQUIRE_GO=1 but {GO} is missing"
         );
-        eprintln!("SKIPPED the Go half of lame_duck_exits_when_go_does: {GO} not found");
+        common::report_skip(&format!(
+            "the Go half of lame_duck_exits_when_go_does: {GO} not found"
+        ));
         None
     };
     let (tokio_t, std_t) = tokio::join!(

@@ -7,6 +7,9 @@
 //! `Client parser ERROR, state=0, i=39: proto=…`; ours `Client parser ERROR: unknown protocol
 //! operation`).
 
+#[path = "../../runtime-tokio/tests/common/mod.rs"]
+mod common;
+
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -149,7 +152,7 @@ async fn error_lines_read_as_go_writes_them() {
             std::env::var("NATSD_REQUIRE_GO").as_deref() != Ok("1"),
             "NATSD_REQUIRE_GO=1 but NATS_GO215_SERVER is missing"
         );
-        eprintln!("SKIPPED the Go 2.15.1 half of error_lines_read_as_go_writes_them");
+        common::report_skip("the Go 2.15.1 half of error_lines_read_as_go_writes_them");
         return;
     }
     let got = run(Command::new(&go)).await;

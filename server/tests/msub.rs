@@ -93,7 +93,9 @@ async fn go_servers_refuse_msub_detectably() {
                 !require,
                 "NATSD_REQUIRE_GO=1 but {label} is missing ({path:?})"
             );
-            eprintln!("SKIPPED the {label} half of go_servers_refuse_msub_detectably");
+            common::report_skip(&format!(
+                "the {label} half of go_servers_refuse_msub_detectably"
+            ));
             continue;
         }
         let (_child, port) =

@@ -76,10 +76,16 @@ const GO_ONLY: &[(&str, &str)] = &[
 ];
 
 /// Fields we send that the Go server does not, and why.
-const OURS_ONLY: &[(&str, &str)] = &[(
-    "/routez .server_name",
-    "Go 2.15.1 has it (2.9.10 does not); we follow 2.15.1",
-)];
+const OURS_ONLY: &[(&str, &str)] = &[
+    (
+        "/routez .server_name",
+        "Go 2.15.1 has it (2.9.10 does not); we follow 2.15.1",
+    ),
+    (
+        "/varz .git_commit",
+        "Go's builds from git have it (Debian's 2.9.10 does not): our commit",
+    ),
+];
 
 /// The same workload on either server: a subscriber with a plain and an auto-unsubscribe
 /// queue subscription, a publisher of `N` messages, and a connection that closed.

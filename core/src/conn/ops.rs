@@ -12,11 +12,21 @@ use crate::proto::ParseError;
 use crate::shared::Shared;
 use crate::{subject, Time};
 
+/// CONNECT's JSON as Go's `encoding/json` reads it: invalid UTF-8 in a string becomes
+/// U+FFFD and a repeated key keeps its last value (serde would refuse both; Go clients and
+/// hand-written CONNECTs rely on neither being an error).
+fn parse_connect(json: &[u8]) -> Result<ConnectJson, serde_json::Error> {
+    let text = String::from_utf8_lossy(json);
+    // Through a `Value`: its map keeps the last of repeated keys.
+    let v: serde_json::Value = serde_json::from_str(&text)?;
+    serde_json::from_value(v)
+}
+
 impl State {
     /// CONNECT: overlay the options, authenticate, check the protocol level and
     /// `no_responders`, then `+OK` if verbose.
     pub(super) fn process_connect(&mut self, json: &[u8], now: Time, sh: &Shared) {
-        let c: ConnectJson = match serde_json::from_slice(json) {
+        let c: ConnectJson = match parse_connect(json) {
             Ok(c) => c,
             Err(e) => {
                 // The Go server closes on bad CONNECT JSON without an -ERR.

@@ -855,3 +855,25 @@ fn denied_messages_do_not_use_up_a_limit() {
         "b.b is denied and uncounted; b.e is past the limit"
     );
 }
+
+#[test]
+fn connect_json_is_read_as_go_reads_it() {
+    // A repeated key keeps its last value; invalid UTF-8 in a string is replaced (Go's
+    // encoding/json); both used to close the connection.
+    let sh = shared(Options::default());
+    let mut c = Client::new(&sh);
+    c.recv();
+    c.send(
+        &sh,
+        "CONNECT {\"verbose\":true,\"verbose\":false}\r\nPING\r\n",
+    )
+    .unwrap();
+    assert_eq!(c.recv(), "PONG\r\n");
+    let mut c = Client::new(&sh);
+    c.recv();
+    let mut bad = b"CONNECT {\"verbose\":false,\"name\":\"a".to_vec();
+    bad.extend_from_slice(&[0xff, 0xfe]);
+    bad.extend_from_slice(b"\"}\r\nPING\r\n");
+    c.conn.handle_read(T0, &bad, &sh).unwrap();
+    assert_eq!(c.recv(), "PONG\r\n");
+}

@@ -21,6 +21,9 @@ pub struct Varz {
     pub version: &'static str,
     /// Client protocol level.
     pub proto: u8,
+    /// The commit natsd was built from (Go's field: its own commit; omitted when unknown).
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub git_commit: &'static str,
     /// Go: the Go version; ours: the implementation string INFO sends.
     pub go: &'static str,
     /// Client listen host.
@@ -168,6 +171,7 @@ pub fn varz(sh: &Shared, clock: Clock, env: &Env) -> Varz {
         server_name: sh.server_name(),
         version: VERSION,
         proto: PROTO,
+        git_commit: crate::GIT_COMMIT.unwrap_or_default(),
         go: crate::info::IMPLEMENTATION,
         host: o.host.clone(),
         port: o.port,

@@ -1,0 +1,22 @@
+//! Records the git commit the server is built from (`NATSD_GIT_COMMIT`), so `-v`, the
+//! startup banner and `/varz` say exactly which natsd runs. Outside a git checkout (a
+//! source tarball) it is left unset.
+
+use std::process::Command;
+
+fn main() {
+    // Rebuild when the checked-out commit moves.
+    for f in ["../.git/HEAD", "../.git/refs/heads", "../.git/packed-refs"] {
+        println!("cargo:rerun-if-changed={f}");
+    }
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short=7", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|c| !c.is_empty());
+    if let Some(c) = commit {
+        println!("cargo:rustc-env=NATSD_GIT_COMMIT={c}");
+    }
+}
