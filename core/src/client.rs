@@ -141,6 +141,8 @@ pub struct ClientHandle {
     async_info: AtomicBool,
     /// Its permissions have subscribe-deny entries (checked before a delivery is counted).
     sub_deny: AtomicBool,
+    /// The name it gave in CONNECT, for the lines others log about it (slow consumer).
+    name: Mutex<String>,
 }
 
 impl std::fmt::Debug for ClientHandle {
@@ -184,6 +186,7 @@ impl ClientHandle {
             last_activity: AtomicU64::new(0),
             async_info: AtomicBool::new(false),
             sub_deny: AtomicBool::new(false),
+            name: Mutex::new(String::new()),
         }
     }
 
@@ -264,6 +267,24 @@ impl ClientHandle {
         o.perms = perms.filter(|p| p.has_sub_deny() || p.responses.is_some());
         drop(o);
         self.sub_deny.store(deny, Ordering::Release);
+    }
+
+    /// Sets the name the client gave in CONNECT.
+    pub fn set_name(&self, name: &str) {
+        name.clone_into(&mut self.name.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// How others' log lines name this client, as Go: `addr - cid:N - "name"`.
+    pub fn log_prefix(&self) -> String {
+        let mut p = match self.addr {
+            Some(a) => format!("{a} - cid:{}", self.cid),
+            None => format!("cid:{}", self.cid),
+        };
+        let name = self.name.lock().unwrap_or_else(|e| e.into_inner());
+        if !name.is_empty() {
+            p.push_str(&format!(" - {:?}", *name));
+        }
+        p
     }
 
     /// True if this client's subscribe-deny list filters a message on `subject` (Go's

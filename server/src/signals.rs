@@ -145,15 +145,15 @@ impl Handlers {
                     return Stop::Terminate;
                 }
                 Ok(Signal::SIGUSR1) => {
-                    tracing::debug!("Trapped \"user defined signal 1\" signal");
+                    tracing::info!("Trapped \"user defined signal 1\" signal");
                     log.reopen();
                 }
                 Ok(Signal::SIGUSR2) => {
-                    tracing::debug!("Trapped \"user defined signal 2\" signal");
+                    tracing::info!("Trapped \"user defined signal 2\" signal");
                     return Stop::LameDuck;
                 }
                 Ok(Signal::SIGHUP) => {
-                    tracing::debug!("Trapped \"hangup\" signal");
+                    tracing::info!("Trapped \"hangup\" signal");
                     on_reload();
                 }
                 // Only signals of the set are returned; sigwait fails only on a bad set.

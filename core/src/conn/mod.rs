@@ -752,13 +752,11 @@ impl State {
                 self.batch.stall = true;
             }
             Delivered::SlowConsumer => {
-                // As Go: at INF, under the slow client's own address and cid, with the limit.
-                let who = match to.addr {
-                    Some(a) => format!("{a} - cid:{}", to.cid),
-                    None => format!("cid:{}", to.cid),
-                };
+                // As Go: at INF, under the slow client's own address, cid and name, with the
+                // limit.
                 let msg = format!(
-                    "{who} - Slow Consumer Detected: MaxPending of {} Exceeded",
+                    "{} - Slow Consumer Detected: MaxPending of {} Exceeded",
+                    to.log_prefix(),
                     to.max_pending
                 );
                 self.push_event(ConnEvent::Log(LogLevel::Info, msg));

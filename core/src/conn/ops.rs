@@ -117,6 +117,7 @@ impl State {
         self.perms = authorized.permissions.clone();
         self.pub_perm_cache.clear();
         self.handle.configure(headers, authorized.permissions);
+        self.handle.set_name(&self.opts.name);
         let (name, lang, version) = (
             self.opts.name.clone(),
             self.opts.lang.clone(),

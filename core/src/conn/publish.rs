@@ -261,7 +261,7 @@ impl State {
         match result {
             Delivered::Queued { .. } | Delivered::QueuedStall { .. } => {
                 if self.tracing() {
-                    self.trace_delivery(sub.client.cid, d.subject, &sub.sid, d.payload.len());
+                    self.trace_delivery(&sub.client, d.subject, &sub.sid, d.payload.len());
                 }
                 self.batch.out_msgs += 1;
                 self.batch.out_bytes += d.payload.len() as u64;

@@ -816,7 +816,7 @@ fn protocol_trace_when_enabled() {
         format!("127.0.0.1:5555 - cid:{cid} - <<- [PUB foo 5]"),
         format!("127.0.0.1:5555 - cid:{cid} - <<- MSG_PAYLOAD: [\"hello\"]"),
         format!("127.0.0.1:5555 - cid:{cid} - ->> [OK]"),
-        format!("cid:{sub_cid} - ->> [MSG foo 1 5]"),
+        format!("127.0.0.1:5555 - cid:{sub_cid} - ->> [MSG foo 1 5]"),
         format!("127.0.0.1:5555 - cid:{cid} - <<- [PING]"),
         format!("127.0.0.1:5555 - cid:{cid} - ->> [PONG]"),
     ];

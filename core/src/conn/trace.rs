@@ -88,10 +88,18 @@ impl State {
         }
     }
 
-    /// Traces a message delivered to another client (logged under the receiver's cid).
-    pub(super) fn trace_delivery(&mut self, cid: u64, subject: &[u8], sid: &[u8], size: usize) {
+    /// Traces a message delivered to another client (logged under the receiver's address
+    /// and cid, as Go does).
+    pub(super) fn trace_delivery(
+        &mut self,
+        to: &crate::client::ClientHandle,
+        subject: &[u8],
+        sid: &[u8],
+        size: usize,
+    ) {
+        let who = to.log_prefix();
         let line = format!(
-            "cid:{cid} - ->> [MSG {} {} {size}]",
+            "{who} - ->> [MSG {} {} {size}]",
             String::from_utf8_lossy(subject),
             String::from_utf8_lossy(sid)
         );
