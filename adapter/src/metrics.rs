@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering;
 
 use natsd_core::monitor::{self, Clock, Env, DEFAULT_LIST_SIZE};
 use natsd_core::shared::Shared;
-use prometheus::{Encoder, Gauge, GaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{CounterVec, Encoder, Gauge, GaugeVec, Opts, Registry, TextEncoder};
 
 /// The `Content-Type` of the text format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -88,6 +88,9 @@ pub struct Metrics {
     healthz_status: Gauge,
     account: Vec<GaugeVec>,
     route: Vec<GaugeVec>,
+    /// Publish rate limiting per (account, user): seconds throttled, messages dropped.
+    throttled: CounterVec,
+    dropped: CounterVec,
 }
 
 /// Per-route series (`natsd_route_<field>`).
@@ -154,6 +157,22 @@ impl Metrics {
                 g
             })
             .collect();
+        let counter = |name: &str, help: &str| {
+            let opts = Opts::new(name, help).const_label("server_id", server_id);
+            let c = CounterVec::new(opts, &["account", "user"]).expect("metric names are valid");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("each metric is registered once");
+            c
+        };
+        let throttled = counter(
+            "natsd_publish_throttled_seconds_total",
+            "Time publishers were not read for, over their publish_rate (backpressure)",
+        );
+        let dropped = counter(
+            "natsd_publish_dropped_messages_total",
+            "Messages dropped over a publish_rate with action drop",
+        );
         Metrics {
             registry,
             varz,
@@ -163,6 +182,8 @@ impl Metrics {
             healthz_status,
             account,
             route,
+            throttled,
+            dropped,
         }
     }
 
@@ -227,6 +248,19 @@ impl Metrics {
             ];
             for (g, x) in self.account.iter().zip(values) {
                 g.with_label_values(&[name]).set(x as f64);
+            }
+        }
+        for ((account, user), c) in sh.all_rate_counters() {
+            let labels = [account.as_str(), user.as_str()];
+            let secs = c.throttled_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+            let drops = c.dropped.load(Ordering::Relaxed) as f64;
+            // Counters only go up: add what is new since the last scrape.
+            for (m, now) in [(&self.throttled, secs), (&self.dropped, drops)] {
+                let ctr = m.with_label_values(&labels);
+                let seen = ctr.get();
+                if now > seen {
+                    ctr.inc_by(now - seen);
+                }
             }
         }
         let mut out = Vec::new();

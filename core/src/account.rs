@@ -44,6 +44,8 @@ pub struct Account {
     /// [`LocalInterest`]). Held while the update is queued to every route, so routes see
     /// the updates of one key in the order they were counted.
     interest: Option<parking_lot::Mutex<LocalInterest>>,
+    /// `publish_rate` of the account: one budget for all its connections on this server.
+    pub rate: crate::rate::Shared,
 }
 
 impl std::fmt::Debug for Account {
@@ -69,6 +71,7 @@ impl Account {
         Account {
             routes,
             interest,
+            rate: crate::rate::Shared::default(),
             name: name.to_string(),
             is_system: name == SYSTEM_ACCOUNT,
             sublist: parking_lot::RwLock::new(Sublist::with_seed(cache, seed)),

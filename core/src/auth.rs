@@ -15,9 +15,11 @@ pub struct User {
     pub password: String,
     /// What the user may do; `None` allows everything.
     pub permissions: Option<Permissions>,
-    /// The account its connections are bound to; `None` is the global account `$G`. (The
-    /// config's `accounts { A: { users: [...] } }` will set it; until then only code does.)
+    /// The account its connections are bound to; `None` is the global account `$G` (the
+    /// config's `accounts { A: { users: [...] } }` sets it).
     pub account: Option<String>,
+    /// `publish_rate` of this user: a limit per connection.
+    pub publish_rate: Option<crate::options::RateLimit>,
 }
 
 /// A user's permissions, as the Go server's config writes them.
@@ -199,6 +201,8 @@ pub struct Authorized {
     pub permissions: Option<Arc<CompiledPermissions>>,
     /// Its account (`None`: `$G`).
     pub account: Option<String>,
+    /// The user's own `publish_rate`.
+    pub publish_rate: Option<crate::options::RateLimit>,
 }
 
 /// Checks `creds` against `cfg`. Users lists take precedence, then a token, then a single
@@ -223,6 +227,7 @@ pub fn authenticate(cfg: &AuthConfig, creds: Credentials<'_>) -> Option<Authoriz
             user: Some(u.name.clone()),
             permissions,
             account: u.account.clone(),
+            publish_rate: u.publish_rate,
         });
     }
     if let Some(token) = &cfg.token {
@@ -238,6 +243,7 @@ pub fn authenticate(cfg: &AuthConfig, creds: Credentials<'_>) -> Option<Authoriz
             user: Some(user.clone()),
             permissions: None,
             account: None,
+            publish_rate: None,
         });
     }
     Some(Authorized::default())
@@ -388,6 +394,7 @@ mod tests {
                 password: "pa".into(),
                 permissions: None,
                 account: None,
+                publish_rate: None,
             }],
             ..Default::default()
         };

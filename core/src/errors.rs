@@ -81,6 +81,8 @@ pub enum CloseReason {
     RouteRemoved,
     /// The client's account is at its `max_connections`.
     MaxAccountConnectionsExceeded,
+    /// Over a `publish_rate` with `action: disconnect`.
+    PublishRateExceeded,
 }
 
 impl CloseReason {
@@ -110,6 +112,7 @@ impl CloseReason {
             CloseReason::WrongPort => "Wrong Port",
             CloseReason::RouteRemoved => "Route Removed",
             CloseReason::MaxAccountConnectionsExceeded => "Maximum Account Connections Exceeded",
+            CloseReason::PublishRateExceeded => "Publish Rate Exceeded",
         }
     }
 

@@ -44,6 +44,7 @@ pub mod monitor;
 pub mod node;
 pub mod options;
 pub mod proto;
+pub mod rate;
 pub mod rng;
 pub mod route;
 pub mod shared;

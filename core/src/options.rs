@@ -75,6 +75,8 @@ pub struct Options {
     pub accounts: Vec<AccountOptions>,
     /// `system_account` (default `$SYS`).
     pub system_account: Option<String>,
+    /// `publish_rate` at the top level: the default limit per connection.
+    pub publish_rate: Option<RateLimit>,
 }
 
 impl Default for Options {
@@ -104,6 +106,7 @@ impl Default for Options {
             cluster: None,
             accounts: Vec::new(),
             system_account: None,
+            publish_rate: None,
         }
     }
 }
@@ -238,6 +241,8 @@ pub struct AccountOptions {
     /// `limits { max_connections, max_subscriptions, max_payload }` (negative or absent:
     /// none).
     pub limits: AccountLimits,
+    /// `publish_rate`: one budget shared by all the account's connections on this server.
+    pub publish_rate: Option<RateLimit>,
 }
 
 /// An account's limits (Go's `mconns`, `msubs`, `mpay`).
@@ -301,4 +306,32 @@ pub enum ImportKind {
         /// The local subject.
         to: String,
     },
+}
+
+/// `publish_rate: { msgs, bytes, burst_msgs, burst_bytes, action }`: how fast publishers may
+/// go, per second. Absent keys do not limit; a burst defaults to one second's worth.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Messages per second.
+    pub msgs: Option<u64>,
+    /// Bytes (headers and payload) per second.
+    pub bytes: Option<u64>,
+    /// Messages available at once (the bucket's size).
+    pub burst_msgs: Option<u64>,
+    /// Bytes available at once.
+    pub burst_bytes: Option<u64>,
+    /// What happens past the limit.
+    pub action: RateAction,
+}
+
+/// What a publisher over its rate gets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RateAction {
+    /// Its connection is not read until the budget refills: TCP slows it, nothing is lost.
+    #[default]
+    Backpressure,
+    /// Messages over the limit are dropped, counted, and not delivered.
+    Drop,
+    /// `-ERR 'Publish Rate Exceeded'` and the connection closes.
+    Disconnect,
 }

@@ -158,6 +158,8 @@ pub struct Shared {
     /// node's driver when `node_waker` wakes it. Bounded by [`NODE_INBOX_MAX`].
     node_inbox: Mutex<VecDeque<NodeInput>>,
     node_waker: OnceLock<Arc<dyn Notify>>,
+    /// Publish rate counters per (account, user) that has a limit.
+    rate_counters: Mutex<FastMap<(String, String), Arc<crate::rate::RateCounters>>>,
 }
 
 /// Most inputs waiting for the node; only route connections send any (a few per route
@@ -207,6 +209,11 @@ impl Shared {
                 .or_insert_with(|| account(&a.name));
         }
         crate::imports::wire(&opts, |n| accounts.get(n).cloned(), opts.seed);
+        for a in &opts.accounts {
+            if let Some(acc) = accounts.get(&a.name) {
+                acc.rate.set(a.publish_rate);
+            }
+        }
         Shared {
             opts: RwLock::new(Arc::new(opts)),
             opts_generation: AtomicU64::new(0),
@@ -222,6 +229,7 @@ impl Shared {
             routes,
             node_inbox: Mutex::new(VecDeque::new()),
             node_waker: OnceLock::new(),
+            rate_counters: Mutex::new(FastMap::default()),
         }
     }
 
@@ -301,6 +309,16 @@ impl Shared {
         o.write_deadline = new.write_deadline;
         o.auth = new.auth.clone();
         o.trace = new.trace;
+        o.publish_rate = new.publish_rate;
+        // Account budgets change in place (connections keep theirs: the account holds it).
+        for (old_acc, new_acc) in o.accounts.iter_mut().zip(&new.accounts) {
+            if old_acc.name == new_acc.name {
+                old_acc.publish_rate = new_acc.publish_rate;
+                if let Some(acc) = self.account(&new_acc.name) {
+                    acc.rate.set(new_acc.publish_rate);
+                }
+            }
+        }
         if let (Some(c), Some(n)) = (o.cluster.as_mut(), &new.cluster) {
             // Routes only: the node dials the new ones and closes the removed ones when it
             // takes `NodeInput::Reloaded`.
@@ -383,6 +401,23 @@ impl Shared {
                 Arc::clone(&self.routes),
             ))
         }))
+    }
+
+    /// The throttle and drop counters of (`account`, `user`) (`/metrics`).
+    pub fn rate_counters(&self, account: &str, user: &str) -> Arc<crate::rate::RateCounters> {
+        let mut m = self.rate_counters.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(
+            m.entry((account.to_string(), user.to_string()))
+                .or_default(),
+        )
+    }
+
+    /// Every (`account`, `user`) that was rate limited, with its counters.
+    pub fn all_rate_counters(&self) -> Vec<((String, String), Arc<crate::rate::RateCounters>)> {
+        let m = self.rate_counters.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<_> = m.iter().map(|(k, c)| (k.clone(), Arc::clone(c))).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
     }
 
     /// Every account, sorted by name (monitoring).

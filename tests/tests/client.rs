@@ -213,12 +213,14 @@ async fn token_and_user_password_auth(rt: Runtime) {
             password: "pw".into(),
             account: None,
             permissions: None,
+            publish_rate: None,
         },
         User {
             name: "hashed".into(),
             password: hash,
             account: None,
             permissions: None,
+            publish_rate: None,
         },
     ];
     let s = Ours::start(rt, o).await;

@@ -131,6 +131,7 @@ async fn permissions_errors(rt: Runtime) {
                 password: "p".into(),
                 account: None,
                 permissions: Some(perms),
+                publish_rate: None,
             }]
         }),
     )

@@ -72,6 +72,7 @@ pub(crate) fn accounts(t: &mut Typer, e: &Entry, o: &mut Options) -> Parsed {
                             parsed.import_pos[i] = pos;
                         }
                         "limits" => acc.limits = limits(t, y),
+                        "publish_rate" => acc.publish_rate = super::rate::publish_rate(t, y),
                         // Running without these would route or authorize other than asked.
                         "mappings" | "maps" | "default_permissions" | "nkey" | "jetstream" => {
                             t.error(y, super::typed::refused(&y.key));

@@ -28,6 +28,7 @@ pub mod duration;
 mod lexer;
 pub mod parser;
 mod perms;
+mod rate;
 pub mod reload;
 pub mod toml;
 pub mod typed;

@@ -142,6 +142,7 @@ pub(crate) fn parse_users(t: &mut Typer, e: &Entry) -> Option<Vec<User>> {
                     }
                 }
                 "permission" | "permissions" | "authorization" => u.permissions = permissions(t, x),
+                "publish_rate" => u.publish_rate = super::rate::publish_rate(t, x),
                 "nkey" | "allowed_connection_types" | "connection_types" | "clients" => {
                     nkey |= x.key.eq_ignore_ascii_case("nkey");
                     t.error(x, super::typed::refused(&x.key));

@@ -59,6 +59,8 @@ pub enum Change {
     ClientAdvertise(Option<String>),
     /// `cluster { routes }`: routes added are dialled, routes removed are closed.
     ClusterRoutes(Vec<crate::options::RouteUrl>),
+    /// `publish_rate` (top level, or `Some(account)` for an account's).
+    PublishRate(Option<String>),
 }
 
 fn opt(s: &Option<String>) -> &str {
@@ -99,6 +101,8 @@ impl fmt::Display for Change {
             Change::WriteDeadline(v) => write!(f, "write_deadline = {}", format_go_duration(*v)),
             Change::ClientAdvertise(v) => write!(f, "client_advertise = {}", opt(v)),
             Change::ClusterRoutes(_) => write!(f, "cluster routes"),
+            Change::PublishRate(None) => write!(f, "publish_rate"),
+            Change::PublishRate(Some(a)) => write!(f, "publish_rate of account {a}"),
         }
     }
 }
@@ -245,7 +249,15 @@ pub fn diff(old: &ServerConfig, new: &ServerConfig) -> Result<Vec<Change>, NotRe
     // Accounts, their imports and exports, and the system account are fixed for the
     // server's life for now (their users are reloaded with `authorization users`, and a
     // user moved to another account is disconnected).
-    if o.accounts != n.accounts
+    let without_rates = |a: &[crate::options::AccountOptions]| {
+        a.iter()
+            .map(|x| crate::options::AccountOptions {
+                publish_rate: None,
+                ..x.clone()
+            })
+            .collect::<Vec<_>>()
+    };
+    if without_rates(&o.accounts) != without_rates(&n.accounts)
         || o.system_account != n.system_account
         || o.auth.no_auth_user != n.auth.no_auth_user
     {
@@ -279,6 +291,13 @@ pub fn diff(old: &ServerConfig, new: &ServerConfig) -> Result<Vec<Change>, NotRe
         o.client_advertise != n.client_advertise,
         Change::ClientAdvertise(n.client_advertise.clone()),
     );
+    push(o.publish_rate != n.publish_rate, Change::PublishRate(None));
+    for (oa, na) in o.accounts.iter().zip(&n.accounts) {
+        push(
+            oa.publish_rate != na.publish_rate,
+            Change::PublishRate(Some(na.name.clone())),
+        );
+    }
     if let (Some(oc), Some(nc)) = (&o.cluster, &n.cluster) {
         push(
             oc.routes != nc.routes,

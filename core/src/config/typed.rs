@@ -550,6 +550,12 @@ impl Typer {
                 }
                 "lame_duck_grace_period"
             }
+            "publish_rate" => {
+                if let Some(r) = super::rate::publish_rate(self, e) {
+                    o.publish_rate = Some(r);
+                }
+                "publish_rate"
+            }
             "cluster" => {
                 if let Some(cluster) = super::cluster::cluster(self, e) {
                     o.cluster = Some(cluster);

@@ -477,3 +477,41 @@ fn bad_accounts_get_gos_errors() {
         assert_eq!(shown, [want], "{conf}");
     }
 }
+
+#[test]
+fn publish_rate_at_three_levels() {
+    let l = load_str(
+        "publish_rate: { msgs: 1000, bytes: 1MB, burst_msgs: 100, burst_bytes: 64KB }\naccounts {\n  A: { users: [{user: a, password: a, publish_rate: {msgs: 10, action: drop}}], publish_rate: {bytes: 1KB, action: disconnect} }\n}\n",
+    )
+    .unwrap();
+    let o = &l.config.options;
+    let top = o.publish_rate.unwrap();
+    assert_eq!(
+        (top.msgs, top.bytes, top.burst_msgs, top.burst_bytes),
+        (Some(1000), Some(1 << 20), Some(100), Some(64 << 10))
+    );
+    assert_eq!(
+        top.action,
+        crate::options::RateAction::Backpressure,
+        "the default"
+    );
+    let u = o.auth.users[0].publish_rate.unwrap();
+    assert_eq!(
+        (u.msgs, u.action),
+        (Some(10), crate::options::RateAction::Drop)
+    );
+    let a = o.accounts[0].publish_rate.unwrap();
+    assert_eq!(
+        (a.bytes, a.action),
+        (Some(1024), crate::options::RateAction::Disconnect)
+    );
+    let e = load_str("publish_rate: { msgs: 0, action: slow }\n").unwrap_err();
+    let shown: Vec<String> = e.errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        shown,
+        [
+            "t.conf:1:17: msgs must be positive, got 0",
+            "t.conf:1:26: unknown publish_rate action \"slow\" (expected backpressure, drop or disconnect)",
+        ]
+    );
+}

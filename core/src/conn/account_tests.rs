@@ -21,6 +21,7 @@ fn user(name: &str, account: Option<&str>) -> User {
         password: "pw".into(),
         permissions: None,
         account: account.map(str::to_string),
+        publish_rate: None,
     }
 }
 

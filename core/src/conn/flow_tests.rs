@@ -108,6 +108,7 @@ fn bcrypt_server() -> Shared {
         password: hash,
         account: None,
         permissions: None,
+        publish_rate: None,
     }];
     Shared::new(o, "NTEST".into(), T0)
 }

@@ -17,6 +17,7 @@ mod cross;
 mod keepalive;
 mod ops;
 mod publish;
+mod rate;
 mod reload;
 mod route;
 mod trace;
@@ -160,6 +161,16 @@ struct State {
     bad_args: Option<crate::proto::BadArgs>,
     /// `account/user:name` once a user authenticated, for the log prefix (Go 2.15.1).
     user_tag: Option<String>,
+    /// This connection's own publish rate limiter (its user's, else the top-level one).
+    rate: Option<crate::rate::Limiter>,
+    /// Its user's `publish_rate` (kept to recompute after a reload).
+    user_rate: Option<crate::options::RateLimit>,
+    /// A limit applies (own or the account's): the one check the publish path makes.
+    rate_active: bool,
+    /// Read nothing before this (backpressure), once the current op is done.
+    rate_pause: Option<Time>,
+    /// Where its throttled time and drops are counted.
+    rate_counters: rate::Counters,
 }
 
 /// Work accumulated during one read batch and settled at its end.
@@ -542,6 +553,16 @@ impl Connection {
             }
             // Only clients are stalled (Go: `c.kind == CLIENT`): pausing a route would hold
             // up every account's traffic from that server behind one slow receiver.
+            if self.st.rate_pause.is_some() {
+                // A publish rate limit in debt: read nothing until it is repaid (TCP slows
+                // the publisher; nothing is lost). Unpaced drivers just go on.
+                if let Some(until) = self.st.take_rate_pause(now) {
+                    if paced {
+                        self.st.stall.until = Some(until);
+                        break;
+                    }
+                }
+            }
             if std::mem::take(&mut self.st.batch.stall) && paced && !route {
                 let left = STALL_BUDGET.saturating_sub(self.st.stall.spent);
                 if !left.is_zero() {
@@ -656,6 +677,11 @@ impl State {
             parser_dirty: false,
             bad_args: None,
             user_tag: None,
+            rate: None,
+            user_rate: None,
+            rate_active: false,
+            rate_pause: None,
+            rate_counters: None,
         }
     }
 
@@ -666,13 +692,13 @@ impl State {
                 subject,
                 reply,
                 payload,
-            } => self.process_pub(subject, reply, 0, payload, false, now),
+            } => self.process_pub(subject, reply, 0, payload, false, now, sh),
             Op::HPub {
                 subject,
                 reply,
                 header_len,
                 payload,
-            } => self.process_pub(subject, reply, header_len, payload, true, now),
+            } => self.process_pub(subject, reply, header_len, payload, true, now, sh),
             Op::Sub {
                 subject,
                 queue,
@@ -893,6 +919,8 @@ mod account_tests;
 mod flow_tests;
 #[cfg(test)]
 mod msub_tests;
+#[cfg(test)]
+mod rate_tests;
 #[cfg(test)]
 mod route_tests;
 #[cfg(test)]

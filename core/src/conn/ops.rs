@@ -114,6 +114,8 @@ impl State {
         }
         self.account_limits = limits;
         self.parser_dirty = true;
+        self.user_rate = authorized.publish_rate;
+        self.setup_rate(sh);
         self.perms = authorized.permissions.clone();
         self.pub_perm_cache.clear();
         self.handle.configure(headers, authorized.permissions);

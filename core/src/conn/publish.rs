@@ -29,9 +29,13 @@ impl State {
         payload: &[u8],
         has_headers: bool,
         now: Time,
+        sh: &crate::shared::Shared,
     ) {
         self.batch.in_msgs += 1;
         self.batch.in_bytes += payload.len() as u64;
+        if self.rate_active && !self.rate_admit(payload.len() as u64, now, sh) {
+            return;
+        }
         if self.opts.pedantic && !subject::is_valid_literal_subject(subj) {
             // Go sends this while parsing the PUB line and still delivers the message.
             self.send_err(text::INVALID_PUBLISH_SUBJECT);

@@ -84,6 +84,10 @@ impl Connection {
         if old.auth != cfg.auth {
             self.st.reauthenticate(now, sh);
         }
+        if self.st.connect_received && self.st.closed.is_none() {
+            // New publish rates apply at once (an unchanged one keeps its buckets).
+            self.st.setup_rate(sh);
+        }
         self.st.finish_batch(sh);
     }
 }
@@ -117,6 +121,7 @@ impl State {
             return;
         }
         let headers = self.opts.headers && !self.cfg.no_header_support;
+        self.user_rate = authorized.publish_rate;
         self.perms = authorized.permissions.clone();
         self.pub_perm_cache.clear();
         self.handle.configure(headers, authorized.permissions);

@@ -8,6 +8,7 @@ fn user(name: &str, pass: &str) -> User {
         password: pass.into(),
         permissions: None,
         account: None,
+        publish_rate: None,
     }
 }
 

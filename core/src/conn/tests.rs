@@ -273,12 +273,14 @@ fn user_password_plain_and_bcrypt() {
                 password: "pw".into(),
                 account: None,
                 permissions: None,
+                publish_rate: None,
             },
             User {
                 name: "hashed".into(),
                 password: hash,
                 account: None,
                 permissions: None,
+                publish_rate: None,
             },
         ]
     });
@@ -389,6 +391,7 @@ fn perms_user(p: Permissions) -> Shared {
             password: "p".into(),
             account: None,
             permissions: Some(p),
+            publish_rate: None,
         }];
     })
 }
@@ -456,12 +459,14 @@ fn allow_responses() {
                     }),
                     ..Default::default()
                 }),
+                publish_rate: None,
             },
             User {
                 name: "r".into(),
                 password: "p".into(),
                 account: None,
                 permissions: None,
+                publish_rate: None,
             },
         ]
     });

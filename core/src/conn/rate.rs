@@ -1,0 +1,109 @@
+//! Publish rate limits on a connection (see [`crate::rate`]): its own limiter (its user's
+//! `publish_rate`, else the top-level one) and its account's shared one, checked before a
+//! message is delivered; backpressure becomes a read pause.
+
+use std::sync::Arc;
+
+use super::{LogLevel, State};
+use crate::errors::CloseReason;
+use crate::options::RateAction;
+use crate::rate::Limiter;
+use crate::shared::Shared;
+use crate::Time;
+
+/// The `-ERR` a publisher over a `disconnect` limit gets.
+pub const PUBLISH_RATE_EXCEEDED: &str = "Publish Rate Exceeded";
+
+/// What one limiter said about a message.
+enum Verdict {
+    Pass,
+    /// Deliver, then pause reading for this long.
+    Pause(std::time::Duration),
+    Drop,
+    Disconnect,
+}
+
+fn judge(l: &mut Limiter, size: u64, now: Time) -> Verdict {
+    match l.action() {
+        RateAction::Backpressure => match l.charge(size, now) {
+            Some(d) => Verdict::Pause(d),
+            None => Verdict::Pass,
+        },
+        RateAction::Drop if !l.try_take(size, now) => Verdict::Drop,
+        RateAction::Disconnect if !l.try_take(size, now) => Verdict::Disconnect,
+        RateAction::Drop | RateAction::Disconnect => Verdict::Pass,
+    }
+}
+
+impl State {
+    /// (Re)computes this connection's limits after CONNECT or a reload: a limit unchanged
+    /// keeps its buckets; a new one starts full.
+    pub(super) fn setup_rate(&mut self, sh: &Shared) {
+        let want = self.user_rate.or(self.cfg.publish_rate);
+        if self.rate.as_ref().map(|l| l.limit) != want {
+            self.rate = want.and_then(Limiter::new);
+        }
+        self.rate_active = self.rate.is_some() || self.account.rate.active();
+        if self.rate_active && self.rate_counters.is_none() {
+            let user = self.creds.borrow().user.unwrap_or_default().to_string();
+            self.rate_counters = Some(sh.rate_counters(&self.account.name, &user));
+        }
+    }
+
+    /// Checks a message of `size` bytes against the limits. False: not delivered (dropped,
+    /// or the connection closed). A backpressure pause is left in `rate_pause`.
+    #[cold]
+    pub(super) fn rate_admit(&mut self, size: u64, now: Time, sh: &Shared) -> bool {
+        let mut pause = std::time::Duration::ZERO;
+        // The connection's own limit first: a message it refuses never uses the account's
+        // shared budget.
+        for own in [true, false] {
+            let v = if own {
+                match &mut self.rate {
+                    Some(l) => judge(l, size, now),
+                    None => continue,
+                }
+            } else if self.account.rate.active() {
+                match self.account.rate.with(|l| judge(l, size, now)) {
+                    Some(v) => v,
+                    None => continue,
+                }
+            } else {
+                continue;
+            };
+            match v {
+                Verdict::Pass => {}
+                Verdict::Pause(d) => pause = pause.max(d),
+                Verdict::Drop => {
+                    if let Some(c) = &self.rate_counters {
+                        c.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    return false;
+                }
+                Verdict::Disconnect => {
+                    self.log(LogLevel::Error, PUBLISH_RATE_EXCEEDED.to_string());
+                    self.send_err(PUBLISH_RATE_EXCEEDED);
+                    self.close(CloseReason::PublishRateExceeded, now, sh);
+                    return false;
+                }
+            }
+        }
+        if !pause.is_zero() {
+            let until = now + pause;
+            self.rate_pause = Some(self.rate_pause.map_or(until, |t| t.max(until)));
+        }
+        true
+    }
+
+    /// The pause a backpressure limit asked for, taken once (the read loop stops there).
+    pub(super) fn take_rate_pause(&mut self, now: Time) -> Option<Time> {
+        let until = self.rate_pause.take()?;
+        if let Some(c) = &self.rate_counters {
+            c.throttled(until.saturating_since(now));
+        }
+        Some(until)
+    }
+}
+
+/// Kept for the log (a connection's counters live in `Shared`).
+pub(super) type Counters = Option<Arc<crate::rate::RateCounters>>;

@@ -1,0 +1,171 @@
+//! Publish rate limits on connections: backpressure pauses reading and loses nothing, drop
+//! drops and counts, disconnect closes with `Publish Rate Exceeded`, an account's budget is
+//! shared, and a reload applies a new limit to live connections.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::auth::User;
+use crate::client::Notify;
+use crate::options::{AccountOptions, Options, RateAction, RateLimit};
+
+struct Nop;
+impl Notify for Nop {
+    fn notify(&self) {}
+}
+
+const T0: Time = Time::from_nanos(1_000_000_000);
+
+fn limit(msgs: u64, burst: u64, action: RateAction) -> RateLimit {
+    RateLimit {
+        msgs: Some(msgs),
+        burst_msgs: Some(burst),
+        action,
+        ..RateLimit::default()
+    }
+}
+
+fn connected(sh: &Shared, connect: &str, ops: &str) -> Connection {
+    let mut c = Connection::accept(sh, T0, None, Arc::new(Nop));
+    c.handle().take(&mut Vec::new());
+    c.handle_read(T0, format!("CONNECT {connect}\r\n{ops}").as_bytes(), sh)
+        .unwrap();
+    c
+}
+
+fn recv(c: &Connection) -> String {
+    let mut out = Vec::new();
+    c.handle().take(&mut out);
+    String::from_utf8(out).unwrap()
+}
+
+const QUIET: &str = r#"{"verbose":false}"#;
+
+#[test]
+fn backpressure_pauses_reading_and_loses_nothing() {
+    let sh = Shared::new(
+        Options {
+            publish_rate: Some(limit(10, 2, RateAction::Backpressure)),
+            ..Options::default()
+        },
+        "N".into(),
+        T0,
+    );
+    let sub = connected(&sh, QUIET, "SUB foo 1\r\n");
+    let mut p = connected(&sh, QUIET, "");
+    let burst = b"PUB foo 1\r\nx\r\n".repeat(5);
+    let mut off = 0;
+    let mut now = T0;
+    let mut pauses = 0;
+    while off < burst.len() {
+        off += p.handle_read_paced(now, &burst[off..], &sh).unwrap();
+        if let Some(until) = p.poll_read_pause() {
+            assert!(until > now);
+            now = until;
+            pauses += 1;
+        }
+    }
+    assert_eq!(recv(&sub).matches("MSG foo 1 1").count(), 5, "nothing lost");
+    // Two in the burst, then one every 100 ms: about 0.3 s for the other three.
+    assert!(pauses >= 3, "{pauses} pauses");
+    assert!(
+        now - T0 >= Duration::from_millis(290) && now - T0 <= Duration::from_millis(310),
+        "took {:?}",
+        now - T0
+    );
+    let c = sh.rate_counters("$G", "");
+    assert!(c.throttled_nanos.load(std::sync::atomic::Ordering::Relaxed) > 0);
+}
+
+#[test]
+fn drop_drops_and_counts() {
+    let sh = Shared::new(
+        Options {
+            publish_rate: Some(limit(10, 2, RateAction::Drop)),
+            ..Options::default()
+        },
+        "N".into(),
+        T0,
+    );
+    let sub = connected(&sh, QUIET, "SUB foo 1\r\n");
+    let _p = connected(&sh, QUIET, &"PUB foo 1\r\nx\r\n".repeat(5));
+    assert_eq!(recv(&sub).matches("MSG foo 1 1").count(), 2);
+    let c = sh.rate_counters("$G", "");
+    assert_eq!(c.dropped.load(std::sync::atomic::Ordering::Relaxed), 3);
+}
+
+#[test]
+fn disconnect_closes_with_its_error() {
+    let sh = Shared::new(
+        Options {
+            publish_rate: Some(limit(10, 2, RateAction::Disconnect)),
+            ..Options::default()
+        },
+        "N".into(),
+        T0,
+    );
+    let mut p = Connection::accept(&sh, T0, None, Arc::new(Nop));
+    p.handle().take(&mut Vec::new());
+    let r = p.handle_read(
+        T0,
+        format!("CONNECT {QUIET}\r\n{}", "PUB foo 1\r\nx\r\n".repeat(3)).as_bytes(),
+        &sh,
+    );
+    assert_eq!(r, Err(CloseReason::PublishRateExceeded));
+    assert_eq!(recv(&p), "-ERR 'Publish Rate Exceeded'\r\n");
+}
+
+#[test]
+fn a_users_limit_wins_over_the_default_and_an_account_budget_is_shared() {
+    let user = |name: &str, rate| User {
+        name: name.into(),
+        password: "p".into(),
+        account: Some("A".into()),
+        permissions: None,
+        publish_rate: rate,
+    };
+    let mut o = Options {
+        publish_rate: Some(limit(1000, 1000, RateAction::Drop)),
+        ..Options::default()
+    };
+    o.auth.users = vec![
+        user("u1", Some(limit(10, 1, RateAction::Drop))),
+        user("u2", None),
+        user("u3", None),
+    ];
+    o.accounts = vec![AccountOptions {
+        name: "A".into(),
+        publish_rate: Some(limit(10, 3, RateAction::Drop)),
+        ..AccountOptions::default()
+    }];
+    let sh = Shared::new(o, "N".into(), T0);
+    let login = |u: &str| format!(r#"{{"verbose":false,"user":"{u}","pass":"p"}}"#);
+    let sub = connected(&sh, &login("u2"), "SUB foo 1\r\n");
+    // u1's own limit (burst 1) is tighter than the default.
+    let _p1 = connected(&sh, &login("u1"), &"PUB foo 1\r\nx\r\n".repeat(3));
+    assert_eq!(recv(&sub).matches("MSG").count(), 1);
+    // The account's budget (burst 3) is shared: one went to u1, two are left for u3.
+    let _p3 = connected(&sh, &login("u3"), &"PUB foo 1\r\nx\r\n".repeat(5));
+    assert_eq!(recv(&sub).matches("MSG").count(), 2);
+}
+
+#[test]
+fn a_reload_applies_a_new_limit_to_a_live_connection() {
+    let o = Options {
+        publish_rate: Some(limit(10, 1, RateAction::Drop)),
+        ..Options::default()
+    };
+    let sh = Shared::new(o.clone(), "N".into(), T0);
+    let sub = connected(&sh, QUIET, "SUB foo 1\r\n");
+    let mut p = connected(&sh, QUIET, &"PUB foo 1\r\nx\r\n".repeat(3));
+    assert_eq!(recv(&sub).matches("MSG").count(), 1);
+    let mut o2 = o;
+    o2.publish_rate = Some(limit(10, 5, RateAction::Drop));
+    sh.apply_reload(&o2);
+    p.handle_config_change(T0, &sh);
+    p.handle_read(T0, "PUB foo 1\r\nx\r\n".repeat(6).as_bytes(), &sh)
+        .unwrap();
+    assert_eq!(recv(&sub).matches("MSG").count(), 5, "the new burst, full");
+    assert!(!p.is_closed());
+}
