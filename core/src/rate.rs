@@ -18,31 +18,41 @@ use std::time::Duration;
 use crate::options::{RateAction, RateLimit};
 use crate::Time;
 
-/// One token bucket.
+/// One token bucket, in integer nano-tokens (1e-9 of a token): a refill is one multiply,
+/// a take one subtraction, and messages read at the same `now` (one read buffer) skip the
+/// refill altogether.
 #[derive(Debug, Clone)]
 struct Bucket {
-    per_sec: f64,
-    burst: f64,
-    tokens: f64,
+    /// Tokens per second (= nano-tokens per nanosecond).
+    per_sec: i128,
+    /// The bucket's size, in nano-tokens.
+    burst: i128,
+    /// What is in it, in nano-tokens (negative: a backpressure debt).
+    tokens: i128,
     /// When it was last refilled; `None` until first used (it is full then).
     last: Option<Time>,
 }
 
+/// Nano-tokens per token.
+const NANO: i128 = 1_000_000_000;
+
 impl Bucket {
     fn new(rate: u64, burst: Option<u64>) -> Bucket {
-        let burst = burst.unwrap_or(rate).max(1) as f64;
+        let burst = i128::from(burst.unwrap_or(rate).max(1)) * NANO;
         Bucket {
-            per_sec: rate as f64,
+            per_sec: i128::from(rate.max(1)),
             burst,
             tokens: burst,
             last: None,
         }
     }
 
+    #[inline]
     fn refill(&mut self, now: Time) {
         match self.last {
+            Some(last) if now == last => {}
             Some(last) if now > last => {
-                let dt = now.saturating_since(last).as_secs_f64();
+                let dt = i128::from(now.as_nanos() - last.as_nanos());
                 self.tokens = (self.tokens + dt * self.per_sec).min(self.burst);
                 self.last = Some(now);
             }
@@ -53,10 +63,11 @@ impl Bucket {
 
     /// The time until the tokens are back to zero (from a debt).
     fn debt_time(&self) -> Duration {
-        if self.tokens >= 0.0 {
+        if self.tokens >= 0 {
             Duration::ZERO
         } else {
-            Duration::from_secs_f64(-self.tokens / self.per_sec)
+            let ns = (-self.tokens + self.per_sec - 1) / self.per_sec;
+            Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
         }
     }
 }
@@ -85,38 +96,52 @@ impl Limiter {
 
     /// Backpressure: takes one message of `size` bytes (into debt if need be) and returns how
     /// long the publisher must not be read for the debt to be repaid (`None`: no pause).
+    #[inline]
     pub fn charge(&mut self, size: u64, now: Time) -> Option<Duration> {
-        let mut pause = Duration::ZERO;
-        for (b, n) in [(&mut self.msgs, 1.0), (&mut self.bytes, size as f64)] {
-            if let Some(b) = b {
-                b.refill(now);
-                b.tokens -= n;
-                pause = pause.max(b.debt_time());
-            }
+        let mut in_debt = false;
+        if let Some(b) = &mut self.msgs {
+            b.refill(now);
+            b.tokens -= NANO;
+            in_debt |= b.tokens < 0;
         }
+        if let Some(b) = &mut self.bytes {
+            b.refill(now);
+            b.tokens -= i128::from(size) * NANO;
+            in_debt |= b.tokens < 0;
+        }
+        if !in_debt {
+            return None;
+        }
+        let pause = [&self.msgs, &self.bytes]
+            .into_iter()
+            .flatten()
+            .map(Bucket::debt_time)
+            .max()
+            .unwrap_or_default();
         (!pause.is_zero()).then_some(pause)
     }
 
     /// Drop or disconnect: takes one message of `size` bytes if both buckets have the
     /// tokens; false (nothing taken) if not.
+    #[inline]
     pub fn try_take(&mut self, size: u64, now: Time) -> bool {
-        let ok = [(&mut self.msgs, 1.0), (&mut self.bytes, size as f64)]
-            .into_iter()
-            .all(|(b, n)| {
-                b.as_mut().is_none_or(|b| {
-                    b.refill(now);
-                    b.tokens >= n
-                })
-            });
-        if ok {
-            if let Some(b) = &mut self.msgs {
-                b.tokens -= 1.0;
-            }
-            if let Some(b) = &mut self.bytes {
-                b.tokens -= size as f64;
-            }
+        let need = |b: &mut Option<Bucket>, n: i128| {
+            b.as_mut().is_none_or(|b| {
+                b.refill(now);
+                b.tokens >= n
+            })
+        };
+        let bytes = i128::from(size) * NANO;
+        if !(need(&mut self.msgs, NANO) && need(&mut self.bytes, bytes)) {
+            return false;
         }
-        ok
+        if let Some(b) = &mut self.msgs {
+            b.tokens -= NANO;
+        }
+        if let Some(b) = &mut self.bytes {
+            b.tokens -= bytes;
+        }
+        true
     }
 }
 

@@ -52,8 +52,29 @@ impl State {
 
     /// Checks a message of `size` bytes against the limits. False: not delivered (dropped,
     /// or the connection closed). A backpressure pause is left in `rate_pause`.
-    #[cold]
+    ///
+    /// The common case (only the connection's own backpressure limit, and room in it) is a
+    /// refill check and two subtractions, inline; the rest is out of line.
+    #[inline]
     pub(super) fn rate_admit(&mut self, size: u64, now: Time, sh: &Shared) -> bool {
+        if let Some(l) = &mut self.rate {
+            if l.action() == RateAction::Backpressure && !self.account.rate.active() {
+                if let Some(d) = l.charge(size, now) {
+                    self.note_pause(now + d);
+                }
+                return true;
+            }
+        }
+        self.rate_admit_slow(size, now, sh)
+    }
+
+    fn note_pause(&mut self, until: Time) {
+        self.rate_pause = Some(self.rate_pause.map_or(until, |t| t.max(until)));
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn rate_admit_slow(&mut self, size: u64, now: Time, sh: &Shared) -> bool {
         let mut pause = std::time::Duration::ZERO;
         // The connection's own limit first: a message it refuses never uses the account's
         // shared budget.
@@ -89,8 +110,7 @@ impl State {
             }
         }
         if !pause.is_zero() {
-            let until = now + pause;
-            self.rate_pause = Some(self.rate_pause.map_or(until, |t| t.max(until)));
+            self.note_pause(now + pause);
         }
         true
     }
