@@ -217,6 +217,81 @@ pub struct AccountInfo {
     pub subscriptions: u64,
     /// Its sublist statistics.
     pub sublist_stats: crate::sublist::SublistStats,
+    /// Ours: its publish rate limit and what it did, when it has one or its users were
+    /// throttled (omitted otherwise, so the document is Go's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publish_rate: Option<RateInfo>,
+}
+
+/// An account's publish rate in `/accountz?acc=NAME` (ours).
+#[derive(Debug, Clone, Serialize)]
+pub struct RateInfo {
+    /// The account's own shared limit, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<RateLimitInfo>,
+    /// Seconds its publishers were not read for (all its users).
+    pub throttled_seconds: f64,
+    /// Messages dropped (all its users).
+    pub dropped: u64,
+}
+
+/// A `publish_rate` as configured.
+#[derive(Debug, Clone, Serialize)]
+pub struct RateLimitInfo {
+    /// Messages per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub msgs: Option<u64>,
+    /// Bytes per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// Burst, messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burst_msgs: Option<u64>,
+    /// Burst, bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burst_bytes: Option<u64>,
+    /// `backpressure`, `drop` or `disconnect`.
+    pub action: &'static str,
+}
+
+fn rate_info(sh: &Shared, account: &str) -> Option<RateInfo> {
+    use std::sync::atomic::Ordering;
+    let opts = sh.opts();
+    let limit = opts
+        .accounts
+        .iter()
+        .find(|a| a.name == account)
+        .and_then(|a| a.publish_rate)
+        .map(|l| RateLimitInfo {
+            msgs: l.msgs,
+            bytes: l.bytes,
+            burst_msgs: l.burst_msgs,
+            burst_bytes: l.burst_bytes,
+            action: match l.action {
+                crate::options::RateAction::Backpressure => "backpressure",
+                crate::options::RateAction::Drop => "drop",
+                crate::options::RateAction::Disconnect => "disconnect",
+            },
+        });
+    let counters: Vec<_> = sh
+        .all_rate_counters()
+        .into_iter()
+        .filter(|((a, _), _)| a == account)
+        .collect();
+    if limit.is_none() && counters.is_empty() {
+        return None;
+    }
+    Some(RateInfo {
+        limit,
+        throttled_seconds: counters
+            .iter()
+            .map(|(_, c)| c.throttled_nanos.load(Ordering::Relaxed) as f64 / 1e9)
+            .sum(),
+        dropped: counters
+            .iter()
+            .map(|(_, c)| c.dropped.load(Ordering::Relaxed))
+            .sum(),
+    })
 }
 
 /// `/accountz`: the account list, or with `acc=NAME` that account's details. Errors: an
@@ -246,6 +321,7 @@ pub fn accountz(sh: &Shared, clock: Clock, q: &Query) -> Result<Accountz, QueryE
                 client_connections: sh.num_clients_in(&acc.name),
                 subscriptions: acc.num_subscriptions() as u64,
                 sublist_stats: acc.sublist_stats(),
+                publish_rate: rate_info(sh, &acc.name),
             });
         }
     }
