@@ -101,14 +101,7 @@ impl Node {
             return;
         };
         for url in cluster.routes {
-            self.peers.push(Peer {
-                url: url.clone(),
-                explicit: true,
-                server_id: None,
-                state: PeerState::Dialing,
-                failures: 0,
-            });
-            self.actions.push_back(NodeAction::Dial(url));
+            self.dial_new(url, true, None);
         }
     }
 
@@ -251,14 +244,7 @@ impl Node {
         }
         for url in wanted {
             if !self.peers.iter().any(|p| p.url == url) {
-                self.peers.push(Peer {
-                    url: url.clone(),
-                    explicit: true,
-                    server_id: None,
-                    state: PeerState::Dialing,
-                    failures: 0,
-                });
-                self.actions.push_back(NodeAction::Dial(url));
+                self.dial_new(url, true, None);
             }
         }
     }
@@ -289,14 +275,7 @@ impl Node {
         if known {
             return;
         }
-        self.peers.push(Peer {
-            url: url.clone(),
-            explicit: false,
-            server_id: Some(server_id),
-            state: PeerState::Dialing,
-            failures: 0,
-        });
-        self.actions.push_back(NodeAction::Dial(url));
+        self.dial_new(url, false, Some(server_id));
     }
 
     /// Dials the peers whose wait is over.
@@ -318,6 +297,18 @@ impl Node {
                 _ => None,
             })
             .min()
+    }
+
+    /// A URL not known yet: remember it and dial it.
+    fn dial_new(&mut self, url: RouteUrl, explicit: bool, server_id: Option<String>) {
+        self.peers.push(Peer {
+            url: url.clone(),
+            explicit,
+            server_id,
+            state: PeerState::Dialing,
+            failures: 0,
+        });
+        self.actions.push_back(NodeAction::Dial(url));
     }
 
     fn peer_mut(&mut self, url: &RouteUrl) -> Option<&mut Peer> {
