@@ -18,7 +18,7 @@
 //!
 //! # Layout
 //!
-//! - [`variant`]: the scenarios (plain, reload, world, lame duck, long, cluster) and the environment
+//! - [`variant`]: the scenarios (plain, reload, world, lame duck, long, cluster, rate) and the environment
 //!   (`SIM_VARIANT`, `SIM_SEED`, `SIM_SWEEP`).
 //! - [`workload`]: the swarm configuration drawn from a seed, and the clients' random
 //!   choices (subjects, actions, payload sizes, chunk sizes).
@@ -26,6 +26,8 @@
 //!   asks for.
 //! - [`faults`]: network and node faults of the safety phase, node clocks.
 //! - [`cluster`]: the cluster of the `cluster` variant (addresses, topology, route options).
+//! - [`rate`]: the `rate` variant: publish rate limits, connections driven with flow
+//!   control (`handle_read_paced`, `poll_read_pause`), its own small world and oracles.
 //! - [`world`]: the event queue, nodes, sessions, links and the main loop; drives the core.
 //! - [`client`]: the sans-IO client model (parser, PONGs, replies, reconnects).
 //! - [`oracle`]: the naive per-node, per-account server model and the delivery rules.
@@ -38,6 +40,7 @@ pub mod cluster;
 pub mod faults;
 pub mod features;
 pub mod oracle;
+pub mod rate;
 pub mod trace;
 pub mod variant;
 pub mod workload;
@@ -97,6 +100,9 @@ pub fn repro_line(variant: Variant, seed: u64) -> String {
 
 /// Runs `cfg` to completion. Deterministic: the same config gives the same result and trace.
 pub fn run(cfg: Config) -> Result<Outcome, Failure> {
+    if cfg.rate.is_some() {
+        return rate::run(&cfg).map(|r| r.outcome);
+    }
     let (variant, seed) = (cfg.variant, cfg.seed);
     let mut w = world::World::new(cfg);
     w.run().map_err(|(at_ns, violation)| Failure {

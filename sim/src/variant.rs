@@ -23,17 +23,21 @@ pub enum Variant {
     /// 2..=5 nodes joined by routes into one cluster (explicit routes in a drawn topology,
     /// the rest by gossip), faults on client and route links, node crashes.
     Cluster,
+    /// One node, two tenants: a flooder over its publish rate limit (backpressure or drop)
+    /// and a calm one, connections driven with flow control, a reload of the limit.
+    Rate,
 }
 
 impl Variant {
     /// Every variant, in the order sweeps run them.
-    pub const ALL: [Variant; 6] = [
+    pub const ALL: [Variant; 7] = [
         Variant::Plain,
         Variant::Reload,
         Variant::World,
         Variant::LameDuck,
         Variant::Long,
         Variant::Cluster,
+        Variant::Rate,
     ];
 
     /// The name `SIM_VARIANT` takes.
@@ -45,6 +49,7 @@ impl Variant {
             Variant::LameDuck => "lame_duck",
             Variant::Long => "long",
             Variant::Cluster => "cluster",
+            Variant::Rate => "rate",
         }
     }
 
@@ -62,6 +67,7 @@ impl Variant {
             Variant::LameDuck => Config::lame_duck(seed),
             Variant::Long => Config::long(seed),
             Variant::Cluster => Config::cluster(seed),
+            Variant::Rate => crate::rate::config(seed),
         }
     }
 }

@@ -54,6 +54,15 @@ pub enum Sabotage {
     /// harness whose model forgot an import, or a server that leaks messages into another
     /// account on those subjects). Needs imports ([`crate::features::Features::imports`]).
     ForgetImport,
+    /// `rate` variant: the driver ignores `poll_read_pause` and offers every byte at once
+    /// (a runtime without flow control), while the oracle expects the limit's rate.
+    IgnorePause,
+    /// `rate` variant: the reload is published (`Shared::apply_reload`) but no connection
+    /// is told (`handle_config_change` never runs).
+    SkipConfigChange,
+    /// `rate` variant: the driver sleeps through any connection's pause for every
+    /// connection (one thread serving all sockets), so the calm tenant waits too.
+    GlobalPause,
 }
 
 /// The swarm configuration of one run.
@@ -118,6 +127,8 @@ pub struct Config {
     pub sabotage: Option<Sabotage>,
     /// Upper bound on processed events; beyond it the run fails with `NoLiveness`.
     pub max_events: u64,
+    /// The `rate` variant's tenants and limits, when set (see [`crate::rate`]).
+    pub rate: Option<crate::rate::RatePlan>,
 }
 
 /// A config reload mid-traffic: every client logs in as its own user; at `at_ns` the server
@@ -231,6 +242,7 @@ impl Config {
             quiet_ns: quiet_for(ping_interval),
             sabotage: None,
             max_events: 4_000_000,
+            rate: None,
         }
     }
 

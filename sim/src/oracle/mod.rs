@@ -143,6 +143,14 @@ pub enum ViolationKind {
     LameDuck,
     /// A delivery whose subject, reply, payload or framing differs from what was published.
     Corrupt,
+    /// `rate` variant: a publisher's delivered rate broke its limit's bounds (or a reload
+    /// did not take effect in time).
+    Rate,
+    /// `rate` variant: a drop not counted, counted but delivered, or in a mode that never
+    /// drops.
+    Dropped,
+    /// `rate` variant: the calm tenant was slowed by the flooder.
+    Starved,
 }
 
 /// A broken rule, with enough detail to start debugging.
