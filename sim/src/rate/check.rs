@@ -25,7 +25,9 @@
 //!     each calm message's latency (written by its client to parsed by a subscriber, in
 //!     simulated time) may exceed that run's by at most [`CALM_SLACK_NS`].
 //! (e) **A reload takes effect within one refill period**: from the reload on, the new
-//!     limit's conformance (c) holds (its bucket starts full), and by the end the phase's
+//!     limit's conformance (c) holds (its bucket starts full; a reload that leaves the
+//!     limit as it was keeps the old bucket, so no new burst: `B` drops out of both
+//!     phase bounds), and by the end the phase's
 //!     admissions reach its lower bound (with the new burst) computed from `reload + P`,
 //!     `P` = the refill period: the pause the old limit may still have granted (one message
 //!     per connection at the old rate).
@@ -296,6 +298,10 @@ pub struct Bounds {
     pub to_ns: u64,
     /// What the flooder tenant offers, msgs/s.
     pub offered: f64,
+    /// The phase starts with a full bucket: the run's start, or a reload that changed the
+    /// limit (a new bucket). A reload that left it unchanged keeps the old, empty one (the
+    /// flooder is backlogged): no new burst, which the bounds then check.
+    pub fresh: bool,
 }
 
 /// What a phase measured.
@@ -321,7 +327,8 @@ impl Measured {
     pub fn ratio(&self) -> f64 {
         let b = &self.bounds;
         let t = (b.to_ns - b.from_ns) as f64 / 1e9;
-        self.n as f64 / (b.burst + b.rate * t).min(b.offered * t)
+        let burst = if b.fresh { b.burst } else { 0.0 };
+        self.n as f64 / (burst + b.rate * t).min(b.offered * t)
     }
 }
 
@@ -377,6 +384,7 @@ impl RatePlan {
             (self.reload_ns, self.reload_ns + p, self.end_ns)
         };
         Bounds {
+            fresh: phase == 0 || self.after != self.before,
             offered: self.offered_per_conn() * self.flooders as f64,
             rate: r * k,
             burst: b * k,
@@ -408,9 +416,10 @@ pub fn check_phase(b: Bounds, adm: &[u64], phase: usize) -> Result<Measured, Vio
     let t_lower = b.to_ns.saturating_sub(b.lower_from_ns) as f64 / 1e9;
     // The bucket starts full (at the start, and after the reload: a changed limit is a new
     // bucket), so a backlogged flooder gets the burst plus the rate, unless it offers less.
-    let owed = (b.burst + b.rate * t_lower).min(b.offered * t_lower);
+    let burst = if b.fresh { b.burst } else { 0.0 };
+    let owed = (burst + b.rate * t_lower).min(b.offered * t_lower);
     let lower = (1.0 - RATE_TOLERANCE) * owed - LOWER_SLACK_MSGS;
-    let upper = b.burst + b.debt + (1.0 + RATE_TOLERANCE) * b.rate * t;
+    let upper = burst + b.debt + (1.0 + RATE_TOLERANCE) * b.rate * t;
     let m = Measured {
         bounds: b,
         n: inside,
