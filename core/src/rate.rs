@@ -98,10 +98,17 @@ impl Limiter {
     /// long the publisher must not be read for the debt to be repaid (`None`: no pause).
     #[inline]
     pub fn charge(&mut self, size: u64, now: Time) -> Option<Duration> {
+        self.charge_many(1, size, now)
+    }
+
+    /// Backpressure for `msgs` messages of `bytes` bytes in all, at once (an account's
+    /// shared limit is charged per batch of messages, not per message: one lock).
+    #[inline]
+    pub fn charge_many(&mut self, msgs: u64, size: u64, now: Time) -> Option<Duration> {
         let mut in_debt = false;
         if let Some(b) = &mut self.msgs {
             b.refill(now);
-            b.tokens -= NANO;
+            b.tokens -= i128::from(msgs) * NANO;
             in_debt |= b.tokens < 0;
         }
         if let Some(b) = &mut self.bytes {
@@ -233,6 +240,8 @@ mod tests {
 #[derive(Debug, Default)]
 pub struct Shared {
     active: std::sync::atomic::AtomicBool,
+    /// Its action is backpressure (charged per batch; see [`Limiter::charge_many`]).
+    batched: std::sync::atomic::AtomicBool,
     limiter: parking_lot::Mutex<Option<Limiter>>,
 }
 
@@ -250,7 +259,17 @@ impl Shared {
             return;
         }
         *l = limit.and_then(Limiter::new);
+        let backpressure = l
+            .as_ref()
+            .is_some_and(|x| x.action() == RateAction::Backpressure);
+        self.batched.store(backpressure, Ordering::Release);
         self.active.store(l.is_some(), Ordering::Release);
+    }
+
+    /// True if the account's limit is backpressure: connections may charge it per batch.
+    #[inline]
+    pub fn batched(&self) -> bool {
+        self.batched.load(Ordering::Acquire)
     }
 
     /// Runs `f` on the limiter, if any.

@@ -11,6 +11,9 @@ use crate::rate::Limiter;
 use crate::shared::Shared;
 use crate::Time;
 
+/// Messages charged to an account's shared backpressure limit at once.
+pub const ACCOUNT_BATCH: u64 = 32;
+
 /// The `-ERR` a publisher over a `disconnect` limit gets.
 pub const PUBLISH_RATE_EXCEEDED: &str = "Publish Rate Exceeded";
 
@@ -57,15 +60,41 @@ impl State {
     /// refill check and two subtractions, inline; the rest is out of line.
     #[inline]
     pub(super) fn rate_admit(&mut self, size: u64, now: Time, sh: &Shared) -> bool {
-        if let Some(l) = &mut self.rate {
-            if l.action() == RateAction::Backpressure && !self.account.rate.active() {
+        let own_bp = self
+            .rate
+            .as_ref()
+            .is_none_or(|l| l.action() == RateAction::Backpressure);
+        let acct = self.account.rate.active();
+        if own_bp && (!acct || self.account.rate.batched()) {
+            if let Some(l) = &mut self.rate {
                 if let Some(d) = l.charge(size, now) {
                     self.note_pause(now + d);
                 }
-                return true;
             }
+            if acct {
+                // The account's shared bucket is charged every ACCOUNT_BATCH messages (and
+                // at the end of each read): one lock instead of one per message. A debt is
+                // repaid by the pause all the same; at most a batch runs ahead of it.
+                self.acct_owed.0 += 1;
+                self.acct_owed.1 += size;
+                if self.acct_owed.0 >= ACCOUNT_BATCH {
+                    self.flush_account_rate(now);
+                }
+            }
+            return true;
         }
         self.rate_admit_slow(size, now, sh)
+    }
+
+    /// Charges the account what this connection published since its last charge.
+    pub(super) fn flush_account_rate(&mut self, now: Time) {
+        let (msgs, bytes) = std::mem::take(&mut self.acct_owed);
+        if msgs == 0 {
+            return;
+        }
+        if let Some(Some(d)) = self.account.rate.with(|l| l.charge_many(msgs, bytes, now)) {
+            self.note_pause(now + d);
+        }
     }
 
     fn note_pause(&mut self, until: Time) {

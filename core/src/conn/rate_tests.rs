@@ -169,3 +169,40 @@ fn a_reload_applies_a_new_limit_to_a_live_connection() {
     assert_eq!(recv(&sub).matches("MSG").count(), 5, "the new burst, full");
     assert!(!p.is_closed());
 }
+
+#[test]
+fn an_account_backpressure_budget_is_charged_per_read_and_repaid_by_a_pause() {
+    let mut o = Options::default();
+    o.auth.users = vec![User {
+        name: "u".into(),
+        password: "p".into(),
+        account: Some("A".into()),
+        permissions: None,
+        publish_rate: None,
+    }];
+    o.accounts = vec![AccountOptions {
+        name: "A".into(),
+        publish_rate: Some(limit(10, 2, RateAction::Backpressure)),
+        ..AccountOptions::default()
+    }];
+    let sh = Shared::new(o, "N".into(), T0);
+    let login = r#"{"verbose":false,"user":"u","pass":"p"}"#;
+    let sub = connected(&sh, login, "SUB foo 1\r\n");
+    let mut p = connected(&sh, login, "");
+    let mut now = T0;
+    let burst = b"PUB foo 1\r\nx\r\n".repeat(10);
+    let mut off = 0;
+    while off < burst.len() {
+        off += p.handle_read_paced(now, &burst[off..], &sh).unwrap();
+        if let Some(until) = p.poll_read_pause() {
+            now = until;
+        }
+    }
+    assert_eq!(recv(&sub).matches("MSG").count(), 10, "nothing lost");
+    // 10 messages, 2 in the burst, 10/s: the pause repays 0.8 s of debt.
+    let took = now - T0;
+    assert!(
+        took >= Duration::from_millis(790) && took <= Duration::from_millis(810),
+        "{took:?}"
+    );
+}
