@@ -171,8 +171,8 @@ struct State {
     rate_pause: Option<Time>,
     /// Where its throttled time and drops are counted.
     rate_counters: rate::Counters,
-    /// Messages and bytes published but not yet charged to the account's shared limit.
-    acct_owed: (u64, u64),
+    /// Messages and bytes published but not yet charged to the backpressure limits.
+    rate_owed: (u64, u64),
 }
 
 /// Work accumulated during one read batch and settled at its end.
@@ -575,9 +575,9 @@ impl Connection {
                 }
             }
         }
-        if self.st.acct_owed.0 > 0 {
-            // The account's shared limit is charged once per read (see `rate_admit`).
-            self.st.flush_account_rate(now);
+        if self.st.rate_owed.0 > 0 {
+            // Backpressure limits are charged at least once per read (see `rate_admit`).
+            self.st.flush_rate(now);
             if let Some(until) = self.st.take_rate_pause(now) {
                 if paced {
                     self.st.stall.until = Some(self.st.stall.until.map_or(until, |t| t.max(until)));
@@ -693,7 +693,7 @@ impl State {
             rate_active: false,
             rate_pause: None,
             rate_counters: None,
-            acct_owed: (0, 0),
+            rate_owed: (0, 0),
         }
     }
 

@@ -11,8 +11,8 @@ use crate::rate::Limiter;
 use crate::shared::Shared;
 use crate::Time;
 
-/// Messages charged to an account's shared backpressure limit at once.
-pub const ACCOUNT_BATCH: u64 = 32;
+/// Messages charged to backpressure limits at once (see `rate_admit`).
+pub const RATE_BATCH: u64 = 32;
 
 /// The `-ERR` a publisher over a `disconnect` limit gets.
 pub const PUBLISH_RATE_EXCEEDED: &str = "Publish Rate Exceeded";
@@ -66,34 +66,36 @@ impl State {
             .is_none_or(|l| l.action() == RateAction::Backpressure);
         let acct = self.account.rate.active();
         if own_bp && (!acct || self.account.rate.batched()) {
-            if let Some(l) = &mut self.rate {
-                if let Some(d) = l.charge(size, now) {
-                    self.note_pause(now + d);
-                }
-            }
-            if acct {
-                // The account's shared bucket is charged every ACCOUNT_BATCH messages (and
-                // at the end of each read): one lock instead of one per message. A debt is
-                // repaid by the pause all the same; at most a batch runs ahead of it.
-                self.acct_owed.0 += 1;
-                self.acct_owed.1 += size;
-                if self.acct_owed.0 >= ACCOUNT_BATCH {
-                    self.flush_account_rate(now);
-                }
+            // Backpressure limits (the connection's and its account's) are charged every
+            // RATE_BATCH messages and at the end of each read, not per message: a counter
+            // here, one charge (and one lock for the account's) per batch. The debt is
+            // repaid by the pause all the same; at most a batch runs ahead of it.
+            self.rate_owed.0 += 1;
+            self.rate_owed.1 += size;
+            if self.rate_owed.0 >= RATE_BATCH {
+                self.flush_rate(now);
             }
             return true;
         }
         self.rate_admit_slow(size, now, sh)
     }
 
-    /// Charges the account what this connection published since its last charge.
-    pub(super) fn flush_account_rate(&mut self, now: Time) {
-        let (msgs, bytes) = std::mem::take(&mut self.acct_owed);
+    /// Charges the backpressure limits what this connection published since the last
+    /// charge; a debt becomes a pause.
+    pub(super) fn flush_rate(&mut self, now: Time) {
+        let (msgs, bytes) = std::mem::take(&mut self.rate_owed);
         if msgs == 0 {
             return;
         }
-        if let Some(Some(d)) = self.account.rate.with(|l| l.charge_many(msgs, bytes, now)) {
-            self.note_pause(now + d);
+        if let Some(l) = &mut self.rate {
+            if let Some(d) = l.charge_many(msgs, bytes, now) {
+                self.note_pause(now + d);
+            }
+        }
+        if self.account.rate.active() {
+            if let Some(Some(d)) = self.account.rate.with(|l| l.charge_many(msgs, bytes, now)) {
+                self.note_pause(now + d);
+            }
         }
     }
 
