@@ -143,6 +143,10 @@ pub struct ClientHandle {
     sub_deny: AtomicBool,
     /// The name it gave in CONNECT, for the lines others log about it (slow consumer).
     name: Mutex<String>,
+    /// Nanoseconds it was not read for, over its publish rate (`/connz`).
+    pub rate_throttled_nanos: AtomicU64,
+    /// Its messages dropped over its publish rate (`/connz`).
+    pub rate_dropped: AtomicU64,
 }
 
 impl std::fmt::Debug for ClientHandle {
@@ -187,6 +191,8 @@ impl ClientHandle {
             async_info: AtomicBool::new(false),
             sub_deny: AtomicBool::new(false),
             name: Mutex::new(String::new()),
+            rate_throttled_nanos: AtomicU64::new(0),
+            rate_dropped: AtomicU64::new(0),
         }
     }
 

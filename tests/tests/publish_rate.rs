@@ -22,10 +22,16 @@ fn rate(msgs: u64, burst: u64, action: RateAction) -> Options {
 }
 
 async fn metrics(port: u16) -> String {
+    get(port, "/metrics").await
+}
+
+async fn get(port: u16, path: &str) -> String {
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();
-    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).await.unwrap();
     out
@@ -75,6 +81,11 @@ async fn backpressure_slows_the_publisher_and_delivers_everything() {
             .unwrap_or_else(|| panic!("{rt:?}: no throttle series in {m}"));
         let secs: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
         assert!(secs > 0.2, "{rt:?}: throttled {secs}s");
+        let connz = get(ours.monitor_port(), "/connz").await;
+        assert!(
+            connz.contains("\"publish_throttled_seconds\": 0."),
+            "{rt:?}: {connz}"
+        );
         ours.shutdown().await;
     }
 }
@@ -109,6 +120,17 @@ async fn drop_is_counted_in_metrics() {
             drops as u64 + got,
             50,
             "{rt:?}: every message delivered or counted"
+        );
+        let drops = drops as u64;
+        let connz = get(ours.monitor_port(), "/connz").await;
+        assert!(
+            connz.contains(&format!("\"publish_dropped\": {drops}")),
+            "{rt:?}: {connz}"
+        );
+        let acc = get(ours.monitor_port(), "/accountz?acc=%24G").await;
+        assert!(
+            acc.contains(&format!("\"dropped\": {drops}")),
+            "{rt:?}: {acc}"
         );
         ours.shutdown().await;
     }

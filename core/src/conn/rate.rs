@@ -130,6 +130,9 @@ impl State {
                     if let Some(c) = &self.rate_counters {
                         c.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
+                    self.handle
+                        .rate_dropped
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     return false;
                 }
                 Verdict::Disconnect => {
@@ -149,9 +152,14 @@ impl State {
     /// The pause a backpressure limit asked for, taken once (the read loop stops there).
     pub(super) fn take_rate_pause(&mut self, now: Time) -> Option<Time> {
         let until = self.rate_pause.take()?;
+        let d = until.saturating_since(now);
         if let Some(c) = &self.rate_counters {
-            c.throttled(until.saturating_since(now));
+            c.throttled(d);
         }
+        self.handle.rate_throttled_nanos.fetch_add(
+            u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         Some(until)
     }
 }

@@ -237,8 +237,22 @@ pub struct ConnInfo {
     /// Subscription details (with `subs=detail`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subscriptions_list_detail: Option<Vec<SubDetail>>,
+    /// Ours: seconds it was not read for, over its publish rate (omitted when none).
+    #[serde(skip_serializing_if = "is_zero_f64")]
+    pub publish_throttled_seconds: f64,
+    /// Ours: messages of it dropped over its publish rate (omitted when none).
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub publish_dropped: u64,
     #[serde(skip)]
     key: SortKey,
+}
+
+fn is_zero_f64(v: &f64) -> bool {
+    *v == 0.0
+}
+
+fn is_zero_u64(v: &u64) -> bool {
+    *v == 0
 }
 
 /// Raw values for sorting (times as core nanoseconds).
@@ -302,6 +316,9 @@ pub fn connz(sh: &Shared, clock: Clock, o: &ConnzOptions) -> Connz {
                 authorized_user: auth_user(o, info.user.as_deref()),
                 subscriptions_list: None,
                 subscriptions_list_detail: None,
+                publish_throttled_seconds: h.rate_throttled_nanos.load(Ordering::Relaxed) as f64
+                    / 1e9,
+                publish_dropped: h.rate_dropped.load(Ordering::Relaxed),
                 key: SortKey {
                     start: info.start.as_nanos(),
                     last: last.as_nanos(),
@@ -375,6 +392,8 @@ pub fn connz(sh: &Shared, clock: Clock, o: &ConnzOptions) -> Connz {
                 authorized_user: auth_user(o, c.info.user.as_deref()),
                 subscriptions_list: list,
                 subscriptions_list_detail: detail,
+                publish_throttled_seconds: 0.0,
+                publish_dropped: 0,
                 key: SortKey {
                     start: c.info.start.as_nanos(),
                     last: c.last_activity.as_nanos(),
