@@ -66,7 +66,7 @@ impl State {
 
     /// Delivers `d` in account `acc`: every plain match and one member of each queue
     /// group, routes included only with `routes` (then once per route, in `acc`'s name).
-    fn deliver_in(
+    pub(super) fn deliver_in(
         &mut self,
         acc: &Arc<Account>,
         d: &Delivery<'_>,

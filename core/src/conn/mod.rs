@@ -173,6 +173,11 @@ struct State {
     rate_counters: rate::Counters,
     /// Messages and bytes published but not yet charged to the backpressure limits.
     rate_owed: (u64, u64),
+    /// When the last throttling advisory went out (see `conn/rate.rs`).
+    last_advisory: Option<Time>,
+    /// The system account and the server id, for advisories (set with a rate limit).
+    system_account: Option<Arc<Account>>,
+    server_id: String,
 }
 
 /// Work accumulated during one read batch and settled at its end.
@@ -694,6 +699,9 @@ impl State {
             rate_pause: None,
             rate_counters: None,
             rate_owed: (0, 0),
+            last_advisory: None,
+            system_account: None,
+            server_id: String::new(),
         }
     }
 

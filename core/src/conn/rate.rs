@@ -47,6 +47,10 @@ impl State {
             self.rate = want.and_then(Limiter::new);
         }
         self.rate_active = self.rate.is_some() || self.account.rate.active();
+        if self.rate_active && self.system_account.is_none() {
+            self.system_account = Some(Arc::clone(sh.system_account()));
+            self.server_id = sh.server_id().to_string();
+        }
         if self.rate_active && self.rate_counters.is_none() {
             let user = self.creds.borrow().user.unwrap_or_default().to_string();
             self.rate_counters = Some(sh.rate_counters(&self.account.name, &user));
@@ -153,6 +157,7 @@ impl State {
     pub(super) fn take_rate_pause(&mut self, now: Time) -> Option<Time> {
         let until = self.rate_pause.take()?;
         let d = until.saturating_since(now);
+        self.throttle_advisory(now, d);
         if let Some(c) = &self.rate_counters {
             c.throttled(d);
         }
@@ -161,6 +166,57 @@ impl State {
             std::sync::atomic::Ordering::Relaxed,
         );
         Some(until)
+    }
+}
+
+/// Most one advisory per connection per this long: the advisory is rate limited itself.
+pub const ADVISORY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The subject of the throttling advisory, in the system account: `$SYS.ACCOUNT.<acc>.
+/// PUBLISH.THROTTLED` (ours; Go has no publish rate limits).
+fn advisory_subject(account: &str) -> String {
+    format!("$SYS.ACCOUNT.{account}.PUBLISH.THROTTLED")
+}
+
+impl State {
+    /// Tells the system account that a publisher is being throttled: once when it starts,
+    /// then at most once per [`ADVISORY_INTERVAL`] while it goes on. JSON:
+    /// `{"type":"io.natsd.advisory.v1.publish_throttled","server":…,"account":…,"user":…,
+    /// "client":{"cid":…,"name":…,"ip":…},"pause_ns":…}`, published inside the server (and
+    /// to routes, for `$SYS` subscribers elsewhere).
+    fn throttle_advisory(&mut self, now: Time, pause: std::time::Duration) {
+        if self
+            .last_advisory
+            .is_some_and(|t| now.saturating_since(t) < ADVISORY_INTERVAL)
+        {
+            return;
+        }
+        self.last_advisory = Some(now);
+        let Some(sh_sys) = self.system_account.clone() else {
+            return;
+        };
+        let body = serde_json::json!({
+            "type": "io.natsd.advisory.v1.publish_throttled",
+            "server": self.server_id,
+            "account": self.account.name,
+            "user": self.creds.borrow().user.unwrap_or_default(),
+            "client": {
+                "cid": self.cid,
+                "name": self.opts.name,
+                "ip": self.addr.map(|a| a.ip().to_string()).unwrap_or_default(),
+            },
+            "pause_ns": u64::try_from(pause.as_nanos()).unwrap_or(u64::MAX),
+        });
+        let payload = serde_json::to_vec(&body).expect("JSON always serialises");
+        let subject = advisory_subject(&self.account.name);
+        let d = crate::client::Delivery {
+            subject: subject.as_bytes(),
+            reply: None,
+            header_len: 0,
+            payload: &payload,
+            has_headers: false,
+        };
+        self.deliver_in(&sh_sys, &d, now, true);
     }
 }
 

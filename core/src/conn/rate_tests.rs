@@ -237,3 +237,62 @@ fn backpressure_is_exact_when_messages_come_one_read_at_a_time() {
     );
     assert_eq!(now - T0, Duration::from_millis(300));
 }
+
+#[test]
+fn throttling_is_announced_in_the_system_account_at_most_once_a_second() {
+    let user = |name: &str, account: Option<&str>| User {
+        name: name.into(),
+        password: "p".into(),
+        account: account.map(str::to_string),
+        permissions: None,
+        publish_rate: None,
+    };
+    let mut o = Options {
+        publish_rate: Some(limit(10, 1, RateAction::Backpressure)),
+        ..Options::default()
+    };
+    o.auth.users = vec![user("u", None), user("sys", Some("$SYS"))];
+    let sh = Shared::new(o, "NADV".into(), T0);
+    let watcher = connected(
+        &sh,
+        r#"{"verbose":false,"user":"sys","pass":"p"}"#,
+        "SUB $SYS.ACCOUNT.*.PUBLISH.THROTTLED 1\r\n",
+    );
+    let mut p = connected(
+        &sh,
+        r#"{"verbose":false,"user":"u","pass":"p","name":"flood"}"#,
+        "",
+    );
+    let mut now = T0;
+    for _ in 0..8 {
+        p.handle_read_paced(now, b"PUB foo 1\r\nx\r\n", &sh)
+            .unwrap();
+        if let Some(until) = p.poll_read_pause() {
+            now = until;
+        }
+    }
+    let got = recv(&watcher);
+    assert_eq!(
+        got.matches("MSG $SYS.ACCOUNT.$G.PUBLISH.THROTTLED 1")
+            .count(),
+        1,
+        "{got}"
+    );
+    assert!(
+        got.contains("\"type\":\"io.natsd.advisory.v1.publish_throttled\""),
+        "{got}"
+    );
+    assert!(
+        got.contains("\"user\":\"u\"") && got.contains("\"name\":\"flood\""),
+        "{got}"
+    );
+    // A second later, still throttled: one more.
+    for _ in 0..12 {
+        p.handle_read_paced(now, b"PUB foo 1\r\nx\r\n", &sh)
+            .unwrap();
+        if let Some(until) = p.poll_read_pause() {
+            now = until;
+        }
+    }
+    assert_eq!(recv(&watcher).matches("PUBLISH.THROTTLED").count(), 1);
+}
