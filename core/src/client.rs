@@ -145,6 +145,9 @@ pub struct ClientHandle {
     name: Mutex<String>,
     /// Nanoseconds it was not read for, over its publish rate (`/connz`).
     pub rate_throttled_nanos: AtomicU64,
+    /// The last round trip measured, in nanoseconds (0: none yet): INFO to CONNECT, then
+    /// each server PING to its PONG, as Go measures it (`/connz`, `/routez`).
+    pub rtt_nanos: AtomicU64,
     /// Its messages dropped over its publish rate (`/connz`).
     pub rate_dropped: AtomicU64,
 }
@@ -192,6 +195,7 @@ impl ClientHandle {
             sub_deny: AtomicBool::new(false),
             name: Mutex::new(String::new()),
             rate_throttled_nanos: AtomicU64::new(0),
+            rtt_nanos: AtomicU64::new(0),
             rate_dropped: AtomicU64::new(0),
         }
     }
@@ -273,6 +277,20 @@ impl ClientHandle {
         o.perms = perms.filter(|p| p.has_sub_deny() || p.responses.is_some());
         drop(o);
         self.sub_deny.store(deny, Ordering::Release);
+    }
+
+    /// Records a round trip.
+    pub fn set_rtt(&self, rtt: std::time::Duration) {
+        let n = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX).max(1);
+        self.rtt_nanos.store(n, Ordering::Relaxed);
+    }
+
+    /// The last round trip, as Go writes it (`"435µs"`), or empty when none was measured.
+    pub fn rtt_string(&self) -> String {
+        match self.rtt_nanos.load(Ordering::Relaxed) {
+            0 => String::new(),
+            n => crate::config::duration::format_go_duration(std::time::Duration::from_nanos(n)),
+        }
     }
 
     /// Sets the name the client gave in CONNECT.

@@ -88,6 +88,8 @@ pub struct ClosedClient {
     pub subs: Vec<ClosedSub>,
     /// Its last activity.
     pub last_activity: Time,
+    /// Its last round trip, as Go writes it (empty if none).
+    pub rtt: String,
 }
 
 /// A subscription of a closed connection, as monitoring lists it.
@@ -518,6 +520,7 @@ impl Shared {
             out_bytes,
             subs,
             last_activity: Time::from_nanos(r.handle.last_activity.load(Ordering::Relaxed)),
+            rtt: r.handle.rtt_string(),
         };
         let mut ring = self.closed.lock().unwrap_or_else(|e| e.into_inner());
         if ring.len() >= max_closed {

@@ -19,11 +19,6 @@ use tokio::net::TcpStream;
 /// Fields the Go server sends that we do not, and why. An entry covers its path and
 /// everything under it; `/connz` also covers `/connz?…`.
 const GO_ONLY: &[(&str, &str)] = &[
-    // Go measures each client's RTT with a PING at connect; we do not measure RTT yet.
-    (
-        "/connz .connections[].rtt",
-        "client RTT is not measured yet",
-    ),
     // Go's `$G` detail lists the service imports of the system account.
     (
         "/accountz .account_detail.imports",

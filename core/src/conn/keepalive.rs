@@ -74,12 +74,15 @@ impl Keepalive {
         self.last_activity = now;
     }
 
-    /// CONNECT arrived: the auth timer stops, the round trip starts, the ping timer restarts.
-    pub(super) fn connected(&mut self, now: Time, opts: &Options, rng: &mut Rng) {
+    /// CONNECT arrived: the auth timer stops, the ping timer restarts. Returns the round trip
+    /// from our INFO to the client's CONNECT (Go's first `rtt`).
+    pub(super) fn connected(&mut self, now: Time, opts: &Options, rng: &mut Rng) -> Duration {
+        let rtt = now.saturating_since(self.rtt_start);
         self.auth_deadline = None;
         self.rtt_start = now;
         self.rtt_known = true;
         self.next_ping = now + first_interval(opts.ping_interval, rng);
+        rtt
     }
 
     /// Reloaded options: a new interval or limit applies from the next PING on; a PING due
@@ -106,9 +109,12 @@ impl Keepalive {
         self.last_ping_received = Some(now);
     }
 
-    pub(super) fn pong_received(&mut self, _now: Time) {
+    /// A PONG: if it answers our PING, returns the round trip it measured.
+    pub(super) fn pong_received(&mut self, now: Time) -> Option<Duration> {
+        let answered = self.outstanding > 0;
         self.outstanding = 0;
         self.rtt_known = true;
+        answered.then(|| now.saturating_since(self.rtt_start))
     }
 }
 

@@ -741,7 +741,11 @@ impl State {
                     self.handle.enable_async_info();
                 }
             }
-            Op::Pong => self.keepalive.pong_received(now),
+            Op::Pong => {
+                if let Some(rtt) = self.keepalive.pong_received(now) {
+                    self.handle.set_rtt(rtt);
+                }
+            }
             // Clients may echo INFO or +OK; the Go server ignores both.
             Op::Info(_) | Op::Ok => {}
             Op::Err(e) => {

@@ -75,7 +75,8 @@ impl State {
             self.auth_violation(now, sh);
             return;
         };
-        self.keepalive.connected(now, &self.cfg, &mut self.rng);
+        let rtt = self.keepalive.connected(now, &self.cfg, &mut self.rng);
+        self.handle.set_rtt(rtt);
         if !(0..=1).contains(&self.opts.protocol) {
             self.send_err(text::INVALID_CLIENT_PROTOCOL);
             self.close(CloseReason::BadClientProtocolVersion, now, sh);

@@ -154,7 +154,11 @@ impl State {
                 self.send(encode::PONG);
                 self.keepalive.ping_received(now);
             }
-            Op::Pong => self.keepalive.pong_received(now),
+            Op::Pong => {
+                if let Some(rtt) = self.keepalive.pong_received(now) {
+                    self.handle.set_rtt(rtt);
+                }
+            }
             Op::Ok => {}
             Op::Err(e) => {
                 // Go closes a route on any -ERR from the peer.
@@ -229,7 +233,7 @@ impl State {
         }
         self.connect_received = true;
         let cfg = Arc::clone(&self.cfg);
-        self.keepalive.connected(now, &cfg, &mut self.rng);
+        let _ = self.keepalive.connected(now, &cfg, &mut self.rng);
     }
 
     /// A peer's INFO: the first one completes the handshake; later ones are gossip (another

@@ -203,6 +203,9 @@ pub struct ConnInfo {
     /// Close reason (closed only).
     #[serde(skip_serializing_if = "str::is_empty")]
     pub reason: &'static str,
+    /// The last round trip measured (INFO to CONNECT, then PING to PONG), as Go writes it.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub rtt: String,
     /// Time connected.
     pub uptime: String,
     /// Time since last activity.
@@ -302,6 +305,7 @@ pub fn connz(sh: &Shared, clock: Clock, o: &ConnzOptions) -> Connz {
                 last_activity: clock.rfc3339(last),
                 stop: None,
                 reason: "",
+                rtt: h.rtt_string(),
                 uptime: uptime(now - info.start),
                 idle: uptime(now - last),
                 pending_bytes: h.pending_bytes() as u64,
@@ -378,6 +382,7 @@ pub fn connz(sh: &Shared, clock: Clock, o: &ConnzOptions) -> Connz {
                 last_activity: clock.rfc3339(c.last_activity),
                 stop: Some(rfc3339(stop_wall)),
                 reason: c.reason.as_str(),
+                rtt: c.rtt.clone(),
                 uptime: uptime(c.stop - c.info.start),
                 idle: uptime(c.stop - c.last_activity),
                 pending_bytes: 0,

@@ -1,6 +1,6 @@
 //! `/healthz`, `/routez` and `/accountz`: small documents. `/routez` lists the registered
-//! routes (Go 2.15.1's fields: `server_name`, `remote_name`, `compression`; no `rtt` yet, as
-//! `/connz`); `/accountz` lists every account (`$G`, `$SYS`, any a user names), in Go's shape.
+//! routes (Go 2.15.1's fields: `server_name`, `remote_name`, `compression`, `rtt` once a PING
+//! was answered); `/accountz` lists every account (`$G`, `$SYS`, any a user names), in Go's shape.
 
 use serde::Serialize;
 
@@ -60,6 +60,9 @@ pub struct RouteInfoz {
     pub start: String,
     /// Last read from it, RFC 3339.
     pub last_activity: String,
+    /// The last round trip measured (our PING to its PONG), as Go writes it.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub rtt: String,
     /// `1d2h3m4s`.
     pub uptime: String,
     /// Since the last read.
@@ -154,6 +157,7 @@ pub fn routez(sh: &Shared, clock: Clock, q: &Query) -> Result<Routez, QueryError
             port: r.addr.map_or(0, |a| a.port()),
             start: clock.rfc3339(r.start),
             last_activity: clock.rfc3339(last),
+            rtt: h.rtt_string(),
             uptime: super::timefmt::uptime(now.saturating_since(r.start)),
             idle: super::timefmt::uptime(now.saturating_since(last)),
             pending_size: h.pending_bytes(),
