@@ -54,6 +54,7 @@ pub struct Varz {
     /// HTTPS monitoring port (always 0: no TLS yet).
     pub https_port: u16,
     /// Seconds.
+    #[serde(serialize_with = "go_float")]
     pub auth_timeout: f64,
     /// `max_control_line`.
     pub max_control_line: usize,
@@ -74,6 +75,7 @@ pub struct Varz {
     /// JetStream (none).
     pub jetstream: Empty,
     /// Seconds; Go's default (2) as Go reports it without TLS.
+    #[serde(serialize_with = "go_float")]
     pub tls_timeout: f64,
     /// Nanoseconds.
     pub write_deadline: u64,
@@ -90,6 +92,7 @@ pub struct Varz {
     /// Go's GOMAXPROCS; ours: the CPUs the runtime may use (same as `cores`).
     pub gomaxprocs: usize,
     /// Percent CPU.
+    #[serde(serialize_with = "go_float")]
     pub cpu: f64,
     /// Live client connections.
     pub connections: usize,
@@ -136,17 +139,29 @@ pub struct ClusterVarz {
     pub cluster_port: u16,
     /// Seconds.
     #[serde(skip_serializing_if = "is_zero_f64")]
+    #[serde(serialize_with = "go_float")]
     pub auth_timeout: f64,
     /// Configured routes as `host:port`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub urls: Vec<String>,
     /// Seconds (Go's default, reported without TLS too).
     #[serde(skip_serializing_if = "is_zero_f64")]
+    #[serde(serialize_with = "go_float")]
     pub tls_timeout: f64,
 }
 
 fn is_zero_u16(n: &u16) -> bool {
     *n == 0
+}
+
+/// A number as Go's `encoding/json` writes a float64: no `.0` on a whole number (`2`, not
+/// `2.0`), the shortest round-trip form otherwise.
+fn go_float<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
+        s.serialize_i64(*v as i64)
+    } else {
+        s.serialize_f64(*v)
+    }
 }
 
 fn is_zero_f64(n: &f64) -> bool {
@@ -234,4 +249,21 @@ pub fn varz(sh: &Shared, clock: Clock, env: &Env) -> Varz {
 
 fn nanos(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod go_float_tests {
+    #[derive(serde::Serialize)]
+    struct T {
+        #[serde(serialize_with = "super::go_float")]
+        v: f64,
+    }
+
+    #[test]
+    fn whole_numbers_have_no_fraction_as_in_go() {
+        let j = |v: f64| serde_json::to_string(&T { v }).unwrap();
+        assert_eq!(j(2.0), r#"{"v":2}"#);
+        assert_eq!(j(0.0), r#"{"v":0}"#);
+        assert_eq!(j(0.5), r#"{"v":0.5}"#);
+    }
 }
