@@ -45,7 +45,7 @@ pub struct Account {
     /// the updates of one key in the order they were counted.
     interest: Option<parking_lot::Mutex<LocalInterest>>,
     /// `publish_rate` of the account: one budget for all its connections on this server.
-    pub rate: crate::rate::Shared,
+    pub rate: crate::rate::AccountLimiter,
 }
 
 impl std::fmt::Debug for Account {
@@ -71,7 +71,7 @@ impl Account {
         Account {
             routes,
             interest,
-            rate: crate::rate::Shared::default(),
+            rate: crate::rate::AccountLimiter::default(),
             name: name.to_string(),
             is_system: name == SYSTEM_ACCOUNT,
             sublist: parking_lot::RwLock::new(Sublist::with_seed(cache, seed)),

@@ -238,14 +238,14 @@ mod tests {
 /// An account's shared limiter (all its connections on this server), locked only when it
 /// has one.
 #[derive(Debug, Default)]
-pub struct Shared {
+pub struct AccountLimiter {
     active: std::sync::atomic::AtomicBool,
     /// Its action is backpressure (charged per batch; see [`Limiter::charge_many`]).
     batched: std::sync::atomic::AtomicBool,
     limiter: parking_lot::Mutex<Option<Limiter>>,
 }
 
-impl Shared {
+impl AccountLimiter {
     /// True if the account has a limit (one atomic load: the common case costs nothing).
     #[inline]
     pub fn active(&self) -> bool {

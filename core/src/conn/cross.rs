@@ -85,14 +85,14 @@ impl State {
             any |= self.deliver_one(sub, d, now);
         }
         for group in &r.qsubs {
-            let members: Vec<&Arc<Subscription>> = group.iter().filter(eligible).collect();
-            let n = members.len();
+            let n = group.iter().filter(eligible).count();
             if n == 0 {
                 continue;
             }
             let start = self.rng.below(n as u64) as usize;
-            for i in 0..n {
-                if self.deliver_one(members[(start + i) % n], d, now) {
+            let members = group.iter().filter(eligible).cycle().skip(start).take(n);
+            for sub in members {
+                if self.deliver_one(sub, d, now) {
                     any = true;
                     break;
                 }

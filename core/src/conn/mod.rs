@@ -78,7 +78,11 @@ const MAX_TRACE_EVENTS: usize = 1 << 16;
 ///
 /// # Method kinds
 ///
-/// - Construction: [`accept`](Self::accept), once per socket.
+/// - Construction, once per socket: [`accept`](Self::accept) (a client),
+///   [`accept_route`](Self::accept_route) (a peer dialled our cluster port) or
+///   [`connect_route`](Self::connect_route) (we dialled a peer after the node's `Dial`).
+///   Every other call is the same for both kinds; a route's read is never paused by the
+///   producer stall (Go stalls only clients), a client's also by its publish rate limits.
 /// - Inputs (`handle_*`, each with `now`): [`handle_read_paced`](Self::handle_read_paced)
 ///   (bytes read; may consume fewer), [`handle_auth_decision`](Self::handle_auth_decision),
 ///   [`handle_timeout`](Self::handle_timeout),
@@ -170,7 +174,7 @@ struct State {
     /// Read nothing before this (backpressure), once the current op is done.
     rate_pause: Option<Time>,
     /// Where its throttled time and drops are counted.
-    rate_counters: rate::Counters,
+    rate_counters: Option<Arc<crate::rate::RateCounters>>,
     /// Messages and bytes published but not yet charged to the backpressure limits.
     rate_owed: (u64, u64),
     /// When the last throttling advisory went out (see `conn/rate.rs`).

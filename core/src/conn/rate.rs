@@ -219,6 +219,3 @@ impl State {
         self.deliver_in(&sh_sys, &d, now, true);
     }
 }
-
-/// Kept for the log (a connection's counters live in `Shared`).
-pub(super) type Counters = Option<Arc<crate::rate::RateCounters>>;

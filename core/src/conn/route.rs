@@ -496,14 +496,16 @@ impl State {
             if !queues.split(|&b| b == b' ').any(|q| q == name) {
                 continue;
             }
-            let local: Vec<&Arc<Subscription>> = group.iter().filter(|s| !s.is_remote()).collect();
-            if local.is_empty() {
+            // One local member, drawn at random (routes' members are never a second hop);
+            // no list is built: this runs for every routed queue message.
+            let n = group.iter().filter(|s| !s.is_remote()).count();
+            if n == 0 {
                 continue;
             }
-            let n = local.len();
             let start = self.rng.below(n as u64) as usize;
-            for i in 0..n {
-                if self.deliver_one(local[(start + i) % n], d, now) {
+            let local = group.iter().filter(|s| !s.is_remote()).cycle().skip(start);
+            for sub in local.take(n) {
+                if self.deliver_one(sub, d, now) {
                     break;
                 }
             }
