@@ -1,19 +1,10 @@
 //! Accounts: isolation between them, binding at CONNECT, and the system account's internal
 //! responder.
 
-use std::sync::Arc;
-
+use super::test_util::{nop, T0};
 use super::*;
 use crate::auth::User;
-use crate::client::Notify;
 use crate::options::Options;
-
-struct Nop;
-impl Notify for Nop {
-    fn notify(&self) {}
-}
-
-const T0: Time = Time::from_nanos(1_000_000_000);
 
 fn user(name: &str, account: Option<&str>) -> User {
     User {
@@ -39,7 +30,7 @@ fn server() -> Shared {
 }
 
 fn login(sh: &Shared, name: &str) -> Connection {
-    let mut c = Connection::accept(sh, T0, None, Arc::new(Nop));
+    let mut c = Connection::accept(sh, T0, None, nop());
     let connect = format!(
         "CONNECT {{\"verbose\":false,\"headers\":true,\"no_responders\":true,\"user\":\"{name}\",\"pass\":\"pw\"}}\r\n"
     );

@@ -1,31 +1,18 @@
 //! Flow control: the fast-producer stall of `handle_read_paced`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use super::test_util::{nop, recv, T0};
 use super::*;
-use crate::client::Notify;
 use crate::options::Options;
 
-struct Nop;
-impl Notify for Nop {
-    fn notify(&self) {}
-}
-
-const T0: Time = Time::from_nanos(1_000_000_000);
 const QUIET: &str = "CONNECT {\"verbose\":false,\"pedantic\":false}\r\n";
 
 fn connected(sh: &Shared) -> Connection {
-    let mut c = Connection::accept(sh, T0, None, Arc::new(Nop));
+    let mut c = Connection::accept(sh, T0, None, nop());
     c.handle_read(T0, QUIET.as_bytes(), sh).unwrap();
-    drain(&c);
+    recv(&c);
     c
-}
-
-fn drain(c: &Connection) -> String {
-    let mut out = Vec::new();
-    c.handle().take(&mut out);
-    String::from_utf8(out).unwrap()
 }
 
 fn setup() -> (Shared, Connection, Connection, Vec<u8>) {
@@ -64,7 +51,7 @@ fn producer_pauses_until_the_receiver_drains() {
             assert!(sub.handle().pending_bytes() > crate::client::stall_mark(4096));
             now = until;
         }
-        got += drain(&sub).matches("MSG data 1 100\r\n").count();
+        got += recv(&sub).matches("MSG data 1 100\r\n").count();
     }
     assert_eq!(got, 100);
     assert!(pauses >= 2, "paused {pauses} times");
@@ -119,8 +106,8 @@ fn bcrypt_server() -> Shared {
 #[test]
 fn connect_waits_for_a_late_auth_decision() {
     let sh = bcrypt_server();
-    let mut c = Connection::accept(&sh, T0, None, Arc::new(Nop));
-    drain(&c);
+    let mut c = Connection::accept(&sh, T0, None, nop());
+    recv(&c);
     let connect = "CONNECT {\"verbose\":true,\"user\":\"alice\",\"pass\":\"s3cret\"}\r\n";
     let rest = "SUB me 1\r\nPUB me 2\r\nhi\r\nPING\r\n";
     let input = format!("{connect}{rest}");
@@ -132,29 +119,29 @@ fn connect_waits_for_a_late_auth_decision() {
     // While waiting: nothing is consumed, nothing was processed.
     assert_eq!(c.handle_read_paced(T0, rest.as_bytes(), &sh).unwrap(), 0);
     assert_eq!(sh.global_account().num_subscriptions(), 0);
-    assert_eq!(drain(&c), "");
+    assert_eq!(recv(&c), "");
     // The provider answers 300 ms later (the decision itself is the built-in one).
     let later = T0 + Duration::from_millis(300);
     let decision = req.decide();
     c.handle_auth_decision(later, decision, &sh);
-    assert_eq!(drain(&c), "+OK\r\n");
+    assert_eq!(recv(&c), "+OK\r\n");
     let n2 = c.handle_read_paced(later, rest.as_bytes(), &sh).unwrap();
     assert_eq!(n2, rest.len());
-    assert_eq!(drain(&c), "+OK\r\n+OK\r\nMSG me 1 2\r\nhi\r\nPONG\r\n");
+    assert_eq!(recv(&c), "+OK\r\n+OK\r\nMSG me 1 2\r\nhi\r\nPONG\r\n");
 }
 
 /// A rejected decision closes with Go's error; what followed CONNECT is never processed.
 #[test]
 fn rejected_auth_decision_closes() {
     let sh = bcrypt_server();
-    let mut c = Connection::accept(&sh, T0, None, Arc::new(Nop));
-    drain(&c);
+    let mut c = Connection::accept(&sh, T0, None, nop());
+    recv(&c);
     let input = "CONNECT {\"user\":\"alice\",\"pass\":\"wrong\"}\r\nSUB x 1\r\n";
     c.handle_read_paced(T0, input.as_bytes(), &sh).unwrap();
     let req = c.poll_auth_request().unwrap();
     assert!(req.decide().0.is_none(), "wrong password");
     c.handle_auth_decision(T0, AuthDecision::reject(), &sh);
-    assert_eq!(drain(&c), "-ERR 'Authorization Violation'\r\n");
+    assert_eq!(recv(&c), "-ERR 'Authorization Violation'\r\n");
     assert!(c.is_closed());
     assert_eq!(sh.global_account().num_subscriptions(), 0);
 }
@@ -163,8 +150,8 @@ fn rejected_auth_decision_closes() {
 #[test]
 fn auth_timeout_applies_while_waiting() {
     let sh = bcrypt_server();
-    let mut c = Connection::accept(&sh, T0, None, Arc::new(Nop));
-    drain(&c);
+    let mut c = Connection::accept(&sh, T0, None, nop());
+    recv(&c);
     c.handle_read_paced(
         T0,
         b"CONNECT {\"user\":\"alice\",\"pass\":\"s3cret\"}\r\n",
@@ -176,17 +163,17 @@ fn auth_timeout_applies_while_waiting() {
     assert!(deadline <= T0 + Duration::from_secs(2));
     c.handle_timeout(deadline, &sh);
     assert!(c.is_closed());
-    assert_eq!(drain(&c), "-ERR 'Authentication Timeout'\r\n");
+    assert_eq!(recv(&c), "-ERR 'Authentication Timeout'\r\n");
     c.handle_auth_decision(deadline, req.decide(), &sh);
-    assert_eq!(drain(&c), "");
+    assert_eq!(recv(&c), "");
 }
 
 /// The unpaced `handle_read` (simulator, fuzzing) decides inline, bcrypt or not.
 #[test]
 fn unpaced_auth_is_inline() {
     let sh = bcrypt_server();
-    let mut c = Connection::accept(&sh, T0, None, Arc::new(Nop));
-    drain(&c);
+    let mut c = Connection::accept(&sh, T0, None, nop());
+    recv(&c);
     c.handle_read(
         T0,
         b"CONNECT {\"verbose\":true,\"user\":\"alice\",\"pass\":\"s3cret\"}\r\n",
@@ -194,5 +181,5 @@ fn unpaced_auth_is_inline() {
     )
     .unwrap();
     assert!(c.poll_auth_request().is_none());
-    assert_eq!(drain(&c), "+OK\r\n");
+    assert_eq!(recv(&c), "+OK\r\n");
 }

@@ -952,4 +952,6 @@ mod rate_tests;
 #[cfg(test)]
 mod route_tests;
 #[cfg(test)]
+mod test_util;
+#[cfg(test)]
 mod tests;

@@ -3,35 +3,12 @@
 //! threads: `tests/tests/msub_threads.rs`, core has no threads; a route's interest ending
 //! with it: `route_tests.rs`.)
 
-use std::sync::Arc;
-
+use super::test_util::{connected_with, recv, T0};
 use super::*;
-use crate::client::Notify;
 use crate::options::Options;
 
-struct Nop;
-impl Notify for Nop {
-    fn notify(&self) {}
-}
-
-const T0: Time = Time::from_nanos(1_000_000_000);
-
 fn connected(sh: &Shared, ops: &str) -> Connection {
-    let mut c = Connection::accept(sh, T0, None, Arc::new(Nop));
-    c.handle().take(&mut Vec::new());
-    c.handle_read(
-        T0,
-        format!("CONNECT {{\"verbose\":false}}\r\n{ops}").as_bytes(),
-        sh,
-    )
-    .unwrap();
-    c
-}
-
-fn recv(c: &Connection) -> String {
-    let mut out = Vec::new();
-    c.handle().take(&mut out);
-    String::from_utf8(out).unwrap()
+    connected_with(sh, r#"{"verbose":false}"#, ops)
 }
 
 #[test]

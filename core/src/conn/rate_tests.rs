@@ -2,20 +2,12 @@
 //! drops and counts, disconnect closes with `Publish Rate Exceeded`, an account's budget is
 //! shared, and a reload applies a new limit to live connections.
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use super::test_util::{connected_with, nop, recv, T0};
 use super::*;
 use crate::auth::User;
-use crate::client::Notify;
 use crate::options::{AccountOptions, Options, RateAction, RateLimit};
-
-struct Nop;
-impl Notify for Nop {
-    fn notify(&self) {}
-}
-
-const T0: Time = Time::from_nanos(1_000_000_000);
 
 fn limit(msgs: u64, burst: u64, action: RateAction) -> RateLimit {
     RateLimit {
@@ -24,20 +16,6 @@ fn limit(msgs: u64, burst: u64, action: RateAction) -> RateLimit {
         action,
         ..RateLimit::default()
     }
-}
-
-fn connected(sh: &Shared, connect: &str, ops: &str) -> Connection {
-    let mut c = Connection::accept(sh, T0, None, Arc::new(Nop));
-    c.handle().take(&mut Vec::new());
-    c.handle_read(T0, format!("CONNECT {connect}\r\n{ops}").as_bytes(), sh)
-        .unwrap();
-    c
-}
-
-fn recv(c: &Connection) -> String {
-    let mut out = Vec::new();
-    c.handle().take(&mut out);
-    String::from_utf8(out).unwrap()
 }
 
 const QUIET: &str = r#"{"verbose":false}"#;
@@ -52,8 +30,8 @@ fn backpressure_pauses_reading_and_loses_nothing() {
         "N".into(),
         T0,
     );
-    let sub = connected(&sh, QUIET, "SUB foo 1\r\n");
-    let mut p = connected(&sh, QUIET, "");
+    let sub = connected_with(&sh, QUIET, "SUB foo 1\r\n");
+    let mut p = connected_with(&sh, QUIET, "");
     let burst = b"PUB foo 1\r\nx\r\n".repeat(5);
     let mut off = 0;
     let mut now = T0;
@@ -89,8 +67,8 @@ fn drop_drops_and_counts() {
         "N".into(),
         T0,
     );
-    let sub = connected(&sh, QUIET, "SUB foo 1\r\n");
-    let _p = connected(&sh, QUIET, &"PUB foo 1\r\nx\r\n".repeat(5));
+    let sub = connected_with(&sh, QUIET, "SUB foo 1\r\n");
+    let _p = connected_with(&sh, QUIET, &"PUB foo 1\r\nx\r\n".repeat(5));
     assert_eq!(recv(&sub).matches("MSG foo 1 1").count(), 2);
     let c = sh.rate_counters("$G", "");
     assert_eq!(c.dropped.load(std::sync::atomic::Ordering::Relaxed), 3);
@@ -106,7 +84,7 @@ fn disconnect_closes_with_its_error() {
         "N".into(),
         T0,
     );
-    let mut p = Connection::accept(&sh, T0, None, Arc::new(Nop));
+    let mut p = Connection::accept(&sh, T0, None, nop());
     p.handle().take(&mut Vec::new());
     let r = p.handle_read(
         T0,
@@ -142,12 +120,12 @@ fn a_users_limit_wins_over_the_default_and_an_account_budget_is_shared() {
     }];
     let sh = Shared::new(o, "N".into(), T0);
     let login = |u: &str| format!(r#"{{"verbose":false,"user":"{u}","pass":"p"}}"#);
-    let sub = connected(&sh, &login("u2"), "SUB foo 1\r\n");
+    let sub = connected_with(&sh, &login("u2"), "SUB foo 1\r\n");
     // u1's own limit (burst 1) is tighter than the default.
-    let _p1 = connected(&sh, &login("u1"), &"PUB foo 1\r\nx\r\n".repeat(3));
+    let _p1 = connected_with(&sh, &login("u1"), &"PUB foo 1\r\nx\r\n".repeat(3));
     assert_eq!(recv(&sub).matches("MSG").count(), 1);
     // The account's budget (burst 3) is shared: one went to u1, two are left for u3.
-    let _p3 = connected(&sh, &login("u3"), &"PUB foo 1\r\nx\r\n".repeat(5));
+    let _p3 = connected_with(&sh, &login("u3"), &"PUB foo 1\r\nx\r\n".repeat(5));
     assert_eq!(recv(&sub).matches("MSG").count(), 2);
 }
 
@@ -158,8 +136,8 @@ fn a_reload_applies_a_new_limit_to_a_live_connection() {
         ..Options::default()
     };
     let sh = Shared::new(o.clone(), "N".into(), T0);
-    let sub = connected(&sh, QUIET, "SUB foo 1\r\n");
-    let mut p = connected(&sh, QUIET, &"PUB foo 1\r\nx\r\n".repeat(3));
+    let sub = connected_with(&sh, QUIET, "SUB foo 1\r\n");
+    let mut p = connected_with(&sh, QUIET, &"PUB foo 1\r\nx\r\n".repeat(3));
     assert_eq!(recv(&sub).matches("MSG").count(), 1);
     let mut o2 = o;
     o2.publish_rate = Some(limit(10, 5, RateAction::Drop));
@@ -188,8 +166,8 @@ fn an_account_backpressure_budget_is_charged_per_read_and_repaid_by_a_pause() {
     }];
     let sh = Shared::new(o, "N".into(), T0);
     let login = r#"{"verbose":false,"user":"u","pass":"p"}"#;
-    let sub = connected(&sh, login, "SUB foo 1\r\n");
-    let mut p = connected(&sh, login, "");
+    let sub = connected_with(&sh, login, "SUB foo 1\r\n");
+    let mut p = connected_with(&sh, login, "");
     let mut now = T0;
     let burst = b"PUB foo 1\r\nx\r\n".repeat(10);
     let mut off = 0;
@@ -218,8 +196,8 @@ fn backpressure_is_exact_when_messages_come_one_read_at_a_time() {
         "N".into(),
         T0,
     );
-    let _sub = connected(&sh, QUIET, "SUB foo 1\r\n");
-    let mut p = connected(&sh, QUIET, "");
+    let _sub = connected_with(&sh, QUIET, "SUB foo 1\r\n");
+    let mut p = connected_with(&sh, QUIET, "");
     let mut now = T0;
     let mut paused_after = Vec::new();
     for i in 0..5 {
@@ -253,12 +231,12 @@ fn throttling_is_announced_in_the_system_account_at_most_once_a_second() {
     };
     o.auth.users = vec![user("u", None), user("sys", Some("$SYS"))];
     let sh = Shared::new(o, "NADV".into(), T0);
-    let watcher = connected(
+    let watcher = connected_with(
         &sh,
         r#"{"verbose":false,"user":"sys","pass":"p"}"#,
         "SUB $SYS.ACCOUNT.*.PUBLISH.THROTTLED 1\r\n",
     );
-    let mut p = connected(
+    let mut p = connected_with(
         &sh,
         r#"{"verbose":false,"user":"u","pass":"p","name":"flood"}"#,
         "",

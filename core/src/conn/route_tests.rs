@@ -1,19 +1,10 @@
 //! Routes between two servers in one process: the handshake, interest (`RS+`/`RS-`),
 //! messages both ways, queue groups across, the one-hop rule, duplicates and refusals.
 
-use std::sync::Arc;
-
+use super::test_util::{nop, T0};
 use super::*;
-use crate::client::Notify;
 use crate::node::NodeInput;
 use crate::options::{ClusterOptions, Options, RouteUrl};
-
-struct Nop;
-impl Notify for Nop {
-    fn notify(&self) {}
-}
-
-const T0: Time = Time::from_nanos(1_000_000_000);
 
 fn server(id: &str, name: &str, cluster: &str) -> Shared {
     let o = Options {
@@ -31,10 +22,6 @@ fn server(id: &str, name: &str, cluster: &str) -> Shared {
 
 fn url() -> RouteUrl {
     RouteUrl::parse("nats-route://127.0.0.1:6222").unwrap()
-}
-
-fn nop() -> Arc<dyn Notify> {
-    Arc::new(Nop)
 }
 
 /// Moves queued bytes from `from` into `to` (as a socket would); returns what moved.
