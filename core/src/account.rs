@@ -5,10 +5,12 @@
 //! subscriptions. The server always has `$G` and the system account `$SYS` (as Go), whose
 //! subscriptions include internal ones answered inside the server (see [`crate::internal`]).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::client::{ClientHandle, Delivered, Subscription};
+use crate::mapping::{Mapped, Mappings};
+use crate::rng::Rng;
 use crate::route::{self, LocalInterest, RouteTable};
 use crate::sublist::{InterestChange, InvalidSubject, MatchResult, Sublist, SublistStats};
 
@@ -46,6 +48,10 @@ pub struct Account {
     interest: Option<parking_lot::Mutex<LocalInterest>>,
     /// `publish_rate` of the account: one budget for all its connections on this server.
     pub rate: crate::rate::AccountLimiter,
+    /// Subject mappings; replaced whole by a reload.
+    mappings: parking_lot::RwLock<Arc<Mappings>>,
+    /// Mirrors "has mappings" so the publish path pays one relaxed load when there are none.
+    has_mappings: AtomicBool,
 }
 
 impl std::fmt::Debug for Account {
@@ -72,6 +78,8 @@ impl Account {
             routes,
             interest,
             rate: crate::rate::AccountLimiter::default(),
+            mappings: parking_lot::RwLock::new(Arc::new(Mappings::default())),
+            has_mappings: AtomicBool::new(false),
             name: name.to_string(),
             is_system: name == SYSTEM_ACCOUNT,
             sublist: parking_lot::RwLock::new(Sublist::with_seed(cache, seed)),
@@ -81,6 +89,31 @@ impl Account {
             out_msgs: AtomicU64::new(0),
             out_bytes: AtomicU64::new(0),
         }
+    }
+
+    /// Replaces the account's subject mappings (at start and on reload).
+    pub fn set_mappings(&self, m: Mappings) {
+        let any = !m.is_empty();
+        *self.mappings.write() = Arc::new(m);
+        self.has_mappings.store(any, Ordering::Release);
+    }
+
+    /// True if the account maps subjects (checked on every publish: one relaxed load).
+    #[inline]
+    pub fn has_mappings(&self) -> bool {
+        self.has_mappings.load(Ordering::Relaxed)
+    }
+
+    /// Its mappings (for monitoring).
+    pub fn mappings(&self) -> Arc<Mappings> {
+        Arc::clone(&self.mappings.read())
+    }
+
+    /// The subject a client's message on `subj` is published under (see
+    /// [`crate::mapping`]); `rng` draws weighted destinations.
+    pub fn map_subject(&self, subj: &[u8], rng: &mut Rng) -> Mapped {
+        let m = Arc::clone(&self.mappings.read());
+        m.select(subj, rng)
     }
 
     /// The sublist generation; changes on every insert and remove.

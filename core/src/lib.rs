@@ -40,6 +40,7 @@ pub mod errors;
 pub mod imports;
 pub mod info;
 pub mod internal;
+pub mod mapping;
 pub mod monitor;
 pub mod node;
 pub mod options;

@@ -77,6 +77,8 @@ pub struct Options {
     pub system_account: Option<String>,
     /// `publish_rate` at the top level: the default limit per connection.
     pub publish_rate: Option<RateLimit>,
+    /// `mappings` at the top level: the global account's (`$G`).
+    pub mappings: Vec<MappingOptions>,
 }
 
 impl Default for Options {
@@ -107,6 +109,7 @@ impl Default for Options {
             accounts: Vec::new(),
             system_account: None,
             publish_rate: None,
+            mappings: Vec::new(),
         }
     }
 }
@@ -243,6 +246,31 @@ pub struct AccountOptions {
     pub limits: AccountLimits,
     /// `publish_rate`: one budget shared by all the account's connections on this server.
     pub publish_rate: Option<RateLimit>,
+    /// `mappings { src: dest | [{destination, weight, cluster}] }`, in file order.
+    pub mappings: Vec<MappingOptions>,
+}
+
+/// One subject mapping (see [`crate::mapping`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MappingOptions {
+    /// The source subject (wildcards allowed).
+    pub src: String,
+    /// Its destinations.
+    pub dests: Vec<MapDest>,
+    /// Written as a list or map of destinations (`[{destination, weight}]`) rather than one
+    /// subject: only changes the wording of Go's errors.
+    pub weighted: bool,
+}
+
+/// A mapping destination.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MapDest {
+    /// The destination template (see [`crate::mapping::Transform`]).
+    pub subject: String,
+    /// Percent of the source's messages (100 for a plain `a: b`).
+    pub weight: u8,
+    /// Only on servers of this cluster.
+    pub cluster: Option<String>,
 }
 
 /// An account's limits (Go's `mconns`, `msubs`, `mpay`).

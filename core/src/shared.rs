@@ -216,7 +216,7 @@ impl Shared {
                 acc.rate.set(a.publish_rate);
             }
         }
-        Shared {
+        let sh = Shared {
             opts: RwLock::new(Arc::new(opts)),
             opts_generation: AtomicU64::new(0),
             server_id,
@@ -232,6 +232,23 @@ impl Shared {
             node_inbox: Mutex::new(VecDeque::new()),
             node_waker: OnceLock::new(),
             rate_counters: Mutex::new(FastMap::default()),
+        };
+        sh.set_mappings(&sh.opts());
+        sh
+    }
+
+    /// Compiles and installs the subject mappings of `opts`: the top-level ones in `$G`, each
+    /// configured account's in it (at start and on reload).
+    pub fn set_mappings(&self, opts: &Options) {
+        let cluster = opts.cluster.as_ref().and_then(|c| c.name.as_deref());
+        // The config loader compiled every mapping already and refused any that fails; an
+        // `Options` built in code with a bad one gets no mappings rather than a panic.
+        let compile = |m| crate::mapping::Mappings::compile(m, cluster).unwrap_or_default();
+        self.global.set_mappings(compile(&opts.mappings));
+        for a in &opts.accounts {
+            if let Some(acc) = self.account(&a.name) {
+                acc.set_mappings(compile(&a.mappings));
+            }
         }
     }
 
@@ -321,6 +338,13 @@ impl Shared {
                 }
             }
         }
+        o.mappings.clone_from(&new.mappings);
+        for (old_acc, new_acc) in o.accounts.iter_mut().zip(&new.accounts) {
+            if old_acc.name == new_acc.name {
+                old_acc.mappings.clone_from(&new_acc.mappings);
+            }
+        }
+        self.set_mappings(&o);
         if let (Some(c), Some(n)) = (o.cluster.as_mut(), &new.cluster) {
             // Routes only: the node dials the new ones and closes the removed ones when it
             // takes `NodeInput::Reloaded`.

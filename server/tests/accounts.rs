@@ -12,9 +12,7 @@ mod launch;
 
 use std::time::Duration;
 
-use common::{read_until, show};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use common::show;
 use tokio::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_nats-server");
@@ -45,44 +43,7 @@ accounts {
 no_auth_user: b
 "#;
 
-struct C(TcpStream);
-
-impl C {
-    async fn open(port: u16, user: Option<&str>) -> C {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        read_until(&mut s, &mut Vec::new(), b"\r\n").await;
-        let creds = user
-            .map(|u| format!(",\"user\":\"{u}\",\"pass\":\"{u}\""))
-            .unwrap_or_default();
-        s.write_all(format!("CONNECT {{\"verbose\":false{creds}}}\r\n").as_bytes())
-            .await
-            .unwrap();
-        C(s)
-    }
-
-    /// Sends `ops` plus PING, returns everything up to the PONG (or to the close).
-    async fn send(&mut self, ops: &str) -> String {
-        self.0
-            .write_all(format!("{ops}PING\r\n").as_bytes())
-            .await
-            .unwrap();
-        let mut got = Vec::new();
-        let mut chunk = [0u8; 4096];
-        let read = async {
-            while !got.windows(6).any(|w| w == b"PONG\r\n") {
-                match self.0.read(&mut chunk).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => got.extend_from_slice(&chunk[..n]),
-                }
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(10), read)
-            .await
-            .expect("no PONG");
-        // Messages may arrive after the PONG in the same read (routes): keep them.
-        String::from_utf8_lossy(&got).replacen("PONG\r\n", "", 1)
-    }
-}
+use launch::Raw as C;
 
 /// The `_R_.` reply subjects differ between servers: keep their shape only.
 fn normalise(s: &str) -> String {
@@ -198,18 +159,7 @@ async fn accounts_behave_as_go() {
             );
         }
     }
-    let require = std::env::var("NATSD_REQUIRE_GO").as_deref() == Ok("1");
-    let v29 = std::env::var("NATS_GO_SERVER").unwrap_or_else(|_| "/usr/sbin/nats-server".into());
-    let v215 = std::env::var("NATS_GO215_SERVER").unwrap_or_default();
-    for (label, path) in [("go2.9.10", v29), ("go2.15.1", v215)] {
-        if path.is_empty() || !std::path::Path::new(&path).exists() {
-            assert!(
-                !require,
-                "NATSD_REQUIRE_GO=1 but {label} is missing ({path:?})"
-            );
-            common::report_skip(&format!("the {label} half of accounts_behave_as_go"));
-            continue;
-        }
+    for (label, path) in launch::go_servers("accounts_behave_as_go", common::report_skip) {
         let got = transcript(&mut Command::new(&path)).await;
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
             assert_eq!(show(g.as_bytes()), show(w.as_bytes()), "{label}, step {i}");
@@ -222,22 +172,10 @@ async fn accounts_behave_as_go() {
 /// clients are on the other server, both ways.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accounts_across_a_mixed_cluster() {
-    let require = std::env::var("NATSD_REQUIRE_GO").as_deref() == Ok("1");
-    let v29 = std::env::var("NATS_GO_SERVER").unwrap_or_else(|_| "/usr/sbin/nats-server".into());
-    let v215 = std::env::var("NATS_GO215_SERVER").unwrap_or_default();
     let mut peers: Vec<(String, std::ffi::OsString, bool)> =
         vec![("ours-std".to_string(), BIN.into(), true)];
-    for (label, path) in [("go2.9.10", v29), ("go2.15.1", v215)] {
-        if path.is_empty() || !std::path::Path::new(&path).exists() {
-            assert!(
-                !require,
-                "NATSD_REQUIRE_GO=1 but {label} is missing ({path:?})"
-            );
-            common::report_skip(&format!(
-                "the {label} half of accounts_across_a_mixed_cluster"
-            ));
-            continue;
-        }
+    for (label, path) in launch::go_servers("accounts_across_a_mixed_cluster", common::report_skip)
+    {
         peers.push((label.to_string(), path.into(), false));
     }
     for (label, program, ours) in peers {

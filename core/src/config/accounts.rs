@@ -73,8 +73,9 @@ pub(crate) fn accounts(t: &mut Typer, e: &Entry, o: &mut Options) -> Parsed {
                         }
                         "limits" => acc.limits = limits(t, y),
                         "publish_rate" => acc.publish_rate = super::rate::publish_rate(t, y),
+                        "mappings" | "maps" => acc.mappings = super::mappings::mappings(t, y),
                         // Running without these would route or authorize other than asked.
-                        "mappings" | "maps" | "default_permissions" | "nkey" | "jetstream" => {
+                        "default_permissions" | "nkey" | "jetstream" => {
                             t.error(y, super::typed::refused(&y.key));
                         }
                         _ => t.unknown(y),

@@ -13,6 +13,7 @@
 //! - [`toml`]: `.toml` files into the same tree, so the same typing code applies.
 //! - [`duration`]: Go duration strings (`1h30m`, `500ms`) both ways.
 //! - `perms`: `authorization { … }`: users, token, timeout and permissions.
+//! - `accounts`, `mappings`, `rate`, `cluster`: their blocks, with Go's errors.
 //! - [`typed`]: tree to [`ServerConfig`] (core [`Options`](crate::options::Options) plus
 //!   logging, pid/ports files, monitoring, lame duck), with Go's keys, aliases, errors and
 //!   warnings.
@@ -26,6 +27,7 @@ mod accounts;
 mod cluster;
 pub mod duration;
 mod lexer;
+mod mappings;
 pub mod parser;
 mod perms;
 mod rate;

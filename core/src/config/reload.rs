@@ -61,6 +61,9 @@ pub enum Change {
     ClusterRoutes(Vec<crate::options::RouteUrl>),
     /// `publish_rate` (top level, or `Some(account)` for an account's).
     PublishRate(Option<String>),
+    /// `mappings` (top level, or `Some(account)` for an account's): the next message sees
+    /// the new ones.
+    Mappings(Option<String>),
 }
 
 fn opt(s: &Option<String>) -> &str {
@@ -103,6 +106,8 @@ impl fmt::Display for Change {
             Change::ClusterRoutes(_) => write!(f, "cluster routes"),
             Change::PublishRate(None) => write!(f, "publish_rate"),
             Change::PublishRate(Some(a)) => write!(f, "publish_rate of account {a}"),
+            Change::Mappings(None) => write!(f, "mappings"),
+            Change::Mappings(Some(a)) => write!(f, "mappings of account {a}"),
         }
     }
 }
@@ -253,6 +258,7 @@ pub fn diff(old: &ServerConfig, new: &ServerConfig) -> Result<Vec<Change>, NotRe
         a.iter()
             .map(|x| crate::options::AccountOptions {
                 publish_rate: None,
+                mappings: Vec::new(),
                 ..x.clone()
             })
             .collect::<Vec<_>>()
@@ -292,10 +298,15 @@ pub fn diff(old: &ServerConfig, new: &ServerConfig) -> Result<Vec<Change>, NotRe
         Change::ClientAdvertise(n.client_advertise.clone()),
     );
     push(o.publish_rate != n.publish_rate, Change::PublishRate(None));
+    push(o.mappings != n.mappings, Change::Mappings(None));
     for (oa, na) in o.accounts.iter().zip(&n.accounts) {
         push(
             oa.publish_rate != na.publish_rate,
             Change::PublishRate(Some(na.name.clone())),
+        );
+        push(
+            oa.mappings != na.mappings,
+            Change::Mappings(Some(na.name.clone())),
         );
     }
     if let (Some(oc), Some(nc)) = (&o.cluster, &n.cluster) {

@@ -160,8 +160,6 @@ pub(super) fn refused(key: &str) -> String {
 
 /// Top-level keys of features we do not have yet: a warning each, never silently dropped.
 const UNSUPPORTED: &[&str] = &[
-    "mappings",
-    "maps",
     "gateway",
     "leaf",
     "leafnodes",
@@ -203,6 +201,7 @@ pub fn from_map(map: &Map) -> Result<Loaded, Diagnostics> {
                 no_auth_pos = Some(e.key_pos.clone());
             }
             "system_account" | "system" => c.options.system_account = t.string(e),
+            "mappings" | "maps" => c.options.mappings = super::mappings::mappings(&mut t, e),
             _ => t.top_level(&key, e, &mut c, &mut max_payload_at),
         }
     }

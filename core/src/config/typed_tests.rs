@@ -268,8 +268,8 @@ fn unsupported_security_keys_are_errors() {
     for (conf, key) in [
         ("tls { cert_file: a, key_file: b }\n", "tls"),
         (
-            "accounts { A { users: [{user: a, password: b}], mappings: { a: b } } }\n",
-            "mappings",
+            "accounts { A { users: [{user: a, password: b}], default_permissions: {} } }\n",
+            "default_permissions",
         ),
         ("operator: /op.jwt\n", "operator"),
         ("trusted_keys: [abc]\n", "trusted_keys"),

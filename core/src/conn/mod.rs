@@ -946,6 +946,8 @@ mod account_tests;
 #[cfg(test)]
 mod flow_tests;
 #[cfg(test)]
+mod mapping_tests;
+#[cfg(test)]
 mod msub_tests;
 #[cfg(test)]
 mod rate_tests;

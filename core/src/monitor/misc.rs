@@ -219,12 +219,25 @@ pub struct AccountInfo {
     pub client_connections: usize,
     /// Subscriptions.
     pub subscriptions: u64,
+    /// Subject mappings: each source's destinations with cumulative weights, the share the
+    /// source keeps included, as Go shows them (`{"foo":[{"subject":"bar","weight":100}]}`).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub mappings: std::collections::BTreeMap<String, Vec<MapDestInfo>>,
     /// Its sublist statistics.
     pub sublist_stats: crate::sublist::SublistStats,
     /// Ours: its publish rate limit and what it did, when it has one or its users were
     /// throttled (omitted otherwise, so the document is Go's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub publish_rate: Option<RateInfo>,
+}
+
+/// One mapping destination in `/accountz?acc=NAME` (Go's `MapDest`).
+#[derive(Debug, Clone, Serialize)]
+pub struct MapDestInfo {
+    /// The destination as written.
+    pub subject: String,
+    /// Cumulative weight (Go shows the weights after summing them in order).
+    pub weight: u8,
 }
 
 /// An account's publish rate in `/accountz?acc=NAME` (ours).
@@ -324,6 +337,18 @@ pub fn accountz(sh: &Shared, clock: Clock, q: &Query) -> Result<Accountz, QueryE
                 leafnode_connections: 0,
                 client_connections: sh.num_clients_in(&acc.name),
                 subscriptions: acc.num_subscriptions() as u64,
+                mappings: acc
+                    .mappings()
+                    .describe()
+                    .into_iter()
+                    .map(|(src, dests)| {
+                        let dests = dests
+                            .into_iter()
+                            .map(|(subject, weight)| MapDestInfo { subject, weight })
+                            .collect();
+                        (src, dests)
+                    })
+                    .collect(),
                 sublist_stats: acc.sublist_stats(),
                 publish_rate: rate_info(sh, &acc.name),
             });

@@ -37,3 +37,84 @@ pub async fn spawn_and_port(cmd: &mut Command) -> (Child, u16) {
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, port)
 }
+
+/// A raw protocol client for transcripts: CONNECT with an optional user (password = user).
+#[allow(dead_code)] // Not every test binary that includes this module uses it.
+pub struct Raw(pub tokio::net::TcpStream);
+
+#[allow(dead_code)]
+impl Raw {
+    /// Connects, reads INFO, sends CONNECT (no verbose) as `user`.
+    pub async fn open(port: u16, user: Option<&str>) -> Raw {
+        use tokio::io::AsyncWriteExt;
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        let mut info = Vec::new();
+        let mut b = [0u8; 1];
+        while !info.ends_with(b"\r\n") {
+            use tokio::io::AsyncReadExt;
+            let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut b))
+                .await
+                .expect("INFO within 10 s")
+                .expect("read INFO");
+            assert!(n == 1, "closed before INFO");
+            info.push(b[0]);
+        }
+        let creds = user
+            .map(|u| format!(",\"user\":\"{u}\",\"pass\":\"{u}\""))
+            .unwrap_or_default();
+        s.write_all(format!("CONNECT {{\"verbose\":false{creds}}}\r\n").as_bytes())
+            .await
+            .expect("CONNECT");
+        Raw(s)
+    }
+
+    /// Sends `ops` plus PING, returns everything up to the PONG (or to the close).
+    pub async fn send(&mut self, ops: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        self.0
+            .write_all(format!("{ops}PING\r\n").as_bytes())
+            .await
+            .expect("write");
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let read = async {
+            while !got.windows(6).any(|w| w == b"PONG\r\n") {
+                match self.0.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&chunk[..n]),
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .expect("no PONG");
+        // Messages may arrive after the PONG in the same read (routes): keep them.
+        String::from_utf8_lossy(&got).replacen("PONG\r\n", "", 1)
+    }
+}
+
+/// The Go servers to compare with: `(label, path)` for Debian's 2.9.10
+/// (`NATS_GO_SERVER`, default `/usr/sbin/nats-server`) and 2.15.1 (`NATS_GO215_SERVER`).
+/// A missing one is reported as SKIPPED by `skip` (named `what`), or fails the test under
+/// `NATSD_REQUIRE_GO=1` (set by `.ci/run`).
+#[allow(dead_code)]
+pub fn go_servers(what: &str, skip: impl Fn(&str)) -> Vec<(&'static str, String)> {
+    let require = std::env::var("NATSD_REQUIRE_GO").as_deref() == Ok("1");
+    let v29 = std::env::var("NATS_GO_SERVER").unwrap_or_else(|_| "/usr/sbin/nats-server".into());
+    let v215 = std::env::var("NATS_GO215_SERVER").unwrap_or_default();
+    let mut out = Vec::new();
+    for (label, path) in [("go2.9.10", v29), ("go2.15.1", v215)] {
+        if path.is_empty() || !std::path::Path::new(&path).exists() {
+            assert!(
+                !require,
+                "NATSD_REQUIRE_GO=1 but {label} is missing ({path:?})"
+            );
+            skip(&format!("the {label} half of {what}"));
+            continue;
+        }
+        out.push((label, path));
+    }
+    out
+}
