@@ -50,6 +50,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("varz", "General"),
     ("connz", "Connections"),
     ("accountz", "Accounts"),
+    ("accstatz", "Account Stats"),
     ("subsz", "Subscriptions"),
     ("routez", "Routes"),
     ("healthz", "Health Probe"),
@@ -64,9 +65,59 @@ pub struct Monitor {
     host: String,
     port: u16,
     base: String,
-    base_path: String,
-    req_stats: Mutex<BTreeMap<String, u64>>,
+    process: Arc<ProcessHost>,
     metrics: Metrics,
+}
+
+/// The wall clock and process figures the core's `$SYS` services and `/varz` use
+/// (`natsd_core::events::Host`). With monitoring on, the monitor's own (it knows the
+/// listener and counts requests); otherwise [`ProcessHost::plain`].
+#[derive(Debug)]
+pub struct ProcessHost {
+    start: Time,
+    /// Monitoring host, bound port and base path, when monitoring is on.
+    http: Option<(String, u16, String)>,
+    req_stats: Mutex<BTreeMap<String, u64>>,
+}
+
+impl ProcessHost {
+    /// For a server without monitoring, started at `start`.
+    pub fn plain(start: Time) -> ProcessHost {
+        ProcessHost {
+            start,
+            http: None,
+            req_stats: Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+impl natsd_core::events::Host for ProcessHost {
+    fn clock(&self, at: Time) -> Clock {
+        let c = now();
+        Clock {
+            now: at,
+            wall_nanos: c.wall_of(at),
+        }
+    }
+
+    fn env(&self) -> Env {
+        let (mem, cpu) = process_usage(self.start);
+        let (http_host, http_port, http_base_path) = self.http.clone().unwrap_or_default();
+        Env {
+            http_host,
+            http_port,
+            http_base_path,
+            mem,
+            cpu,
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            http_req_stats: self
+                .req_stats
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            config_load_time: self.start,
+        }
+    }
 }
 
 impl Monitor {
@@ -79,13 +130,19 @@ impl Monitor {
             format!("/{trimmed}/")
         };
         let metrics = Metrics::new(shared.server_id());
+        let process = Arc::new(ProcessHost {
+            start: shared.start_time(),
+            http: Some((cfg.host.clone(), port, cfg.base_path.clone())),
+            req_stats: Mutex::new(BTreeMap::new()),
+        });
+        // The `$SYS` services report what `/varz` does (the first host installed stays).
+        shared.set_host(Arc::clone(&process) as Arc<dyn natsd_core::events::Host>);
         Monitor {
             shared,
             host: cfg.host.clone(),
             port,
             base,
-            base_path: cfg.base_path.clone(),
-            req_stats: Mutex::new(BTreeMap::new()),
+            process,
             metrics,
         }
     }
@@ -124,6 +181,7 @@ impl Monitor {
             "subsz" => SubszOptions::from_query(&q).map(|o| pretty(&monitor::subsz(sh, clock, &o))),
             "routez" => monitor::routez(sh, clock, &q).map(|r| pretty(&r)),
             "accountz" => monitor::accountz(sh, clock, &q).map(|a| pretty(&a)),
+            "accstatz" => monitor::accstatz(sh, clock, &q).map(|a| pretty(&a)),
             "healthz" => monitor::healthz(&q).map(|h| compact(&h)),
             "metrics" => {
                 return Response {
@@ -146,26 +204,16 @@ impl Monitor {
     }
 
     fn count(&self, path: &str) {
-        let mut m = self.req_stats.lock().unwrap_or_else(|e| e.into_inner());
+        let mut m = self
+            .process
+            .req_stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         *m.entry(path.to_string()).or_insert(0) += 1;
     }
 
     fn env(&self) -> Env {
-        let (mem, cpu) = process_usage(self.shared.start_time());
-        Env {
-            http_host: self.host.clone(),
-            http_port: self.port,
-            http_base_path: self.base_path.clone(),
-            mem,
-            cpu,
-            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            http_req_stats: self
-                .req_stats
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
-            config_load_time: self.shared.start_time(),
-        }
+        natsd_core::events::Host::env(&*self.process)
     }
 
     fn index(&self) -> String {

@@ -40,6 +40,8 @@ pub struct Account {
     pub out_msgs: AtomicU64,
     /// Payload bytes delivered from this account.
     pub out_bytes: AtomicU64,
+    /// Its clients closed as slow consumers.
+    pub slow_consumers: AtomicU64,
     /// The server's routes: local interest changes go out to them.
     routes: Arc<RouteTable>,
     /// Local subscriptions per subject, when the server is in a cluster (see
@@ -88,6 +90,7 @@ impl Account {
             in_bytes: AtomicU64::new(0),
             out_msgs: AtomicU64::new(0),
             out_bytes: AtomicU64::new(0),
+            slow_consumers: AtomicU64::new(0),
         }
     }
 

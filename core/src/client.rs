@@ -293,6 +293,11 @@ impl ClientHandle {
         }
     }
 
+    /// The last round trip in nanoseconds (0: none measured).
+    pub fn rtt_nanos(&self) -> u64 {
+        self.rtt_nanos.load(Ordering::Relaxed)
+    }
+
     /// Sets the name the client gave in CONNECT.
     pub fn set_name(&self, name: &str) {
         name.clone_into(&mut self.name.lock().unwrap_or_else(|e| e.into_inner()));

@@ -37,6 +37,7 @@ pub mod client;
 pub mod config;
 pub mod conn;
 pub mod errors;
+pub mod events;
 pub mod imports;
 pub mod info;
 pub mod internal;

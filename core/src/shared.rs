@@ -162,6 +162,10 @@ pub struct Shared {
     node_waker: OnceLock<Arc<dyn Notify>>,
     /// Publish rate counters per (account, user) that has a limit.
     rate_counters: Mutex<FastMap<(String, String), Arc<crate::rate::RateCounters>>>,
+    /// The runtime's wall clock and process figures, for `$SYS` events and replies.
+    host: OnceLock<Arc<dyn crate::events::Host>>,
+    /// Sequence of the server's `$SYS` messages (Go's `ServerInfo.seq`).
+    pub event_seq: AtomicU64,
 }
 
 /// Most inputs waiting for the node; only route connections send any (a few per route
@@ -193,13 +197,18 @@ impl Shared {
         let global = account(GLOBAL_ACCOUNT);
         // `system_account` names it (Go: `$SYS` by default, created if not configured).
         let system = account(opts.system_account.as_deref().unwrap_or(SYSTEM_ACCOUNT));
-        let ping = Subscription::internal(
-            crate::internal::SERVER_PING.as_bytes(),
-            crate::internal::internal_client(opts.seed),
-            Arc::new(crate::internal::ServerPing::default()),
-        );
-        // A constant, valid subject: the insert cannot fail.
-        let _ = system.insert(Arc::new(ping));
+        // `$SYS.REQ` services (see `events::requests`); constant, valid subjects: the
+        // inserts cannot fail.
+        let requests: Arc<dyn crate::internal::InternalHandler> =
+            Arc::new(crate::events::SysRequests);
+        for subject in crate::events::request_subjects(&server_id) {
+            let sub = Subscription::internal(
+                subject.as_bytes(),
+                crate::internal::internal_client(opts.seed),
+                Arc::clone(&requests),
+            );
+            let _ = system.insert(Arc::new(sub));
+        }
         let mut accounts = FastMap::default();
         accounts.insert(GLOBAL_ACCOUNT.to_string(), Arc::clone(&global));
         accounts.insert(system.name.clone(), Arc::clone(&system));
@@ -232,6 +241,8 @@ impl Shared {
             node_inbox: Mutex::new(VecDeque::new()),
             node_waker: OnceLock::new(),
             rate_counters: Mutex::new(FastMap::default()),
+            host: OnceLock::new(),
+            event_seq: AtomicU64::new(0),
         };
         sh.set_mappings(&sh.opts());
         sh
@@ -250,6 +261,16 @@ impl Shared {
                 acc.set_mappings(compile(&a.mappings));
             }
         }
+    }
+
+    /// Installs the runtime's wall clock and process figures (once, at startup).
+    pub fn set_host(&self, host: Arc<dyn crate::events::Host>) {
+        let _ = self.host.set(host);
+    }
+
+    /// The runtime's host services, once installed.
+    pub fn host(&self) -> Option<&Arc<dyn crate::events::Host>> {
+        self.host.get()
     }
 
     /// The registered routes.
@@ -512,7 +533,8 @@ impl Shared {
     }
 
     /// Removes a client and remembers it as closed, with the subscriptions it still had
-    /// (bounded by `max_closed_clients`).
+    /// (bounded by `max_closed_clients`). Returns the record (for the disconnect event);
+    /// `None` if the client was not registered.
     pub fn unregister(
         &self,
         cid: u64,
@@ -521,16 +543,13 @@ impl Shared {
         in_msgs: u64,
         in_bytes: u64,
         subs: Vec<ClosedSub>,
-    ) {
-        let Some(r) = self.clients().remove(&cid) else {
-            return;
-        };
+    ) -> Option<ClosedClient> {
+        let r = self.clients().remove(&cid)?;
         if reason.is_slow_consumer() {
             self.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
-        }
-        let max_closed = self.opts().max_closed_clients;
-        if max_closed == 0 {
-            return;
+            if let Some(acc) = self.account(&r.info.account) {
+                acc.slow_consumers.fetch_add(1, Ordering::Relaxed);
+            }
         }
         let (out_msgs, out_bytes) = r.handle.out_stats();
         let closed = ClosedClient {
@@ -546,11 +565,20 @@ impl Shared {
             last_activity: Time::from_nanos(r.handle.last_activity.load(Ordering::Relaxed)),
             rtt: r.handle.rtt_string(),
         };
-        let mut ring = self.closed.lock().unwrap_or_else(|e| e.into_inner());
-        if ring.len() >= max_closed {
-            ring.pop_front();
+        let max_closed = self.opts().max_closed_clients;
+        if max_closed > 0 {
+            let mut ring = self.closed.lock().unwrap_or_else(|e| e.into_inner());
+            if ring.len() >= max_closed {
+                ring.pop_front();
+            }
+            ring.push_back(closed.clone());
         }
-        ring.push_back(closed);
+        Some(closed)
+    }
+
+    /// What monitoring knows of live client `cid`.
+    pub fn client_info(&self, cid: u64) -> Option<ClientInfo> {
+        self.clients().get(&cid).map(|r| r.info.clone())
     }
 
     /// The handle of live client `cid`, if it is still registered.

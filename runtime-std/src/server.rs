@@ -124,6 +124,11 @@ impl Server {
             )?),
             None => None,
         };
+        // Without monitoring, the `$SYS` services still need a wall clock (a monitor
+        // installed its own above; the first one stays).
+        shared.set_host(Arc::new(natsd_adapter::monitor::ProcessHost::plain(
+            shared.start_time(),
+        )));
         startup::log_listening(&host, local_addr.port());
         let control = Arc::new(Control::default());
         let tracker = Arc::new(Tracker::default());
@@ -240,6 +245,8 @@ impl Server {
             node.stop();
         }
         self.stop_routes();
+        // Go announces the shutdown on `$SYS.SERVER.<id>.SHUTDOWN` before closing clients.
+        let _ = natsd_core::events::shutdown(&self.shared, clock::now());
         self.shared.close_all(CloseReason::ServerShutdown);
         for r in self.shared.routes().list() {
             r.handle.close_after_flush(CloseReason::ServerShutdown);

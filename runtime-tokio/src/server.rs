@@ -90,6 +90,11 @@ impl Server {
             }
             None => None,
         };
+        // Without monitoring, the `$SYS` services still need a wall clock (a monitor
+        // installed its own above; the first one stays).
+        shared.set_host(Arc::new(natsd_adapter::monitor::ProcessHost::plain(
+            shared.start_time(),
+        )));
         startup::log_listening(&host, local_addr.port());
         let stop_accept = CancellationToken::new();
         let conns = CancellationToken::new();
@@ -213,6 +218,8 @@ impl Server {
         if let Some(a) = self.route_accept.take() {
             a.abort();
         }
+        // Go announces the shutdown on `$SYS.SERVER.<id>.SHUTDOWN` before closing clients.
+        let _ = natsd_core::events::shutdown(&self.shared, clock::now());
         self.shared.close_all(CloseReason::ServerShutdown);
         for r in self.shared.routes().list() {
             r.handle.close_after_flush(CloseReason::ServerShutdown);

@@ -881,8 +881,11 @@ impl State {
         self.flush_stats(sh);
         let in_msgs = self.handle.in_msgs.load(Ordering::Relaxed);
         let in_bytes = self.handle.in_bytes.load(Ordering::Relaxed);
-        sh.unregister(self.cid, now, reason, in_msgs, in_bytes, live);
+        let closed = sh.unregister(self.cid, now, reason, in_msgs, in_bytes, live);
         self.handle.close_after_flush(reason);
+        if let Some(c) = closed {
+            self.closed_events(&c, now, sh);
+        }
         // Go logs a client's close at DBG whatever the reason (what led to it, a slow
         // consumer or an -ERR, has its own line); a route's at INF.
         self.log(
@@ -890,6 +893,31 @@ impl State {
             format!("Client connection closed: {reason}"),
         );
         self.push_event(ConnEvent::Closed(reason));
+    }
+
+    /// The system account's events for a closed client: an authentication error, then
+    /// (as Go 2.15.1, for every client, logged in or not) the disconnect. Slow consumers
+    /// these events make are logged like any.
+    #[cold]
+    fn closed_events(&mut self, c: &crate::shared::ClosedClient, now: Time, sh: &Shared) {
+        let mut slow = Vec::new();
+        if c.reason == CloseReason::AuthenticationViolation {
+            // Go names the user the client claimed (`getRawAuthUser`).
+            let mut claimed = c.clone();
+            if claimed.info.user.is_none() {
+                claimed.info.user = self.creds.borrow().user.map(str::to_string);
+            }
+            slow.extend(crate::events::auth_error(sh, &claimed, now));
+        }
+        slow.extend(crate::events::client_disconnect(
+            sh,
+            c,
+            self.handle.rtt_nanos(),
+            now,
+        ));
+        for h in slow {
+            self.note_delivery(&h, crate::client::Delivered::SlowConsumer);
+        }
     }
 
     fn flush_stats(&mut self, sh: &Shared) {
@@ -926,8 +954,8 @@ impl State {
     /// removes exhausted subscriptions, publishes stats, wakes receivers.
     fn finish_batch(&mut self, sh: &Shared) {
         for call in std::mem::take(&mut self.batch.internal) {
-            if let Some(reply) = call.handler.handle(sh, &call.msg) {
-                self.deliver_internal_reply(&call.account, &reply, call.now);
+            if let Some(reply) = call.handler.handle(sh, &call.msg, call.now) {
+                self.deliver_internal_reply(sh, &call.account, &reply, call.now);
             }
         }
         if !self.batch.exhausted.is_empty() {

@@ -139,6 +139,11 @@ impl State {
             i.account = account;
         });
         self.send_ok();
+        if let Some(info) = sh.client_info(self.cid) {
+            for h in crate::events::client_connect(sh, self.cid, &info, now) {
+                self.note_delivery(&h, crate::client::Delivered::SlowConsumer);
+            }
+        }
     }
 
     /// Bad credentials or an op before CONNECT while auth is required.

@@ -331,61 +331,26 @@ impl State {
         }
     }
 
-    /// Publishes an internal handler's reply into `account`: every plain match and one
-    /// member of each queue group, as a PUB would, but from the server (no echo rule, no
-    /// publish permission) and never to another internal handler (no loops). A loop of its
-    /// own rather than a flag on `deliver_all`/`deliver_one`: the flag, even as a const
-    /// parameter, cost the publish path 0.5-3% more instructions per message (icount.sh).
+    /// Publishes an internal handler's reply into `account`, as the server (see
+    /// [`crate::events::publish`]: no echo rule, no publish permission, never to another
+    /// internal handler or an import, so no loops); logs the slow consumers it made.
     pub(super) fn deliver_internal_reply(
         &mut self,
+        sh: &crate::shared::Shared,
         account: &Account,
         reply: &InternalMsg,
         now: Time,
     ) {
-        let r = account.match_subject(&reply.subject);
-        let d = Delivery {
-            subject: &reply.subject,
-            reply: reply.reply.as_deref(),
-            header_len: 0,
-            payload: &reply.payload,
-            has_headers: false,
-        };
-        // Clients here and routes (a requester on another server); never internal handlers
-        // or imports (no loops).
-        let to_client =
-            |s: &&Arc<Subscription>| !matches!(s.dest, Dest::Internal(_) | Dest::Cross(_));
-        let mut targets: Vec<Arc<Subscription>> =
-            r.psubs.iter().filter(to_client).cloned().collect();
-        for group in &r.qsubs {
-            let members: Vec<&Arc<Subscription>> = group.iter().filter(to_client).collect();
-            if !members.is_empty() {
-                let i = self.rng.below(members.len() as u64) as usize;
-                targets.push(Arc::clone(members[i]));
-            }
-        }
-        for sub in &targets {
-            if sub.is_remote() {
-                self.add_route_target(sub);
-                continue;
-            }
-            match sub.admit() {
-                Admit::Drop => continue,
-                Admit::DeliverLast => self.batch.exhausted.push(Arc::clone(sub)),
-                Admit::Deliver => {}
-            }
-            let result = sub.client.deliver(&d, &sub.sid, now);
-            self.note_delivery(&sub.client, result);
-            if matches!(
-                result,
-                Delivered::Queued { .. } | Delivered::QueuedStall { .. }
-            ) {
-                self.batch.out_msgs += 1;
-                self.batch.out_bytes += d.payload.len() as u64;
-            }
-        }
-        if !self.route_targets.is_empty() {
-            // From this server (an internal reply), so routes are not a second hop.
-            self.deliver_to_routes(account, &d);
+        let slow = crate::events::publish(
+            sh,
+            account,
+            &reply.subject,
+            reply.reply.as_deref(),
+            &reply.payload,
+            now,
+        );
+        for h in slow {
+            self.note_delivery(&h, Delivered::SlowConsumer);
         }
     }
 

@@ -99,6 +99,8 @@ pub struct ConnzOptions {
     pub state: ConnState,
     /// Only this user.
     pub user: String,
+    /// Only clients of this account (`acc=`).
+    pub account: String,
 }
 
 impl ConnzOptions {
@@ -150,6 +152,7 @@ impl ConnzOptions {
             cid,
             state,
             user: q.get("user").to_string(),
+            account: q.get("acc").to_string(),
         })
     }
 }
@@ -266,6 +269,11 @@ struct SortKey {
     stop: u64,
 }
 
+/// `acc=`: only that account's clients (empty: all).
+fn account_matches(o: &ConnzOptions, account: &str) -> bool {
+    o.account.is_empty() || o.account == account
+}
+
 /// Builds `/connz`. Locks are taken one at a time and only to copy: the client registry,
 /// the closed history, the sublist (only when subscriptions are asked for), and each
 /// client's queue for its pending bytes and delivery counts.
@@ -290,7 +298,10 @@ pub fn connz(sh: &Shared, clock: Clock, o: &ConnzOptions) -> Connz {
             FastMap::default()
         };
         for (h, info) in list.iter().filter(|_| search_open) {
-            if (o.cid > 0 && h.cid != o.cid) || !user_matches(o, info.user.as_deref()) {
+            if (o.cid > 0 && h.cid != o.cid)
+                || !user_matches(o, info.user.as_deref())
+                || !account_matches(o, &info.account)
+            {
                 continue;
             }
             let last = Time::from_nanos(h.last_activity.load(Ordering::Relaxed));
@@ -348,7 +359,10 @@ pub fn connz(sh: &Shared, clock: Clock, o: &ConnzOptions) -> Connz {
         let closed = sh.closed_clients();
         total += closed.len();
         for c in closed {
-            if (o.cid > 0 && c.cid != o.cid) || !user_matches(o, c.info.user.as_deref()) {
+            if (o.cid > 0 && c.cid != o.cid)
+                || !user_matches(o, c.info.user.as_deref())
+                || !account_matches(o, &c.info.account)
+            {
                 continue;
             }
             let stop_wall = clock.wall_of(c.stop);

@@ -356,3 +356,32 @@ pub fn accountz(sh: &Shared, clock: Clock, q: &Query) -> Result<Accountz, QueryE
     }
     Ok(a)
 }
+
+/// `/accstatz`: each account's figures on this server (Go's `AccountStatz`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Accstatz {
+    /// Server id.
+    pub server_id: String,
+    /// Now, RFC 3339.
+    pub now: String,
+    /// The accounts: those with clients, or all with `unused=1`; only `acc=` if given.
+    pub account_statz: Vec<crate::events::AccountStat>,
+}
+
+/// `/accstatz[?unused=1][&acc=NAME]`. Errors: a bad `unused` boolean (Go's text).
+pub fn accstatz(sh: &Shared, clock: Clock, q: &Query) -> Result<Accstatz, QueryError> {
+    let unused = q.bool("unused")?;
+    let only = q.get("acc");
+    let account_statz = sh
+        .accounts()
+        .iter()
+        .filter(|a| only.is_empty() || a.name == only)
+        .filter(|a| unused || sh.num_clients_in(&a.name) > 0)
+        .filter_map(|a| crate::events::account_stat(sh, &a.name))
+        .collect();
+    Ok(Accstatz {
+        server_id: sh.server_id().to_string(),
+        now: super::timefmt::rfc3339(clock.wall_nanos),
+        account_statz,
+    })
+}

@@ -10,7 +10,8 @@
 //!
 //! - [`timefmt`]: RFC 3339 from Unix nanoseconds, Go's uptime strings, [`Clock`].
 //! - [`query`]: query strings and Go's `strconv` decoding.
-//! - [`varz`], [`connz`], [`subsz`]: the main documents; [`misc`]: healthz, routez, accountz.
+//! - [`varz`], [`connz`], [`subsz`]: the main documents; [`misc`]: healthz, routez,
+//!   accountz, accstatz.
 
 pub mod connz;
 pub mod misc;
@@ -24,7 +25,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 pub use connz::{connz, ConnInfo, Connz, ConnzOptions};
-pub use misc::{accountz, healthz, routez, Accountz, Healthz, Routez};
+pub use misc::{accountz, accstatz, healthz, routez, Accountz, Accstatz, Healthz, Routez};
 pub use query::{Query, QueryError};
 pub use subsz::{subsz, SubDetail, SubszOptions, SubszReply};
 pub use timefmt::Clock;

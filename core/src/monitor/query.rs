@@ -35,6 +35,17 @@ impl Query {
         Query { pairs }
     }
 
+    /// A query made of these pairs (from a `$SYS` request's JSON options).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Query {
+        Query { pairs }
+    }
+
+    /// Sets `key` to `value`, replacing any earlier values.
+    pub fn set(&mut self, key: &str, value: &str) {
+        self.pairs.retain(|(k, _)| k != key);
+        self.pairs.push((key.to_string(), value.to_string()));
+    }
+
     /// The first value of `key`, or `""` (Go's `url.Values.Get`).
     pub fn get(&self, key: &str) -> &str {
         self.pairs

@@ -97,6 +97,8 @@ pub struct SubszOptions {
     pub limit: usize,
     /// Only subscriptions a message published to this literal subject would reach.
     pub test: Option<String>,
+    /// Only this account (`acc=`; empty: all).
+    pub account: String,
 }
 
 impl SubszOptions {
@@ -123,6 +125,7 @@ impl SubszOptions {
                 Ok(l) => l,
             },
             test,
+            account: q.get("acc").to_string(),
         })
     }
 }
@@ -131,7 +134,10 @@ impl SubszOptions {
 /// accounts, each entry naming its account). Each account's sublist read lock is held only
 /// to copy its statistics or subscription handles; details are built after.
 pub fn subsz(sh: &Shared, clock: Clock, o: &SubszOptions) -> SubszReply {
-    let accounts = sh.accounts();
+    let mut accounts = sh.accounts();
+    if !o.account.is_empty() {
+        accounts.retain(|a| a.name == o.account);
+    }
     let mut stats = SublistStats::default();
     for acc in &accounts {
         stats.add(&acc.sublist_stats());

@@ -156,7 +156,7 @@ fn is_zero_u16(n: &u16) -> bool {
 
 /// A number as Go's `encoding/json` writes a float64: no `.0` on a whole number (`2`, not
 /// `2.0`), the shortest round-trip form otherwise.
-fn go_float<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn go_float<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
     if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
         s.serialize_i64(*v as i64)
     } else {

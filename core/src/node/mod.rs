@@ -3,10 +3,11 @@
 //!
 //! Connections ([`crate::conn::Connection`]) hold the hot path; the node is the cold path:
 //! decisions that concern the whole server and unfold over time: lame duck mode, and which
-//! routes to dial and when (`routes.rs`). Rebalancing and the system account's timers
-//! belong here too.
+//! routes to dial and when (`routes.rs`), and the system account's periodic events
+//! (`sys.rs`). Rebalancing belongs here too.
 
 mod routes;
+mod sys;
 
 pub use routes::{NodeInput, ROUTE_CONNECT_INTERVAL, ROUTE_RECONNECT_JITTER};
 
@@ -93,6 +94,8 @@ pub struct Node {
     actions: VecDeque<NodeAction>,
     /// Route URLs being dialled or redialled.
     peers: Vec<routes::Peer>,
+    /// The system account's periodic events.
+    sys: sys::SysTimers,
 }
 
 impl std::fmt::Debug for Node {
@@ -115,6 +118,7 @@ impl Node {
             timer: None,
             actions: VecDeque::new(),
             peers: Vec::new(),
+            sys: sys::SysTimers::default(),
         }
     }
 
@@ -133,6 +137,8 @@ impl Node {
             "Entering lame duck mode, stop accepting new clients",
         );
         self.actions.push_back(NodeAction::StopAccepting);
+        let slow = crate::events::lame_duck(&self.sh, now);
+        self.log_slow(slow);
         let spread = match duration.checked_sub(grace) {
             Some(d) if !d.is_zero() => d,
             _ => Duration::from_secs(1),
@@ -144,6 +150,7 @@ impl Node {
     /// Acts on the node's timer at `now` (a no-op before [`poll_timeout`](Self::poll_timeout)).
     pub fn handle_timeout(&mut self, now: Time) {
         self.route_timers(now);
+        self.sys_timers(now);
         if self.timer.is_none_or(|t| now < t) {
             return;
         }
@@ -176,10 +183,10 @@ impl Node {
 
     /// When [`handle_timeout`](Self::handle_timeout) is due next, if ever.
     pub fn poll_timeout(&self) -> Option<Time> {
-        match (self.timer, self.next_route_timer()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.timer, self.next_route_timer(), self.next_sys_timer()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The next thing the runtime must do, in order.

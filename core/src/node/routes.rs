@@ -96,7 +96,7 @@ impl Node {
     /// Starts dialling the explicit routes of `cluster.routes`. Called once, after the
     /// route listener is up.
     pub fn handle_start(&mut self, now: Time) {
-        let _ = now;
+        self.start_sys_timers(now);
         let Some(cluster) = self.sh.opts().cluster.clone() else {
             return;
         };

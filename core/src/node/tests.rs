@@ -240,7 +240,7 @@ fn gossip_about_a_restarted_server_is_dialled_again() {
     sh.to_node(gossip("NNEW"));
     node.handle_inputs(T0);
     assert_eq!(node.poll_action(), None);
-    let at = node.poll_timeout().expect("a redial is due");
+    let at = node.next_route_timer().expect("a redial is due");
     node.handle_timeout(at);
     assert_eq!(node.poll_action(), Some(NodeAction::Dial(url.clone())));
     // While that dial is out, more gossip about it changes nothing.
@@ -289,7 +289,7 @@ fn explicit_routes_are_dialled_and_redialled_a_second_apart() {
     assert!(
         matches!(&drain_actions(&mut node)[..], [NodeAction::Log(LogLevel::Error, l)] if l.contains("attempt 1"))
     );
-    assert_eq!(node.poll_timeout(), Some(T0 + ROUTE_CONNECT_INTERVAL));
+    assert_eq!(node.next_route_timer(), Some(T0 + ROUTE_CONNECT_INTERVAL));
     node.handle_timeout(T0 + Duration::from_millis(999));
     assert!(drain_actions(&mut node).is_empty());
     node.handle_timeout(T0 + ROUTE_CONNECT_INTERVAL);
@@ -319,7 +319,7 @@ fn gossip_dials_once_and_a_url_that_is_ourselves_is_dropped() {
         reason: CloseReason::DuplicateRoute,
     });
     node.handle_inputs(T0);
-    assert_eq!(node.poll_timeout(), None, "never redial ourselves");
+    assert_eq!(node.next_route_timer(), None, "never redial ourselves");
     // Gossip about another server: dialled once; the same again is ignored.
     for _ in 0..2 {
         sh.to_node(NodeInput::Gossip {
@@ -339,7 +339,7 @@ fn gossip_dials_once_and_a_url_that_is_ourselves_is_dropped() {
     });
     node.handle_inputs(T0);
     drain_actions(&mut node);
-    assert_eq!(node.poll_timeout(), None);
+    assert_eq!(node.next_route_timer(), None);
 }
 
 #[test]
@@ -370,7 +370,7 @@ fn a_reload_dials_added_routes_and_forgets_removed_ones() {
         error: "refused".into(),
     });
     node.handle_inputs(T0);
-    assert_eq!(node.poll_timeout(), None);
+    assert_eq!(node.next_route_timer(), None);
 }
 
 /// Found by the simulator (cluster seed 455): we dialled a server gossip named while it
@@ -400,7 +400,7 @@ fn a_route_lost_to_crossed_duplicates_is_redialled() {
     // The peer closed its dial (our accepted route) as the duplicate of ours.
     theirs.handle_close(T0, &sh, CloseReason::ClientClosed);
     node.handle_inputs(T0);
-    let at = node.poll_timeout().expect("a redial is due");
+    let at = node.next_route_timer().expect("a redial is due");
     assert!(at < T0 + ROUTE_RECONNECT_JITTER + Duration::from_nanos(1));
     node.handle_timeout(at);
     assert_eq!(node.poll_action(), Some(NodeAction::Dial(url)));

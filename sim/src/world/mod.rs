@@ -171,7 +171,12 @@ impl Event {
 
     /// Connection timers are not work: the run may end with them pending.
     fn is_work(self) -> bool {
-        !matches!(self, Event::Timer(_) | Event::RouteTimer(_))
+        // Node timers are periodic too since the system account's `STATSZ` (a node always
+        // has one armed); a lame duck's closes still run inside the quiet period.
+        !matches!(
+            self,
+            Event::Timer(_) | Event::RouteTimer(_) | Event::NodeTimer(_)
+        )
     }
 }
 
