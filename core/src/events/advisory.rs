@@ -322,12 +322,8 @@ pub fn statsz_doc(sh: &Shared, now: Time) -> ServerStatsMsg {
                 bytes: s.in_bytes.load(Ordering::Relaxed),
             },
             slow_consumers: s.slow_consumers.load(Ordering::Relaxed),
-            // Go counts itself among the servers it knows when clustered.
-            active_servers: if sh.opts().cluster.is_some() {
-                routes + 1
-            } else {
-                0
-            },
+            // Go counts itself among the servers it knows.
+            active_servers: routes + 1,
         },
     }
 }
