@@ -43,10 +43,7 @@ async fn collect(c: &mut Raw, n: usize) -> Vec<(String, Value)> {
         }
         buf.extend_from_slice(&chunk[..k]);
         // Parse whole MSG frames off the front.
-        loop {
-            let Some(eol) = buf.windows(2).position(|w| w == b"\r\n") else {
-                break;
-            };
+        while let Some(eol) = buf.windows(2).position(|w| w == b"\r\n") {
             let line = String::from_utf8_lossy(&buf[..eol]).into_owned();
             if !line.starts_with("MSG ") {
                 buf.drain(..eol + 2);
