@@ -93,8 +93,8 @@ pub(super) struct Peer {
 }
 
 impl Node {
-    /// Starts dialling the explicit routes of `cluster.routes`. Called once, after the
-    /// route listener is up.
+    /// Starts dialling the explicit routes of `cluster.routes` and arms the system
+    /// account's timers (`sys.rs`). Called once, after the route listener is up.
     pub fn handle_start(&mut self, now: Time) {
         self.start_sys_timers(now);
         let Some(cluster) = self.sh.opts().cluster.clone() else {
