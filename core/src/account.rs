@@ -126,7 +126,7 @@ impl Account {
 
     /// Adds a subscription; says how the interest in its (subject, queue) changed.
     pub fn insert(&self, sub: Arc<Subscription>) -> Result<InterestChange, InvalidSubject> {
-        let local = self.interest.is_some() && !sub.is_remote();
+        let local = self.interest.is_some() && sub.forwards();
         let keep = local.then(|| Arc::clone(&sub));
         let mut sl = self.sublist.write();
         let change = sl.insert_interest(sub)?;
@@ -194,7 +194,7 @@ impl Account {
             let mut sl = self.sublist.write();
             let mut n = 0;
             for s in subs.by_ref().take(REMOVE_SLICE) {
-                if sl.remove(s) && track && !s.is_remote() {
+                if sl.remove(s) && track && s.forwards() {
                     left.push(s);
                 }
                 n += 1;

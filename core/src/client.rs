@@ -667,6 +667,18 @@ impl Subscription {
         matches!(self.dest, Dest::Route)
     }
 
+    /// True if routes hear of this subscription (`RS+`): local ones, but not a service
+    /// import's request side, which only serves publishers of this server (Go subscribes
+    /// it with `noForward`).
+    #[inline]
+    pub fn forwards(&self) -> bool {
+        match &self.dest {
+            Dest::Route => false,
+            Dest::Cross(c) => !matches!(**c, crate::imports::Cross::Request { .. }),
+            _ => true,
+        }
+    }
+
     /// Counts one delivery attempt against the limit. Atomic, so concurrent publishers can
     /// never deliver past `max`.
     pub fn admit(&self) -> Admit {

@@ -21,6 +21,9 @@ pub struct InternalMsg {
     pub reply: Option<Vec<u8>>,
     /// Body (headers are not passed to handlers).
     pub payload: Vec<u8>,
+    /// Who published it, when a client of this server did (for `$SYS.REQ.USER.INFO`):
+    /// its account and user. `None` for replies and messages from routes.
+    pub requester: Option<(String, Option<String>)>,
 }
 
 /// Code in the server that answers messages.

@@ -220,6 +220,11 @@ impl Shared {
                 .or_insert_with(|| account(&a.name));
         }
         crate::imports::wire(&opts, |n| accounts.get(n).cloned(), opts.seed);
+        for acc in accounts.values() {
+            if !Arc::ptr_eq(acc, &system) {
+                crate::imports::wire_system(acc, &system, opts.seed);
+            }
+        }
         for a in &opts.accounts {
             if let Some(acc) = accounts.get(&a.name) {
                 acc.rate.set(a.publish_rate);
@@ -440,14 +445,21 @@ impl Shared {
         }
         let o = self.opts();
         let mut map = self.accounts.write().unwrap_or_else(|e| e.into_inner());
-        Arc::clone(map.entry(name.to_string()).or_insert_with(|| {
+        let mut created = false;
+        let acc = Arc::clone(map.entry(name.to_string()).or_insert_with(|| {
+            created = true;
             Arc::new(Account::with_routes(
                 name,
                 !o.disable_sublist_cache,
                 o.seed,
                 Arc::clone(&self.routes),
             ))
-        }))
+        }));
+        drop(map);
+        if created {
+            crate::imports::wire_system(&acc, &self.system, o.seed);
+        }
+        acc
     }
 
     /// The throttle and drop counters of (`account`, `user`) (`/metrics`).
@@ -533,8 +545,8 @@ impl Shared {
     }
 
     /// Removes a client and remembers it as closed, with the subscriptions it still had
-    /// (bounded by `max_closed_clients`). Returns the record (for the disconnect event);
-    /// `None` if the client was not registered.
+    /// (bounded by `max_closed_clients`). Returns the record without its subscriptions (for
+    /// the disconnect event); `None` if the client was not registered.
     pub fn unregister(
         &self,
         cid: u64,
@@ -552,7 +564,9 @@ impl Shared {
             }
         }
         let (out_msgs, out_bytes) = r.handle.out_stats();
-        let closed = ClosedClient {
+        // The record returned (for events) goes without the subscriptions: a connection
+        // may close with 100,000 of them, and only monitoring's history wants them.
+        let record = ClosedClient {
             cid,
             info: r.info,
             stop,
@@ -561,19 +575,23 @@ impl Shared {
             in_bytes,
             out_msgs,
             out_bytes,
-            subs,
+            subs: Vec::new(),
             last_activity: Time::from_nanos(r.handle.last_activity.load(Ordering::Relaxed)),
             rtt: r.handle.rtt_string(),
         };
         let max_closed = self.opts().max_closed_clients;
         if max_closed > 0 {
+            let kept = ClosedClient {
+                subs,
+                ..record.clone()
+            };
             let mut ring = self.closed.lock().unwrap_or_else(|e| e.into_inner());
             if ring.len() >= max_closed {
                 ring.pop_front();
             }
-            ring.push_back(closed.clone());
+            ring.push_back(kept);
         }
-        Some(closed)
+        Some(record)
     }
 
     /// What monitoring knows of live client `cid`.

@@ -1,6 +1,7 @@
 //! The system account, black-box, ours beside the Go server: the connect and disconnect
-//! events of a client of account A (subjects in order, documents' keys and JSON types) and
-//! the replies to `$SYS.REQ` requests.
+//! events of a client of account A (subjects in order, documents' keys and JSON types), the
+//! replies to `$SYS.REQ` requests, and a tenant asking about its own connections through
+//! the import every account has from the system account.
 //!
 //! INTEROP: compared with Debian's Go 2.9.10 (`/usr/sbin/nats-server`) and Go 2.15.1
 //! (`NATS_GO215_SERVER`); missing ones print SKIPPED, or fail under `NATSD_REQUIRE_GO=1`
@@ -126,9 +127,12 @@ async fn observe(cmd: &mut Command) -> Seen {
     drop(a);
     events.extend(collect(&mut sys, 3).await);
     let mut a2 = Raw::open(port, Some("a")).await;
-    a2.send("").await;
+    a2.send("SUB _INBOX.a 1\r\n").await;
     let _ = collect(&mut sys, 3).await;
-    let mut replies = Vec::new();
+    // A tenant asks about itself through the import every account has.
+    a2.0.try_write(b"PUB $SYS.REQ.ACCOUNT.PING.CONNZ _INBOX.a 0\r\n\r\n")
+        .unwrap();
+    let mut replies = collect(&mut a2, 1).await;
     for (subject, body) in [
         ("$SYS.REQ.SERVER.PING", ""),
         ("$SYS.REQ.SERVER.PING.STATSZ", ""),
@@ -167,13 +171,13 @@ async fn system_events_and_requests_as_go() {
         "$SYS.ACCOUNT.A.DISCONNECT",
     ];
     assert_eq!(ours.subjects, want_subjects);
-    assert_eq!(ours.shapes.len(), 12, "6 events and 6 replies");
+    assert_eq!(ours.shapes.len(), 13, "6 events and 7 replies");
     let mut gos = Vec::new();
     for (label, path) in launch::go_servers("system_events_and_requests_as_go", common::report_skip)
     {
         let go = observe(&mut Command::new(&path)).await;
         assert_eq!(go.subjects, want_subjects, "{label}");
-        assert_eq!(go.shapes.len(), 12, "{label}");
+        assert_eq!(go.shapes.len(), 13, "{label}");
         gos.push((label, go));
     }
     for i in 0..ours.shapes.len() {

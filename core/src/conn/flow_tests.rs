@@ -118,7 +118,10 @@ fn connect_waits_for_a_late_auth_decision() {
     assert!(c.poll_auth_request().is_none(), "asked once");
     // While waiting: nothing is consumed, nothing was processed.
     assert_eq!(c.handle_read_paced(T0, rest.as_bytes(), &sh).unwrap(), 0);
-    assert_eq!(sh.global_account().num_subscriptions(), 0);
+    assert_eq!(
+        sh.global_account().num_subscriptions(),
+        crate::imports::SYSTEM_IMPORTS
+    );
     assert_eq!(recv(&c), "");
     // The provider answers 300 ms later (the decision itself is the built-in one).
     let later = T0 + Duration::from_millis(300);
@@ -143,7 +146,10 @@ fn rejected_auth_decision_closes() {
     c.handle_auth_decision(T0, AuthDecision::reject(), &sh);
     assert_eq!(recv(&c), "-ERR 'Authorization Violation'\r\n");
     assert!(c.is_closed());
-    assert_eq!(sh.global_account().num_subscriptions(), 0);
+    assert_eq!(
+        sh.global_account().num_subscriptions(),
+        crate::imports::SYSTEM_IMPORTS
+    );
 }
 
 /// The auth timeout still runs while a decision is pending; a late decision is ignored.

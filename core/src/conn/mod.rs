@@ -953,7 +953,10 @@ impl State {
     /// Settles a batch: runs internal handlers (their replies are delivered in this batch),
     /// removes exhausted subscriptions, publishes stats, wakes receivers.
     fn finish_batch(&mut self, sh: &Shared) {
-        for call in std::mem::take(&mut self.batch.internal) {
+        for mut call in std::mem::take(&mut self.batch.internal) {
+            if self.route.is_none() {
+                call.msg.requester = sh.client_info(self.cid).map(|i| (i.account, i.user));
+            }
             if let Some(reply) = call.handler.handle(sh, &call.msg, call.now) {
                 self.deliver_internal_reply(sh, &call.account, &reply, call.now);
             }

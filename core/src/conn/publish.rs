@@ -306,6 +306,7 @@ impl State {
                     subject: d.subject.to_vec(),
                     reply: d.reply.map(<[u8]>::to_vec),
                     payload: d.payload[d.header_len..].to_vec(),
+                    requester: None,
                 },
                 now,
             });
@@ -341,6 +342,25 @@ impl State {
         reply: &InternalMsg,
         now: Time,
     ) {
+        // A reply to a request that came through a service import (a tenant asking the
+        // system account about itself) goes back through the import's response side.
+        let r = account.match_subject(&reply.subject);
+        if r.psubs.iter().any(|s| matches!(s.dest, Dest::Cross(_))) {
+            let d = Delivery {
+                subject: &reply.subject,
+                reply: reply.reply.as_deref(),
+                header_len: 0,
+                payload: &reply.payload,
+                has_headers: false,
+            };
+            for sub in &r.psubs {
+                if let Dest::Cross(c) = &sub.dest {
+                    if matches!(**c, crate::imports::Cross::Response { .. }) {
+                        self.deliver_cross(c, &d, now);
+                    }
+                }
+            }
+        }
         let slow = crate::events::publish(
             sh,
             account,

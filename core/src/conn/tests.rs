@@ -595,7 +595,7 @@ fn auto_unsubscribe() {
     assert_eq!(c.recv(), "MSG foo 1 1\r\na\r\nMSG foo 1 1\r\nb\r\n");
     assert_eq!(
         sh.global_account().num_subscriptions(),
-        0,
+        crate::imports::SYSTEM_IMPORTS,
         "exhausted sub removed"
     );
     // Max already reached: unsubscribe at once.
@@ -605,7 +605,10 @@ fn auto_unsubscribe() {
     )
     .unwrap();
     assert_eq!(c.recv(), "MSG bar 2 1\r\na\r\n");
-    assert_eq!(sh.global_account().num_subscriptions(), 0);
+    assert_eq!(
+        sh.global_account().num_subscriptions(),
+        crate::imports::SYSTEM_IMPORTS
+    );
     // UNSUB of an unknown sid is fine.
     c.send(&sh, "UNSUB 99\r\nPING\r\n").unwrap();
     assert_eq!(c.recv(), "PONG\r\n");
@@ -702,11 +705,17 @@ fn close_removes_subscriptions_and_records_history() {
     );
     c.send(&sh, "SUB a 1\r\nSUB b 2\r\nPUB a 1\r\nx\r\n")
         .unwrap();
-    assert_eq!(sh.global_account().num_subscriptions(), 2);
+    assert_eq!(
+        sh.global_account().num_subscriptions(),
+        2 + crate::imports::SYSTEM_IMPORTS
+    );
     c.conn
         .handle_close(secs(5.0), &sh, CloseReason::ClientClosed);
     c.conn.handle_close(secs(6.0), &sh, CloseReason::ReadError);
-    assert_eq!(sh.global_account().num_subscriptions(), 0);
+    assert_eq!(
+        sh.global_account().num_subscriptions(),
+        crate::imports::SYSTEM_IMPORTS
+    );
     let closed = sh.closed_clients();
     assert_eq!(closed.len(), 1, "close is idempotent");
     let cc = &closed[0];

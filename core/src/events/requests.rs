@@ -11,6 +11,11 @@
 //! - `$SYS.REQ.ACCOUNT.<acc>.<X>`, X in `CONNZ`, `SUBSZ` (that account only), `CONNS`
 //!   (its connection count), `STATZ` (`{"account_statz":[…]}`), `INFO` (as `/accountz?acc=`).
 //! - `$SYS.REQ.ACCOUNT.PING.STATZ` / `.CONNZ`: every server, every account (with clients).
+//! - `$SYS.REQ.USER.INFO` (2.15.1): the requester's user and account (`{"user","account",
+//!   "account_name"}`). Other accounts reach it, and their own `CONNZ`/`STATZ`, through the
+//!   service imports every account has from the system account (`imports::wire_system`;
+//!   the account's imports land here as `$SYS.REQ.USER.<acc>.INFO` and
+//!   `$SYS.REQ.ACCOUNT.<acc>.CONNZ|STATZ`).
 //!
 //! A request with no reply subject gets no answer (Go: `STATSZ` without a reply is a
 //! broadcast, done here the same way).
@@ -32,6 +37,8 @@ pub fn subjects(server_id: &str) -> Vec<String> {
         "$SYS.REQ.SERVER.PING.*".into(),
         format!("$SYS.REQ.SERVER.{server_id}.*"),
         "$SYS.REQ.ACCOUNT.*.*".into(),
+        "$SYS.REQ.USER.INFO".into(),
+        "$SYS.REQ.USER.*.INFO".into(),
     ]
 }
 
@@ -183,6 +190,7 @@ fn reply<T: Serialize>(
         subject: to,
         reply: None,
         payload: serde_json::to_vec(&doc).unwrap_or_default(),
+        requester: None,
     }
 }
 
@@ -314,6 +322,7 @@ impl SysRequests {
             subject: to,
             reply: None,
             payload: serde_json::to_vec(&doc).unwrap_or_default(),
+            requester: None,
         })
     }
 }
@@ -330,12 +339,28 @@ impl InternalHandler for SysRequests {
         if filtered_out(sh, &v) {
             return None;
         }
+        if rest == "USER.INFO" || (rest.starts_with("USER.") && rest.ends_with(".INFO")) {
+            #[derive(Serialize)]
+            struct UserInfo {
+                user: String,
+                account: String,
+                account_name: String,
+            }
+            let (account, user) = msg.requester.clone()?;
+            let doc = UserInfo {
+                user: user.unwrap_or_default(),
+                account_name: account.clone(),
+                account,
+            };
+            return Some(reply(sh, now, to, Ok(doc)));
+        }
         if rest == "SERVER.PING" {
             // The old form: the statistics document itself, not in the envelope.
             return Some(InternalMsg {
                 subject: to,
                 reply: None,
                 payload: serde_json::to_vec(&statsz_doc(sh, now)).unwrap_or_default(),
+                requester: None,
             });
         }
         let mut parts = rest.splitn(3, '.');
@@ -349,6 +374,7 @@ impl InternalHandler for SysRequests {
                     subject: to,
                     reply: None,
                     payload: serde_json::to_vec(&statsz_doc(sh, now)).unwrap_or_default(),
+                    requester: None,
                 }),
                 "IDZ" => {
                     let id = ServerId {
@@ -360,6 +386,7 @@ impl InternalHandler for SysRequests {
                         subject: to,
                         reply: None,
                         payload: serde_json::to_vec(&id).unwrap_or_default(),
+                        requester: None,
                     })
                 }
                 w => {
@@ -411,6 +438,7 @@ impl InternalHandler for SysRequests {
                         subject: to,
                         reply: None,
                         payload: serde_json::to_vec(&doc).unwrap_or_default(),
+                        requester: None,
                     });
                 }
                 let q = query_for(what, &v);

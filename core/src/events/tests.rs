@@ -196,8 +196,9 @@ fn requests_answer_with_the_monitor_documents() {
     .is_empty());
     let r = request(&sh, &mut sys, "$SYS.REQ.ACCOUNT.A.SUBSZ", "");
     let list = r[0]["data"]["subscriptions_list"].as_array().unwrap();
-    assert_eq!(list.len(), 1);
-    assert_eq!(list[0]["subject"], "foo");
+    // Its own and the four it imports from the system account (Go lists them too).
+    assert_eq!(list.len(), 1 + crate::imports::SYSTEM_IMPORTS);
+    assert!(list.iter().any(|s| s["subject"] == "foo"));
     let r = request(&sh, &mut sys, "$SYS.REQ.ACCOUNT.A.STATZ", "");
     assert_eq!(r[0]["data"]["account_statz"][0]["conns"], 1);
     let r = request(&sh, &mut sys, "$SYS.REQ.ACCOUNT.A.CONNS", "");
@@ -270,4 +271,29 @@ fn nothing_is_built_when_nobody_listens() {
         sh.event_seq.load(std::sync::atomic::Ordering::Relaxed),
         before
     );
+}
+
+#[test]
+fn every_account_asks_about_itself_through_its_system_imports() {
+    let sh = server();
+    let _sys = login(&sh, "sys", "");
+    let mut a = login(&sh, "a", "SUB _INBOX.r 1\r\n");
+    let _a2 = login(&sh, "a", "");
+    recv(&a);
+    let r = request(&sh, &mut a, "$SYS.REQ.USER.INFO", "");
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0]["data"]["user"], "a");
+    assert_eq!(r[0]["data"]["account"], "A");
+    assert_eq!(r[0]["data"]["account_name"], "A");
+    // Its own connections only, through either subject.
+    for subject in ["$SYS.REQ.ACCOUNT.PING.CONNZ", "$SYS.REQ.SERVER.PING.CONNZ"] {
+        let r = request(&sh, &mut a, subject, "");
+        assert_eq!(r[0]["data"]["num_connections"], 2, "{subject}: {r:?}");
+    }
+    let r = request(&sh, &mut a, "$SYS.REQ.ACCOUNT.PING.STATZ", "");
+    let stats = r[0]["data"]["account_statz"].as_array().unwrap();
+    assert_eq!(stats.len(), 1);
+    assert_eq!(stats[0]["acc"], "A");
+    // Nothing else of the system account is reachable.
+    assert!(request(&sh, &mut a, "$SYS.REQ.SERVER.PING.VARZ", "").is_empty());
 }
