@@ -301,19 +301,9 @@ fn wire_service(
     let _ = exporter.insert(Arc::new(sub));
 }
 
-/// How many subscriptions [`wire_system`] adds to each account (the four request sides; Go
-/// counts them among the account's subscriptions too).
-pub const SYSTEM_IMPORTS: usize = 4;
-
-/// The services every account imports from the system account (Go, so a tenant can ask
-/// about itself): `$SYS.REQ.ACCOUNT.PING.CONNZ` and `$SYS.REQ.SERVER.PING.CONNZ` answer with
-/// the account's own connections, `$SYS.REQ.ACCOUNT.PING.STATZ` with its statistics, and
-/// `$SYS.REQ.USER.INFO` (2.15.1) with the requester's user and account.
-pub fn wire_system(importer: &Arc<Account>, system: &Arc<Account>, seed: u64) {
-    let mut rng = crate::rng::Rng::fork(seed, u64::MAX - 2);
-    let client = crate::internal::internal_client(seed);
-    let acc = &importer.name;
-    for (local, remote) in [
+/// The (local, system account) subjects of the services account `acc` imports.
+pub fn system_imports(acc: &str) -> [(&'static str, String); SYSTEM_IMPORTS] {
+    [
         (
             "$SYS.REQ.ACCOUNT.PING.CONNZ",
             format!("$SYS.REQ.ACCOUNT.{acc}.CONNZ"),
@@ -327,7 +317,21 @@ pub fn wire_system(importer: &Arc<Account>, system: &Arc<Account>, seed: u64) {
             format!("$SYS.REQ.ACCOUNT.{acc}.STATZ"),
         ),
         ("$SYS.REQ.USER.INFO", format!("$SYS.REQ.USER.{acc}.INFO")),
-    ] {
+    ]
+}
+
+/// How many subscriptions [`wire_system`] adds to each account (the four request sides; Go
+/// counts them among the account's subscriptions too).
+pub const SYSTEM_IMPORTS: usize = 4;
+
+/// The services every account imports from the system account (Go, so a tenant can ask
+/// about itself): `$SYS.REQ.ACCOUNT.PING.CONNZ` and `$SYS.REQ.SERVER.PING.CONNZ` answer with
+/// the account's own connections, `$SYS.REQ.ACCOUNT.PING.STATZ` with its statistics, and
+/// `$SYS.REQ.USER.INFO` (2.15.1) with the requester's user and account.
+pub fn wire_system(importer: &Arc<Account>, system: &Arc<Account>, seed: u64) {
+    let mut rng = crate::rng::Rng::fork(seed, u64::MAX - 2);
+    let client = crate::internal::internal_client(seed);
+    for (local, remote) in system_imports(&importer.name) {
         wire_service(
             importer,
             system,

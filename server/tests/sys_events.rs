@@ -139,6 +139,7 @@ async fn observe(cmd: &mut Command) -> Seen {
         ("$SYS.REQ.SERVER.PING.CONNZ", r#"{"acc":"A"}"#),
         ("$SYS.REQ.ACCOUNT.A.STATZ", ""),
         ("$SYS.REQ.ACCOUNT.A.CONNS", ""),
+        ("$SYS.REQ.ACCOUNT.A.INFO", ""),
         ("$SYS.REQ.SERVER.PING.VARZ", "not json"),
     ] {
         sys.0
@@ -171,13 +172,13 @@ async fn system_events_and_requests_as_go() {
         "$SYS.ACCOUNT.A.DISCONNECT",
     ];
     assert_eq!(ours.subjects, want_subjects);
-    assert_eq!(ours.shapes.len(), 13, "6 events and 7 replies");
+    assert_eq!(ours.shapes.len(), 14, "6 events and 8 replies");
     let mut gos = Vec::new();
     for (label, path) in launch::go_servers("system_events_and_requests_as_go", common::report_skip)
     {
         let go = observe(&mut Command::new(&path)).await;
         assert_eq!(go.subjects, want_subjects, "{label}");
-        assert_eq!(go.shapes.len(), 13, "{label}");
+        assert_eq!(go.shapes.len(), 14, "{label}");
         gos.push((label, go));
     }
     for i in 0..ours.shapes.len() {

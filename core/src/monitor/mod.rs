@@ -10,9 +10,10 @@
 //!
 //! - [`timefmt`]: RFC 3339 from Unix nanoseconds, Go's uptime strings, [`Clock`].
 //! - [`query`]: query strings and Go's `strconv` decoding.
-//! - [`varz`], [`connz`], [`subsz`]: the main documents; [`misc`]: healthz, routez,
-//!   accountz, accstatz.
+//! - [`varz`], [`connz`], [`subsz`]: the main documents; [`misc`]: healthz, routez;
+//!   [`accountz`]: accountz, accstatz.
 
+pub mod accountz;
 pub mod connz;
 pub mod misc;
 pub mod query;
@@ -24,8 +25,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+pub use accountz::{accountz, accstatz, Accountz, Accstatz};
 pub use connz::{connz, ConnInfo, Connz, ConnzOptions};
-pub use misc::{accountz, accstatz, healthz, routez, Accountz, Accstatz, Healthz, Routez};
+pub use misc::{healthz, routez, Healthz, Routez};
 pub use query::{Query, QueryError};
 pub use subsz::{subsz, SubDetail, SubszOptions, SubszReply};
 pub use timefmt::Clock;
