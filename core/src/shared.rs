@@ -166,7 +166,15 @@ pub struct Shared {
     host: OnceLock<Arc<dyn crate::events::Host>>,
     /// Sequence of the server's `$SYS` messages (Go's `ServerInfo.seq`).
     pub event_seq: AtomicU64,
+    /// The program's config reload, for `$SYS.REQ.SERVER.<id>.RELOAD` (see
+    /// [`set_reload_hook`](Self::set_reload_hook)).
+    reload_hook: OnceLock<ReloadHook>,
 }
+
+/// Asks the program to reload its config; the argument is the reply subject the outcome
+/// goes to (with [`crate::events::reload_reply`]) once the reload is done. Must not block:
+/// it runs on the requester's thread.
+pub type ReloadHook = Arc<dyn Fn(Vec<u8>) + Send + Sync>;
 
 /// Most inputs waiting for the node; only route connections send any (a few per route
 /// connection's life), so this is never reached short of a bug.
@@ -248,6 +256,7 @@ impl Shared {
             rate_counters: Mutex::new(FastMap::default()),
             host: OnceLock::new(),
             event_seq: AtomicU64::new(0),
+            reload_hook: OnceLock::new(),
         };
         sh.set_mappings(&sh.opts());
         sh
@@ -276,6 +285,17 @@ impl Shared {
     /// The runtime's host services, once installed.
     pub fn host(&self) -> Option<&Arc<dyn crate::events::Host>> {
         self.host.get()
+    }
+
+    /// Installs the program's reload (once, at startup; without it a reload request is
+    /// refused with Go's words for a server without a config file).
+    pub fn set_reload_hook(&self, hook: ReloadHook) {
+        let _ = self.reload_hook.set(hook);
+    }
+
+    /// The program's reload, once installed.
+    pub fn reload_hook(&self) -> Option<&ReloadHook> {
+        self.reload_hook.get()
     }
 
     /// The registered routes.

@@ -33,15 +33,17 @@ pub struct Reloader {
 }
 
 impl Reloader {
-    /// One reload attempt; logs the outcome. Never fails the server: on any error the old
-    /// config stays in force.
-    pub fn reload(&mut self, server: &dyn RunningServer) {
-        if let Err(why) = self.try_reload(server) {
+    /// One reload attempt; logs the outcome and returns it (for a `$SYS` reload request's
+    /// reply). Never fails the server: on any error the old config stays in force.
+    pub fn reload(&mut self, server: &dyn RunningServer) -> Result<(), String> {
+        let outcome = self.try_reload(server);
+        if let Err(why) = &outcome {
             tracing::error!(
                 "Failed to reload server configuration: {}",
                 why.trim_end_matches('\n')
             );
         }
+        outcome
     }
 
     fn try_reload(&mut self, server: &dyn RunningServer) -> Result<(), String> {

@@ -13,6 +13,7 @@ use super::signals::{self, Stop};
 use super::{config, files, settings, usage};
 use natsd_adapter::runtime::Launcher;
 use natsd_adapter::{join_host_port, StartInfo};
+use std::sync::{Arc, Mutex};
 
 /// Runs the program with the arguments after its name; returns the exit status.
 ///
@@ -219,7 +220,28 @@ fn serve(
         ports_file,
         log: log.clone(),
     };
-    let stop = handlers.wait_for_stop(&log, &mut || reloader.reload(&*server));
+    // `$SYS.REQ.SERVER.<id>.RELOAD`: the request's reply subject waits here while the
+    // main thread is asked to reload the way SIGHUP asks it (it sleeps in sigwait); the
+    // outcome goes to every waiting requester once the reload is done.
+    let waiting: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let queue = Arc::clone(&waiting);
+    server.shared().set_reload_hook(Arc::new(move |reply| {
+        queue.lock().unwrap_or_else(|e| e.into_inner()).push(reply);
+        let me = nix::unistd::Pid::from_raw(i32::try_from(std::process::id()).unwrap_or(0));
+        let _ = nix::sys::signal::kill(me, nix::sys::signal::Signal::SIGHUP);
+    }));
+    let stop = handlers.wait_for_stop(&log, &mut || {
+        let outcome = reloader.reload(&*server);
+        let replies = std::mem::take(&mut *waiting.lock().unwrap_or_else(|e| e.into_inner()));
+        for to in replies {
+            natsd_core::events::reload_reply(
+                server.shared(),
+                to,
+                outcome.clone(),
+                natsd_adapter::clock::now(),
+            );
+        }
+    });
     if stop == Stop::LameDuck {
         lame_duck(&mut *server, &reloader.running);
     }

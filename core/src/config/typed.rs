@@ -562,7 +562,10 @@ impl Typer {
                 "cluster"
             }
             "authorization" => {
-                if let Some(config) = authorization(self, e) {
+                if let Some(mut config) = authorization(self, e) {
+                    // `no_auth_user` is a top-level key of its own: keep it whatever the
+                    // order the two were written in.
+                    config.no_auth_user = o.auth.no_auth_user.take();
                     o.auth = config;
                 }
                 "authorization"

@@ -515,3 +515,14 @@ fn publish_rate_at_three_levels() {
         ]
     );
 }
+
+/// Found by the reload-by-request test: `no_auth_user` written before `authorization` was
+/// lost when `authorization` replaced the whole auth config (Go keeps it: keys are
+/// independent of their order).
+#[test]
+fn no_auth_user_before_authorization_is_kept() {
+    let conf = "no_auth_user: g\nauthorization { users: [{user: g, password: g}] }\n";
+    let o = typed(conf).options;
+    assert_eq!(o.auth.no_auth_user.as_deref(), Some("g"));
+    assert_eq!(o.auth.users.len(), 1);
+}

@@ -24,7 +24,7 @@ pub use advisory::{
     shutdown, statsz, AccountStat, ServerStatsBody, ACCOUNT_CONNS_HEARTBEAT, STATSZ_FIRST,
     STATSZ_MAX,
 };
-pub use requests::{subjects as request_subjects, SysRequests};
+pub use requests::{reload_reply, subjects as request_subjects, SysRequests};
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

@@ -11,6 +11,8 @@
 //! - `$SYS.REQ.ACCOUNT.<acc>.<X>`, X in `CONNZ`, `SUBSZ` (that account only), `CONNS`
 //!   (its connection count), `STATZ` (`{"account_statz":[…]}`), `INFO` (as `/accountz?acc=`).
 //! - `$SYS.REQ.ACCOUNT.PING.STATZ` / `.CONNZ`: every server, every account (with clients).
+//! - `$SYS.REQ.SERVER.<id>.KICK` / `.LDM` (`{"cid":N}`) and `.RELOAD` (2.10+): the reload
+//!   is the program's (installed with `Shared::set_reload_hook`), answered when it is done.
 //! - `$SYS.REQ.USER.INFO` (2.15.1): the requester's user and account (`{"user","account",
 //!   "account_name"}`). Other accounts reach it, and their own `CONNZ`/`STATZ`, through the
 //!   service imports every account has from the system account (`imports::wire_system`;
@@ -40,6 +42,37 @@ pub fn subjects(server_id: &str) -> Vec<String> {
         "$SYS.REQ.USER.INFO".into(),
         "$SYS.REQ.USER.*.INFO".into(),
     ]
+}
+
+/// Go's refusal of a reload without a config file.
+const NO_CONFIG_FILE: &str = "can only reload config when a file is provided using -c or --config";
+
+/// The reply to `$SYS.REQ.SERVER.<id>.RELOAD` once the program reloaded (or failed to):
+/// `{"server":…}`, or with `"error":{"code":500,"description":…}` (Go 2.10+).
+pub fn reload_reply(sh: &Shared, to: Vec<u8>, outcome: Result<(), String>, now: Time) {
+    let msg = match outcome {
+        Ok(()) => server_only(sh, now, to),
+        Err(e) => reply::<Value>(sh, now, to, Err((500, e))),
+    };
+    let sys = std::sync::Arc::clone(sh.system_account());
+    let _ = super::publish(sh, &sys, &msg.subject, None, &msg.payload, now);
+}
+
+/// `{"server":…}` alone: Go's reply with neither data nor error.
+fn server_only(sh: &Shared, now: Time, to: Vec<u8>) -> InternalMsg {
+    #[derive(Serialize)]
+    struct ServerOnly {
+        server: ServerInfo,
+    }
+    let doc = ServerOnly {
+        server: server_info(sh, now),
+    };
+    InternalMsg {
+        subject: to,
+        reply: None,
+        payload: serde_json::to_vec(&doc).unwrap_or_default(),
+        requester: None,
+    }
 }
 
 /// The handler of every `$SYS.REQ` subject this server answers.
@@ -310,20 +343,7 @@ impl SysRequests {
                 h.wake();
             }
         }
-        // `{"server":…}` alone: Go's reply with neither data nor error.
-        #[derive(Serialize)]
-        struct ServerOnly {
-            server: ServerInfo,
-        }
-        let doc = ServerOnly {
-            server: server_info(sh, now),
-        };
-        Some(InternalMsg {
-            subject: to,
-            reply: None,
-            payload: serde_json::to_vec(&doc).unwrap_or_default(),
-            requester: None,
-        })
+        Some(server_only(sh, now, to))
     }
 }
 
@@ -368,6 +388,21 @@ impl InternalHandler for SysRequests {
         match (scope, who) {
             ("SERVER", who) if who == sh.server_id() && matches!(what, "KICK" | "LDM") => {
                 self.client_action(sh, now, to, what, &v)
+            }
+            ("SERVER", who) if who == sh.server_id() && what == "RELOAD" => {
+                match sh.reload_hook() {
+                    // Answered by the program once the reload is done (`reload_reply`).
+                    Some(hook) => {
+                        hook(to);
+                        None
+                    }
+                    None => Some(reply::<Value>(
+                        sh,
+                        now,
+                        to,
+                        Err((500, NO_CONFIG_FILE.into())),
+                    )),
+                }
             }
             ("SERVER", who) if who == "PING" || who == sh.server_id() => match what {
                 "STATSZ" => Some(InternalMsg {
