@@ -56,6 +56,10 @@ pub(crate) fn accounts(t: &mut Typer, e: &Entry, o: &mut Options) -> Parsed {
                     continue;
                 }
                 let i = o.accounts.len() - 1;
+                // The account's users, to receive its `default_permissions` at the end (the
+                // key may come after `users`).
+                let first_user = parsed.users.len();
+                let mut defaults = None;
                 for y in am.iter() {
                     let acc = &mut o.accounts[i];
                     match y.key.to_ascii_lowercase().as_str() {
@@ -74,11 +78,20 @@ pub(crate) fn accounts(t: &mut Typer, e: &Entry, o: &mut Options) -> Parsed {
                         "limits" => acc.limits = limits(t, y),
                         "publish_rate" => acc.publish_rate = super::rate::publish_rate(t, y),
                         "mappings" | "maps" => acc.mappings = super::mappings::mappings(t, y),
+                        "default_permissions" => defaults = super::perms::permissions(t, y),
                         // Running without these would route or authorize other than asked.
-                        "default_permissions" | "nkey" | "jetstream" => {
+                        "nkey" | "jetstream" => {
                             t.error(y, super::typed::refused(&y.key));
                         }
                         _ => t.unknown(y),
+                    }
+                }
+                // Go's `applyDefaultPermissions`: users without permissions of their own.
+                if let Some(d) = defaults {
+                    for (u, _) in parsed.users[first_user..].iter_mut() {
+                        if u.permissions.is_none() {
+                            u.permissions = Some(d.clone());
+                        }
                     }
                 }
             }

@@ -164,7 +164,7 @@ pub(crate) fn parse_users(t: &mut Typer, e: &Entry) -> Option<Vec<User>> {
 
 /// A `permissions` map: `publish`/`pub`/`import`, `subscribe`/`sub`/`export`,
 /// `allow_responses`/`publish_allow_responses`.
-fn permissions(t: &mut Typer, e: &Entry) -> Option<Permissions> {
+pub(crate) fn permissions(t: &mut Typer, e: &Entry) -> Option<Permissions> {
     let m = as_map(t, e, "permissions")?;
     let mut p = Permissions::default();
     for x in m.iter() {

@@ -268,8 +268,8 @@ fn unsupported_security_keys_are_errors() {
     for (conf, key) in [
         ("tls { cert_file: a, key_file: b }\n", "tls"),
         (
-            "accounts { A { users: [{user: a, password: b}], default_permissions: {} } }\n",
-            "default_permissions",
+            "accounts { A { users: [{user: a, password: b}], jetstream: enabled } }\n",
+            "jetstream",
         ),
         ("operator: /op.jwt\n", "operator"),
         ("trusted_keys: [abc]\n", "trusted_keys"),
@@ -525,4 +525,25 @@ fn no_auth_user_before_authorization_is_kept() {
     let o = typed(conf).options;
     assert_eq!(o.auth.no_auth_user.as_deref(), Some("g"));
     assert_eq!(o.auth.users.len(), 1);
+}
+
+/// An account's `default_permissions` go to its users that have none of their own (Go's
+/// `applyDefaultPermissions`), whichever key comes first.
+#[test]
+fn account_default_permissions() {
+    let conf = concat!(
+        "accounts {\n  A {\n    users: [{user: a, password: a}, ",
+        "{user: b, password: b, permissions: {publish: \"b.>\"}}]\n",
+        "    default_permissions: {publish: \"a.>\", subscribe: \"a.>\"}\n  }\n",
+        "  B { default_permissions: {publish: \"x\"}, users: [{user: c, password: c}] }\n}\n"
+    );
+    let o = typed(conf).options;
+    let perms = |name: &str| {
+        let u = o.auth.users.iter().find(|u| u.name == name).unwrap();
+        let p = u.permissions.as_ref().unwrap();
+        p.publish.as_ref().unwrap().allow.clone().unwrap()
+    };
+    assert_eq!(perms("a"), ["a.>"]);
+    assert_eq!(perms("b"), ["b.>"]);
+    assert_eq!(perms("c"), ["x"]);
 }
