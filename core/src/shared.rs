@@ -166,6 +166,8 @@ pub struct Shared {
     host: OnceLock<Arc<dyn crate::events::Host>>,
     /// Sequence of the server's `$SYS` messages (Go's `ServerInfo.seq`).
     pub event_seq: AtomicU64,
+    /// The configured imports as wired (see [`crate::imports::rewire`]).
+    imports: Mutex<Vec<crate::imports::Wired>>,
     /// The program's config reload, for `$SYS.REQ.SERVER.<id>.RELOAD` (see
     /// [`set_reload_hook`](Self::set_reload_hook)).
     reload_hook: OnceLock<ReloadHook>,
@@ -227,7 +229,7 @@ impl Shared {
                 .entry(a.name.clone())
                 .or_insert_with(|| account(&a.name));
         }
-        crate::imports::wire(&opts, |n| accounts.get(n).cloned(), opts.seed);
+        let imports = crate::imports::wire(&opts, |n| accounts.get(n).cloned(), opts.seed);
         for acc in accounts.values() {
             if !Arc::ptr_eq(acc, &system) {
                 crate::imports::wire_system(acc, &system, opts.seed);
@@ -257,6 +259,7 @@ impl Shared {
             host: OnceLock::new(),
             event_seq: AtomicU64::new(0),
             reload_hook: OnceLock::new(),
+            imports: Mutex::new(imports),
         };
         sh.set_mappings(&sh.opts());
         sh
@@ -353,7 +356,8 @@ impl Shared {
 
     /// Config reload: takes the reloadable options from `new` (auth, `max_connections`,
     /// `max_payload`, `max_control_line`, `ping_interval`, `ping_max`, `write_deadline`,
-    /// `client_advertise`) and keeps every other field as it is (listen address, bound port,
+    /// `client_advertise`, publish rates, mappings, accounts with their imports and
+    /// exports: unchanged imports keep flowing, removed ones stop) and keeps every other field as it is (listen address, bound port,
     /// seed, `max_pending`, … cannot change while running; the caller refuses such reloads
     /// with `config::diff` first). The swap is atomic: a reader sees all old or all new
     /// options. Returns the new generation.
@@ -363,42 +367,47 @@ impl Shared {
     /// lowered `max_connections` are not closed here; see
     /// [`close_over_max_connections`](Self::close_over_max_connections).
     pub fn apply_reload(&self, new: &Options) -> u64 {
-        let mut guard = self.opts.write().unwrap_or_else(|e| e.into_inner());
-        let mut o = Options::clone(&guard);
-        o.client_advertise.clone_from(&new.client_advertise);
-        o.max_control_line = new.max_control_line;
-        o.max_payload = new.max_payload;
-        o.max_connections = new.max_connections;
-        o.ping_interval = new.ping_interval;
-        o.ping_max = new.ping_max;
-        o.write_deadline = new.write_deadline;
-        o.auth = new.auth.clone();
-        o.trace = new.trace;
-        o.publish_rate = new.publish_rate;
-        // Account budgets change in place (connections keep theirs: the account holds it).
-        for (old_acc, new_acc) in o.accounts.iter_mut().zip(&new.accounts) {
-            if old_acc.name == new_acc.name {
-                old_acc.publish_rate = new_acc.publish_rate;
-                if let Some(acc) = self.account(&new_acc.name) {
-                    acc.rate.set(new_acc.publish_rate);
-                }
+        let generation = {
+            let mut guard = self.opts.write().unwrap_or_else(|e| e.into_inner());
+            let mut o = Options::clone(&guard);
+            o.client_advertise.clone_from(&new.client_advertise);
+            o.max_control_line = new.max_control_line;
+            o.max_payload = new.max_payload;
+            o.max_connections = new.max_connections;
+            o.ping_interval = new.ping_interval;
+            o.ping_max = new.ping_max;
+            o.write_deadline = new.write_deadline;
+            o.auth = new.auth.clone();
+            o.trace = new.trace;
+            o.publish_rate = new.publish_rate;
+            o.mappings.clone_from(&new.mappings);
+            // Accounts whole: limits, exports, imports, budgets, mappings; accounts added
+            // or removed (the system account and `no_auth_user` cannot change: `config::
+            // diff` refuses that).
+            o.accounts.clone_from(&new.accounts);
+            if let (Some(c), Some(n)) = (o.cluster.as_mut(), &new.cluster) {
+                // Routes only: the node dials the new ones and closes the removed ones when
+                // it takes `NodeInput::Reloaded`.
+                c.routes.clone_from(&n.routes);
             }
-        }
-        o.mappings.clone_from(&new.mappings);
-        for (old_acc, new_acc) in o.accounts.iter_mut().zip(&new.accounts) {
-            if old_acc.name == new_acc.name {
-                old_acc.mappings.clone_from(&new_acc.mappings);
-            }
+            *guard = Arc::new(o);
+            // Bumped under the write lock so `opts_with_generation` pairs them consistently.
+            self.opts_generation.fetch_add(1, Ordering::AcqRel) + 1
+        };
+        // Outside the options lock (all of these read the options). Until the imports are
+        // rewired a publisher may still cross an import just removed: the reload is not one
+        // atomic step for messages in flight, as in Go.
+        let o = self.opts();
+        for a in &o.accounts {
+            // New accounts exist from now on, as configured ones do from the start; budgets
+            // change in place (connections keep theirs: the account holds it).
+            self.account_or_create(&a.name).rate.set(a.publish_rate);
         }
         self.set_mappings(&o);
-        if let (Some(c), Some(n)) = (o.cluster.as_mut(), &new.cluster) {
-            // Routes only: the node dials the new ones and closes the removed ones when it
-            // takes `NodeInput::Reloaded`.
-            c.routes.clone_from(&n.routes);
-        }
-        *guard = Arc::new(o);
-        // Bumped under the write lock so `opts_with_generation` pairs them consistently.
-        self.opts_generation.fetch_add(1, Ordering::AcqRel) + 1
+        let mut imports = self.imports.lock().unwrap_or_else(|e| e.into_inner());
+        let old = std::mem::take(&mut *imports);
+        *imports = crate::imports::rewire(old, &o, |n| self.account(n), o.seed, generation);
+        generation
     }
 
     /// After `max_connections` was lowered by a reload: asks the newest clients over the limit

@@ -80,6 +80,14 @@ const OURS_ONLY: &[(&str, &str)] = &[
         "/varz .git_commit",
         "Go's builds from git have it (Debian's 2.9.10 does not): our commit",
     ),
+    (
+        "/accountz .account_detail.imports[].local_subject",
+        "Go 2.15.1 has it (2.9.10 does not); we follow 2.15.1",
+    ),
+    (
+        "/accountz .account_detail.name_tag",
+        "Go 2.15.1 has it (2.9.10 does not); we follow 2.15.1",
+    ),
 ];
 
 /// The same workload on either server: a subscriber with a plain and an auto-unsubscribe

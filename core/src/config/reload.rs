@@ -64,6 +64,9 @@ pub enum Change {
     /// `mappings` (top level, or `Some(account)` for an account's): the next message sees
     /// the new ones.
     Mappings(Option<String>),
+    /// `accounts`: added or removed, or their exports, imports or limits changed (imports
+    /// left unchanged keep flowing; removed ones stop).
+    Accounts,
 }
 
 fn opt(s: &Option<String>) -> &str {
@@ -108,6 +111,8 @@ impl fmt::Display for Change {
             Change::PublishRate(Some(a)) => write!(f, "publish_rate of account {a}"),
             Change::Mappings(None) => write!(f, "mappings"),
             Change::Mappings(Some(a)) => write!(f, "mappings of account {a}"),
+            // Go's line for any account change.
+            Change::Accounts => write!(f, "accounts"),
         }
     }
 }
@@ -251,33 +256,25 @@ pub fn diff(old: &ServerConfig, new: &ServerConfig) -> Result<Vec<Change>, NotRe
             new: show(&n.cluster),
         });
     }
-    // Accounts, their imports and exports, and the system account are fixed for the
-    // server's life for now (their users are reloaded with `authorization users`, and a
-    // user moved to another account is disconnected).
-    let without_rates = |a: &[crate::options::AccountOptions]| {
-        a.iter()
-            .map(|x| crate::options::AccountOptions {
-                publish_rate: None,
-                mappings: Vec::new(),
-                ..x.clone()
-            })
-            .collect::<Vec<_>>()
-    };
-    if without_rates(&o.accounts) != without_rates(&n.accounts)
-        || o.system_account != n.system_account
-        || o.auth.no_auth_user != n.auth.no_auth_user
-    {
-        let names = |a: &[crate::options::AccountOptions]| {
-            a.iter()
-                .map(|x| x.name.as_str())
-                .collect::<Vec<_>>()
-                .join(",")
+    // Accounts reload (their users with `authorization users`: a user moved to another
+    // account is disconnected); the system account and `no_auth_user` are fixed for the
+    // server's life.
+    if o.system_account != n.system_account || o.auth.no_auth_user != n.auth.no_auth_user {
+        let show = |s: &Option<String>| opt(s).to_string();
+        let (field, old, new) = if o.system_account != n.system_account {
+            (
+                "SystemAccount",
+                show(&o.system_account),
+                show(&n.system_account),
+            )
+        } else {
+            (
+                "NoAuthUser",
+                show(&o.auth.no_auth_user),
+                show(&n.auth.no_auth_user),
+            )
         };
-        return Err(NotReloadable {
-            field: "Accounts",
-            old: names(&o.accounts),
-            new: names(&n.accounts),
-        });
+        return Err(NotReloadable { field, old, new });
     }
     if old.lame_duck_grace_period != new.lame_duck_grace_period {
         return Err(NotReloadable {
@@ -299,13 +296,29 @@ pub fn diff(old: &ServerConfig, new: &ServerConfig) -> Result<Vec<Change>, NotRe
     );
     push(o.publish_rate != n.publish_rate, Change::PublishRate(None));
     push(o.mappings != n.mappings, Change::Mappings(None));
-    for (oa, na) in o.accounts.iter().zip(&n.accounts) {
+    // Accounts: added, removed, or changed in what they export, import or limit (their
+    // budgets and mappings have lines of their own).
+    let structure = |a: &[crate::options::AccountOptions]| {
+        a.iter()
+            .map(|x| crate::options::AccountOptions {
+                publish_rate: None,
+                mappings: Vec::new(),
+                ..x.clone()
+            })
+            .collect::<Vec<_>>()
+    };
+    push(
+        structure(&o.accounts) != structure(&n.accounts),
+        Change::Accounts,
+    );
+    for na in &n.accounts {
+        let oa = o.accounts.iter().find(|a| a.name == na.name);
         push(
-            oa.publish_rate != na.publish_rate,
+            oa.is_some_and(|oa| oa.publish_rate != na.publish_rate),
             Change::PublishRate(Some(na.name.clone())),
         );
         push(
-            oa.mappings != na.mappings,
+            oa.is_some_and(|oa| oa.mappings != na.mappings),
             Change::Mappings(Some(na.name.clone())),
         );
     }

@@ -547,3 +547,25 @@ fn account_default_permissions() {
     assert_eq!(perms("b"), ["b.>"]);
     assert_eq!(perms("c"), ["x"]);
 }
+
+/// Accounts reload (Go: `Reloaded: accounts`); the system account and `no_auth_user` do
+/// not.
+#[test]
+fn accounts_reload_but_the_system_account_does_not() {
+    let old = typed("accounts { A { users: [{user: a, password: a}] } }\n");
+    let new = typed(concat!(
+        "accounts { A { users: [{user: a, password: a}], exports: [{stream: x}] }\n",
+        "  B { users: [{user: b, password: b}], imports: [{stream: {account: A, subject: x}}] } }\n"
+    ));
+    let lines: Vec<String> = diff(&old, &new)
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(
+        lines,
+        ["Reloaded: accounts", "Reloaded: authorization users"]
+    );
+    let sys = typed("accounts { A { users: [{user: a, password: a}] } }\nsystem_account: A\n");
+    assert_eq!(diff(&old, &sys).unwrap_err().field, "SystemAccount");
+}

@@ -37,7 +37,16 @@ impl State {
                 let Some(acc) = to.upgrade() else {
                     return false;
                 };
-                let subject = map.apply(d.subject);
+                let mut subject = map.apply(d.subject);
+                // The exporter's mappings apply to the request (Go: `selectMappedSubject`
+                // of the service import's account).
+                if acc.has_mappings() {
+                    match acc.map_subject(&subject, &mut self.rng) {
+                        crate::mapping::Mapped::To(to) => subject = to,
+                        crate::mapping::Mapped::Unmapped => {}
+                        crate::mapping::Mapped::Drop => return false,
+                    }
+                }
                 let reply = d.reply.map(|r| replies.register(r, now));
                 let d = Delivery {
                     subject: &subject,

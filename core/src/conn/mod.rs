@@ -977,6 +977,8 @@ mod account_tests;
 #[cfg(test)]
 mod flow_tests;
 #[cfg(test)]
+mod import_tests;
+#[cfg(test)]
 mod mapping_tests;
 #[cfg(test)]
 mod msub_tests;

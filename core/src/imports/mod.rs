@@ -22,8 +22,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use crate::account::Account;
-use crate::client::Subscription;
-use crate::options::{ImportKind, Options, ResponseType};
+use crate::options::ResponseType;
 use crate::subject;
 use crate::{FastMap, Time};
 
@@ -190,159 +189,9 @@ pub enum Cross {
     },
 }
 
-/// Wires every configured import into `accounts` (found by name): the subscriptions above,
-/// owned by each account's internal client. `seed` makes the `_R_` prefixes differ between
-/// servers.
-pub fn wire(opts: &Options, find: impl Fn(&str) -> Option<Arc<Account>>, seed: u64) {
-    let mut rng = crate::rng::Rng::fork(seed, u64::MAX - 1);
-    let client = crate::internal::internal_client(seed);
-    for a in &opts.accounts {
-        let Some(importer) = find(&a.name) else {
-            continue;
-        };
-        for imp in &a.imports {
-            let Some(exporter) = find(&imp.account) else {
-                continue;
-            };
-            match &imp.kind {
-                ImportKind::Stream { prefix, to } => {
-                    let map = match (prefix, to) {
-                        (Some(p), _) => SubjectMap::Prefix(p.as_bytes().into()),
-                        (None, Some(t)) => SubjectMap::To {
-                            from: imp.subject.as_bytes().into(),
-                            to: t.as_bytes().into(),
-                        },
-                        (None, None) => SubjectMap::Same,
-                    };
-                    let cross = Arc::new(Cross::Stream {
-                        to: Arc::downgrade(&importer),
-                        map,
-                    });
-                    let sub =
-                        Subscription::cross(imp.subject.as_bytes(), Arc::clone(&client), cross);
-                    // Checked valid at load: the insert cannot fail.
-                    let _ = exporter.insert(Arc::new(sub));
-                }
-                ImportKind::Service { to } => {
-                    let export = opts
-                        .accounts
-                        .iter()
-                        .find(|x| x.name == imp.account)
-                        .and_then(|x| {
-                            x.exports.iter().find(|e| {
-                                e.service.is_some()
-                                    && subject::subset_of(
-                                        imp.subject.as_bytes(),
-                                        e.subject.as_bytes(),
-                                    )
-                            })
-                        });
-                    let (response, threshold) = export
-                        .and_then(|e| e.service)
-                        .unwrap_or((ResponseType::Singleton, None));
-                    wire_service(
-                        &importer,
-                        &exporter,
-                        to,
-                        &imp.subject,
-                        (response, threshold),
-                        &mut rng,
-                        &client,
-                    );
-                }
-            }
-        }
-    }
-}
+mod wire;
 
-/// Wires one service import: requests published on `local` in `importer` go to `remote` in
-/// `exporter` with their reply mapped to `_R_.<id>.<n>`, and the responses come back.
-fn wire_service(
-    importer: &Arc<Account>,
-    exporter: &Arc<Account>,
-    local: &str,
-    remote: &str,
-    (response, threshold): (ResponseType, Option<Duration>),
-    rng: &mut crate::rng::Rng,
-    client: &Arc<crate::client::ClientHandle>,
-) {
-    let id: String = (0..6)
-        .map(|_| char::from(b'A' + rng.below(26) as u8))
-        .collect();
-    let replies = Arc::new(Replies {
-        prefix: format!("_R_.{id}.").into_bytes().into(),
-        response,
-        threshold: threshold.unwrap_or(DEFAULT_RESPONSE_THRESHOLD),
-        state: Mutex::new(ReplyState::default()),
-    });
-    let map = if local == remote {
-        SubjectMap::Same
-    } else {
-        SubjectMap::To {
-            from: local.as_bytes().into(),
-            to: remote.as_bytes().into(),
-        }
-    };
-    let request = Arc::new(Cross::Request {
-        to: Arc::downgrade(exporter),
-        map,
-        replies: Arc::clone(&replies),
-    });
-    // Checked valid at load (or constant): the inserts cannot fail.
-    let sub = Subscription::cross(local.as_bytes(), Arc::clone(client), request);
-    let _ = importer.insert(Arc::new(sub));
-    let mut reply_sub = replies.prefix.to_vec();
-    reply_sub.push(b'>');
-    let response = Arc::new(Cross::Response {
-        back: Arc::downgrade(importer),
-        replies,
-    });
-    let sub = Subscription::cross(&reply_sub, Arc::clone(client), response);
-    let _ = exporter.insert(Arc::new(sub));
-}
-
-/// The (local, system account) subjects of the services account `acc` imports.
-pub fn system_imports(acc: &str) -> [(&'static str, String); SYSTEM_IMPORTS] {
-    [
-        (
-            "$SYS.REQ.ACCOUNT.PING.CONNZ",
-            format!("$SYS.REQ.ACCOUNT.{acc}.CONNZ"),
-        ),
-        (
-            "$SYS.REQ.SERVER.PING.CONNZ",
-            format!("$SYS.REQ.ACCOUNT.{acc}.CONNZ"),
-        ),
-        (
-            "$SYS.REQ.ACCOUNT.PING.STATZ",
-            format!("$SYS.REQ.ACCOUNT.{acc}.STATZ"),
-        ),
-        ("$SYS.REQ.USER.INFO", format!("$SYS.REQ.USER.{acc}.INFO")),
-    ]
-}
-
-/// How many subscriptions [`wire_system`] adds to each account (the four request sides; Go
-/// counts them among the account's subscriptions too).
-pub const SYSTEM_IMPORTS: usize = 4;
-
-/// The services every account imports from the system account (Go, so a tenant can ask
-/// about itself): `$SYS.REQ.ACCOUNT.PING.CONNZ` and `$SYS.REQ.SERVER.PING.CONNZ` answer with
-/// the account's own connections, `$SYS.REQ.ACCOUNT.PING.STATZ` with its statistics, and
-/// `$SYS.REQ.USER.INFO` (2.15.1) with the requester's user and account.
-pub fn wire_system(importer: &Arc<Account>, system: &Arc<Account>, seed: u64) {
-    let mut rng = crate::rng::Rng::fork(seed, u64::MAX - 2);
-    let client = crate::internal::internal_client(seed);
-    for (local, remote) in system_imports(&importer.name) {
-        wire_service(
-            importer,
-            system,
-            local,
-            &remote,
-            (ResponseType::Singleton, None),
-            &mut rng,
-            &client,
-        );
-    }
-}
+pub use wire::{rewire, system_imports, wire, wire_system, Wired, SYSTEM_IMPORTS};
 
 #[cfg(test)]
 mod tests {
