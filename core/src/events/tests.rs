@@ -297,3 +297,20 @@ fn every_account_asks_about_itself_through_its_system_imports() {
     // Nothing else of the system account is reachable.
     assert!(request(&sh, &mut a, "$SYS.REQ.SERVER.PING.VARZ", "").is_empty());
 }
+
+/// Each account's imports from the system account have their own `_R_` prefixes (they once
+/// shared one: a response could then resolve in another account's table of waiting
+/// requests).
+#[test]
+fn every_accounts_system_imports_have_their_own_response_subjects() {
+    let sh = server();
+    let sys = sh.system_account();
+    let prefixes: std::collections::BTreeSet<Vec<u8>> = sys
+        .all_subscriptions()
+        .iter()
+        .filter(|s| s.subject.starts_with(b"_R_."))
+        .map(|s| s.subject.to_vec())
+        .collect();
+    // $G and A (SYS imports nothing from itself), four services each.
+    assert_eq!(prefixes.len(), 2 * crate::imports::SYSTEM_IMPORTS);
+}
