@@ -604,7 +604,7 @@ impl World {
     /// Runs events until the work is done and the quiet period is over.
     fn run_until_quiet(&mut self) -> Result<(), (u64, Violation)> {
         loop {
-            if self.work == 0 {
+            if self.work == 0 && !self.lame_duck_closing() {
                 let quiet = self.now + self.cfg.quiet_ns;
                 let deadline = *self.quiet_until.get_or_insert(quiet);
                 let due = self.queue.peek().is_some_and(|e| e.0 .0 <= deadline);
@@ -613,7 +613,9 @@ impl World {
                 }
             }
             let Some(Reverse((at, _, _, ev))) = self.queue.pop() else {
-                unreachable!("work > 0 or a due timer means a queued event");
+                // Only a lame duck that stopped arming its timer (`check_lame_duck_done`).
+                assert!(self.work == 0, "work > 0 means a queued event");
+                break;
             };
             if ev.is_work() {
                 self.work -= 1;
