@@ -320,13 +320,20 @@ impl ClientHandle {
     /// `checkDenySub`). Publishers ask before counting a delivery against a subscription's
     /// limit, as Go does: a filtered message must not use it up. Lock-free unless the
     /// client has deny entries.
+    #[inline]
     pub fn denies(&self, subject: &[u8]) -> bool {
-        self.sub_deny.load(Ordering::Acquire)
-            && self
-                .lock()
-                .perms
-                .as_ref()
-                .is_some_and(|p| p.deny_delivery(subject))
+        // The flag inline, the check out of line: every delivery asks, few clients deny
+        // (outlined whole, this cost ~23 instructions per delivery; icount.sh).
+        self.sub_deny.load(Ordering::Acquire) && self.denies_slow(subject)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn denies_slow(&self, subject: &[u8]) -> bool {
+        self.lock()
+            .perms
+            .as_ref()
+            .is_some_and(|p| p.deny_delivery(subject))
     }
 
     /// Queues protocol bytes (INFO, PONG, +OK, -ERR, PING). Returns whether a wake-up is owed.

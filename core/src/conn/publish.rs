@@ -40,57 +40,25 @@ impl State {
             // Go sends this while parsing the PUB line and still delivers the message.
             self.send_err(text::INVALID_PUBLISH_SUBJECT);
         }
-        if self.account.has_mappings() && self.route.is_none() {
-            self.publish_mapped(subj, reply, header_len, payload, has_headers, now);
-            return;
-        }
-        self.publish_checked(subj, reply, header_len, payload, has_headers, now);
-    }
-
-    /// A client's message in an account with subject mappings: published under the mapped
-    /// subject (permissions see that one, as in Go), or dropped when the draw says so. Out
-    /// of line: accounts without mappings never come here.
-    #[cold]
-    #[inline(never)]
-    fn publish_mapped(
-        &mut self,
-        subj: &[u8],
-        reply: Option<&[u8]>,
-        header_len: usize,
-        payload: &[u8],
-        has_headers: bool,
-        now: Time,
-    ) {
-        match self.account.map_subject(subj, &mut self.rng) {
-            crate::mapping::Mapped::Unmapped => {
-                self.publish_checked(subj, reply, header_len, payload, has_headers, now);
-            }
-            crate::mapping::Mapped::To(to) => {
-                if self.tracing() {
-                    let line = format!(
-                        "<<- [MAPPING {} -> {}]",
-                        String::from_utf8_lossy(subj),
-                        String::from_utf8_lossy(&to)
-                    );
-                    self.log(LogLevel::Trace, line);
+        // Mappings: one relaxed load when the account has none (the common case).
+        let mapped;
+        let subj = if self.account.has_mappings() && self.route.is_none() {
+            match self.map_published(subj) {
+                crate::mapping::Mapped::Unmapped => subj,
+                crate::mapping::Mapped::To(to) => {
+                    mapped = to;
+                    &mapped[..]
                 }
-                self.publish_checked(&to, reply, header_len, payload, has_headers, now);
+                // Go publishes to the empty subject, which nobody can match; +OK still
+                // goes out.
+                crate::mapping::Mapped::Drop => {
+                    self.send_ok();
+                    return;
+                }
             }
-            // Go publishes to the empty subject, which nobody can match; +OK still goes out.
-            crate::mapping::Mapped::Drop => self.send_ok(),
-        }
-    }
-
-    /// Publishes a client's message on its final subject: the permission check, then delivery.
-    fn publish_checked(
-        &mut self,
-        subj: &[u8],
-        reply: Option<&[u8]>,
-        header_len: usize,
-        payload: &[u8],
-        has_headers: bool,
-        now: Time,
-    ) {
+        } else {
+            subj
+        };
         if !self.may_publish(subj, now) {
             let msg = format!("Permissions Violation for Publish to {}", go_quote(subj));
             self.log(LogLevel::Error, msg.clone());
@@ -112,6 +80,26 @@ impl State {
                 self.send_no_responders(reply);
             }
         }
+    }
+
+    /// The subject a client's message in an account with mappings goes out under (before
+    /// the permission check, so permissions see it, as in Go). Out of line: accounts
+    /// without mappings never come here.
+    #[cold]
+    #[inline(never)]
+    fn map_published(&mut self, subj: &[u8]) -> crate::mapping::Mapped {
+        let m = self.account.map_subject(subj, &mut self.rng);
+        if let crate::mapping::Mapped::To(to) = &m {
+            if self.tracing() {
+                let line = format!(
+                    "<<- [MAPPING {} -> {}]",
+                    String::from_utf8_lossy(subj),
+                    String::from_utf8_lossy(to)
+                );
+                self.log(LogLevel::Trace, line);
+            }
+        }
+        m
     }
 
     /// Publish permission: the static lists (cached), then `allow_responses`.
