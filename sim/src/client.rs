@@ -150,8 +150,10 @@ pub struct ClientModel {
     /// What the harness made the oracle believe were MSUBs: sid → the max it believes.
     believed_msub: std::collections::BTreeMap<u64, u64>,
     /// Subjects stream imports bring into this client's account (`prefix.>`,
-    /// `prefix.subject`): a third of its plain subscriptions take one of them.
-    pub import_patterns: Vec<Vec<u8>>,
+    /// `prefix.subject`) and its account's mappings publish on
+    /// ([`crate::features::Features::extra_patterns`]): a third of its plain subscriptions
+    /// take one of them.
+    pub extra_patterns: Vec<Vec<u8>>,
     /// `UNSUB sid max` a later action sends first ([`Sabotage::MsubAsSubUnsub`]): sid, max,
     /// actions still to wait.
     late_unsub: Vec<(u64, u64, u32)>,
@@ -209,7 +211,7 @@ impl ClientModel {
             msub_sabotage: None,
             believed_msub: std::collections::BTreeMap::new(),
             late_unsub: Vec::new(),
-            import_patterns: Vec::new(),
+            extra_patterns: Vec::new(),
             max_payload: usize::MAX,
             next_sid: 1,
             seq: 0,
@@ -391,9 +393,9 @@ impl ClientModel {
             }
             ActionKind::Sub => {
                 let mut pattern = workload::pattern(r);
-                if !self.import_patterns.is_empty() && r.below(3) == 0 {
-                    let n = self.import_patterns.len() as u64;
-                    pattern = self.import_patterns[r.below(n) as usize].clone();
+                if !self.extra_patterns.is_empty() && r.below(3) == 0 {
+                    let n = self.extra_patterns.len() as u64;
+                    pattern = self.extra_patterns[r.below(n) as usize].clone();
                 }
                 self.subscribe_maybe_limited(r, allowed, &pattern, None, out);
             }

@@ -6,12 +6,17 @@
 //! (`Invalid Publish Subject`, delivered anyway), headers on or off (HMSG or MSG with the
 //! headers stripped), `no_responders` (a 503 status for a request nobody got),
 //! `max_payload` (a rogue client's oversized PUB closes its connection) and
-//! `max_subscriptions` (`maximum subscriptions exceeded`), and the account each user is
-//! bound to (a message reaches only subscribers of its publisher's account).
+//! `max_subscriptions` (`maximum subscriptions exceeded`), the account each user is
+//! bound to (a message reaches only subscribers of its publisher's account), stream imports
+//! between accounts and subject mappings ([`crate::mapping`]).
 
 use natsd_core::auth::{Permissions, SubjectPermission, User};
-use natsd_core::options::{AccountOptions, ExportOptions, ImportKind, ImportOptions};
+use natsd_core::options::{
+    AccountOptions, ExportOptions, ImportKind, ImportOptions, MappingOptions,
+};
 use natsd_core::rng::Rng;
+
+use crate::mapping::{self, AccountMappings};
 
 /// Every client's password (users are named `c<i>`).
 pub const PASSWORD: &str = "pw";
@@ -141,6 +146,9 @@ pub struct Features {
     /// Stream imports between the accounts (with auth and accounts only; see
     /// [`draw_imports`]), configured the same on every node.
     pub imports: Vec<ImportSpec>,
+    /// Subject mappings per account (see [`crate::mapping::draw`]), configured the same on
+    /// every node: `$G`'s at the top level, `A`'s and `B`'s in their accounts.
+    pub mappings: Vec<AccountMappings>,
 }
 
 impl Features {
@@ -164,7 +172,7 @@ impl Features {
         let profiles = (0..clients).map(|_| draw_profile(&mut r)).collect();
         let accounts = draw_accounts(seed, clients, users.is_some());
         let imports = draw_imports(seed, &accounts);
-        Features {
+        let mut f = Features {
             max_payload,
             max_subscriptions,
             no_header_support,
@@ -173,14 +181,46 @@ impl Features {
             profiles,
             deny_with_limits: true,
             imports,
-        }
+            mappings: Vec::new(),
+        };
+        f.mappings = mapping::draw(seed, &f.accounts, f.mapping_allowed());
+        f
     }
 
-    /// Patterns on which imports bring messages into client `i`'s account: `prefix.>` and
-    /// `prefix.subject` for each import into it.
-    pub fn import_patterns(&self, i: usize) -> Vec<Vec<u8>> {
+    /// What the mappings may use (see [`mapping::Allowed`]): a weighted mapping without
+    /// `max_subscriptions`; the loss shape in accounts where no user has a publish allow
+    /// list and no client asks for `no_responders`, wildcard sources in accounts whose
+    /// clients never publish on a subject with a `*` (see [`mapping::CORE_DROPS_AS_GO`] and
+    /// [`mapping::CORE_MAPS_WILDCARD_TOKENS`]).
+    fn mapping_allowed(&self) -> mapping::Allowed {
+        let mut a = mapping::Allowed {
+            weighted: self.max_subscriptions == 0,
+            loss: [true; ACCOUNTS.len()],
+            wildcard: [true; ACCOUNTS.len()],
+        };
+        for (i, p) in self.profiles.iter().enumerate() {
+            let acc = self.account_index(i);
+            let allow = self
+                .perms_of(i)
+                .and_then(|p| p.publish.as_ref())
+                .is_some_and(|l| l.allow.is_some());
+            if allow || p.no_responders {
+                a.loss[acc] = false;
+            }
+            if p.wild_pub_percent > 0 {
+                a.wildcard[acc] = false;
+            }
+        }
+        a
+    }
+
+    /// Patterns client `i` sometimes subscribes to: where imports bring messages into its
+    /// account (`prefix.>` and `prefix.subject` for each import into it) and where its
+    /// account's mappings publish ([`mapping::patterns`]).
+    pub fn extra_patterns(&self, i: usize) -> Vec<Vec<u8>> {
         let a = self.account_index(i);
-        self.imports
+        let mut out: Vec<Vec<u8>> = self
+            .imports
             .iter()
             .filter(|imp| imp.importer == a)
             .flat_map(|imp| {
@@ -189,14 +229,29 @@ impl Features {
                     format!("{}.{}", imp.prefix, imp.subject).into_bytes(),
                 ]
             })
+            .collect();
+        for m in self.mappings.iter().filter(|m| m.account == a) {
+            out.extend(mapping::patterns(m));
+        }
+        out
+    }
+
+    /// The mappings of account `a` (an index into [`ACCOUNTS`]) as the core's
+    /// configuration takes them.
+    pub fn mapping_options(&self, a: usize) -> Vec<MappingOptions> {
+        self.mappings
+            .iter()
+            .filter(|m| m.account == a)
+            .flat_map(|m| m.rules.iter().map(mapping::MappingSpec::to_core))
             .collect()
     }
 
-    /// The accounts as the core's configuration takes them: with imports, `A` and `B`
-    /// configured with their exports and imports (empty otherwise: accounts come into being
-    /// as their users connect).
+    /// The accounts as the core's configuration takes them: with imports or mappings in
+    /// them, `A` and `B` configured with their exports, imports and mappings (nothing
+    /// otherwise: accounts come into being as their users connect).
     pub fn account_options(&self) -> Vec<AccountOptions> {
-        if self.imports.is_empty() {
+        let named_mappings = self.mappings.iter().any(|m| m.account != 0);
+        if self.imports.is_empty() && !named_mappings {
             return Vec::new();
         }
         (1..ACCOUNTS.len())
@@ -229,6 +284,7 @@ impl Features {
                     name,
                     exports,
                     imports,
+                    mappings: self.mapping_options(a),
                     ..AccountOptions::default()
                 }
             })

@@ -24,6 +24,7 @@
 //!   choices (subjects, actions, payload sizes, chunk sizes).
 //! - [`features`]: limits, users, their permissions and accounts, what each client's CONNECT
 //!   asks for.
+//! - [`mapping`]: subject mappings drawn from the seed, and the model's own reading of them.
 //! - [`faults`]: network and node faults of the safety phase, node clocks.
 //! - [`cluster`]: the cluster of the `cluster` variant (addresses, topology, route options).
 //! - [`rate`]: the `rate` variant: publish rate limits, connections driven with flow
@@ -39,6 +40,7 @@ pub mod client;
 pub mod cluster;
 pub mod faults;
 pub mod features;
+pub mod mapping;
 pub mod oracle;
 pub mod rate;
 pub mod trace;

@@ -54,6 +54,13 @@ pub enum Sabotage {
     /// harness whose model forgot an import, or a server that leaks messages into another
     /// account on those subjects). Needs imports ([`crate::features::Features::imports`]).
     ForgetImport,
+    /// The oracle is not told of the first subject mapping the nodes are configured with
+    /// (that of the first account with mappings; a model that forgot a mapping, or a
+    /// server that ignores one). Needs mappings ([`crate::features::Features::mappings`]).
+    ForgetMapping,
+    /// The oracle believes the two destination weights of the weighted mapping swapped (a
+    /// server whose draw skews the split). Needs a weighted mapping.
+    SkewWeights,
     /// `rate` variant: the driver ignores `poll_read_pause` and offers every byte at once
     /// (a runtime without flow control), while the oracle expects the limit's rate.
     IgnorePause,

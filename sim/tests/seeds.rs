@@ -69,6 +69,9 @@ fn run_range(part: u64) {
         ("deliveries to MSUBs", c.msub_deliveries),
         ("MSUBs filled to their max", c.msub_filled),
         ("deliveries through stream imports", c.imported),
+        ("deliveries of mapped messages", c.mapped_deliveries),
+        ("publishes through weighted mappings", c.drawn),
+        ("weighted messages sampled for the split", c.drawn_sampled),
     ];
     for (what, n) in covered {
         assert!(n > 0, "{what} went unexercised in {seeds:?}: {t:?}");

@@ -193,7 +193,8 @@ impl Oracle {
     }
 
     /// Where the publish `id` of connection `from` on `subject` goes beyond its node: the
-    /// routes whose view matches (owed for a plain key, maybe for a queue key only).
+    /// routes whose view matches (owed for a plain key, maybe for a queue key only; maybe
+    /// for any, if a weighted mapping sends it to `subject` or not: `drawn`).
     /// Returns whether any route matched (then the node counts the message as delivered:
     /// no 503) and, per queue group, the links that are its candidates.
     pub(super) fn forward(
@@ -201,6 +202,7 @@ impl Oracle {
         from: ConnId,
         subject: &[u8],
         id: MsgId,
+        drawn: bool,
     ) -> (bool, BTreeMap<Vec<u8>, Vec<usize>>) {
         let mut groups: BTreeMap<Vec<u8>, Vec<usize>> = BTreeMap::new();
         if !self.cluster.enabled {
@@ -231,9 +233,9 @@ impl Oracle {
                 }
             }
             any |= plain || queue;
-            if plain {
+            if plain && !drawn {
                 self.cluster.forward_owed.insert((e ^ 1, id));
-            } else if queue {
+            } else if plain || queue {
                 self.cluster.forward_maybe.insert((e ^ 1, id));
             }
         }
@@ -363,7 +365,19 @@ impl Oracle {
             );
             return Err(Violation::new(K::CrossAccount, msg));
         }
-        if p.subject != subject || p.reply.as_deref() != reply || p.body != body {
+        if p.drawn {
+            self.seen_drawn(id, published_in, subject, &what)?;
+        }
+        let p = &self.published[&id];
+        if p.subject != subject {
+            let msg = format!(
+                "{what}: published on {:?}, which its account maps to {:?}",
+                String::from_utf8_lossy(&p.original),
+                String::from_utf8_lossy(&p.subject)
+            );
+            return Err(Violation::new(K::Mapping, msg));
+        }
+        if p.reply.as_deref() != reply || p.body != body {
             return Err(Violation::new(
                 K::Corrupt,
                 format!("{what}: differs from the PUB"),
@@ -398,9 +412,11 @@ impl Oracle {
                 return Err(Violation::new(K::QueueTwice, msg));
             }
         }
-        let (_, mut groups) = self.match_local(node, published_in, None, subject, id, Some(queues));
+        let mut groups = self
+            .match_local(node, published_in, None, subject, id, Some(queues), false)
+            .groups;
         // This node imports it for its own clients (stream imports), whatever the queues.
-        self.match_cross(node, published_in, subject, id);
+        self.match_cross(node, published_in, subject, id, false);
         for q in queues {
             let members = groups.remove(q).unwrap_or_default();
             let exact = members.iter().any(|&(_, unlimited)| unlimited);
@@ -483,13 +499,14 @@ impl Oracle {
     /// May queue group `qo` have got nothing? Not when no candidate closed and, if it was
     /// routed, the node it went to had a member without a limit; or, if not, when some
     /// candidate here had no limit or a route could take it (a route always takes what
-    /// the draw hands it) and those routes stayed open.
+    /// the draw hands it) and those routes stayed open, unless a weighted mapping may have
+    /// sent the message elsewhere.
     pub(super) fn queue_required(&self, qo: &QueueOwed) -> bool {
         let open = qo.candidates.iter().all(|k| !self.conns[k.0].excused);
         let routes_open = qo.routes.iter().all(|&l| self.cluster.link_open(l));
         let required = match qo.routed {
             Some((_, exact)) => exact,
-            None => (qo.exact || !qo.routes.is_empty()) && routes_open,
+            None => !qo.drawn && (qo.exact || !qo.routes.is_empty()) && routes_open,
         };
         open && required
     }

@@ -42,6 +42,13 @@ impl Oracle {
             }
             self.counts.remote_deliveries += 1;
         }
+        if p.drawn {
+            // Through a weighted mapping: the subject tells which destination, if any.
+            let account = conn.account;
+            self.seen_drawn(id, account, subject, &what)?;
+        }
+        let conn = &self.conns[to].spec;
+        let p = &self.published[&id];
         let published_in = self.conns[p.from].spec.account;
         // Across accounts only through an import of the subscriber's account from the
         // publisher's whose subject matches, renamed by it.
@@ -85,7 +92,17 @@ impl Oracle {
             );
             return Err(Violation::new(K::CrossAccount, msg));
         }
-        if expected != subject || p.reply.as_deref() != reply || p.body != body {
+        if expected != subject {
+            let msg = format!(
+                "{what}: published on {:?}, which its account maps to {:?}",
+                String::from_utf8_lossy(&p.original),
+                String::from_utf8_lossy(&expected)
+            );
+            return Err(Violation::new(K::Mapping, msg));
+        }
+        self.counts.mapped_deliveries += u64::from(p.subject != p.original);
+        self.counts.first_mapping_deliveries += u64::from(p.rule == Some((0, 0)));
+        if p.reply.as_deref() != reply || p.body != body {
             let msg = format!("{what}: differs from the PUB");
             return Err(Violation::new(K::Corrupt, msg));
         }
@@ -143,7 +160,7 @@ impl Oracle {
         }
         match queue {
             None => {
-                if !self.pending.remove(&(key, id)) {
+                if !self.pending.remove(&(key, id)) && !self.maybe.remove(&(key, id)) {
                     let msg = format!("{what}: sid was not live when it was published");
                     return Err(Violation::new(K::Unexpected, msg));
                 }

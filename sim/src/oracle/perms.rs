@@ -68,6 +68,12 @@ impl PermModel {
         self.publish.as_ref().is_none_or(|l| l.permits(subject))
     }
 
+    /// May the user publish a message its mapping dropped? Go checks the empty subject,
+    /// which no allow pattern matches and no deny pattern either.
+    pub fn can_publish_nothing(&self) -> bool {
+        self.publish.as_ref().is_none_or(|l| l.allow.is_none())
+    }
+
     /// May the user subscribe to `subject` (literal text)?
     pub fn can_subscribe(&self, subject: &[u8]) -> bool {
         self.subscribe.as_ref().is_none_or(|l| l.permits(subject))

@@ -5,11 +5,36 @@ use std::collections::{BTreeMap, BTreeSet};
 use natsd_core::proto::{Op, ParseError};
 use natsd_core::subject;
 
+use super::mapping::{publish_denied, Mapped};
 use super::perms::quoted;
 use super::{
     parse_body, parse_sid, ConnId, ModelSub, MsgId, NoResponders, NodeId, Oracle, Published,
     QueueOwed, Reply, SubKey, Violation, ViolationKind,
 };
+
+/// A client's PUB as the node read it.
+pub(super) struct Msg<'a> {
+    pub(super) from: ConnId,
+    /// The subject it was published on (before any mapping).
+    pub(super) original: &'a [u8],
+    /// The mapping it went through, if any (account and rule index).
+    pub(super) rule: Option<(usize, usize)>,
+    pub(super) reply: Option<&'a [u8]>,
+    pub(super) body: &'a [u8],
+    pub(super) headers: bool,
+}
+
+/// What [`Oracle::match_local`] found for a publish on one node.
+#[derive(Debug, Default)]
+pub(super) struct Matched {
+    /// Plain subscriptions that get it: owed (a message whose subject is known), or sure
+    /// to get it if the draw picks this subject (a weighted mapping's).
+    pub(super) sure: Vec<SubKey>,
+    /// Some plain subscription may get it or not.
+    pub(super) maybe: bool,
+    /// Queue groups: their candidates, each with whether it has no limit.
+    pub(super) groups: BTreeMap<Vec<u8>, Vec<(SubKey, bool)>>,
+}
 
 impl Oracle {
     /// The server has just processed `op` from connection `from` (called in server order).
@@ -40,7 +65,9 @@ impl Oracle {
                         // the limit is already reached. It got at most `candidacies` so
                         // far, so it never gets more than max(limit, candidacies).
                         Some(m) if s.queue.is_some() => s.max = Some(m.max(s.candidacies)),
-                        Some(m) if m > s.owed => s.max = Some(m),
+                        // Likewise a subscription that had deliveries the model is not
+                        // sure of (weighted mappings): it got at most `owed + maybe`.
+                        Some(m) if m > s.owed => s.max = Some(m.max(s.owed + s.maybe)),
                         _ => {
                             s.live = false;
                             self.cluster.interest_changes += 1;
@@ -146,6 +173,7 @@ impl Oracle {
                 max: born_max,
                 msub: born_max.is_some(),
                 owed: 0,
+                maybe: 0,
                 candidacies: 0,
             };
             subs.insert(key, sub);
@@ -156,8 +184,9 @@ impl Oracle {
         Ok(())
     }
 
-    /// A PUB processed by the server: the pedantic and permission checks, then record it
-    /// and compute every delivery it owes on its node.
+    /// A PUB processed by the server: the pedantic check (on the subject as published),
+    /// then the publisher's account's mappings (see `mapping.rs`), then the rest on the
+    /// subject it maps to.
     fn on_publish(
         &mut self,
         from: ConnId,
@@ -171,44 +200,62 @@ impl Oracle {
             // Go answers while parsing the line and still delivers the message.
             self.reply_err(from, "Invalid Publish Subject".to_string());
         }
-        if let Some(p) = &spec.perms {
-            if !p.can_publish(subject) {
-                let text = format!("Permissions Violation for Publish to {}", quoted(subject));
-                self.reply_err(from, text);
-                return Ok(());
-            }
-        }
-        self.reply_ok(from);
-        let id = parse_body(body)?;
-        if id.0 != spec.client {
-            return Err(Violation::new(
-                ViolationKind::Corrupt,
-                "payload names another publisher",
-            ));
-        }
-        let p = Published {
-            node: spec.node,
+        let mut msg = Msg {
             from,
-            subject: subject.to_vec(),
-            reply: reply.map(<[u8]>::to_vec),
-            body: body.to_vec(),
+            original: subject,
+            rule: None,
+            reply,
+            body,
             headers,
         };
-        assert!(
-            self.published.insert(id, p).is_none(),
-            "harness bug: sequence reused {id:?}"
-        );
+        match self.map_subject(spec.account, subject) {
+            Mapped::Unmapped => self.publish_on(&msg, subject),
+            Mapped::To(rule, to) => {
+                self.counts.mapped += 1;
+                msg.rule = Some(rule);
+                self.publish_on(&msg, &to)
+            }
+            Mapped::Drawn(rule, outcomes) => {
+                msg.rule = Some(rule);
+                self.publish_drawn(&msg, rule, outcomes)
+            }
+        }
+    }
+
+    /// Publishes `msg` under `subject` (its own, or the one a mapping gave it; empty: a
+    /// mapping dropped it): the permission check, then record it and compute every
+    /// delivery it owes on its node.
+    fn publish_on(&mut self, msg: &Msg<'_>, subject: &[u8]) -> Result<(), Violation> {
+        let from = msg.from;
+        let spec = self.conns[from].spec.clone();
+        if let Some(text) = publish_denied(&spec, subject) {
+            self.reply_err(from, text);
+            return Ok(());
+        }
+        self.reply_ok(from);
+        let id = self.record(msg, subject, false)?;
+        if subject.is_empty() {
+            // Dropped by its mapping: Go publishes it on the empty subject, which nobody
+            // matches, so a request gets its 503.
+            if let (Some(reply), true) = (msg.reply, spec.no_responders) {
+                self.expect_no_responders(from, reply, id, Vec::new(), false);
+            }
+            return Ok(());
+        }
         let (node, account) = (spec.node, spec.account);
-        let (plain, mut groups) = self.match_local(node, account, Some(from), subject, id, None);
+        let m = self.match_local(node, account, Some(from), subject, id, None, false);
+        let mut maybe = m.maybe;
+        let mut groups = m.groups;
         // Beyond this node (cluster): the routes whose view matches.
-        let (routed, mut route_groups) = self.forward(from, subject, id);
+        let (routed, mut route_groups) = self.forward(from, subject, id, false);
         let names: BTreeSet<Vec<u8>> = groups.keys().chain(route_groups.keys()).cloned().collect();
         // Who certainly takes the message: plain receivers, and each queue group's members
         // without a limit (a member with one may be used up without the model knowing);
         // through an import too.
-        let mut takers: Vec<ConnId> = plain;
-        let (cross_takers, mut maybe) = self.match_cross(node, account, subject, id);
+        let mut takers: Vec<ConnId> = m.sure.iter().map(|k| k.0).collect();
+        let (cross_takers, cross_maybe) = self.match_cross(node, account, subject, id, false);
         takers.extend(cross_takers);
+        maybe |= cross_maybe;
         for q in names {
             let members = groups.remove(&q).unwrap_or_default();
             let routes = route_groups.remove(&q).unwrap_or_default();
@@ -222,23 +269,59 @@ impl Oracle {
                 got: 0,
                 routes,
                 routed: None,
+                drawn: false,
             };
             self.queue_owed.insert((id, q), qo);
         }
         // A message that went to a route counts as delivered: no 503 then.
-        if let (Some(reply), true, false) = (reply, spec.no_responders, routed) {
+        if let (Some(reply), true, false) = (msg.reply, spec.no_responders, routed) {
             self.expect_no_responders(from, reply, id, takers, maybe);
         }
         self.record_probe(from, subject, id);
         Ok(())
     }
 
+    /// Records the message of `msg`, published under `subject` (for a drawn mapping, its
+    /// own subject until a delivery tells which destination it went to).
+    pub(super) fn record(
+        &mut self,
+        msg: &Msg<'_>,
+        subject: &[u8],
+        drawn: bool,
+    ) -> Result<MsgId, Violation> {
+        let spec = &self.conns[msg.from].spec;
+        let id = parse_body(msg.body)?;
+        if id.0 != spec.client {
+            return Err(Violation::new(
+                ViolationKind::Corrupt,
+                "payload names another publisher",
+            ));
+        }
+        let p = Published {
+            node: spec.node,
+            from: msg.from,
+            subject: subject.to_vec(),
+            original: msg.original.to_vec(),
+            rule: msg.rule,
+            drawn,
+            reply: msg.reply.map(<[u8]>::to_vec),
+            body: msg.body.to_vec(),
+            headers: msg.headers,
+        };
+        assert!(
+            self.published.insert(id, p).is_none(),
+            "harness bug: sequence reused {id:?}"
+        );
+        Ok(id)
+    }
+
     /// Matches `subject` against the live subscriptions of `node` in `account` only (the
-    /// per-node and per-account rules): records each plain delivery owed, and returns the
-    /// plain receivers and the queue groups' candidates (with whether each has no limit).
-    /// `from` is the publishing connection when it is on this node (the echo rule);
-    /// `queues`, for a routed message, the only queue groups it may go to.
-    #[allow(clippy::type_complexity)]
+    /// per-node and per-account rules). For a message whose subject is known, records
+    /// each plain delivery owed; for one a weighted mapping sends to `subject` or not
+    /// (`drawn`), each plain delivery allowed. `from` is the publishing connection when it
+    /// is on this node (the echo rule); `queues`, for a routed message, the only queue
+    /// groups it may go to.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn match_local(
         &mut self,
         node: NodeId,
@@ -247,9 +330,9 @@ impl Oracle {
         subject: &[u8],
         id: MsgId,
         queues: Option<&[Vec<u8>]>,
-    ) -> (Vec<ConnId>, BTreeMap<Vec<u8>, Vec<(SubKey, bool)>>) {
-        let mut plain = Vec::new();
-        let mut groups: BTreeMap<Vec<u8>, Vec<(SubKey, bool)>> = BTreeMap::new();
+        drawn: bool,
+    ) -> Matched {
+        let mut m = Matched::default();
         for (&key, s) in self.nodes[node].subs.iter_mut() {
             if !s.live || !(self.matcher)(&s.pattern, subject) {
                 continue;
@@ -272,61 +355,79 @@ impl Oracle {
                 self.counts.filtered += 1;
                 continue;
             }
-            match &s.queue {
-                Some(q) => {
-                    s.candidacies += 1;
-                    groups
-                        .entry(q.clone())
-                        .or_default()
-                        .push((key, s.max.is_none()));
+            if let Some(q) = &s.queue {
+                s.candidacies += 1;
+                m.groups
+                    .entry(q.clone())
+                    .or_default()
+                    .push((key, s.max.is_none()));
+                continue;
+            }
+            let sure = s.surely_live();
+            if sure && !drawn {
+                self.pending.insert((key, id));
+                m.sure.push(key);
+                s.owed += 1;
+                if s.max == Some(s.owed) {
+                    s.live = false;
+                    self.counts.limits_reached += 1;
                 }
-                None => {
-                    self.pending.insert((key, id));
-                    plain.push(key.0);
-                    s.owed += 1;
-                    if s.max == Some(s.owed) {
-                        s.live = false;
-                        self.counts.limits_reached += 1;
-                    }
-                }
+                continue;
+            }
+            // It may get it or not: the draw, or a limit that earlier uncertain messages
+            // may have used up.
+            self.maybe.insert((key, id));
+            s.maybe += 1;
+            m.maybe = true;
+            if sure {
+                m.sure.push(key);
             }
         }
-        (plain, groups)
+        m
     }
 
     /// The stream import rule: a message in `account` on `subject` processed by `node`
     /// crosses the import whose subject matches it (if any) into the importer, renamed,
     /// and is owed there on this node as a local publish would be (plain subscriptions; one
-    /// member of each queue group on this node). Returns who surely takes it and whether a
-    /// queue group of limited members may.
+    /// member of each queue group on this node); allowed only, if `drawn` (see
+    /// [`Oracle::match_local`]). Returns who surely takes it (if it goes to `subject`) and
+    /// whether someone else may.
     pub(super) fn match_cross(
         &mut self,
         node: NodeId,
         account: Option<&'static str>,
         subject: &[u8],
         id: MsgId,
+        drawn: bool,
     ) -> (Vec<ConnId>, bool) {
         let Some(i) = self.import_for(account, subject) else {
             return (Vec::new(), false);
         };
         let imp = &self.imports[i];
         let (importer, mapped) = (imp.importer, imp.map(subject));
-        let (plain, groups) = self.match_local(node, importer, None, &mapped, id, None);
-        self.counts.import_owed += plain.len() as u64;
-        let mut takers = plain;
-        let mut maybe = false;
-        for (q, members) in groups {
-            let exact = members.iter().any(|&(_, unlimited)| unlimited);
+        let m = self.match_local(node, importer, None, &mapped, id, None, drawn);
+        if !drawn {
+            self.counts.import_owed += m.sure.len() as u64;
+        }
+        let mut takers: Vec<ConnId> = m.sure.iter().map(|k| k.0).collect();
+        let mut maybe = m.maybe;
+        for (q, members) in m.groups {
+            let exact = !drawn && members.iter().any(|&(_, unlimited)| unlimited);
             maybe |= !exact;
             takers.extend(members.iter().filter(|&&(_, u)| u).map(|&(k, _)| k.0));
-            let qo = QueueOwed {
-                candidates: members.into_iter().map(|(k, _)| k).collect(),
-                exact,
-                got: 0,
-                routes: Vec::new(),
-                routed: None,
-            };
-            self.cross_queue.insert((id, node, q), qo);
+            let candidates: Vec<SubKey> = members.into_iter().map(|(k, _)| k).collect();
+            // A drawn message may cross here under each of its destinations: one entry.
+            self.cross_queue
+                .entry((id, node, q))
+                .and_modify(|qo| qo.candidates.extend(candidates.iter().copied()))
+                .or_insert(QueueOwed {
+                    candidates,
+                    exact,
+                    got: 0,
+                    routes: Vec::new(),
+                    routed: None,
+                    drawn,
+                });
         }
         (takers, maybe)
     }
@@ -335,7 +436,7 @@ impl Oracle {
     /// sends a 503 status on one of the requester's own live plain subscriptions on the
     /// reply subject (if it has none, nothing). `takers` surely take it (while open);
     /// `maybe`: a group of limited members may or may not.
-    fn expect_no_responders(
+    pub(super) fn expect_no_responders(
         &mut self,
         from: ConnId,
         reply: &[u8],

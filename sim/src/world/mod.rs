@@ -462,7 +462,7 @@ impl World {
                 model: {
                     let mut m = ClientModel::new(i, cfg.features.profiles[i], respond);
                     m.plant_msub_sabotage(cfg.sabotage);
-                    m.import_patterns = cfg.features.import_patterns(i);
+                    m.extra_patterns = cfg.features.extra_patterns(i);
                     m
                 },
                 session: None,
@@ -503,6 +503,7 @@ impl World {
         let forget = usize::from(cfg.sabotage == Some(Sabotage::ForgetImport));
         let imports = cfg.features.imports.iter().skip(forget);
         oracle.set_imports(imports.map(import_model).collect());
+        oracle.set_mappings(crate::mapping::models(&cfg.features.mappings, cfg.sabotage));
         let mut w = World {
             ops_left: cfg.ops,
             tap: Tap::new(cfg.sabotage),

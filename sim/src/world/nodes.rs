@@ -83,6 +83,7 @@ impl NodeSlot {
             no_header_support: f.no_header_support,
             cluster: cfg.cluster.as_ref().map(|p| p.options(n)),
             accounts: f.account_options(),
+            mappings: f.mapping_options(0),
             ..Options::default()
         };
         NodeSlot {
