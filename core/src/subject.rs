@@ -53,6 +53,10 @@ pub fn is_literal(subject: &[u8]) -> bool {
 /// True if `pattern` (which may hold wildcards) matches `subject`, whose tokens are all taken
 /// literally (a `*` token in `subject` is just the text `*`, as the Go server treats it).
 pub fn matches(pattern: &[u8], subject: &[u8]) -> bool {
+    // The empty subject (a mapping's dropped message) matches nothing, not even `>` (Go).
+    if subject.is_empty() {
+        return false;
+    }
     let mut pt = tokens(pattern);
     let mut st = tokens(subject);
     loop {

@@ -28,18 +28,17 @@ use crate::workload::{self, Sabotage};
 
 /// The core drops a message the way Go does (`Permissions Violation for Publish to ""`
 /// for a publisher with a publish allow list, a 503 status for a `no_responders`
-/// request). It does not yet (`conn::mapping_tests::a_dropped_message_*`, ignored until it
-/// does), so until then the loss shape is drawn only for accounts where no user has a
-/// publish allow list and no client asks for `no_responders`. The oracle models Go either
-/// way: set this to `true` with the core fix.
-pub const CORE_DROPS_AS_GO: bool = false;
+/// request). It does since the fix that `conn::mapping_tests::a_dropped_message_*` pin; with
+/// `false` the loss shape would be drawn only for accounts where no user has a publish
+/// allow list and no client asks for `no_responders`. The oracle models Go either way.
+pub const CORE_DROPS_AS_GO: bool = true;
 
 /// The core publishes a mapped subject that has a wildcard token, as Go does (`PUB a.*`
-/// through `*.* -> $2.$1` is delivered as `*.a`). It drops it instead
-/// (`conn::mapping_tests::a_mapped_wildcard_token_*`, ignored until fixed), so until then
-/// wildcard mappings are drawn only for accounts whose clients never publish on a subject
-/// with a `*`. The oracle models Go either way.
-pub const CORE_MAPS_WILDCARD_TOKENS: bool = false;
+/// through `*.* -> $2.$1` is delivered as `*.a`). It once dropped it
+/// (`conn::mapping_tests::a_mapped_wildcard_token_*` pins the fix); with `false` wildcard
+/// mappings would be drawn only for accounts whose clients never publish on a subject with
+/// a `*`. The oracle models Go either way.
+pub const CORE_MAPS_WILDCARD_TOKENS: bool = true;
 
 /// What the seed's other features let the draw use.
 #[derive(Debug, Clone, Copy)]

@@ -155,7 +155,6 @@ fn loss_options() -> Options {
 /// (checked on both: nothing sent). Found while modelling mappings in the simulator; the
 /// core sends nothing (or `+OK`) instead.
 #[test]
-#[ignore = "core differs from Go: a dropped message skips the publish permission check"]
 fn a_dropped_message_is_refused_to_a_publisher_with_an_allow_list() {
     let mut o = loss_options();
     let perms = |allow: Option<Vec<String>>, deny: Vec<String>| {
@@ -190,7 +189,6 @@ fn a_dropped_message_is_refused_to_a_publisher_with_an_allow_list() {
 /// requester gets its 503 status, as for any request nobody takes. The core sends
 /// nothing.
 #[test]
-#[ignore = "core differs from Go: a dropped request gets no 503 status"]
 fn a_dropped_message_still_gets_the_no_responders_status() {
     let sh = Shared::new(loss_options(), "N".into(), T0);
     let nr = r#"{"verbose":false,"headers":true,"no_responders":true}"#;
@@ -207,7 +205,6 @@ fn a_dropped_message_still_gets_the_no_responders_status() {
 /// `>`, `*.*` and `*.a`). The core takes any mapped subject that is not a valid literal as
 /// one to drop.
 #[test]
-#[ignore = "core differs from Go: a mapped subject with a wildcard token is dropped"]
 fn a_mapped_wildcard_token_is_published_as_go_does() {
     let o = Options {
         mappings: vec![plain("*.*", "$2.$1"), plain("c.>", "d.>")],

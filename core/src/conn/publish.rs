@@ -49,12 +49,10 @@ impl State {
                     mapped = to;
                     &mapped[..]
                 }
-                // Go publishes to the empty subject, which nobody can match; +OK still
-                // goes out.
-                crate::mapping::Mapped::Drop => {
-                    self.send_ok();
-                    return;
-                }
+                // Go publishes it on the empty subject: a publish allow list refuses that
+                // (`Permissions Violation for Publish to ""`), nobody matches it, and a
+                // `no_responders` request gets its 503 (found by the simulator).
+                crate::mapping::Mapped::Drop => b"",
             }
         } else {
             subj

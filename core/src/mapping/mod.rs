@@ -130,8 +130,9 @@ impl Mappings {
         let toks: Vec<&[u8]> = subject::tokens(subj).collect();
         let out = d.tr.apply(&toks, rng);
         // A function can make an empty token (`{{split(1,-)}}` of `-`): Go delivers such a
-        // subject to nobody.
-        if subject::is_valid_literal_subject(&out) {
+        // subject to nobody. A wildcard token the publisher wrote (`PUB a.*`, allowed
+        // without `pedantic`) is kept, as Go keeps it (found by the simulator).
+        if !out.is_empty() && subject::tokens(&out).all(|t| !t.is_empty()) {
             Mapped::To(out)
         } else {
             Mapped::Drop
