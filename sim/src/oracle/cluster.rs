@@ -181,6 +181,11 @@ impl Oracle {
                 payload,
                 has_headers,
             } => {
+                // The servers' own traffic in the system account (their STATSZ gossip), not
+                // a client's message: outside the model.
+                if account == natsd_core::account::SYSTEM_ACCOUNT.as_bytes() {
+                    return Ok(());
+                }
                 let body = payload.get(header_len..).unwrap_or_default();
                 let names: Vec<Vec<u8>> = queues
                     .map(|q| q.split(|&b| b == b' ').map(<[u8]>::to_vec).collect())

@@ -595,6 +595,11 @@ fn collect_routed(op: &Op<'_>, out: &mut Vec<Vec<u8>>) {
         has_headers,
     } = *op
     {
+        // Client traffic only: the servers' own (`$SYS` STATSZ gossip) is outside the model,
+        // so a repeat of it would go unnoticed and be repeated forever.
+        if account == natsd_core::account::SYSTEM_ACCOUNT.as_bytes() {
+            return;
+        }
         let mut b = Vec::new();
         let h = has_headers.then_some(header_len);
         encode::rmsg(&mut b, account, subject, reply, queues, h, payload);
