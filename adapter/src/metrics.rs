@@ -91,6 +91,10 @@ pub struct Metrics {
     /// Publish rate limiting per (account, user): seconds throttled, messages dropped.
     throttled: CounterVec,
     dropped: CounterVec,
+    /// Rebalancing (`cluster { rebalance }`): clients shed, the target, the imbalance.
+    rebalance_shed: prometheus::Counter,
+    rebalance_target: Gauge,
+    rebalance_imbalance: Gauge,
 }
 
 /// Per-route series (`natsd_route_<field>`).
@@ -173,8 +177,38 @@ impl Metrics {
             "natsd_publish_dropped_messages_total",
             "Messages dropped over a publish_rate with action drop",
         );
+        let rb_gauge = |name: &str, help: &str| {
+            let g = Gauge::with_opts(Opts::new(name, help).const_label("server_id", server_id))
+                .expect("metric names are valid");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("each metric is registered once");
+            g
+        };
+        let rebalance_target = rb_gauge(
+            "natsd_rebalance_target_clients",
+            "Clients per server the rebalancer aims at (0 before its first tick)",
+        );
+        let rebalance_imbalance = rb_gauge(
+            "natsd_rebalance_imbalance_clients",
+            "This server's clients minus the rebalancing target",
+        );
+        let rebalance_shed = prometheus::Counter::with_opts(
+            Opts::new(
+                "natsd_rebalance_clients_shed_total",
+                "Clients moved to less-loaded servers by rebalancing",
+            )
+            .const_label("server_id", server_id),
+        )
+        .expect("metric names are valid");
+        registry
+            .register(Box::new(rebalance_shed.clone()))
+            .expect("each metric is registered once");
         Metrics {
             registry,
+            rebalance_shed,
+            rebalance_target,
+            rebalance_imbalance,
             varz,
             subsz,
             connz,
@@ -262,6 +296,15 @@ impl Metrics {
                     ctr.inc_by(now - seen);
                 }
             }
+        }
+        let rb = &sh.rebalance;
+        self.rebalance_target
+            .set(rb.target.load(Ordering::Relaxed) as f64);
+        self.rebalance_imbalance
+            .set(rb.imbalance.load(Ordering::Relaxed) as f64);
+        let shed = rb.shed.load(Ordering::Relaxed) as f64;
+        if shed > self.rebalance_shed.get() {
+            self.rebalance_shed.inc_by(shed - self.rebalance_shed.get());
         }
         let mut out = Vec::new();
         // Encoding gauges into a Vec cannot fail.

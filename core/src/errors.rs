@@ -69,6 +69,8 @@ pub enum CloseReason {
     NoRespondersRequiresHeaders,
     /// Disconnected by a configuration change or an operator.
     Kicked,
+    /// Moved to a less-loaded server by rebalancing (ours).
+    Rebalanced,
     /// A second route to a server we already have a route to (or a route to ourselves).
     DuplicateRoute,
     /// A route peer with another cluster name.
@@ -106,6 +108,7 @@ impl CloseReason {
             CloseReason::ServerShutdown => "Server Shutdown",
             CloseReason::NoRespondersRequiresHeaders => "No Responders Requires Headers",
             CloseReason::Kicked => "Kicked",
+            CloseReason::Rebalanced => "Rebalanced",
             CloseReason::DuplicateRoute => "Duplicate Route",
             CloseReason::ClusterNameConflict => "Cluster Name Conflict",
             CloseReason::DuplicateServerName => "Duplicate Server Name",

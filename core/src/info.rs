@@ -67,10 +67,23 @@ pub fn client_info_line(
     addr: Option<std::net::SocketAddr>,
     ldm: bool,
 ) -> Vec<u8> {
+    let connect_urls = client_connect_urls(sh, opts, !ldm);
+    client_info_line_with_urls(sh, opts, cid, addr, ldm, &connect_urls)
+}
+
+/// [`client_info_line`] with the `connect_urls` given (the rebalancer lists the
+/// least-loaded servers first).
+pub fn client_info_line_with_urls(
+    sh: &crate::shared::Shared,
+    opts: &crate::options::Options,
+    cid: u64,
+    addr: Option<std::net::SocketAddr>,
+    ldm: bool,
+    connect_urls: &[String],
+) -> Vec<u8> {
     let (host, port) = advertise(opts);
     let server_name = sh.server_name();
     let ip = addr.map(|a| a.ip().to_string()).unwrap_or_default();
-    let connect_urls = client_connect_urls(sh, opts, !ldm);
     let info = ServerInfo {
         server_id: sh.server_id(),
         server_name: &server_name,
@@ -90,7 +103,7 @@ pub fn client_info_line(
             .as_ref()
             .and_then(|c| c.name.as_deref())
             .unwrap_or_default(),
-        connect_urls: &connect_urls,
+        connect_urls,
         ldm,
         msub: true,
     };

@@ -140,6 +140,45 @@ pub struct ClusterOptions {
     pub no_advertise: bool,
     /// `connect_retries`: extra dial attempts for an implicit route (Go: 0).
     pub connect_retries: u32,
+    /// `rebalance { … }`: shed clients to less-loaded servers when the cluster grows
+    /// (ours; see [`crate::node`]'s `rebalance.rs`). `None`: off.
+    pub rebalance: Option<RebalanceOptions>,
+}
+
+/// `cluster { rebalance: { enabled, max_moves_per_sec, abs_threshold, rel_threshold,
+/// cooldown, dry_run, refuse_new_when_over } }`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RebalanceOptions {
+    /// `enabled` (required): off unless true.
+    pub enabled: bool,
+    /// Most clients moved away per second (default 10).
+    pub max_moves_per_sec: u32,
+    /// A server sheds only when over the target by more than this many clients (default 5)...
+    pub abs_threshold: u32,
+    /// ...and by more than this factor of the target (default 1.1).
+    pub rel_threshold: f64,
+    /// The pause after any membership change and between shedding rounds (default 10 s);
+    /// also how long a client that just arrived is left alone.
+    pub cooldown: Duration,
+    /// Log each plan (`Rebalance (dry run): would move N clients ...`), move nobody.
+    pub dry_run: bool,
+    /// While over the target, refuse new clients (`-ERR 'maximum connections exceeded'`,
+    /// which the official clients answer by trying another server). Default false.
+    pub refuse_new_when_over: bool,
+}
+
+impl Default for RebalanceOptions {
+    fn default() -> Self {
+        RebalanceOptions {
+            enabled: false,
+            max_moves_per_sec: 10,
+            abs_threshold: 5,
+            rel_threshold: 1.1,
+            cooldown: Duration::from_secs(10),
+            dry_run: false,
+            refuse_new_when_over: false,
+        }
+    }
 }
 
 impl Default for ClusterOptions {
@@ -156,6 +195,7 @@ impl Default for ClusterOptions {
             auth_timeout: Duration::from_secs(2),
             no_advertise: false,
             connect_retries: 0,
+            rebalance: None,
         }
     }
 }

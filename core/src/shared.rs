@@ -166,6 +166,10 @@ pub struct Shared {
     host: OnceLock<Arc<dyn crate::events::Host>>,
     /// Sequence of the server's `$SYS` messages (Go's `ServerInfo.seq`).
     pub event_seq: AtomicU64,
+    /// Each peer's last reported client count (`$SYS.SERVER.<id>.STATSZ` gossip).
+    pub peer_loads: crate::events::PeerLoads,
+    /// What the rebalancer did and plans (`cluster { rebalance }`).
+    pub rebalance: crate::node::RebalanceStatus,
     /// The configured imports as wired (see [`crate::imports::rewire`]).
     imports: Mutex<Vec<crate::imports::Wired>>,
     /// The program's config reload, for `$SYS.REQ.SERVER.<id>.RELOAD` (see
@@ -211,6 +215,13 @@ impl Shared {
         // inserts cannot fail.
         let requests: Arc<dyn crate::internal::InternalHandler> =
             Arc::new(crate::events::SysRequests);
+        // Peers' load gossip, as Go servers follow each other's STATSZ.
+        let peers = Subscription::internal(
+            crate::events::STATSZ_ANY.as_bytes(),
+            crate::internal::internal_client(opts.seed),
+            Arc::new(crate::events::StatszListener),
+        );
+        let _ = system.insert(Arc::new(peers));
         for subject in crate::events::request_subjects(&server_id) {
             let sub = Subscription::internal(
                 subject.as_bytes(),
@@ -260,6 +271,8 @@ impl Shared {
             event_seq: AtomicU64::new(0),
             reload_hook: OnceLock::new(),
             imports: Mutex::new(imports),
+            peer_loads: crate::events::PeerLoads::default(),
+            rebalance: crate::node::RebalanceStatus::default(),
         };
         sh.set_mappings(&sh.opts());
         sh
@@ -386,9 +399,10 @@ impl Shared {
             // diff` refuses that).
             o.accounts.clone_from(&new.accounts);
             if let (Some(c), Some(n)) = (o.cluster.as_mut(), &new.cluster) {
-                // Routes only: the node dials the new ones and closes the removed ones when
-                // it takes `NodeInput::Reloaded`.
+                // Routes: the node dials the new ones and closes the removed ones when it
+                // takes `NodeInput::Reloaded`; rebalancing follows from its next tick.
                 c.routes.clone_from(&n.routes);
+                c.rebalance = n.rebalance;
             }
             *guard = Arc::new(o);
             // Bumped under the write lock so `opts_with_generation` pairs them consistently.
@@ -556,6 +570,11 @@ impl Shared {
     ) -> Result<(), RegisterError> {
         // Read before taking the registry lock: never two locks at once.
         let max = self.opts().max_connections;
+        // Over its share with `refuse_new_when_over`: the same refusal as a full server,
+        // which the official clients answer by trying another one.
+        if self.rebalance.refusing_new.load(Ordering::Relaxed) {
+            return Err(RegisterError::MaxConnections);
+        }
         let mut clients = self.clients();
         if clients.len() >= max {
             return Err(RegisterError::MaxConnections);

@@ -80,6 +80,7 @@ pub(crate) fn cluster(t: &mut Typer, e: &Entry) -> Option<ClusterOptions> {
                 ));
             }
             "compression" => compression(t, x),
+            "rebalance" => c.rebalance = super::rebalance::rebalance(t, x),
             "accounts" => {
                 t.warnings.push(super::ConfigError::at(
                     &x.key_pos,

@@ -31,6 +31,7 @@ mod mappings;
 pub mod parser;
 mod perms;
 mod rate;
+mod rebalance;
 pub mod reload;
 pub mod toml;
 pub mod typed;

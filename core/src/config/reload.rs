@@ -67,6 +67,8 @@ pub enum Change {
     /// `accounts`: added or removed, or their exports, imports or limits changed (imports
     /// left unchanged keep flowing; removed ones stop).
     Accounts,
+    /// `cluster { rebalance }` (ours): the node's next tick follows the new settings.
+    Rebalance,
 }
 
 fn opt(s: &Option<String>) -> &str {
@@ -113,6 +115,7 @@ impl fmt::Display for Change {
             Change::Mappings(Some(a)) => write!(f, "mappings of account {a}"),
             // Go's line for any account change.
             Change::Accounts => write!(f, "accounts"),
+            Change::Rebalance => write!(f, "cluster rebalance"),
         }
     }
 }
@@ -237,6 +240,7 @@ pub fn diff(old: &ServerConfig, new: &ServerConfig) -> Result<Vec<Change>, NotRe
     let without_routes = |c: &Option<crate::options::ClusterOptions>| {
         c.clone().map(|mut c| {
             c.routes.clear();
+            c.rebalance = None;
             c
         })
     };
@@ -327,6 +331,7 @@ pub fn diff(old: &ServerConfig, new: &ServerConfig) -> Result<Vec<Change>, NotRe
             oc.routes != nc.routes,
             Change::ClusterRoutes(nc.routes.clone()),
         );
+        push(oc.rebalance != nc.rebalance, Change::Rebalance);
     }
     push(ol.trace != nl.trace, Change::Trace(nl.trace));
     push(ol.debug != nl.debug, Change::Debug(nl.debug));

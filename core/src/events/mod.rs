@@ -17,6 +17,7 @@
 //! connect and disconnect.
 
 mod advisory;
+mod peers;
 mod requests;
 
 pub use advisory::{
@@ -24,6 +25,7 @@ pub use advisory::{
     shutdown, statsz, AccountStat, ServerStatsBody, ACCOUNT_CONNS_HEARTBEAT, STATSZ_FIRST,
     STATSZ_MAX,
 };
+pub use peers::{PeerLoad, PeerLoads, StatszListener, MAX_PEERS, STATSZ_ANY};
 pub use requests::{reload_reply, subjects as request_subjects, SysRequests};
 
 use std::sync::atomic::Ordering;

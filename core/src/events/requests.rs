@@ -13,6 +13,8 @@
 //! - `$SYS.REQ.ACCOUNT.PING.STATZ` / `.CONNZ`: every server, every account (with clients).
 //! - `$SYS.REQ.SERVER.<id>.KICK` / `.LDM` (`{"cid":N}`) and `.RELOAD` (2.10+): the reload
 //!   is the program's (installed with `Shared::set_reload_hook`), answered when it is done.
+//! - `$SYS.REQ.SERVER.<id>.REBALANCEZ` / `.REBALANCE` (ours): the rebalancer's plan, and a
+//!   one-off round now.
 //! - `$SYS.REQ.USER.INFO` (2.15.1): the requester's user and account (`{"user","account",
 //!   "account_name"}`). Other accounts reach it, and their own `CONNZ`/`STATZ`, through the
 //!   service imports every account has from the system account (`imports::wire_system`;
@@ -72,6 +74,26 @@ fn server_only(sh: &Shared, now: Time, to: Vec<u8>) -> InternalMsg {
         reply: None,
         payload: serde_json::to_vec(&doc).unwrap_or_default(),
         requester: None,
+    }
+}
+
+/// What `$SYS.REQ.SERVER.<id>.REBALANCE[Z]` answers (ours).
+#[derive(Serialize)]
+struct RebalanceDoc {
+    enabled: bool,
+    shed: u64,
+    refusing_new: bool,
+    plan: Option<crate::node::Plan>,
+}
+
+fn rebalance_doc(sh: &Shared, enabled: bool) -> RebalanceDoc {
+    use std::sync::atomic::Ordering;
+    let st = &sh.rebalance;
+    RebalanceDoc {
+        enabled,
+        shed: st.shed.load(Ordering::Relaxed),
+        refusing_new: st.refusing_new.load(Ordering::Relaxed),
+        plan: st.plan(),
     }
 }
 
@@ -388,6 +410,22 @@ impl InternalHandler for SysRequests {
         match (scope, who) {
             ("SERVER", who) if who == sh.server_id() && matches!(what, "KICK" | "LDM") => {
                 self.client_action(sh, now, to, what, &v)
+            }
+            ("SERVER", who)
+                if who == sh.server_id() && matches!(what, "REBALANCE" | "REBALANCEZ") =>
+            {
+                // Ours: the rebalancer's state, and (REBALANCE) a one-off round now, which
+                // the node runs at once (the reply shows the plan it had).
+                let enabled = sh
+                    .opts()
+                    .cluster
+                    .as_ref()
+                    .and_then(|c| c.rebalance)
+                    .is_some_and(|r| r.enabled);
+                if what == "REBALANCE" && enabled {
+                    sh.to_node(crate::node::NodeInput::Rebalance);
+                }
+                Some(reply(sh, now, to, Ok(rebalance_doc(sh, enabled))))
             }
             ("SERVER", who) if who == sh.server_id() && what == "RELOAD" => {
                 match sh.reload_hook() {

@@ -122,6 +122,24 @@ pub struct Varz {
     pub config_load_time: String,
     /// The system account's name (`$SYS`).
     pub system_account: String,
+    /// Ours, with `cluster { rebalance }` only (so the document stays Go's otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rebalance: Option<RebalanceVarz>,
+}
+
+/// The rebalancer in `/varz` (ours).
+#[derive(Debug, Clone, Serialize)]
+pub struct RebalanceVarz {
+    /// Clients moved away since start.
+    pub clients_shed: u64,
+    /// The share per server at the last tick.
+    pub target: u64,
+    /// This server's clients minus the target at the last tick.
+    pub imbalance: i64,
+    /// New clients are refused (`refuse_new_when_over`, over the target).
+    pub refusing_new: bool,
+    /// `dry_run`.
+    pub dry_run: bool,
 }
 
 /// The `cluster` block of `/varz` (Go 2.9.10's fields; 2.15.1 adds `pool_size`, which we
@@ -244,6 +262,22 @@ pub fn varz(sh: &Shared, clock: Clock, env: &Env) -> Varz {
         http_req_stats: env.http_req_stats.clone(),
         config_load_time: clock.rfc3339(env.config_load_time),
         system_account: sh.system_account().name.clone(),
+        rebalance: o
+            .cluster
+            .as_ref()
+            .and_then(|c| c.rebalance)
+            .filter(|r| r.enabled)
+            .map(|r| {
+                use std::sync::atomic::Ordering;
+                let st = &sh.rebalance;
+                RebalanceVarz {
+                    clients_shed: st.shed.load(Ordering::Relaxed),
+                    target: st.target.load(Ordering::Relaxed),
+                    imbalance: st.imbalance.load(Ordering::Relaxed),
+                    refusing_new: st.refusing_new.load(Ordering::Relaxed),
+                    dry_run: r.dry_run,
+                }
+            }),
     }
 }
 

@@ -4,11 +4,13 @@
 //! Connections ([`crate::conn::Connection`]) hold the hot path; the node is the cold path:
 //! decisions that concern the whole server and unfold over time: lame duck mode, and which
 //! routes to dial and when (`routes.rs`), and the system account's periodic events
-//! (`sys.rs`). Rebalancing belongs here too.
+//! (`sys.rs`), and client rebalancing when a cluster grows (`rebalance.rs`).
 
+mod rebalance;
 mod routes;
 mod sys;
 
+pub use rebalance::{Plan, RebalanceStatus, FRESH as REBALANCE_FRESH};
 pub use routes::{NodeInput, ROUTE_CONNECT_INTERVAL, ROUTE_RECONNECT_JITTER};
 
 use std::collections::VecDeque;
@@ -96,6 +98,8 @@ pub struct Node {
     peers: Vec<routes::Peer>,
     /// The system account's periodic events.
     sys: sys::SysTimers,
+    /// Client rebalancing (`cluster { rebalance }`).
+    rb: rebalance::Rebalancer,
 }
 
 impl std::fmt::Debug for Node {
@@ -119,6 +123,7 @@ impl Node {
             actions: VecDeque::new(),
             peers: Vec::new(),
             sys: sys::SysTimers::default(),
+            rb: rebalance::Rebalancer::default(),
         }
     }
 
@@ -151,6 +156,7 @@ impl Node {
     pub fn handle_timeout(&mut self, now: Time) {
         self.route_timers(now);
         self.sys_timers(now);
+        self.rebalance_timer(now);
         if self.timer.is_none_or(|t| now < t) {
             return;
         }
@@ -183,10 +189,15 @@ impl Node {
 
     /// When [`handle_timeout`](Self::handle_timeout) is due next, if ever.
     pub fn poll_timeout(&self) -> Option<Time> {
-        [self.timer, self.next_route_timer(), self.next_sys_timer()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.timer,
+            self.next_route_timer(),
+            self.next_sys_timer(),
+            self.next_rebalance(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The next thing the runtime must do, in order.
@@ -229,5 +240,7 @@ impl Node {
     }
 }
 
+#[cfg(test)]
+mod rebalance_tests;
 #[cfg(test)]
 mod tests;

@@ -57,6 +57,8 @@ pub enum NodeInput {
     /// The options were reloaded (`Shared::apply_reload`): the configured routes may have
     /// changed.
     Reloaded,
+    /// A one-off rebalance was asked for (`$SYS.REQ.SERVER.<id>.REBALANCE`).
+    Rebalance,
     /// The runtime could not connect to `url` (a [`NodeAction::Dial`] failed).
     DialFailed {
         /// The URL.
@@ -97,6 +99,7 @@ impl Node {
     /// account's timers (`sys.rs`). Called once, after the route listener is up.
     pub fn handle_start(&mut self, now: Time) {
         self.start_sys_timers(now);
+        self.arm_rebalance(now);
         let Some(cluster) = self.sh.opts().cluster.clone() else {
             return;
         };
@@ -129,7 +132,11 @@ impl Node {
                 ..
             } => self.route_down(now, remote_id, url, reason),
             NodeInput::Gossip { server_id, url } => self.gossip(server_id, url),
-            NodeInput::Reloaded => self.routes_reloaded(),
+            NodeInput::Reloaded => {
+                self.routes_reloaded();
+                self.arm_rebalance(now);
+            }
+            NodeInput::Rebalance => self.force_rebalance(now),
             NodeInput::DialFailed { url, error } => {
                 let retries = self.connect_retries();
                 let Some(p) = self.peer_mut(&url) else {

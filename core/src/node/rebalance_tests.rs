@@ -1,0 +1,314 @@
+//! The rebalancer's policy, one node driven by hand: peers' counts fed as their STATSZ
+//! would, routes registered as the route connections would.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::client::{ClientHandle, Notify};
+use crate::conn::Connection;
+use crate::options::{ClusterOptions, Options, RebalanceOptions};
+use crate::route::Registered;
+
+struct Nop;
+impl Notify for Nop {
+    fn notify(&self) {}
+}
+
+const T0: Time = Time::from_nanos(1_000_000_000);
+const COOL: Duration = Duration::from_secs(10);
+
+fn options(r: RebalanceOptions) -> Options {
+    Options {
+        seed: 7,
+        cluster: Some(ClusterOptions {
+            name: Some("c".into()),
+            rebalance: Some(r),
+            ..ClusterOptions::default()
+        }),
+        ..Options::default()
+    }
+}
+
+fn on() -> RebalanceOptions {
+    RebalanceOptions {
+        enabled: true,
+        ..RebalanceOptions::default()
+    }
+}
+
+/// A server with `n` protocol-1 clients (they take async INFO), connected at `T0`.
+fn server(r: RebalanceOptions, n: usize) -> (Arc<Shared>, Vec<Connection>) {
+    let sh = Arc::new(Shared::new(options(r), "NME".into(), T0));
+    let conns = (0..n)
+        .map(|_| {
+            let mut c = Connection::accept(&sh, T0, None, Arc::new(Nop));
+            c.handle_read(T0, b"CONNECT {\"protocol\":1}\r\nPING\r\n", &sh)
+                .unwrap();
+            c.handle().take(&mut Vec::new());
+            c
+        })
+        .collect();
+    (sh, conns)
+}
+
+/// Registers a route to peer `id` advertising `url` to clients.
+fn peer(sh: &Shared, cid: u64, id: &str, url: &str) {
+    let mut info = crate::route::info::RouteInfo {
+        server_id: id.into(),
+        server_name: id.into(),
+        ..Default::default()
+    };
+    info.connect_urls = vec![url.into()];
+    let handle = Arc::new(ClientHandle::new_route(
+        cid,
+        None,
+        1 << 20,
+        7,
+        Arc::new(Nop),
+    ));
+    let reg = Registered {
+        cid,
+        remote_id: id.into(),
+        remote_name: id.into(),
+        handle,
+        info,
+        addr: None,
+        solicited: false,
+        url: None,
+        configured: false,
+        start: T0,
+    };
+    sh.routes().register(reg).unwrap();
+}
+
+/// Runs the node from `from` to `to`, its timers as they fall, feeding the peers' counts
+/// (`loads`: the peers start with these, and the clients moved so far land on them in
+/// turn) at each tick as their STATSZ would; returns (time, clients closed so far) after
+/// each tick and the log lines.
+fn drive(
+    node: &mut Node,
+    sh: &Shared,
+    conns: &[Connection],
+    loads: &[(&str, u64)],
+    from: Time,
+    to: Time,
+) -> (Vec<(Time, usize)>, Vec<String>) {
+    let mut now = from;
+    let mut seen: Vec<(Time, usize)> = Vec::new();
+    let mut logs = Vec::new();
+    while now <= to {
+        let moved = seen.last().map_or(0, |(_, n)| *n) as u64;
+        let k = loads.len().max(1) as u64;
+        for (i, (id, n)) in loads.iter().enumerate() {
+            let landed = moved / k + u64::from((i as u64) < moved % k);
+            sh.peer_loads.record(id, *n + landed, now);
+        }
+        node.handle_timeout(now);
+        while let Some(a) = node.poll_action() {
+            if let NodeAction::Log(_, l) = a {
+                logs.push(l);
+            }
+        }
+        let closed = conns
+            .iter()
+            .filter(|c| c.handle().close_reason().is_some())
+            .count();
+        seen.push((now, closed));
+        let next = node.poll_timeout().unwrap_or(to + Duration::from_secs(1));
+        now = next.max(now + Duration::from_millis(1));
+    }
+    (seen, logs)
+}
+
+#[test]
+fn sheds_only_the_excess_at_the_capped_rate_after_the_cool_down() {
+    let (sh, conns) = server(on(), 90);
+    peer(&sh, 1001, "NB", "127.0.0.1:5002");
+    peer(&sh, 1002, "NC", "127.0.0.1:5003");
+    let mut node = Node::new(Arc::clone(&sh));
+    node.handle_start(T0);
+    let end = T0 + Duration::from_secs(40);
+    let (seen, logs) = drive(&mut node, &sh, &conns, &[("NB", 0), ("NC", 0)], T0, end);
+    // Target 30 of 90: exactly 60 move, never below the target.
+    assert_eq!(seen.last().unwrap().1, 60, "{logs:?}");
+    // Nothing in the cool-down after the peers appeared (and clients arrived at T0).
+    assert!(seen
+        .iter()
+        .filter(|(t, _)| *t < T0 + COOL)
+        .all(|(_, n)| *n == 0));
+    // At most 10 in any second.
+    for (i, (t, n)) in seen.iter().enumerate() {
+        let before = seen[..i]
+            .iter()
+            .rev()
+            .find(|(u, _)| *t - *u >= Duration::from_secs(1))
+            .map_or(0, |(_, m)| *m);
+        assert!(
+            n - before <= 10,
+            "{} moved in the second before {t:?}",
+            n - before
+        );
+    }
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("Rebalance: moving 60 clients")),
+        "{logs:?}"
+    );
+    assert_eq!(sh.rebalance.shed.load(Ordering::Relaxed), 60);
+    assert_eq!(sh.rebalance.target.load(Ordering::Relaxed), 30);
+}
+
+#[test]
+fn a_moved_client_is_told_the_least_loaded_servers_first() {
+    let (sh, conns) = server(on(), 40);
+    peer(&sh, 1001, "NB", "127.0.0.1:5002");
+    peer(&sh, 1002, "NC", "127.0.0.1:5003");
+    let mut node = Node::new(Arc::clone(&sh));
+    node.handle_start(T0);
+    drive(
+        &mut node,
+        &sh,
+        &conns,
+        &[("NB", 20), ("NC", 0)],
+        T0,
+        T0 + Duration::from_secs(15),
+    );
+    let moved = conns
+        .iter()
+        .find(|c| c.handle().close_reason() == Some(crate::errors::CloseReason::Rebalanced))
+        .expect("one moved");
+    let mut out = Vec::new();
+    moved.handle().take(&mut out);
+    let info = String::from_utf8(out).unwrap();
+    assert!(info.contains(r#""ldm":true"#), "{info}");
+    assert!(
+        info.contains(r#""connect_urls":["127.0.0.1:5003","127.0.0.1:5002"]"#),
+        "{info}"
+    );
+}
+
+#[test]
+fn within_the_thresholds_or_on_stale_counts_nobody_moves() {
+    // 35 here, 30 and 25 there: target 30, 5 over, not beyond the absolute threshold (5).
+    let (sh, conns) = server(on(), 35);
+    peer(&sh, 1001, "NB", "127.0.0.1:5002");
+    peer(&sh, 1002, "NC", "127.0.0.1:5003");
+    let mut node = Node::new(Arc::clone(&sh));
+    node.handle_start(T0);
+    let (seen, _) = drive(
+        &mut node,
+        &sh,
+        &conns,
+        &[("NB", 30), ("NC", 25)],
+        T0,
+        T0 + Duration::from_secs(30),
+    );
+    assert_eq!(
+        seen.last().unwrap().1,
+        0,
+        "5 over a target of 30 is within the threshold"
+    );
+    // A peer that stops reporting: its count goes stale and nothing moves, however
+    // unbalanced the last counts were (a partition must not make both sides shed).
+    let (sh, conns) = server(on(), 90);
+    peer(&sh, 1001, "NB", "127.0.0.1:5002");
+    let mut node = Node::new(Arc::clone(&sh));
+    node.handle_start(T0);
+    sh.peer_loads.record("NB", 0, T0);
+    let (seen, _) = drive(
+        &mut node,
+        &sh,
+        &conns,
+        &[],
+        T0,
+        T0 + Duration::from_secs(60),
+    );
+    let moved = seen.last().unwrap().1;
+    // It may shed while NB's count is fresh (30 s): one round to the target (45), never
+    // more, never after.
+    let after_stale = seen
+        .iter()
+        .filter(|(t, _)| *t > T0 + REBALANCE_FRESH + Duration::from_secs(2))
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>();
+    assert!(after_stale.windows(2).all(|w| w[0] == w[1]), "{seen:?}");
+    // Counted while fresh, NB's 0 (never updated) put the target at 45 and then lower.
+    assert!(moved > 0 && moved < 90, "{moved}");
+}
+
+#[test]
+fn dry_run_logs_the_plan_and_moves_nobody() {
+    let (sh, conns) = server(
+        RebalanceOptions {
+            dry_run: true,
+            ..on()
+        },
+        90,
+    );
+    peer(&sh, 1001, "NB", "127.0.0.1:5002");
+    let mut node = Node::new(Arc::clone(&sh));
+    node.handle_start(T0);
+    let (seen, logs) = drive(
+        &mut node,
+        &sh,
+        &conns,
+        &[("NB", 10)],
+        T0,
+        T0 + Duration::from_secs(30),
+    );
+    assert_eq!(seen.last().unwrap().1, 0);
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with("Rebalance (dry run): would move 40 clients")),
+        "{logs:?}"
+    );
+}
+
+#[test]
+fn over_the_target_new_clients_are_refused_when_configured() {
+    let (sh, _conns) = server(
+        RebalanceOptions {
+            refuse_new_when_over: true,
+            dry_run: true,
+            ..on()
+        },
+        90,
+    );
+    peer(&sh, 1001, "NB", "127.0.0.1:5002");
+    let mut node = Node::new(Arc::clone(&sh));
+    node.handle_start(T0);
+    sh.peer_loads.record("NB", 10, T0);
+    node.handle_timeout(T0 + Duration::from_secs(1));
+    assert!(sh.rebalance.refusing_new.load(Ordering::Relaxed));
+    let mut c = Connection::accept(&sh, T0, None, Arc::new(Nop));
+    let mut out = Vec::new();
+    c.handle().take(&mut out);
+    let _ = c.handle_read(T0, b"CONNECT {}\r\n", &sh);
+    c.handle().take(&mut out);
+    assert!(
+        String::from_utf8_lossy(&out).contains("maximum connections exceeded"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+}
+
+#[test]
+fn two_servers_do_not_trade_clients_back() {
+    // After one round from 100/0 to 50/50, the other side (50 of 100) is at its target:
+    // neither sheds again, however long it runs.
+    let (sh, conns) = server(on(), 50);
+    peer(&sh, 1001, "NB", "127.0.0.1:5002");
+    let mut node = Node::new(Arc::clone(&sh));
+    node.handle_start(T0);
+    let (seen, _) = drive(
+        &mut node,
+        &sh,
+        &conns,
+        &[("NB", 50)],
+        T0,
+        T0 + Duration::from_secs(120),
+    );
+    assert_eq!(seen.last().unwrap().1, 0);
+}
