@@ -104,6 +104,23 @@ impl Ours {
         }
     }
 
+    /// The bound route port, in a cluster (panics otherwise: a test bug).
+    pub fn cluster_port(&self) -> u16 {
+        let addr = match &self.inner {
+            Inner::Tokio(s) => s.cluster_addr(),
+            Inner::Std(s) => s.cluster_addr(),
+        };
+        addr.expect("started with a cluster").port()
+    }
+
+    /// The server's shared state (client counts and the like).
+    pub fn shared(&self) -> &std::sync::Arc<natsd_core::shared::Shared> {
+        match &self.inner {
+            Inner::Tokio(s) => s.shared(),
+            Inner::Std(s) => s.shared(),
+        }
+    }
+
     /// Stops the server and waits for it.
     pub async fn shutdown(self) {
         match self.inner {
