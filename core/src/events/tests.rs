@@ -314,3 +314,18 @@ fn every_accounts_system_imports_have_their_own_response_subjects() {
     // $G and A (SYS imports nothing from itself), four services each.
     assert_eq!(prefixes.len(), 2 * crate::imports::SYSTEM_IMPORTS);
 }
+
+#[test]
+fn rebalancez_reports_the_rebalancer() {
+    let sh = server();
+    let mut sys = login(&sh, "sys", "SUB _INBOX.r 1\r\n");
+    recv(&sys);
+    let r = request(&sh, &mut sys, "$SYS.REQ.SERVER.NSRV.REBALANCEZ", "");
+    assert_eq!(r[0]["data"]["enabled"], false);
+    assert_eq!(r[0]["data"]["shed"], 0);
+    assert!(r[0]["data"]["plan"].is_null());
+    // A one-off round on a server without rebalancing: answered, nothing asked of the node.
+    let r = request(&sh, &mut sys, "$SYS.REQ.SERVER.NSRV.REBALANCE", "");
+    assert_eq!(r[0]["data"]["enabled"], false);
+    assert!(sh.take_node_inputs().is_empty());
+}
