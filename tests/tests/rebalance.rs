@@ -143,7 +143,9 @@ async fn three_servers_share_the_clients(rt: Runtime) {
     let moved = grow(rt, false).await;
     let moved_refusing = grow(rt, true).await;
     // The excess is 100: what is beyond it came back and was moved again.
-    println!("{rt:?}: moves for an excess of 100: {moved}; with refuse_new_when_over: {moved_refusing}");
+    println!(
+        "{rt:?}: moves for an excess of 100: {moved}; with refuse_new_when_over: {moved_refusing}"
+    );
 }
 
 natsd_tests::runtimes!(three_servers_share_the_clients);
