@@ -154,6 +154,12 @@ pub struct ClientModel {
     /// ([`crate::features::Features::extra_patterns`]): a third of its plain subscriptions
     /// take one of them.
     pub extra_patterns: Vec<Vec<u8>>,
+    /// Local subjects of the services its account imports: a third of its requests go
+    /// to one ([`crate::features::Features::request_subjects`]).
+    pub request_subjects: Vec<Vec<u8>>,
+    /// Subjects of the services its account exports: a third of its queue subscriptions
+    /// take one (responders in queue groups).
+    pub queue_patterns: Vec<Vec<u8>>,
     /// `UNSUB sid max` a later action sends first ([`Sabotage::MsubAsSubUnsub`]): sid, max,
     /// actions still to wait.
     late_unsub: Vec<(u64, u64, u32)>,
@@ -212,6 +218,8 @@ impl ClientModel {
             believed_msub: std::collections::BTreeMap::new(),
             late_unsub: Vec::new(),
             extra_patterns: Vec::new(),
+            request_subjects: Vec::new(),
+            queue_patterns: Vec::new(),
             max_payload: usize::MAX,
             next_sid: 1,
             seq: 0,
@@ -400,7 +408,11 @@ impl ClientModel {
                 self.subscribe_maybe_limited(r, allowed, &pattern, None, out);
             }
             ActionKind::QueueSub => {
-                let (pattern, queue) = (workload::pattern(r), workload::queue_name(r));
+                let (mut pattern, queue) = (workload::pattern(r), workload::queue_name(r));
+                if !self.queue_patterns.is_empty() && r.below(3) == 0 {
+                    let n = self.queue_patterns.len() as u64;
+                    pattern = self.queue_patterns[r.below(n) as usize].clone();
+                }
                 self.subscribe_maybe_limited(r, allowed, &pattern, Some(&queue), out);
             }
             ActionKind::Unsub => self.unsubscribe(r, allowed, out),
@@ -576,7 +588,11 @@ impl ClientModel {
             self.subs.last_mut().expect("just subscribed").has_max = true;
         }
         let headers = r.below(5) == 0 && self.headers();
-        let subject = workload::literal_subject(r);
+        let mut subject = workload::literal_subject(r);
+        if !self.request_subjects.is_empty() && r.below(3) == 0 {
+            let n = self.request_subjects.len() as u64;
+            subject = self.request_subjects[r.below(n) as usize].clone();
+        }
         let pad = workload::padding(r);
         self.publish(&subject, Some(&inbox), headers, pad, false, out);
     }

@@ -11,8 +11,10 @@
 //! between accounts and subject mappings ([`crate::mapping`]).
 
 use natsd_core::auth::{Permissions, SubjectPermission, User};
+use std::time::Duration;
+
 use natsd_core::options::{
-    AccountOptions, ExportOptions, ImportKind, ImportOptions, MappingOptions,
+    AccountOptions, ExportOptions, ImportKind, ImportOptions, MappingOptions, ResponseType,
 };
 use natsd_core::rng::Rng;
 
@@ -59,6 +61,35 @@ pub struct ImportSpec {
     pub subject: String,
     /// The importer's prefix (one of [`IMPORT_PREFIXES`], different for each import).
     pub prefix: String,
+}
+
+/// Exported service subjects: outside the workload's alphabet's first tokens, so that no
+/// stream import subject and no weighted mapping source matches one (a request crosses one
+/// import; the exporter's plain and wildcard mappings still apply).
+pub const SERVICE_SUBJECTS: [&str; 3] = ["rpc.a", "rpc.b", "rpc.c"];
+
+/// Local subjects services are imported `to`: no stream import renames a message onto one
+/// (prefixes are workload tokens), and no weighted mapping source matches one.
+pub const SERVICE_LOCALS: [&str; 3] = ["svc.a", "svc.b", "svc.c"];
+
+/// A service import: requests published in `importer` on `to` go to `exporter` on
+/// `subject` (then the exporter's mappings), their reply replaced by `_R_.<id>.<n>`; the
+/// responses come back to the requester's inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSpec {
+    /// The account that answers (it exports `subject` as a service).
+    pub exporter: usize,
+    /// The account that asks.
+    pub importer: usize,
+    /// The exported subject (one of [`SERVICE_SUBJECTS`]).
+    pub subject: String,
+    /// The importer's local subject (one of [`SERVICE_LOCALS`]).
+    pub to: String,
+    /// One response per request (`singleton`), else any number (`stream`).
+    pub singleton: bool,
+    /// The export's response threshold (`None`: the default, 2 min; runs are shorter, so
+    /// no response is late).
+    pub threshold: Option<Duration>,
 }
 
 /// Subject patterns permissions are drawn from: the workload's alphabet, the request
@@ -146,6 +177,9 @@ pub struct Features {
     /// Stream imports between the accounts (with auth and accounts only; see
     /// [`draw_imports`]), configured the same on every node.
     pub imports: Vec<ImportSpec>,
+    /// Service imports between the accounts (see [`draw_services`]), configured the same
+    /// on every node.
+    pub services: Vec<ServiceSpec>,
     /// Subject mappings per account (see [`crate::mapping::draw`]), configured the same on
     /// every node: `$G`'s at the top level, `A`'s and `B`'s in their accounts.
     pub mappings: Vec<AccountMappings>,
@@ -172,6 +206,7 @@ impl Features {
         let profiles = (0..clients).map(|_| draw_profile(&mut r)).collect();
         let accounts = draw_accounts(seed, clients, users.is_some());
         let imports = draw_imports(seed, &accounts);
+        let services = draw_services(seed, &accounts, &imports);
         let mut f = Features {
             max_payload,
             max_subscriptions,
@@ -181,6 +216,7 @@ impl Features {
             profiles,
             deny_with_limits: true,
             imports,
+            services,
             mappings: Vec::new(),
         };
         f.mappings = mapping::draw(seed, &f.accounts, f.mapping_allowed());
@@ -233,7 +269,33 @@ impl Features {
         for m in self.mappings.iter().filter(|m| m.account == a) {
             out.extend(mapping::patterns(m));
         }
+        // Responders: the exported service subjects.
+        for s in self.services.iter().filter(|s| s.exporter == a) {
+            out.push(s.subject.clone().into_bytes());
+            out.push(b"rpc.>".to_vec());
+        }
         out
+    }
+
+    /// The subjects of the services client `i`'s account exports.
+    pub fn service_subjects(&self, i: usize) -> Vec<Vec<u8>> {
+        let a = self.account_index(i);
+        self.services
+            .iter()
+            .filter(|s| s.exporter == a)
+            .map(|s| s.subject.clone().into_bytes())
+            .collect()
+    }
+
+    /// Subjects client `i` sometimes sends its requests to: the local subjects of the
+    /// services its account imports.
+    pub fn request_subjects(&self, i: usize) -> Vec<Vec<u8>> {
+        let a = self.account_index(i);
+        self.services
+            .iter()
+            .filter(|s| s.importer == a)
+            .map(|s| s.to.clone().into_bytes())
+            .collect()
     }
 
     /// The mappings of account `a` (an index into [`ACCOUNTS`]) as the core's
@@ -251,7 +313,7 @@ impl Features {
     /// otherwise: accounts come into being as their users connect).
     pub fn account_options(&self) -> Vec<AccountOptions> {
         let named_mappings = self.mappings.iter().any(|m| m.account != 0);
-        if self.imports.is_empty() && !named_mappings {
+        if self.imports.is_empty() && self.services.is_empty() && !named_mappings {
             return Vec::new();
         }
         (1..ACCOUNTS.len())
@@ -267,7 +329,19 @@ impl Features {
                         });
                     }
                 }
-                let imports = self
+                for s in self.services.iter().filter(|s| s.exporter == a) {
+                    let response = if s.singleton {
+                        ResponseType::Singleton
+                    } else {
+                        ResponseType::Stream
+                    };
+                    exports.push(ExportOptions {
+                        subject: s.subject.clone(),
+                        service: Some((response, s.threshold)),
+                        accounts: None,
+                    });
+                }
+                let mut imports: Vec<ImportOptions> = self
                     .imports
                     .iter()
                     .filter(|i| i.importer == a)
@@ -280,6 +354,13 @@ impl Features {
                         },
                     })
                     .collect();
+                imports.extend(self.services.iter().filter(|s| s.importer == a).map(|s| {
+                    ImportOptions {
+                        account: ACCOUNTS[s.exporter].expect("not $G").to_string(),
+                        subject: s.subject.clone(),
+                        kind: ImportKind::Service { to: s.to.clone() },
+                    }
+                }));
                 AccountOptions {
                     name,
                     exports,
@@ -379,6 +460,39 @@ fn draw_imports(seed: u64, accounts: &[usize]) -> Vec<ImportSpec> {
                 importer,
                 subject: s.to_string(),
                 prefix: p.to_string(),
+            }
+        })
+        .collect()
+}
+
+/// Service imports: in 2 of 3 seeds whose users are in accounts, 1..=2 services exported
+/// by one account (the stream exporter, if any: one direction, so no message crosses two
+/// imports) and imported by the other, each `to` its own local subject. Singleton or stream
+/// responses; a threshold sometimes (never reached). Its own stream.
+fn draw_services(seed: u64, accounts: &[usize], imports: &[ImportSpec]) -> Vec<ServiceSpec> {
+    let mut r = Rng::fork(seed, 0x5E2F_0000);
+    if accounts.iter().all(|&a| a == 0) || r.below(3) == 0 {
+        return Vec::new();
+    }
+    let exporter = match imports.first() {
+        Some(i) => i.exporter,
+        None => 1 + r.below(2) as usize,
+    };
+    let importer = 3 - exporter;
+    let n = 1 + r.below(2) as usize;
+    let mut subjects: Vec<&str> = SERVICE_SUBJECTS.to_vec();
+    let mut locals: Vec<&str> = SERVICE_LOCALS.to_vec();
+    (0..n)
+        .map(|_| {
+            let s = subjects.swap_remove(r.below(subjects.len() as u64) as usize);
+            let t = locals.swap_remove(r.below(locals.len() as u64) as usize);
+            ServiceSpec {
+                exporter,
+                importer,
+                subject: s.to_string(),
+                to: t.to_string(),
+                singleton: r.below(2) == 0,
+                threshold: (r.below(3) == 0).then(|| Duration::from_secs(600)),
             }
         })
         .collect()

@@ -54,6 +54,12 @@ pub enum Sabotage {
     /// harness whose model forgot an import, or a server that leaks messages into another
     /// account on those subjects). Needs imports ([`crate::features::Features::imports`]).
     ForgetImport,
+    /// The oracle is not told of the first service import the nodes are configured with.
+    /// Needs services ([`crate::features::Features::services`]).
+    ForgetServiceImport,
+    /// The oracle believes each `_R_` reply subject answers the request seen before its
+    /// own (a server that hands a response to another requester's inbox). Needs services.
+    LeakResponse,
     /// The oracle is not told of the first subject mapping the nodes are configured with
     /// (that of the first account with mappings; a model that forgot a mapping, or a
     /// server that ignores one). Needs mappings ([`crate::features::Features::mappings`]).

@@ -209,12 +209,25 @@ impl Oracle {
         id: MsgId,
         drawn: bool,
     ) -> (bool, BTreeMap<Vec<u8>, Vec<usize>>) {
+        let spec = &self.conns[from].spec;
+        self.forward_in(spec.node, spec.account, subject, id, drawn)
+    }
+
+    /// [`Oracle::forward`] of a message in `account` on `node` (a service request goes on
+    /// in the exporter's name).
+    pub(super) fn forward_in(
+        &mut self,
+        node: NodeId,
+        account: Option<&'static str>,
+        subject: &[u8],
+        id: MsgId,
+        drawn: bool,
+    ) -> (bool, BTreeMap<Vec<u8>, Vec<usize>>) {
         let mut groups: BTreeMap<Vec<u8>, Vec<usize>> = BTreeMap::new();
         if !self.cluster.enabled {
             return (false, groups);
         }
-        let node = self.conns[from].spec.node;
-        let account = account_name(self.conns[from].spec.account);
+        let account = account_name(account);
         let mut any = false;
         for (e, end) in self.cluster.ends.iter().enumerate() {
             if end.node != node || end.closed {
@@ -344,7 +357,7 @@ impl Oracle {
         self.counts.routed += 1;
         let node = self.cluster.ends[end].node;
         let peer = self.cluster.ends[end ^ 1].node;
-        let id = parse_body(body)?;
+        let mut id = parse_body(body)?;
         let what = format!(
             "node {node} took {id:?} on {:?} from its route to node {peer} (link {})",
             String::from_utf8_lossy(subject),
@@ -356,12 +369,22 @@ impl Oracle {
                 format!("{what}: never published"),
             ));
         };
+        // A service request goes on in the exporter's name (see `service.rs`).
+        let d = super::service::derived(id);
+        if account != account_name(p.account)
+            && self
+                .published
+                .get(&d)
+                .is_some_and(|q| account == account_name(q.account))
+        {
+            id = d;
+        }
+        let p = &self.published[&id];
         if p.node != peer {
             let msg = format!("{what}: published on node {}, a second hop", p.node);
             return Err(Violation::new(K::Hop, msg));
         }
-        let from = p.from;
-        let published_in = self.conns[from].spec.account;
+        let published_in = p.account;
         if account != account_name(published_in) {
             let msg = format!(
                 "{what}: published in account {}, routed in account {}",
@@ -382,7 +405,9 @@ impl Oracle {
             );
             return Err(Violation::new(K::Mapping, msg));
         }
-        if p.reply.as_deref() != reply || p.body != body {
+        let reply_fits = self.reply_fits(id, reply);
+        let p = &self.published[&id];
+        if !reply_fits || p.body != body {
             return Err(Violation::new(
                 K::Corrupt,
                 format!("{what}: differs from the PUB"),
@@ -422,6 +447,8 @@ impl Oracle {
             .groups;
         // This node imports it for its own clients (stream imports), whatever the queues.
         self.match_cross(node, published_in, subject, id, false);
+        // A response to a request made on this node goes back to its requester.
+        self.service_response(node, published_in, subject, id);
         for q in queues {
             let members = groups.remove(q).unwrap_or_default();
             let exact = members.iter().any(|&(_, unlimited)| unlimited);

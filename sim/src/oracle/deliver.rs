@@ -18,8 +18,26 @@ impl Oracle {
     ) -> Result<(), Violation> {
         self.counts.deliveries += 1;
         let key = (to, parse_sid(sid)?);
-        let id = parse_body(body)?;
+        let mut id = parse_body(body)?;
         let conn = &self.conns[to].spec;
+        // The copy a service import made (a request in the exporter, a response back in
+        // the importer), unless this is the message itself (see `service.rs`).
+        let d = super::service::derived(id);
+        let copy_fits = self.published.get(&d).is_some_and(|c| {
+            let crossed = self
+                .import_for(c.account, &c.subject)
+                .map(|i| &self.imports[i])
+                .is_some_and(|i| i.importer == conn.account && i.map(&c.subject) == subject);
+            (c.account == conn.account && c.subject == subject) || crossed
+        });
+        if copy_fits {
+            id = d;
+            if self.service.is_request(d) {
+                self.counts.service_requests += 1;
+            } else {
+                self.counts.service_responses += 1;
+            }
+        }
         let what = format!(
             "connection {to} (client {}, node {}) sid {} got {id:?} on {:?}",
             conn.client,
@@ -49,7 +67,7 @@ impl Oracle {
         }
         let conn = &self.conns[to].spec;
         let p = &self.published[&id];
-        let published_in = self.conns[p.from].spec.account;
+        let published_in = p.account;
         // Across accounts only through an import of the subscriber's account from the
         // publisher's whose subject matches, renamed by it.
         let mut expected = p.subject.clone();
@@ -102,10 +120,13 @@ impl Oracle {
         }
         self.counts.mapped_deliveries += u64::from(p.subject != p.original);
         self.counts.first_mapping_deliveries += u64::from(p.rule == Some((0, 0)));
-        if p.reply.as_deref() != reply || p.body != body {
+        let body_fits = p.body == body;
+        if !self.reply_fits(id, reply) || !body_fits {
             let msg = format!("{what}: differs from the PUB");
             return Err(Violation::new(K::Corrupt, msg));
         }
+        let conn = &self.conns[to].spec;
+        let p = &self.published[&id];
         // Headers reach only subscribers that take them; the others get a plain MSG with
         // the body alone.
         if (p.headers && conn.headers) != hmsg {
@@ -142,11 +163,13 @@ impl Oracle {
         }
         // Order holds per publishing connection: a client's old connection may still
         // deliver its last publishes after its new one (to the same node) delivered others.
-        if rec.last_seq.get(&from).is_some_and(|&last| last >= id.1) {
+        // A service import's copy is in order with its publisher's other messages.
+        let seq = super::service::seq(id);
+        if rec.last_seq.get(&from).is_some_and(|&last| last >= seq) {
             let msg = format!("{what}: after a later seq of connection {from}");
             return Err(Violation::new(K::OutOfOrder, msg));
         }
-        rec.last_seq.insert(from, id.1);
+        rec.last_seq.insert(from, seq);
         rec.count += 1;
         self.counts.msub_deliveries += u64::from(msub);
         self.counts.msub_filled += u64::from(msub && queue.is_none() && max == Some(rec.count));

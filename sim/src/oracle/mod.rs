@@ -83,6 +83,7 @@ mod mapping;
 mod perms;
 mod publish;
 mod replies;
+mod service;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
@@ -90,6 +91,7 @@ use std::sync::Arc;
 
 pub use mapping::{binomial_tails, MapTo, MappingModel, RuleModel, SPLIT_ALPHA};
 pub use perms::PermModel;
+pub use service::ServiceModel;
 
 /// A client index in the world (0-based).
 pub type ClientId = usize;
@@ -336,6 +338,9 @@ struct NodeModel {
 struct Published {
     node: NodeId,
     from: ConnId,
+    /// The account it is in: its publisher's, or, for the copy a service import makes of a
+    /// request or a response (see `service.rs`), the account it crossed into.
+    account: Option<&'static str>,
     /// The subject it was published under: the mapped one; through a weighted mapping,
     /// the one evidence showed (`original` until then).
     subject: Vec<u8>,
@@ -450,6 +455,10 @@ pub struct Counts {
     pub drawn: u64,
     /// Of which sampled for the split check (see `mapping.rs`).
     pub drawn_sampled: u64,
+    /// Requests delivered to responders through a service import.
+    pub service_requests: u64,
+    /// Responses delivered to requesters through a service import.
+    pub service_responses: u64,
 }
 
 impl Counts {
@@ -480,6 +489,8 @@ impl Counts {
         self.first_mapping_deliveries += o.first_mapping_deliveries;
         self.drawn += o.drawn;
         self.drawn_sampled += o.drawn_sampled;
+        self.service_requests += o.service_requests;
+        self.service_responses += o.service_responses;
     }
 }
 
@@ -509,6 +520,8 @@ pub struct Oracle {
     mappings: Vec<MappingModel>,
     /// Messages through weighted mappings, and what the evidence says of their draw.
     drawn: BTreeMap<MsgId, mapping::DrawnMsg>,
+    /// Service imports, the requests that crossed them and their `_R_` reply subjects.
+    service: service::ServiceState,
     /// What was checked.
     pub counts: Counts,
 }
@@ -541,6 +554,7 @@ impl Oracle {
             cluster: cluster::ClusterModel::default(),
             mappings: Vec::new(),
             drawn: BTreeMap::new(),
+            service: service::ServiceState::default(),
             counts: Counts::default(),
         }
     }

@@ -243,11 +243,45 @@ impl Oracle {
             return Ok(());
         }
         let (node, account) = (spec.node, spec.account);
-        let m = self.match_local(node, account, Some(from), subject, id, None, false);
+        let (mut takers, mut maybe, mut routed) =
+            self.deliver_at(node, account, Some(from), subject, id, true);
+        // Through a service import into the exporter, and a response back to a requester.
+        let (svc_takers, svc_maybe, svc_routed) = self.service_request(msg, subject, id)?;
+        takers.extend(svc_takers);
+        maybe |= svc_maybe;
+        routed |= svc_routed;
+        self.service_response(node, account, subject, id);
+        // A message that went to a route counts as delivered: no 503 then.
+        if let (Some(reply), true, false) = (msg.reply, spec.no_responders, routed) {
+            self.expect_no_responders(from, reply, id, takers, maybe);
+        }
+        self.record_probe(from, subject, id);
+        Ok(())
+    }
+
+    /// Everything a message `id` in `account` on `subject` owes on `node` (the per-node
+    /// and per-account rules; `from`, the publishing connection there, for echo), and
+    /// beyond it through the routes whose view matches (with `routes`), and through a
+    /// stream import. Returns who surely takes it, whether someone else may, and whether a
+    /// route took it.
+    pub(super) fn deliver_at(
+        &mut self,
+        node: NodeId,
+        account: Option<&'static str>,
+        from: Option<ConnId>,
+        subject: &[u8],
+        id: MsgId,
+        routes: bool,
+    ) -> (Vec<ConnId>, bool, bool) {
+        let m = self.match_local(node, account, from, subject, id, None, false);
         let mut maybe = m.maybe;
         let mut groups = m.groups;
         // Beyond this node (cluster): the routes whose view matches.
-        let (routed, mut route_groups) = self.forward(from, subject, id, false);
+        let (routed, mut route_groups) = if routes {
+            self.forward_in(node, account, subject, id, false)
+        } else {
+            (false, BTreeMap::new())
+        };
         let names: BTreeSet<Vec<u8>> = groups.keys().chain(route_groups.keys()).cloned().collect();
         // Who certainly takes the message: plain receivers, and each queue group's members
         // without a limit (a member with one may be used up without the model knowing);
@@ -273,12 +307,7 @@ impl Oracle {
             };
             self.queue_owed.insert((id, q), qo);
         }
-        // A message that went to a route counts as delivered: no 503 then.
-        if let (Some(reply), true, false) = (msg.reply, spec.no_responders, routed) {
-            self.expect_no_responders(from, reply, id, takers, maybe);
-        }
-        self.record_probe(from, subject, id);
-        Ok(())
+        (takers, maybe, routed)
     }
 
     /// Records the message of `msg`, published under `subject` (for a drawn mapping, its
@@ -300,6 +329,7 @@ impl Oracle {
         let p = Published {
             node: spec.node,
             from: msg.from,
+            account: spec.account,
             subject: subject.to_vec(),
             original: msg.original.to_vec(),
             rule: msg.rule,

@@ -446,6 +446,17 @@ fn import_model(i: &crate::features::ImportSpec) -> crate::oracle::ImportModel {
     }
 }
 
+fn service_model(s: &crate::features::ServiceSpec) -> crate::oracle::ServiceModel {
+    use crate::features::ACCOUNTS;
+    crate::oracle::ServiceModel {
+        exporter: ACCOUNTS[s.exporter],
+        importer: ACCOUNTS[s.importer],
+        subject: s.subject.clone().into_bytes(),
+        to: s.to.clone().into_bytes(),
+        singleton: s.singleton,
+    }
+}
+
 /// A matcher that ignores wildcards: the planted bug of [`Sabotage::BrokenMatcher`].
 fn broken_matcher(pattern: &[u8], subject: &[u8]) -> bool {
     pattern == subject
@@ -463,6 +474,8 @@ impl World {
                     let mut m = ClientModel::new(i, cfg.features.profiles[i], respond);
                     m.plant_msub_sabotage(cfg.sabotage);
                     m.extra_patterns = cfg.features.extra_patterns(i);
+                    m.request_subjects = cfg.features.request_subjects(i);
+                    m.queue_patterns = cfg.features.service_subjects(i);
                     m
                 },
                 session: None,
@@ -503,6 +516,12 @@ impl World {
         let forget = usize::from(cfg.sabotage == Some(Sabotage::ForgetImport));
         let imports = cfg.features.imports.iter().skip(forget);
         oracle.set_imports(imports.map(import_model).collect());
+        let forget = usize::from(cfg.sabotage == Some(Sabotage::ForgetServiceImport));
+        let services = cfg.features.services.iter().skip(forget);
+        oracle.set_services(
+            services.map(service_model).collect(),
+            cfg.sabotage == Some(Sabotage::LeakResponse),
+        );
         oracle.set_mappings(crate::mapping::models(&cfg.features.mappings, cfg.sabotage));
         let mut w = World {
             ops_left: cfg.ops,

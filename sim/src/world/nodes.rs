@@ -124,7 +124,12 @@ impl World {
             "NSIM{:016X}",
             self.cfg.seed ^ ((n as u64) << 48) ^ (slot.incarnation << 40)
         );
-        let shared = Arc::new(Shared::new(slot.opts.clone(), id, now));
+        // A restarted server draws afresh, as a runtime's does (seed 0: from the OS), so
+        // its service imports' `_R_` prefixes differ from its last life's (a response to a
+        // request the crash lost must not resolve to a new request).
+        let mut opts = slot.opts.clone();
+        opts.seed ^= slot.incarnation.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let shared = Arc::new(Shared::new(opts, id, now));
         slot.node = Some(Node::new(Arc::clone(&shared)));
         slot.shared = Some(shared);
         slot.accepting = true;
