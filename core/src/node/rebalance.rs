@@ -256,6 +256,10 @@ impl Node {
         plan.excess = if beyond_abs && beyond_rel { over } else { 0 };
         if stale {
             plan.waiting = Some(STALE);
+        } else if plan.excess > 0 && self.urls_least_loaded_first(&plan).is_empty() {
+            // A moved client would only know this server (peers listening on every
+            // interface advertise no client URL here): it would come straight back.
+            plan.waiting = Some(NO_URLS);
         } else if self.rb.quiet_until.is_some_and(|t| now < t) && !self.rb.forced {
             plan.waiting = Some("cool-down");
         }
@@ -319,3 +323,5 @@ impl Node {
 
 /// Why nothing moves when a peer's count is missing or old.
 const STALE: &str = "a peer's count is not fresh";
+/// Why nothing moves when no peer advertises a client URL.
+pub(super) const NO_URLS: &str = "no peer advertises a client URL to move clients to";

@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::rebalance::NO_URLS;
 use super::*;
 use crate::client::{ClientHandle, Notify};
 use crate::conn::Connection;
@@ -311,4 +312,67 @@ fn two_servers_do_not_trade_clients_back() {
         T0 + Duration::from_secs(120),
     );
     assert_eq!(seen.last().unwrap().1, 0);
+}
+
+/// Found with nats-py against servers listening on 0.0.0.0 (which advertise no client URL
+/// here): moved clients knew only this server and all came back, 400 moves for nothing.
+/// Without a URL to send them to, nobody moves.
+#[test]
+fn nobody_moves_when_no_peer_advertises_a_client_url() {
+    let (sh, conns) = server(on(), 90);
+    peer(&sh, 1001, "NB", "127.0.0.1:5002");
+    // The same, but the peer's route INFO carried no client URL.
+    let (sh2, conns2) = server(on(), 90);
+    let mut info = crate::route::info::RouteInfo {
+        server_id: "NB".into(),
+        server_name: "NB".into(),
+        ..Default::default()
+    };
+    info.connect_urls = Vec::new();
+    let handle = Arc::new(ClientHandle::new_route(
+        1001,
+        None,
+        1 << 20,
+        7,
+        Arc::new(Nop),
+    ));
+    sh2.routes()
+        .register(Registered {
+            cid: 1001,
+            remote_id: "NB".into(),
+            remote_name: "NB".into(),
+            handle,
+            info,
+            addr: None,
+            solicited: false,
+            url: None,
+            configured: false,
+            start: T0,
+        })
+        .unwrap();
+    let mut node = Node::new(Arc::clone(&sh2));
+    node.handle_start(T0);
+    let (seen, _) = drive(
+        &mut node,
+        &sh2,
+        &conns2,
+        &[("NB", 0)],
+        T0,
+        T0 + Duration::from_secs(30),
+    );
+    assert_eq!(seen.last().unwrap().1, 0);
+    let plan = sh2.rebalance.plan().unwrap();
+    assert_eq!(plan.waiting, Some(NO_URLS), "{plan:?}");
+    // With a URL the same server sheds.
+    let mut node = Node::new(Arc::clone(&sh));
+    node.handle_start(T0);
+    let (seen, _) = drive(
+        &mut node,
+        &sh,
+        &conns,
+        &[("NB", 0)],
+        T0,
+        T0 + Duration::from_secs(30),
+    );
+    assert!(seen.last().unwrap().1 > 0);
 }
