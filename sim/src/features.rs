@@ -183,6 +183,10 @@ pub struct Features {
     /// Subject mappings per account (see [`crate::mapping::draw`]), configured the same on
     /// every node: `$G`'s at the top level, `A`'s and `B`'s in their accounts.
     pub mappings: Vec<AccountMappings>,
+    /// The stream and service imports a reload of the accounts brings (`reload` variant
+    /// only, see [`draw_reload_imports`]): the same on every node. Clients also subscribe
+    /// and send requests where these bring messages, before and after.
+    pub reloaded: Option<(Vec<ImportSpec>, Vec<ServiceSpec>)>,
 }
 
 impl Features {
@@ -217,6 +221,7 @@ impl Features {
             deny_with_limits: true,
             imports,
             services,
+            reloaded: None,
             mappings: Vec::new(),
         };
         f.mappings = mapping::draw(seed, &f.accounts, f.mapping_allowed());
@@ -256,8 +261,8 @@ impl Features {
     pub fn extra_patterns(&self, i: usize) -> Vec<Vec<u8>> {
         let a = self.account_index(i);
         let mut out: Vec<Vec<u8>> = self
-            .imports
-            .iter()
+            .all_imports()
+            .into_iter()
             .filter(|imp| imp.importer == a)
             .flat_map(|imp| {
                 [
@@ -269,8 +274,9 @@ impl Features {
         for m in self.mappings.iter().filter(|m| m.account == a) {
             out.extend(mapping::patterns(m));
         }
+        out.dedup();
         // Responders: the exported service subjects.
-        for s in self.services.iter().filter(|s| s.exporter == a) {
+        for s in self.all_services().into_iter().filter(|s| s.exporter == a) {
             out.push(s.subject.clone().into_bytes());
             out.push(b"rpc.>".to_vec());
         }
@@ -280,8 +286,8 @@ impl Features {
     /// The subjects of the services client `i`'s account exports.
     pub fn service_subjects(&self, i: usize) -> Vec<Vec<u8>> {
         let a = self.account_index(i);
-        self.services
-            .iter()
+        self.all_services()
+            .into_iter()
             .filter(|s| s.exporter == a)
             .map(|s| s.subject.clone().into_bytes())
             .collect()
@@ -291,8 +297,8 @@ impl Features {
     /// services its account imports.
     pub fn request_subjects(&self, i: usize) -> Vec<Vec<u8>> {
         let a = self.account_index(i);
-        self.services
-            .iter()
+        self.all_services()
+            .into_iter()
             .filter(|s| s.importer == a)
             .map(|s| s.to.clone().into_bytes())
             .collect()
@@ -316,11 +322,43 @@ impl Features {
         if self.imports.is_empty() && self.services.is_empty() && !named_mappings {
             return Vec::new();
         }
+        self.account_options_with(&self.imports, &self.services)
+    }
+
+    /// The stream imports of the start and of the reload, each once.
+    fn all_imports(&self) -> Vec<&ImportSpec> {
+        let mut out: Vec<&ImportSpec> = self.imports.iter().collect();
+        for i in self.reloaded.iter().flat_map(|r| &r.0) {
+            if !out.contains(&i) {
+                out.push(i);
+            }
+        }
+        out
+    }
+
+    /// The service imports of the start and of the reload, each once.
+    fn all_services(&self) -> Vec<&ServiceSpec> {
+        let mut out: Vec<&ServiceSpec> = self.services.iter().collect();
+        for s in self.reloaded.iter().flat_map(|r| &r.1) {
+            if !out.iter().any(|o| o.subject == s.subject && o.to == s.to) {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    /// `A` and `B` as the core's configuration takes them, with these imports (and their
+    /// exports) and the drawn mappings.
+    pub fn account_options_with(
+        &self,
+        imports: &[ImportSpec],
+        services: &[ServiceSpec],
+    ) -> Vec<AccountOptions> {
         (1..ACCOUNTS.len())
             .map(|a| {
                 let name = ACCOUNTS[a].expect("not $G").to_string();
                 let mut exports: Vec<ExportOptions> = Vec::new();
-                for i in self.imports.iter().filter(|i| i.exporter == a) {
+                for i in imports.iter().filter(|i| i.exporter == a) {
                     if !exports.iter().any(|e| e.subject == i.subject) {
                         exports.push(ExportOptions {
                             subject: i.subject.clone(),
@@ -329,7 +367,7 @@ impl Features {
                         });
                     }
                 }
-                for s in self.services.iter().filter(|s| s.exporter == a) {
+                for s in services.iter().filter(|s| s.exporter == a) {
                     let response = if s.singleton {
                         ResponseType::Singleton
                     } else {
@@ -341,8 +379,7 @@ impl Features {
                         accounts: None,
                     });
                 }
-                let mut imports: Vec<ImportOptions> = self
-                    .imports
+                let mut imps: Vec<ImportOptions> = imports
                     .iter()
                     .filter(|i| i.importer == a)
                     .map(|i| ImportOptions {
@@ -354,17 +391,20 @@ impl Features {
                         },
                     })
                     .collect();
-                imports.extend(self.services.iter().filter(|s| s.importer == a).map(|s| {
-                    ImportOptions {
-                        account: ACCOUNTS[s.exporter].expect("not $G").to_string(),
-                        subject: s.subject.clone(),
-                        kind: ImportKind::Service { to: s.to.clone() },
-                    }
-                }));
+                imps.extend(
+                    services
+                        .iter()
+                        .filter(|s| s.importer == a)
+                        .map(|s| ImportOptions {
+                            account: ACCOUNTS[s.exporter].expect("not $G").to_string(),
+                            subject: s.subject.clone(),
+                            kind: ImportKind::Service { to: s.to.clone() },
+                        }),
+                );
                 AccountOptions {
                     name,
                     exports,
-                    imports,
+                    imports: imps,
                     mappings: self.mapping_options(a),
                     ..AccountOptions::default()
                 }
@@ -496,6 +536,87 @@ fn draw_services(seed: u64, accounts: &[usize], imports: &[ImportSpec]) -> Vec<S
             }
         })
         .collect()
+}
+
+/// The imports after a reload of the accounts (`reload` variant): in 3 of 4 seeds that
+/// start with imports, 1..=3 changes among removing a stream import, changing one's prefix
+/// (to one no other import uses), adding one (an unused subject and prefix), removing a
+/// service import, adding one (an unused service subject and local subject). The same
+/// direction as at the start: no chains of imports. Its own stream.
+pub fn draw_reload_imports(seed: u64, f: &Features) -> Option<(Vec<ImportSpec>, Vec<ServiceSpec>)> {
+    let mut r = Rng::fork(seed, 0x2E10_AD11);
+    let (exporter, importer) = match (f.imports.first(), f.services.first()) {
+        (Some(i), _) => (i.exporter, i.importer),
+        (None, Some(s)) => (s.exporter, s.importer),
+        (None, None) => return None,
+    };
+    if r.below(4) == 0 {
+        return None;
+    }
+    let (mut imports, mut services) = (f.imports.clone(), f.services.clone());
+    for _ in 0..1 + r.below(3) {
+        let free_prefixes: Vec<&str> = IMPORT_PREFIXES
+            .iter()
+            .copied()
+            .filter(|p| !imports.iter().any(|i| i.prefix == *p))
+            .collect();
+        match r.below(5) {
+            0 if !imports.is_empty() => {
+                imports.remove(r.below(imports.len() as u64) as usize);
+            }
+            1 if !imports.is_empty() && !free_prefixes.is_empty() => {
+                let i = r.below(imports.len() as u64) as usize;
+                let p = free_prefixes[r.below(free_prefixes.len() as u64) as usize];
+                imports[i].prefix = p.to_string();
+            }
+            2 if !free_prefixes.is_empty() => {
+                let free: Vec<&str> = IMPORT_SUBJECTS
+                    .iter()
+                    .copied()
+                    .filter(|s| !imports.iter().any(|i| i.subject == *s))
+                    .collect();
+                if free.is_empty() {
+                    continue;
+                }
+                let s = free[r.below(free.len() as u64) as usize];
+                let p = free_prefixes[r.below(free_prefixes.len() as u64) as usize];
+                imports.push(ImportSpec {
+                    exporter,
+                    importer,
+                    subject: s.to_string(),
+                    prefix: p.to_string(),
+                });
+            }
+            3 if !services.is_empty() => {
+                services.remove(r.below(services.len() as u64) as usize);
+            }
+            4 => {
+                let subjects: Vec<&str> = SERVICE_SUBJECTS
+                    .iter()
+                    .copied()
+                    .filter(|s| !services.iter().any(|x| x.subject == *s))
+                    .collect();
+                let locals: Vec<&str> = SERVICE_LOCALS
+                    .iter()
+                    .copied()
+                    .filter(|t| !services.iter().any(|x| x.to == *t))
+                    .collect();
+                if subjects.is_empty() || locals.is_empty() {
+                    continue;
+                }
+                services.push(ServiceSpec {
+                    exporter,
+                    importer,
+                    subject: subjects[r.below(subjects.len() as u64) as usize].to_string(),
+                    to: locals[r.below(locals.len() as u64) as usize].to_string(),
+                    singleton: r.below(2) == 0,
+                    threshold: None,
+                });
+            }
+            _ => {}
+        }
+    }
+    (imports != f.imports || services != f.services).then_some((imports, services))
 }
 
 fn draw_profile(r: &mut Rng) -> Profile {

@@ -73,6 +73,13 @@ pub enum Sabotage {
     /// `rate` variant: the reload is published (`Shared::apply_reload`) but no connection
     /// is told (`handle_config_change` never runs).
     SkipConfigChange,
+    /// `reload` variant: the nodes reload everything but the accounts (they keep the
+    /// imports they started with) while the oracle switches to the reloaded imports (a
+    /// server that ignores a change of imports). Needs [`crate::features::Features::reloaded`].
+    ReloadImportsUntold,
+    /// `reload` variant: the nodes switch to the reloaded imports, the oracle keeps the
+    /// old ones (a server that changes imports nobody asked to change).
+    ReloadImportsStaleModel,
     /// `rate` variant: the driver sleeps through any connection's pause for every
     /// connection (one thread serving all sockets), so the calm tenant waits too.
     GlobalPause,
@@ -268,6 +275,7 @@ impl Config {
             at_ns: r.below(run_ns.max(1)),
             victim: r.below(self.clients as u64) as usize,
         });
+        self.features.reloaded = crate::features::draw_reload_imports(self.seed, &self.features);
         self.variant = Variant::Reload;
         self
     }

@@ -5,7 +5,7 @@
 use natsd_sim::batch::run_batch;
 use natsd_sim::variant::env_sweep;
 use natsd_sim::world::StaleFacts;
-use natsd_sim::{check, env_seed, Config, Variant};
+use natsd_sim::{check, env_seed, Config, Sabotage, Variant};
 
 /// Seeds per test.
 const SEEDS: u64 = 60;
@@ -108,4 +108,78 @@ fn slow_drain_after_reload_may_be_stale() {
     if let Some(f) = s.failures.first() {
         panic!("{f}");
     }
+}
+
+/// Seeds of the accounts-reload tests.
+const ACCOUNT_SEEDS: std::ops::Range<u64> = 0..300;
+
+/// Accounts reloaded mid-traffic (issue 12): in 3 of 4 reload seeds that start with
+/// imports, the reload also adds, removes or re-prefixes stream imports and adds or removes
+/// service imports. Messages a node processed before its reload follow the old imports,
+/// after it the new ones; everything else is owed exactly once as before.
+#[test]
+fn imports_reloaded_mid_traffic() {
+    if env_seed().is_some() || env_sweep().is_some() {
+        return;
+    }
+    let s = run_batch(Variant::Reload, ACCOUNT_SEEDS, false);
+    println!(
+        "{s}\n  imports reloaded in {} seeds, {} deliveries across accounts after",
+        s.stats.imports_reloaded, s.stats.crossed_after_reload
+    );
+    if let Some(f) = s.failures.first() {
+        panic!("{f}");
+    }
+    assert!(
+        s.stats.imports_reloaded >= 10,
+        "{}",
+        s.stats.imports_reloaded
+    );
+    assert!(s.stats.crossed_after_reload >= 50);
+}
+
+/// Catches of `sabotage` over the seeds whose reload changed imports and that deliver
+/// across accounts after it: (caught, tried).
+fn catches(sabotage: Sabotage) -> (u64, u64) {
+    let (mut caught, mut tried, mut missed) = (0, 0, Vec::new());
+    for seed in ACCOUNT_SEEDS {
+        let cfg = Variant::Reload.config(seed);
+        if cfg.features.reloaded.is_none() {
+            continue;
+        }
+        let Ok(clean) = natsd_sim::run(cfg.clone()) else {
+            continue;
+        };
+        if clean.stats.crossed_after_reload == 0 {
+            continue;
+        }
+        tried += 1;
+        let mut bad = cfg;
+        bad.sabotage = Some(sabotage);
+        if natsd_sim::run(bad).is_err() {
+            caught += 1;
+        } else {
+            missed.push((seed, clean.stats.crossed_after_reload));
+        }
+    }
+    println!("{sabotage:?}: caught on {caught}/{tried} seeds of {ACCOUNT_SEEDS:?} that reload imports and cross after; missed (seed, crossings after): {missed:?}");
+    (caught, tried)
+}
+
+#[test]
+fn sabotage_reload_imports_untold_is_caught() {
+    if env_seed().is_some() || env_sweep().is_some() {
+        return;
+    }
+    let (caught, tried) = catches(Sabotage::ReloadImportsUntold);
+    assert!(tried >= 5 && caught * 2 > tried, "{caught}/{tried}");
+}
+
+#[test]
+fn sabotage_reload_imports_stale_model_is_caught() {
+    if env_seed().is_some() || env_sweep().is_some() {
+        return;
+    }
+    let (caught, tried) = catches(Sabotage::ReloadImportsStaleModel);
+    assert!(tried >= 5 && caught * 2 > tried, "{caught}/{tried}");
 }

@@ -300,8 +300,7 @@ impl Oracle {
         // Through a stream import: every node imports it for the importer's clients there.
         let mut cross_groups: BTreeMap<(NodeId, Vec<u8>), Vec<SubKey>> = BTreeMap::new();
         let mut cross_limited: BTreeSet<(NodeId, Vec<u8>)> = BTreeSet::new();
-        if let Some(i) = self.import_for(spec.account, subject) {
-            let imp = &self.imports[i];
+        if let Some(imp) = self.import_for(self.gen(), spec.account, subject) {
             let mapped = imp.map(subject);
             for (n, node) in self.nodes.iter().enumerate() {
                 for (&key, s) in &node.subs {

@@ -25,8 +25,7 @@ impl Oracle {
         let d = super::service::derived(id);
         let copy_fits = self.published.get(&d).is_some_and(|c| {
             let crossed = self
-                .import_for(c.account, &c.subject)
-                .map(|i| &self.imports[i])
+                .import_for(c.gen, c.account, &c.subject)
                 .is_some_and(|i| i.importer == conn.account && i.map(&c.subject) == subject);
             (c.account == conn.account && c.subject == subject) || crossed
         });
@@ -74,8 +73,7 @@ impl Oracle {
         let mut imported = false;
         if published_in != conn.account {
             let import = self
-                .import_for(published_in, &p.subject)
-                .map(|i| &self.imports[i])
+                .import_for(p.gen, published_in, &p.subject)
                 .filter(|i| i.importer == conn.account);
             let Some(import) = import else {
                 let name = |a: Option<&str>| a.unwrap_or("$G").to_string();
@@ -98,8 +96,7 @@ impl Oracle {
                 return Err(Violation::new(K::CrossAccount, msg));
             }
         } else if subject != p.subject
-            && self
-                .imports
+            && self.imports[p.gen]
                 .iter()
                 .any(|i| i.importer == conn.account && i.map(&p.subject) == subject)
         {
@@ -163,9 +160,13 @@ impl Oracle {
         }
         // Order holds per publishing connection: a client's old connection may still
         // deliver its last publishes after its new one (to the same node) delivered others.
-        // A service import's copy is in order with its publisher's other messages.
+        // A service import's copy is in order with its publisher's other messages; a
+        // request and its own copy (the same seq: `seen` rules out a true duplicate) may
+        // reach one subscription in either order (reload seed 7319: `svc.b` in `A` to the
+        // requester's own `>`, and its copy back through `B`'s `*.* -> $2.$1` and the
+        // stream import of `c.*` to `A` as `a.c.rpc`, first, in the core's match order).
         let seq = super::service::seq(id);
-        if rec.last_seq.get(&from).is_some_and(|&last| last >= seq) {
+        if rec.last_seq.get(&from).is_some_and(|&last| last > seq) {
             let msg = format!("{what}: after a later seq of connection {from}");
             return Err(Violation::new(K::OutOfOrder, msg));
         }

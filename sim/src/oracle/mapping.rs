@@ -312,7 +312,7 @@ impl Oracle {
         what: &str,
     ) -> Result<(), Violation> {
         let p = &self.published[&id];
-        let published_in = self.conns[p.from].spec.account;
+        let (published_in, gen) = (self.conns[p.from].spec.account, p.gen);
         let d = &self.drawn[&id];
         let (mut fits, mut actual, mut reaches) = (0u64, None, false);
         for (o, out) in d.outcomes.iter().enumerate() {
@@ -322,8 +322,7 @@ impl Oracle {
             let seen_as = if account == published_in {
                 Some(s.clone())
             } else {
-                self.import_for(published_in, s)
-                    .map(|i| &self.imports[i])
+                self.import_for(gen, published_in, s)
                     .filter(|i| i.importer == account)
                     .map(|i| i.map(s))
             };

@@ -353,6 +353,8 @@ struct Published {
     reply: Option<Vec<u8>>,
     body: Vec<u8>,
     headers: bool,
+    /// The import generation in force when its node processed it.
+    gen: usize,
 }
 
 /// One message owed to one queue group.
@@ -509,8 +511,10 @@ pub struct Oracle {
     /// By (requester, reply subject): inboxes are unique per request.
     no_responders: BTreeMap<(ConnId, Vec<u8>), NoResponders>,
     received: BTreeMap<SubKey, Received>,
-    /// The stream imports (the only way a message may cross accounts).
-    imports: Vec<ImportModel>,
+    /// The stream imports (the only way a message may cross accounts), by generation: a
+    /// reload of the accounts starts a new one; each message is judged by the generation
+    /// in force when its node processed it ([`Published::gen`]).
+    imports: Vec<Vec<ImportModel>>,
     /// By (message, node, queue): one message owed to an importer's queue group through an
     /// import, on one node (each node that processes the message imports it for its own
     /// clients, so a group may get it once per node).
@@ -549,7 +553,7 @@ impl Oracle {
             queue_owed: BTreeMap::new(),
             no_responders: BTreeMap::new(),
             received: BTreeMap::new(),
-            imports: Vec::new(),
+            imports: vec![Vec::new()],
             cross_queue: BTreeMap::new(),
             cluster: cluster::ClusterModel::default(),
             mappings: Vec::new(),
@@ -561,17 +565,34 @@ impl Oracle {
 
     /// The stream imports every node is configured with.
     pub fn set_imports(&mut self, imports: Vec<ImportModel>) {
-        self.imports = imports;
+        self.imports = vec![imports];
+    }
+
+    /// A reload of the accounts: from now on messages the nodes process cross `imports`;
+    /// those processed before keep the generation they were processed under.
+    pub fn reload_imports(&mut self, imports: Vec<ImportModel>) {
+        self.imports.push(imports);
+    }
+
+    /// The current import generation.
+    fn gen(&self) -> usize {
+        self.imports.len() - 1
     }
 
     /// The import a message published in `account` on `subject` crosses, if any (import
     /// subjects are disjoint: at most one). Configuration, matched with the naive matcher
     /// (never the sabotaged one, which targets deliveries: a mapped subject crossing a
     /// wildcard import made `BrokenMatcher` runs fail as `CrossAccount`).
-    fn import_for(&self, account: Option<&'static str>, subject: &[u8]) -> Option<usize> {
-        self.imports.iter().position(|i| {
-            i.exporter == account && natsd_core::subject::matches(&i.subject, subject)
-        })
+    /// `gen`: the import generation (see [`Oracle::reload_imports`]).
+    fn import_for(
+        &self,
+        gen: usize,
+        account: Option<&'static str>,
+        subject: &[u8],
+    ) -> Option<&ImportModel> {
+        self.imports[gen]
+            .iter()
+            .find(|i| i.exporter == account && natsd_core::subject::matches(&i.subject, subject))
     }
 
     /// A connection opened: returns its id (they are numbered in opening order).

@@ -337,6 +337,7 @@ impl Oracle {
             reply: msg.reply.map(<[u8]>::to_vec),
             body: msg.body.to_vec(),
             headers: msg.headers,
+            gen: self.gen(),
         };
         assert!(
             self.published.insert(id, p).is_none(),
@@ -430,10 +431,9 @@ impl Oracle {
         id: MsgId,
         drawn: bool,
     ) -> (Vec<ConnId>, bool) {
-        let Some(i) = self.import_for(account, subject) else {
+        let Some(imp) = self.import_for(self.gen(), account, subject) else {
             return (Vec::new(), false);
         };
-        let imp = &self.imports[i];
         let (importer, mapped) = (imp.importer, imp.map(subject));
         let m = self.match_local(node, importer, None, &mapped, id, None, drawn);
         if !drawn {

@@ -24,7 +24,7 @@
 //! payload, another id), so its deliveries, queue groups, routes and limits are counted as
 //! those of any message.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use natsd_core::subject;
 
@@ -76,7 +76,12 @@ struct Request {
 /// The model's service import state.
 #[derive(Debug, Default)]
 pub(super) struct ServiceState {
+    /// Every service import ever configured; a reload appends the new ones and marks
+    /// those it dropped in `removed` (indexes stay valid for the requests that crossed).
     imports: Vec<ServiceModel>,
+    /// Service imports a reload took away: no request crosses them, no response comes
+    /// back through them (the core unwires both at once).
+    removed: BTreeSet<usize>,
     /// By the request copy's id.
     requests: BTreeMap<MsgId, Request>,
     /// `_R_` subject → the request copy it answers.
@@ -100,6 +105,25 @@ impl Oracle {
     pub fn set_services(&mut self, imports: Vec<ServiceModel>, leak: bool) {
         self.service.imports = imports;
         self.service.leak = leak;
+    }
+
+    /// A reload of the accounts: the service imports are now `imports`. One unchanged keeps
+    /// its pending requests (their responses still come back); one dropped stops at once
+    /// (its pending requests get no response); one added starts.
+    pub fn reload_services(&mut self, imports: Vec<ServiceModel>) {
+        let st = &mut self.service;
+        for (i, imp) in st.imports.iter().enumerate() {
+            if !imports.contains(imp) {
+                st.removed.insert(i);
+            }
+        }
+        for imp in imports {
+            let live =
+                (0..st.imports.len()).any(|i| st.imports[i] == imp && !st.removed.contains(&i));
+            if !live {
+                st.imports.push(imp);
+            }
+        }
     }
 
     /// Does `reply` fit message `id`'s? For a request's copy: an `_R_` subject, the same on
@@ -143,12 +167,11 @@ impl Oracle {
         id: MsgId,
     ) -> Result<(Vec<ConnId>, bool, bool), Violation> {
         let spec = self.conns[msg.from].spec.clone();
-        let Some(i) = self
-            .service
-            .imports
-            .iter()
-            .position(|s| s.importer == spec.account && subject::matches(&s.to, subject))
-        else {
+        let Some(i) = self.service.imports.iter().enumerate().position(|(i, s)| {
+            !self.service.removed.contains(&i)
+                && s.importer == spec.account
+                && subject::matches(&s.to, subject)
+        }) else {
             return Ok((Vec::new(), false, false));
         };
         let imp = self.service.imports[i].clone();
@@ -177,6 +200,7 @@ impl Oracle {
                 reply: msg.reply.map(<[u8]>::to_vec),
                 body: msg.body.to_vec(),
                 headers: msg.headers,
+                gen: self.gen(),
             },
         );
         self.service.requests.insert(
@@ -209,6 +233,10 @@ impl Oracle {
             return;
         };
         let req = &self.service.requests[&q];
+        if self.service.removed.contains(&req.import) {
+            // Its import was reloaded away: the response subscription went with it.
+            return;
+        }
         let imp = &self.service.imports[req.import];
         if imp.exporter != account || req.node != node || (imp.singleton && req.answered) {
             return;
@@ -231,6 +259,7 @@ impl Oracle {
             reply: p.reply.clone(),
             body: p.body.clone(),
             headers: p.headers,
+            gen: self.gen(),
         };
         let d = derived(id);
         self.published.insert(d, copy);

@@ -313,6 +313,11 @@ pub struct Stats {
     pub pings_answered: u64,
     /// Connections closed with `Authorization Violation` after a reload removed their user.
     pub deauthorized: u64,
+    /// Reloads that changed the accounts' imports ([`crate::features::Features::reloaded`]).
+    pub imports_reloaded: u64,
+    /// Deliveries across accounts (through stream imports, service requests and
+    /// responses) checked after such a reload.
+    pub crossed_after_reload: u64,
     /// Connections closed for an oversized PUB.
     pub max_payload_closes: u64,
     /// Clients that moved to another node.
@@ -369,6 +374,8 @@ impl Stats {
         self.stalls += o.stalls;
         self.pings_answered += o.pings_answered;
         self.deauthorized += o.deauthorized;
+        self.imports_reloaded += o.imports_reloaded;
+        self.crossed_after_reload += o.crossed_after_reload;
         self.max_payload_closes += o.max_payload_closes;
         self.moves += o.moves;
         self.refused += o.refused;
@@ -436,6 +443,11 @@ pub struct World {
 }
 
 /// A stream import as the oracle models it.
+/// Deliveries across accounts checked so far.
+fn crossed(c: &crate::oracle::Counts) -> u64 {
+    c.imported + c.service_requests + c.service_responses
+}
+
 fn import_model(i: &crate::features::ImportSpec) -> crate::oracle::ImportModel {
     use crate::features::ACCOUNTS;
     crate::oracle::ImportModel {
@@ -696,6 +708,10 @@ impl World {
                 pings_answered: self.clients.iter().map(|c| c.model.pings_answered).sum(),
                 live_deliveries: deliveries - self.deliveries_at_heal,
                 checks: self.oracle.counts.clone(),
+                crossed_after_reload: self
+                    .reload
+                    .crossed_at
+                    .map_or(0, |at| crossed(&self.oracle.counts) - at),
                 ..self.stats.clone()
             },
             sim_ns: self.now,

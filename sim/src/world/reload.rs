@@ -4,7 +4,10 @@
 //! Every client logs in as its own user `c<i>` (with the permissions the features drew, if
 //! any). At the planned time the node applies a new config without the victim's user and
 //! with new limits (`Shared::apply_reload`), then runs `Connection::handle_config_change`
-//! on every live connection, as a runtime does after SIGHUP. Oracles: the usual ones keep
+//! on every live connection, as a runtime does after SIGHUP. When the seed drew it
+//! ([`crate::features::draw_reload_imports`]), the accounts' stream and service imports
+//! change too, and the oracle judges each message by the imports in force when the node
+//! processed it (see ARCHITECTURE.md, "Accounts reload"). Oracles: the usual ones keep
 //! checking that clients that stay authorised get every owed message exactly once (a
 //! reload must not drop or duplicate anything, nor close them); the victim may be closed
 //! only with `Authorization Violation` (it then gives up), and no message may be queued to
@@ -20,7 +23,7 @@ use natsd_core::Time;
 use super::World;
 use crate::features::{login_user, user_name, PASSWORD};
 use crate::oracle::{Violation, ViolationKind};
-use crate::workload::Config;
+use crate::workload::{Config, Sabotage};
 
 /// The node the reload applies to.
 const NODE: usize = 0;
@@ -29,6 +32,8 @@ const NODE: usize = 0;
 #[derive(Debug, Default)]
 pub(super) struct ReloadState {
     applied: Option<Applied>,
+    /// Deliveries across accounts checked when a reload changed the imports.
+    pub(super) crossed_at: Option<u64>,
 }
 
 /// What the reload left to check.
@@ -87,6 +92,23 @@ impl World {
         opts.max_payload *= 2;
         opts.max_control_line *= 2;
         opts.ping_interval = (opts.ping_interval / 2).max(Duration::from_millis(10));
+        // The accounts' imports change too, when the seed drew that: the node from its
+        // next processed byte, the oracle from its next processed op (one node, one
+        // instant: no message can be judged under the other config).
+        if let Some((imports, services)) = self.cfg.features.reloaded.clone() {
+            let sabotage = self.cfg.sabotage;
+            if sabotage != Some(Sabotage::ReloadImportsUntold) {
+                opts.accounts = self.cfg.features.account_options_with(&imports, &services);
+            }
+            if sabotage != Some(Sabotage::ReloadImportsStaleModel) {
+                self.oracle
+                    .reload_imports(imports.iter().map(super::import_model).collect());
+                self.oracle
+                    .reload_services(services.iter().map(super::service_model).collect());
+            }
+            self.stats.imports_reloaded += 1;
+            self.reload.crossed_at = Some(super::crossed(&self.oracle.counts));
+        }
         shared.apply_reload(&opts);
         self.nodes[NODE].opts = Options::clone(&shared.opts());
         let opened_before = self.sessions.len();
