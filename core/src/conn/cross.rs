@@ -17,6 +17,8 @@ impl State {
             return false;
         }
         match c {
+            // A message from a service import is not streamed on (Go); see `from_service`.
+            Cross::Stream { .. } if self.from_service => false,
             Cross::Stream { to, map } => {
                 let Some(acc) = to.upgrade() else {
                     return false;
@@ -54,7 +56,10 @@ impl State {
                     ..*d
                 };
                 // The responder may be on another server.
-                self.deliver_in(&acc, &d, now, true)
+                let outer = std::mem::replace(&mut self.from_service, true);
+                let any = self.deliver_in(&acc, &d, now, true);
+                self.from_service = outer;
+                any
             }
             Cross::Response { back, replies } => {
                 let Some(acc) = back.upgrade() else {
@@ -68,7 +73,10 @@ impl State {
                     ..*d
                 };
                 // The requester is here: its request was registered on this server.
-                self.deliver_in(&acc, &d, now, false)
+                let outer = std::mem::replace(&mut self.from_service, true);
+                let any = self.deliver_in(&acc, &d, now, false);
+                self.from_service = outer;
+                any
             }
         }
     }

@@ -148,3 +148,36 @@ fn the_exporters_mappings_apply_to_an_imported_request() {
     let got = recv(&a);
     assert!(got.starts_with("MSG help.v2 1 _R_."), "{got}");
 }
+
+/// Go never sends a message that came in through a service import (a request, or its
+/// response) out again through a stream import (`pmrMsgImportedFromService`); found by the
+/// simulator (reload seed 1951).
+#[test]
+fn an_imported_request_is_not_streamed_back_out() {
+    let mut o = options(vec![service_import(), stream_import("p")]);
+    o.accounts[0].exports.push(ExportOptions {
+        subject: "help.>".into(),
+        service: None,
+        accounts: None,
+    });
+    o.accounts[1].imports.push(ImportOptions {
+        account: "A".into(),
+        subject: "help.>".into(),
+        kind: ImportKind::Stream {
+            prefix: Some("h".into()),
+            to: None,
+        },
+    });
+    let sh = Shared::new(o, "N".into(), T0);
+    let a = connected_with(&sh, &login("a"), "SUB help.me 1\r\n");
+    let b = connected_with(&sh, &login("b"), "SUB h.> 1\r\nPUB ask _INBOX.b 1\r\nq\r\n");
+    assert!(recv(&a).starts_with("MSG help.me 1 _R_."));
+    assert_eq!(
+        recv(&b),
+        "",
+        "the request came back through the stream import"
+    );
+    // A plain publish in A still streams to B.
+    let _a2 = connected_with(&sh, &login("a"), "PUB help.x 0\r\n\r\n");
+    assert_eq!(recv(&b), "MSG h.help.x 1 0\r\n\r\n");
+}

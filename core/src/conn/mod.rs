@@ -157,6 +157,9 @@ struct State {
     route_targets: Vec<(Arc<ClientHandle>, Vec<u8>)>,
     /// Imports the message being delivered has crossed (see `conn/cross.rs`).
     cross_depth: u8,
+    /// The message being delivered came in through a service import (a request or its
+    /// response): stream imports do not pass it on (Go's `pmrMsgImportedFromService`).
+    from_service: bool,
     /// The limits of the account the client is bound to (set at CONNECT).
     account_limits: crate::options::AccountLimits,
     /// A CONNECT changed what the parser must know (headers, the account's payload limit).
@@ -693,6 +696,7 @@ impl State {
             route: None,
             route_targets: Vec::new(),
             cross_depth: 0,
+            from_service: false,
             account_limits: crate::options::AccountLimits::default(),
             parser_dirty: false,
             bad_args: None,

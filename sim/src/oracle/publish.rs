@@ -287,7 +287,12 @@ impl Oracle {
         // without a limit (a member with one may be used up without the model knowing);
         // through an import too.
         let mut takers: Vec<ConnId> = m.sure.iter().map(|k| k.0).collect();
-        let (cross_takers, cross_maybe) = self.match_cross(node, account, subject, id, false);
+        // A service import's copy is not streamed on by this node (Go; see `service.rs`).
+        let (cross_takers, cross_maybe) = if super::service::is_copy(id) {
+            (Vec::new(), false)
+        } else {
+            self.match_cross(node, account, subject, id, false)
+        };
         takers.extend(cross_takers);
         maybe |= cross_maybe;
         for q in names {

@@ -6,8 +6,10 @@
 //! publish, usually with a reply inbox) in Y on T (after Y's own mappings), processed by
 //! node N (its publisher's: a request that came over a route is not imported again), is
 //! also a message in X on S as X's mappings make it: owed on N to X's subscriptions exactly
-//! as a local publish there, beyond N through the routes whose view in X matches (the
-//! responder may be on any node), and through X's stream imports. Its reply is replaced by
+//! as a local publish there and beyond N through the routes whose view in X matches (the
+//! responder may be on any node), but not through X's stream imports on N (Go never streams
+//! on what came through a service import: `pmrMsgImportedFromService`; found at reload seed
+//! 1951). Its reply is replaced by
 //! `_R_.<id>.<n>`, which the model cannot know: every copy of one request carries the same
 //! one (bound at its first sight, on a delivery or a routed copy) and no two requests
 //! share one.
@@ -33,6 +35,11 @@ use super::{ConnId, MsgId, NodeId, Oracle, Published, Violation};
 
 /// The bit that marks the id of a service import's copy of a message.
 const COPY: u64 = 1 << 62;
+
+/// True for the id of a service import's copy (see [`derived`]).
+pub(super) fn is_copy(id: MsgId) -> bool {
+    id.1 & COPY != 0
+}
 
 /// The id of the copy a service import makes of message `id` (a request in the exporter,
 /// or a response back in the importer).
