@@ -60,21 +60,7 @@ fn normalise(s: &str) -> String {
 }
 
 async fn transcript(cmd: &mut Command) -> Vec<String> {
-    let conf = std::env::temp_dir().join(format!(
-        "natsd-accounts-{}-{:?}.conf",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    std::fs::write(&conf, CONF).unwrap();
-    let (_child, port) = launch::spawn_and_port(cmd.args([
-        "-c",
-        conf.to_str().unwrap(),
-        "-a",
-        "127.0.0.1",
-        "-p",
-        "-1",
-    ]))
-    .await;
+    let (_child, port, _conf) = launch::spawn_with_conf(cmd, "accounts", CONF).await;
     let mut t = Vec::new();
     let mut a = C::open(port, Some("a")).await;
     let mut b = C::open(port, Some("b")).await;
@@ -116,7 +102,6 @@ async fn transcript(cmd: &mut Command) -> Vec<String> {
     t.push(a3.send("").await);
     let mut a4 = C::open(port, Some("a")).await;
     t.push(a4.send("").await);
-    let _ = std::fs::remove_file(&conf);
     t.into_iter().map(|s| normalise(&s)).collect()
 }
 

@@ -63,21 +63,7 @@ fn reply_of(s: &str) -> String {
 }
 
 async fn transcript(cmd: &mut Command) -> Vec<String> {
-    let conf = std::env::temp_dir().join(format!(
-        "natsd-import-perms-{}-{:?}.conf",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    std::fs::write(&conf, CONF).unwrap();
-    let (_child, port) = launch::spawn_and_port(cmd.args([
-        "-c",
-        conf.to_str().unwrap(),
-        "-a",
-        "127.0.0.1",
-        "-p",
-        "-1",
-    ]))
-    .await;
+    let (_child, port, _conf) = launch::spawn_with_conf(cmd, "import-perms", CONF).await;
     let mut t = Vec::new();
     let mut a = Raw::open(port, Some("a")).await;
     let mut d = Raw::open(port, Some("d")).await;
@@ -111,7 +97,6 @@ async fn transcript(cmd: &mut Command) -> Vec<String> {
     t.push(b.send("").await);
     // The requester's permission is on its local subject, not the exporter's.
     t.push(q.send("PUB ask _INBOX.q 1\r\nq\r\n").await);
-    let _ = std::fs::remove_file(&conf);
     t.into_iter().map(|s| normalise(&s)).collect()
 }
 

@@ -110,24 +110,21 @@ async fn run(mut cmd: Command) -> Vec<String> {
             while matches!(c.read(&mut buf).await, Ok(n) if n > 0) {}
         })
         .await;
-    }
-    // The last session's line may still be on its way (the std runtime logs from the
-    // connection's thread): wait for it before stopping the server.
-    let rest = tokio::time::timeout(Duration::from_secs(10), async {
-        let mut v = Vec::new();
-        while let Ok(Some(l)) = lines.next_line().await {
-            let last = l.contains("authentication error");
-            v.push(l);
-            if last {
-                break;
+        // Then for its error line before the next session starts: the std runtime logs from
+        // the connection's thread, so the next session's line could otherwise come first
+        // (seen under load).
+        let _ = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Ok(Some(l)) = lines.next_line().await {
+                let done = l.contains("[ERR]");
+                log.push(l);
+                if done {
+                    break;
+                }
             }
-        }
-        v
-    })
-    .await
-    .unwrap_or_default();
+        })
+        .await;
+    }
     let _ = child.start_kill();
-    log.extend(rest);
     log.into_iter()
         .filter(|l| l.contains("[ERR]") || l.contains("[WRN]"))
         .map(|l| mask(&l))

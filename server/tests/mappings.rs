@@ -42,21 +42,7 @@ accounts {
 "#;
 
 async fn transcript(cmd: &mut Command) -> Vec<String> {
-    let conf = std::env::temp_dir().join(format!(
-        "natsd-mappings-{}-{:?}.conf",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    std::fs::write(&conf, CONF).unwrap();
-    let (_child, port) = launch::spawn_and_port(cmd.args([
-        "-c",
-        conf.to_str().unwrap(),
-        "-a",
-        "127.0.0.1",
-        "-p",
-        "-1",
-    ]))
-    .await;
+    let (_child, port, _conf) = launch::spawn_with_conf(cmd, "mappings", CONF).await;
     let mut t = Vec::new();
     let mut watch = Raw::open(port, Some("g")).await;
     let mut g = Raw::open(port, Some("g")).await;
@@ -83,7 +69,6 @@ async fn transcript(cmd: &mut Command) -> Vec<String> {
     t.push(r.send("PUB raw.y 1\r\nr\r\n").await);
     t.push(m.send("PUB raw.z 1\r\nm\r\nPUB foo 0\r\n\r\n").await);
     t.push(watch.send("").await);
-    let _ = std::fs::remove_file(&conf);
     t
 }
 

@@ -103,21 +103,7 @@ struct Seen {
 }
 
 async fn observe(cmd: &mut Command) -> Seen {
-    let conf = std::env::temp_dir().join(format!(
-        "natsd-sys-events-{}-{:?}.conf",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    std::fs::write(&conf, CONF).unwrap();
-    let (_child, port) = launch::spawn_and_port(cmd.args([
-        "-c",
-        conf.to_str().unwrap(),
-        "-a",
-        "127.0.0.1",
-        "-p",
-        "-1",
-    ]))
-    .await;
+    let (_child, port, _conf) = launch::spawn_with_conf(cmd, "sys-events", CONF).await;
     let mut sys = Raw::open(port, Some("sys")).await;
     sys.send("SUB $SYS.ACCOUNT.A.> 1\r\nSUB $SYS.SERVER.ACCOUNT.A.CONNS 2\r\nSUB _INBOX.r 3\r\n")
         .await;
@@ -147,7 +133,6 @@ async fn observe(cmd: &mut Command) -> Seen {
             .unwrap();
         replies.extend(collect(&mut sys, 1).await);
     }
-    let _ = std::fs::remove_file(&conf);
     let mut shapes = Vec::new();
     for (_, v) in events.iter().chain(&replies) {
         let mut m = BTreeMap::new();

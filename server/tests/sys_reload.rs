@@ -50,20 +50,9 @@ fn body(raw: &str) -> Value {
 /// Runs the steps; returns the two reload replies (good file, then bad file) and what a
 /// subscriber on `>` saw for `PUB foo` after the first reload.
 async fn steps(cmd: &mut Command, name: &str) -> (Value, Value, String) {
-    let path = std::env::temp_dir().join(format!(
-        "natsd-sys-reload-{name}-{}.conf",
-        std::process::id()
-    ));
-    std::fs::write(&path, conf("")).unwrap();
-    let (_child, port) = launch::spawn_and_port(cmd.args([
-        "-c",
-        path.to_str().unwrap(),
-        "-a",
-        "127.0.0.1",
-        "-p",
-        "-1",
-    ]))
-    .await;
+    let (_child, port, file) =
+        launch::spawn_with_conf(cmd, &format!("sys-reload-{name}"), &conf("")).await;
+    let path = &file.0;
     let mut sys = Raw::open(port, Some("sys")).await;
     // The reply may come before the PONG `send` waits for, or after it.
     let mut got = sys
@@ -78,16 +67,15 @@ async fn steps(cmd: &mut Command, name: &str) -> (Value, Value, String) {
         .expect("IDZ names the server")
         .to_string();
     let reload = format!("PUB $SYS.REQ.SERVER.{id}.RELOAD _INBOX.r 0\r\n\r\n");
-    std::fs::write(&path, conf("mappings { foo: bar }")).unwrap();
+    std::fs::write(path, conf("mappings { foo: bar }")).unwrap();
     sys.0.try_write(reload.as_bytes()).unwrap();
     let good = body(&read_for(&mut sys, "}").await);
     let mut g = Raw::open(port, None).await;
     g.send("SUB > 1\r\n").await;
     let seen = g.send("PUB foo 1\r\nx\r\n").await;
-    std::fs::write(&path, "accounts { bad").unwrap();
+    std::fs::write(path, "accounts { bad").unwrap();
     sys.0.try_write(reload.as_bytes()).unwrap();
     let bad = body(&read_for(&mut sys, "}").await);
-    let _ = std::fs::remove_file(&path);
     (good, bad, seen)
 }
 

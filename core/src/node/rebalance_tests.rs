@@ -56,12 +56,17 @@ fn server(r: RebalanceOptions, n: usize) -> (Arc<Shared>, Vec<Connection>) {
 
 /// Registers a route to peer `id` advertising `url` to clients.
 fn peer(sh: &Shared, cid: u64, id: &str, url: &str) {
+    peer_with_urls(sh, cid, id, vec![url.into()]);
+}
+
+/// Registers a route to peer `id` advertising `urls` (maybe none) to clients.
+fn peer_with_urls(sh: &Shared, cid: u64, id: &str, urls: Vec<String>) {
     let mut info = crate::route::info::RouteInfo {
         server_id: id.into(),
         server_name: id.into(),
         ..Default::default()
     };
-    info.connect_urls = vec![url.into()];
+    info.connect_urls = urls;
     let handle = Arc::new(ClientHandle::new_route(
         cid,
         None,
@@ -323,33 +328,7 @@ fn nobody_moves_when_no_peer_advertises_a_client_url() {
     peer(&sh, 1001, "NB", "127.0.0.1:5002");
     // The same, but the peer's route INFO carried no client URL.
     let (sh2, conns2) = server(on(), 90);
-    let mut info = crate::route::info::RouteInfo {
-        server_id: "NB".into(),
-        server_name: "NB".into(),
-        ..Default::default()
-    };
-    info.connect_urls = Vec::new();
-    let handle = Arc::new(ClientHandle::new_route(
-        1001,
-        None,
-        1 << 20,
-        7,
-        Arc::new(Nop),
-    ));
-    sh2.routes()
-        .register(Registered {
-            cid: 1001,
-            remote_id: "NB".into(),
-            remote_name: "NB".into(),
-            handle,
-            info,
-            addr: None,
-            solicited: false,
-            url: None,
-            configured: false,
-            start: T0,
-        })
-        .unwrap();
+    peer_with_urls(&sh2, 1001, "NB", Vec::new());
     let mut node = Node::new(Arc::clone(&sh2));
     node.handle_start(T0);
     let (seen, _) = drive(

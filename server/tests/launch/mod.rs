@@ -118,3 +118,36 @@ pub fn go_servers(what: &str, skip: impl Fn(&str)) -> Vec<(&'static str, String)
     }
     out
 }
+
+/// A config file in the temp directory, removed when dropped.
+#[allow(dead_code)]
+pub struct TempConf(pub std::path::PathBuf);
+
+impl Drop for TempConf {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Writes `conf` to a file named after `name`, this process and thread, then starts `cmd`
+/// with `-c FILE -a 127.0.0.1 -p -1`. Returns the child, its client port and the file (kept
+/// while the server runs; a test may rewrite it to reload).
+#[allow(dead_code)]
+pub async fn spawn_with_conf(cmd: &mut Command, name: &str, conf: &str) -> (Child, u16, TempConf) {
+    let path = std::env::temp_dir().join(format!(
+        "natsd-{name}-{}-{:?}.conf",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::write(&path, conf).expect("write the config");
+    let (child, port) = spawn_and_port(cmd.args([
+        "-c",
+        path.to_str().expect("a UTF-8 temp path"),
+        "-a",
+        "127.0.0.1",
+        "-p",
+        "-1",
+    ]))
+    .await;
+    (child, port, TempConf(path))
+}
