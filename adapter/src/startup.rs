@@ -137,3 +137,30 @@ mod tests {
         assert_eq!(o.seed, 7);
     }
 }
+
+/// The machine's non-loopback interface addresses (IPv6 link-local ones left out: they
+/// need a zone to dial), for a server listening on every interface to list as its client
+/// URLs, as Go does. Empty if the OS will not say.
+pub fn interface_ips() -> Vec<std::net::IpAddr> {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    let mut out: Vec<std::net::IpAddr> = Vec::new();
+    for a in addrs {
+        let Some(sa) = a.address else { continue };
+        let ip = if let Some(v4) = sa.as_sockaddr_in() {
+            std::net::IpAddr::V4(v4.ip())
+        } else if let Some(v6) = sa.as_sockaddr_in6() {
+            std::net::IpAddr::V6(v6.ip())
+        } else {
+            continue;
+        };
+        let link_local =
+            matches!(ip, std::net::IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80);
+        if ip.is_loopback() || ip.is_unspecified() || link_local || out.contains(&ip) {
+            continue;
+        }
+        out.push(ip);
+    }
+    out
+}

@@ -137,9 +137,7 @@ pub fn client_connect_urls(
     }
     let mut out = Vec::with_capacity(learned.len() + 1);
     if with_self {
-        if let Some(own) = own_client_url(opts) {
-            out.push(own);
-        }
+        out.extend(own_client_urls(sh, opts));
     }
     for u in learned {
         if !out.contains(&u) {
@@ -157,6 +155,24 @@ pub fn own_client_url(opts: &crate::options::Options) -> Option<String> {
         return None;
     }
     Some(crate::options::join_host_port(&host, port))
+}
+
+/// This server's client URLs as peers pass them on: the advertised or listen address, or,
+/// listening on every interface, one per non-loopback interface address the runtime found
+/// (Go's `getNonLocalIPsIfHostIsIPAny`; none known: none listed).
+pub fn own_client_urls(sh: &crate::shared::Shared, opts: &crate::options::Options) -> Vec<String> {
+    if let Some(u) = own_client_url(opts) {
+        return vec![u];
+    }
+    let (host, port) = advertise(opts);
+    if !(host.is_empty() || host == "0.0.0.0" || host == "::") {
+        return Vec::new();
+    }
+    sh.interface_ips()
+        .iter()
+        .filter(|ip| host != "0.0.0.0" || ip.is_ipv4())
+        .map(|ip| crate::options::join_host_port(&ip.to_string(), port))
+        .collect()
 }
 
 /// The host and port INFO advertises: `client_advertise` when set, else the listen address.
@@ -319,5 +335,38 @@ mod tests {
         assert!(serde_json::to_string(&i).unwrap().ends_with(
             r#""client_id":4,"client_ip":"127.0.0.1","cluster":"c1","connect_urls":["127.0.0.1:25100","127.0.0.1:25110"],"msub":true}"#
         ));
+    }
+
+    /// Listening on every interface, a server lists each non-loopback address the runtime
+    /// found (Go's way; IPv4 only for `0.0.0.0`); a configured address lists itself alone.
+    #[test]
+    fn own_client_urls_on_every_interface() {
+        use crate::options::Options;
+        use crate::shared::Shared;
+        let any = Options {
+            host: "0.0.0.0".into(),
+            port: 4222,
+            ..Options::default()
+        };
+        let sh = Shared::new(any.clone(), "N".into(), crate::Time::from_nanos(1));
+        assert!(own_client_urls(&sh, &any).is_empty(), "none known yet");
+        sh.set_interface_ips(vec![
+            "10.0.0.5".parse().unwrap(),
+            "fd00::5".parse().unwrap(),
+        ]);
+        assert_eq!(own_client_urls(&sh, &any), ["10.0.0.5:4222"]);
+        let v6 = Options {
+            host: "::".into(),
+            ..any.clone()
+        };
+        assert_eq!(
+            own_client_urls(&sh, &v6),
+            ["10.0.0.5:4222", "[fd00::5]:4222"]
+        );
+        let one = Options {
+            host: "127.0.0.1".into(),
+            ..any
+        };
+        assert_eq!(own_client_urls(&sh, &one), ["127.0.0.1:4222"]);
     }
 }

@@ -166,6 +166,8 @@ pub struct Shared {
     host: OnceLock<Arc<dyn crate::events::Host>>,
     /// Sequence of the server's `$SYS` messages (Go's `ServerInfo.seq`).
     pub event_seq: AtomicU64,
+    /// Non-loopback interface addresses (see [`set_interface_ips`](Self::set_interface_ips)).
+    interface_ips: OnceLock<Vec<std::net::IpAddr>>,
     /// Each peer's last reported client count (`$SYS.SERVER.<id>.STATSZ` gossip).
     pub peer_loads: crate::events::PeerLoads,
     /// What the rebalancer did and plans (`cluster { rebalance }`).
@@ -272,6 +274,7 @@ impl Shared {
             reload_hook: OnceLock::new(),
             imports: Mutex::new(imports),
             peer_loads: crate::events::PeerLoads::default(),
+            interface_ips: OnceLock::new(),
             rebalance: crate::node::RebalanceStatus::default(),
         };
         sh.set_mappings(&sh.opts());
@@ -301,6 +304,17 @@ impl Shared {
     /// The runtime's host services, once installed.
     pub fn host(&self) -> Option<&Arc<dyn crate::events::Host>> {
         self.host.get()
+    }
+
+    /// The machine's non-loopback interface addresses (once, at startup, by the runtime):
+    /// a server listening on every interface lists them as its client URLs, as Go does.
+    pub fn set_interface_ips(&self, ips: Vec<std::net::IpAddr>) {
+        let _ = self.interface_ips.set(ips);
+    }
+
+    /// The interface addresses the runtime found (none before it looked, or in tests).
+    pub fn interface_ips(&self) -> &[std::net::IpAddr] {
+        self.interface_ips.get().map_or(&[], Vec::as_slice)
     }
 
     /// Installs the program's reload (once, at startup; without it a reload request is

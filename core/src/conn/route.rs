@@ -63,14 +63,12 @@ pub fn our_info(sh: &Shared, cfg: &Options) -> RouteInfo {
         ),
         None => (c.host.clone(), c.port, String::new()),
     };
-    // Our client URL for the peers' clients. A listener on every interface would need the
-    // interface list (Go lists each non-loopback address): not known in core, so left out.
-    let (chost, cport) = crate::info::advertise(cfg);
-    let connect_urls = if c.no_advertise || chost == "0.0.0.0" || chost == "::" || chost.is_empty()
-    {
+    // Our client URLs for the peers' clients; a listener on every interface lists each
+    // non-loopback address the runtime found (Go does the same).
+    let connect_urls = if c.no_advertise {
         Vec::new()
     } else {
-        vec![crate::options::join_host_port(&chost, cport)]
+        crate::info::own_client_urls(sh, cfg)
     };
     RouteInfo {
         server_id: sh.server_id().to_string(),
