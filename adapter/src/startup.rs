@@ -116,28 +116,6 @@ pub fn join_host_port(host: &str, port: u16) -> String {
     natsd_core::options::join_host_port(host, port)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn join_host_port_brackets_ipv6() {
-        assert_eq!(join_host_port("::", 4222), "[::]:4222");
-        assert_eq!(join_host_port("127.0.0.1", 1), "127.0.0.1:1");
-    }
-
-    #[test]
-    fn prepare_picks_an_id_and_a_seed() {
-        let mut o = Options::default();
-        let id = prepare(&mut o, &StartInfo::default()).unwrap();
-        assert_eq!(id.len(), identity::SERVER_ID_LEN);
-        assert_ne!(o.seed, 0);
-        o.seed = 7;
-        prepare(&mut o, &StartInfo::default()).unwrap();
-        assert_eq!(o.seed, 7);
-    }
-}
-
 /// The machine's non-loopback interface addresses (IPv6 link-local ones left out: they
 /// need a zone to dial), for a server listening on every interface to list as its client
 /// URLs, as Go does. Empty if the OS will not say.
@@ -163,4 +141,26 @@ pub fn interface_ips() -> Vec<std::net::IpAddr> {
         out.push(ip);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_host_port_brackets_ipv6() {
+        assert_eq!(join_host_port("::", 4222), "[::]:4222");
+        assert_eq!(join_host_port("127.0.0.1", 1), "127.0.0.1:1");
+    }
+
+    #[test]
+    fn prepare_picks_an_id_and_a_seed() {
+        let mut o = Options::default();
+        let id = prepare(&mut o, &StartInfo::default()).unwrap();
+        assert_eq!(id.len(), identity::SERVER_ID_LEN);
+        assert_ne!(o.seed, 0);
+        o.seed = 7;
+        prepare(&mut o, &StartInfo::default()).unwrap();
+        assert_eq!(o.seed, 7);
+    }
 }
