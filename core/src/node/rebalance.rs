@@ -10,13 +10,19 @@
 //!    peer's is not, it sheds nothing (a partition never makes both sides shed: each side
 //!    sees fewer peers, so its own share is larger, and stale counts stop everything).
 //! 3. Computes the target, `ceil(total / servers)`, and sheds only when over it by more than
-//!    both `abs_threshold` clients and `rel_threshold` times. A round sheds the excess down
+//!    both `abs_threshold` clients and `rel_threshold` times, on its count now and also on
+//!    its count as of the oldest peer report it uses (counts of one instant: a server that
+//!    received clients since, as its peers did, is not over). A round sheds the excess down
 //!    to the target, never below, at most `max_moves_per_sec` per tick; then a cool-down.
 //! 4. Moves clients that take async INFO (they learn the other servers), longest connected
 //!    first among those connected for at least the cool-down (one that just came back,
 //!    e.g. from a client that shuffles its server list, is not sent away again at once).
 //!    Each gets an INFO with `ldm: true` and `connect_urls` listing the least-loaded
-//!    servers first, then is closed (`Rebalanced`).
+//!    servers first, then is closed (`Rebalanced`). A peer's load, in the plan and in that
+//!    order, is its last report plus the clients this node sent it since (reports come up
+//!    to a `STATSZ` period apart): a round spreads its clients over the peers instead of
+//!    piling them onto the one least loaded at its last report, and stops at the target
+//!    instead of counting the clients it sent away as gone from the cluster.
 //!
 //! `dry_run` logs each round's plan and moves nobody. `refuse_new_when_over` makes
 //! [`Shared::register`](crate::shared::Shared::register) refuse new clients while this
@@ -95,6 +101,11 @@ pub(super) struct Rebalancer {
     round_left: u64,
     /// A one-off rebalance was asked for: the next tick skips the cool-down.
     forced: bool,
+    /// Per peer: clients this node sent it since its last report (the report's time).
+    sent: Vec<(String, Time, u64)>,
+    /// This server's client count at each tick of the last [`FRESH`] (oldest first), to
+    /// compare itself with its peers' reports as of when they were made.
+    history: std::collections::VecDeque<(Time, u64)>,
 }
 
 impl Node {
@@ -237,26 +248,60 @@ impl Node {
                 self.rb.quiet_until = Some(now + opts.cooldown);
             }
         }
+        // What was sent to peers that are gone is of no use.
+        self.rb.sent.retain(|(p, _, _)| ids.contains(p));
         let mut stale = false;
+        let mut oldest = now;
         for id in &ids {
             match self.sh.peer_loads.get(id) {
                 Some(l) if now.saturating_since(l.at) <= FRESH => {
-                    plan.peers.push((id.clone(), l.clients));
-                    plan.total += l.clients;
+                    // Its report plus the clients sent it since (they are not in it).
+                    let n = l.clients + self.sent_since(id, l.at);
+                    plan.peers.push((id.clone(), n));
+                    plan.total += n;
                     plan.servers += 1;
+                    oldest = oldest.min(l.at);
                 }
                 _ => stale = true,
             }
         }
         plan.peers.sort_by_key(|(id, n)| (*n, id.clone()));
         plan.target = plan.total.div_ceil(plan.servers);
-        let over = clients.saturating_sub(plan.target);
-        let beyond_abs = over > u64::from(opts.abs_threshold);
-        let beyond_rel = clients as f64 > plan.target as f64 * opts.rel_threshold;
-        plan.excess = if beyond_abs && beyond_rel { over } else { 0 };
+        // Over on this server's count now, and also on its count as of the oldest report
+        // (the peers' counts are up to a `STATSZ` period old: a server that was receiving
+        // clients meanwhile, as its peers were, would otherwise shed them again).
+        let then = self
+            .rb
+            .history
+            .iter()
+            .rev()
+            .find(|(t, _)| *t <= oldest)
+            .map_or(clients, |(_, n)| *n);
+        let excess = |own: u64| {
+            let total = plan.total - clients + own;
+            let target = total.div_ceil(plan.servers);
+            let over = own.saturating_sub(target);
+            let beyond_abs = over > u64::from(opts.abs_threshold);
+            let beyond_rel = own as f64 > target as f64 * opts.rel_threshold;
+            if beyond_abs && beyond_rel {
+                over
+            } else {
+                0
+            }
+        };
+        plan.excess = excess(clients).min(excess(then));
+        self.rb.history.push_back((now, clients));
+        while self
+            .rb
+            .history
+            .get(1)
+            .is_some_and(|(t, _)| now.saturating_since(*t) > FRESH)
+        {
+            self.rb.history.pop_front();
+        }
         if stale {
             plan.waiting = Some(STALE);
-        } else if plan.excess > 0 && self.urls_least_loaded_first(&plan).is_empty() {
+        } else if plan.excess > 0 && self.urls_in_order(&plan.peers).is_empty() {
             // A moved client would only know this server (peers listening on every
             // interface advertise no client URL here): it would come straight back.
             plan.waiting = Some(NO_URLS);
@@ -281,7 +326,10 @@ impl Node {
             .map(|(h, info)| (h.cid, info.start, info.addr))
             .collect();
         candidates.sort_by_key(|(cid, start, _)| (*start, *cid));
-        let urls = self.urls_least_loaded_first(plan);
+        // The peers' counts as planned (their reports plus what this node sent them
+        // since), each client sent counted on: a round spreads its clients.
+        let mut projected: Vec<(u64, String)> =
+            plan.peers.iter().map(|(id, n)| (*n, id.clone())).collect();
         let opts_now = self.sh.opts();
         let mut moved = 0;
         for (cid, _, addr) in candidates
@@ -291,6 +339,14 @@ impl Node {
             let Some(h) = self.sh.client_handle(cid) else {
                 continue;
             };
+            projected.sort();
+            let order: Vec<(String, u64)> =
+                projected.iter().map(|(n, id)| (id.clone(), *n)).collect();
+            let urls = self.urls_in_order(&order);
+            if let Some((n, id)) = projected.first_mut() {
+                *n += 1;
+                self.sent_to(id, now);
+            }
             let line = crate::info::client_info_line_with_urls(
                 &self.sh, &opts_now, cid, addr, true, &urls,
             );
@@ -303,12 +359,27 @@ impl Node {
         moved
     }
 
-    /// The peers' client URLs, least-loaded peer first (their own `connect_urls` from their
-    /// route INFO).
-    fn urls_least_loaded_first(&self, plan: &Plan) -> Vec<String> {
+    /// One more client sent to peer `id` since its last report.
+    fn sent_to(&mut self, id: &str, now: Time) {
+        let at = self.sh.peer_loads.get(id).map_or(now, |l| l.at);
+        match self.rb.sent.iter_mut().find(|(p, _, _)| p == id) {
+            Some((_, t, n)) if *t == at => *n += 1,
+            Some(e) => *e = (id.to_string(), at, 1),
+            None => self.rb.sent.push((id.to_string(), at, 1)),
+        }
+    }
+
+    /// Clients sent to peer `id` since its report of `at`.
+    fn sent_since(&self, id: &str, at: Time) -> u64 {
+        let e = self.rb.sent.iter().find(|(p, t, _)| p == id && *t == at);
+        e.map_or(0, |(_, _, n)| *n)
+    }
+
+    /// The peers' client URLs in `order` (their own `connect_urls` from their route INFO).
+    fn urls_in_order(&self, order: &[(String, u64)]) -> Vec<String> {
         let routes = self.sh.routes().list();
         let mut urls = Vec::new();
-        for (id, _) in &plan.peers {
+        for (id, _) in order {
             for r in routes.iter().filter(|r| &r.remote_id == id) {
                 for u in &r.info.connect_urls {
                     if !urls.contains(u) {

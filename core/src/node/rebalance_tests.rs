@@ -355,3 +355,118 @@ fn nobody_moves_when_no_peer_advertises_a_client_url() {
     );
     assert!(seen.last().unwrap().1 > 0);
 }
+
+/// The simulator's `rebalance` seed 2: between two `STATSZ` of its peers (up to 10 s apart)
+/// a round sent every client of every tick to the peer that was least loaded at its last
+/// report, so that peer ended far over its share and moved clients again. The node counts
+/// what it sent since each peer's last report and spreads the clients over the peers.
+#[test]
+fn a_round_spreads_its_clients_over_the_peers_between_their_reports() {
+    let (sh, conns) = server(on(), 90);
+    peer(&sh, 1001, "NB", "127.0.0.1:5002");
+    peer(&sh, 1002, "NC", "127.0.0.1:5003");
+    let mut node = Node::new(Arc::clone(&sh));
+    node.handle_start(T0);
+    // One report each, fresh for the whole round (FRESH is 30 s).
+    sh.peer_loads.record("NB", 0, T0);
+    sh.peer_loads.record("NC", 0, T0);
+    let mut now = T0;
+    while now <= T0 + Duration::from_secs(25) {
+        node.handle_timeout(now);
+        while node.poll_action().is_some() {}
+        now = node
+            .poll_timeout()
+            .unwrap()
+            .max(now + Duration::from_millis(1));
+    }
+    let mut first = std::collections::BTreeMap::new();
+    for c in &conns {
+        if c.handle().close_reason() != Some(crate::errors::CloseReason::Rebalanced) {
+            continue;
+        }
+        let mut out = Vec::new();
+        c.handle().take(&mut out);
+        let info = String::from_utf8(out).unwrap();
+        let url = info.split(r#""connect_urls":[""#).nth(1).unwrap();
+        let url = url.split('"').next().unwrap().to_string();
+        *first.entry(url).or_insert(0) += 1;
+    }
+    assert_eq!(first.values().sum::<u32>(), 60, "{first:?}");
+    assert_eq!(first.get("127.0.0.1:5002"), Some(&30), "{first:?}");
+    assert_eq!(first.get("127.0.0.1:5003"), Some(&30), "{first:?}");
+}
+
+/// The simulator's `rebalance` seed 37: a server that was receiving moved clients compared
+/// its count of now with a peer's report up to a `STATSZ` period old, from before that
+/// peer received its own share; the peer looked under-loaded, so this server shed clients
+/// that had just arrived (moved twice). A server sheds only if it is also over on its own
+/// count as of its peers' oldest report (one instant for every count).
+#[test]
+fn a_server_does_not_shed_on_its_new_count_against_an_old_report() {
+    let (sh, mut conns) = server(on(), 20);
+    peer(&sh, 1001, "NB", "127.0.0.1:5002");
+    peer(&sh, 1002, "NC", "127.0.0.1:5003");
+    let mut node = Node::new(Arc::clone(&sh));
+    node.handle_start(T0);
+    let mut now = T0;
+    let mut grown = false;
+    while now <= T0 + Duration::from_secs(25) {
+        if now >= T0 + Duration::from_secs(2) && sh.peer_loads.get("NB").is_none() {
+            // NB's last report before it got its share: fresh for 30 s.
+            sh.peer_loads.record("NB", 20, now);
+        }
+        if now >= T0 + Duration::from_secs(5) && !grown {
+            // 40 moved clients arrive here (as NB is getting its own, unreported).
+            grown = true;
+            for _ in 0..40 {
+                let mut c = Connection::accept(&sh, now, None, Arc::new(Nop));
+                c.handle_read(now, b"CONNECT {\"protocol\":1}\r\nPING\r\n", &sh)
+                    .unwrap();
+                conns.push(c);
+            }
+        }
+        sh.peer_loads.record("NC", 60, now);
+        node.handle_timeout(now);
+        while node.poll_action().is_some() {}
+        now = node
+            .poll_timeout()
+            .unwrap()
+            .max(now + Duration::from_millis(1));
+    }
+    let moved = conns
+        .iter()
+        .filter(|c| c.handle().close_reason().is_some())
+        .count();
+    assert_eq!(moved, 0, "plan: {:?}", sh.rebalance.plan());
+}
+
+/// The simulator's `rebalance` seed 65: a round's clients were counted as gone from the
+/// cluster until the peer's next report, so the target sank with every client sent and the
+/// next round shed again on a balanced cluster. The plan counts what was sent since.
+#[test]
+fn a_server_does_not_shed_again_before_the_peer_reported_what_it_got() {
+    let fast = RebalanceOptions {
+        max_moves_per_sec: 100,
+        ..on()
+    };
+    let (sh, conns) = server(fast, 100);
+    peer(&sh, 1001, "NB", "127.0.0.1:5002");
+    let mut node = Node::new(Arc::clone(&sh));
+    node.handle_start(T0);
+    // One report, fresh until T0 + 31 s: the second round would start before.
+    sh.peer_loads.record("NB", 0, T0 + Duration::from_secs(1));
+    let mut now = T0;
+    while now <= T0 + Duration::from_secs(30) {
+        node.handle_timeout(now);
+        while node.poll_action().is_some() {}
+        now = node
+            .poll_timeout()
+            .unwrap()
+            .max(now + Duration::from_millis(1));
+    }
+    let moved = conns
+        .iter()
+        .filter(|c| c.handle().close_reason().is_some())
+        .count();
+    assert_eq!(moved, 50, "plan: {:?}", sh.rebalance.plan());
+}
