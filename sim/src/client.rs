@@ -169,6 +169,15 @@ pub struct ClientModel {
     next_inbox: u64,
     subs: Vec<OwnSub>,
     respond_percent: u64,
+    /// Sends a PING right after CONNECT (rebalance: so the node sends it async INFO).
+    pub ping_on_connect: bool,
+    /// The `connect_urls` of the last `ldm` INFO (rebalance: where a moved client goes).
+    pub connect_urls: Vec<String>,
+    /// [`Sabotage::RebalanceLostResubscribe`]: the next reconnect's re-subscriptions go out
+    /// under another subject (`x.` before it), while the oracle is told the real one.
+    pub mangle_resubscribe: bool,
+    /// Per sid, the subject the oracle is to believe a mangled re-subscription has.
+    pub believed_subject: Vec<(u64, Vec<u8>)>,
 }
 
 /// The headers every HPUB carries.
@@ -200,6 +209,21 @@ fn json_true(json: &[u8], key: &str) -> bool {
     json.windows(pat.len()).any(|w| w == pat.as_bytes())
 }
 
+/// The strings of the array `key` in `json` (no escapes: server URLs).
+fn json_strings(json: &[u8], key: &str) -> Vec<String> {
+    let pat = format!("\"{key}\":[");
+    let Some(at) = json.windows(pat.len()).position(|w| w == pat.as_bytes()) else {
+        return Vec::new();
+    };
+    let rest = &json[at + pat.len()..];
+    let end = rest.iter().position(|&b| b == b']').unwrap_or(rest.len());
+    String::from_utf8_lossy(&rest[..end])
+        .split(',')
+        .map(|s| s.trim().trim_matches('"').to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
 impl ClientModel {
     /// A client with `profile` that answers `respond_percent` of the requests it receives.
     pub fn new(id: ClientId, profile: Profile, respond_percent: u64) -> ClientModel {
@@ -226,6 +250,10 @@ impl ClientModel {
             next_inbox: 0,
             subs: Vec::new(),
             respond_percent,
+            ping_on_connect: false,
+            connect_urls: Vec::new(),
+            mangle_resubscribe: false,
+            believed_subject: Vec::new(),
         }
     }
 
@@ -286,7 +314,12 @@ impl ClientModel {
                     self.max_payload = json_number(json, "max_payload").unwrap_or(usize::MAX);
                     self.connect(out);
                 }
-                Op::Info(json) => signals.lame_duck |= json_true(json, "ldm"),
+                Op::Info(json) => {
+                    if json_true(json, "ldm") {
+                        signals.lame_duck = true;
+                        self.connect_urls = json_strings(json, "connect_urls");
+                    }
+                }
                 Op::Pong => oracle.on_pong(c)?,
                 Op::Ok => oracle.on_ok(c)?,
                 Op::Ping => {
@@ -363,14 +396,25 @@ impl ClientModel {
             p.no_responders && headers,
         );
         encode::op(out, &Op::Connect(json.as_bytes()));
+        if self.ping_on_connect {
+            // As the official clients: a PING right after CONNECT, after which the server
+            // sends async INFO (lame duck, a rebalancer's move).
+            out.extend_from_slice(encode::PING);
+        }
+        let mangle = std::mem::take(&mut self.mangle_resubscribe);
         for s in &mut self.subs {
             if s.active && s.has_max {
                 s.active = false;
             }
             if s.active {
+                let mut subject = s.subject.clone();
+                if mangle {
+                    subject.splice(0..0, b"x.".iter().copied());
+                    self.believed_subject.push((s.sid, s.subject.clone()));
+                }
                 encode::sub(
                     out,
-                    &s.subject,
+                    &subject,
                     s.queue.as_deref(),
                     s.sid.to_string().as_bytes(),
                 );
@@ -520,6 +564,13 @@ impl ClientModel {
     /// was born with (the harness sent something else).
     pub fn believed_msub(&self, sid: u64) -> Option<u64> {
         self.believed_msub.get(&sid).copied()
+    }
+
+    /// With [`Sabotage::RebalanceLostResubscribe`]: the subject the oracle is to believe
+    /// sid `sid`'s re-subscription has (the harness sent another).
+    pub fn believed_subject(&self, sid: u64) -> Option<&[u8]> {
+        let found = self.believed_subject.iter().rev().find(|(s, _)| *s == sid);
+        found.map(|(_, subject)| subject.as_slice())
     }
 
     /// UNSUB a random active subscription, or sometimes give it a limit instead.

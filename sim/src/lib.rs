@@ -18,8 +18,8 @@
 //!
 //! # Layout
 //!
-//! - [`variant`]: the scenarios (plain, reload, world, lame duck, long, cluster, rate) and the environment
-//!   (`SIM_VARIANT`, `SIM_SEED`, `SIM_SWEEP`).
+//! - [`variant`]: the scenarios (plain, reload, world, lame duck, long, cluster, rate,
+//!   rebalance) and the environment (`SIM_VARIANT`, `SIM_SEED`, `SIM_SWEEP`).
 //! - [`workload`]: the swarm configuration drawn from a seed, and the clients' random
 //!   choices (subjects, actions, payload sizes, chunk sizes).
 //! - [`features`]: limits, users, their permissions and accounts, what each client's CONNECT
@@ -29,6 +29,8 @@
 //! - [`cluster`]: the cluster of the `cluster` variant (addresses, topology, route options).
 //! - [`rate`]: the `rate` variant: publish rate limits, connections driven with flow
 //!   control (`handle_read_paced`, `poll_read_pause`), its own small world and oracles.
+//! - [`rebalance`]: the `rebalance` variant: nodes join a loaded one, clients are moved
+//!   (thresholds, joins, the clients' reconnect policy; its oracles in `world/rebalance.rs`).
 //! - [`world`]: the event queue, nodes, sessions, links and the main loop; drives the core.
 //! - [`client`]: the sans-IO client model (parser, PONGs, replies, reconnects).
 //! - [`oracle`]: the naive per-node, per-account server model and the delivery rules.
@@ -43,6 +45,7 @@ pub mod features;
 pub mod mapping;
 pub mod oracle;
 pub mod rate;
+pub mod rebalance;
 pub mod trace;
 pub mod variant;
 pub mod workload;

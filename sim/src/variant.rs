@@ -26,11 +26,14 @@ pub enum Variant {
     /// One node, two tenants: a flooder over its publish rate limit (backpressure or drop)
     /// and a calm one, connections driven with flow control, a reload of the limit.
     Rate,
+    /// One node with hundreds of clients, then one or two more join the cluster and the
+    /// rebalancer moves clients to them (issue 17).
+    Rebalance,
 }
 
 impl Variant {
     /// Every variant, in the order sweeps run them.
-    pub const ALL: [Variant; 7] = [
+    pub const ALL: [Variant; 8] = [
         Variant::Plain,
         Variant::Reload,
         Variant::World,
@@ -38,6 +41,7 @@ impl Variant {
         Variant::Long,
         Variant::Cluster,
         Variant::Rate,
+        Variant::Rebalance,
     ];
 
     /// The name `SIM_VARIANT` takes.
@@ -50,6 +54,7 @@ impl Variant {
             Variant::Long => "long",
             Variant::Cluster => "cluster",
             Variant::Rate => "rate",
+            Variant::Rebalance => "rebalance",
         }
     }
 
@@ -68,6 +73,7 @@ impl Variant {
             Variant::Long => Config::long(seed),
             Variant::Cluster => Config::cluster(seed),
             Variant::Rate => crate::rate::config(seed),
+            Variant::Rebalance => crate::rebalance::config(seed),
         }
     }
 }

@@ -83,6 +83,18 @@ pub enum Sabotage {
     /// `rate` variant: the driver sleeps through any connection's pause for every
     /// connection (one thread serving all sockets), so the calm tenant waits too.
     GlobalPause,
+    /// `rebalance` variant: the nodes may move twice the `max_moves_per_sec` the oracle
+    /// checks (a rebalancer that ignores its cap).
+    RebalanceNoCap,
+    /// `rebalance` variant: the nodes run without thresholds (`abs_threshold` 0,
+    /// `rel_threshold` 1.0) while the oracle expects the drawn ones.
+    RebalancePingPong,
+    /// `rebalance` variant: a moved client's re-subscriptions go out under another subject
+    /// while the oracle believes them made (interest lost in the move).
+    RebalanceLostResubscribe,
+    /// `rebalance` variant: a moved client ignores the `connect_urls` and goes back to the
+    /// server that dropped it (which must move it again).
+    RebalanceGoBack,
 }
 
 /// The swarm configuration of one run.
@@ -149,6 +161,9 @@ pub struct Config {
     pub max_events: u64,
     /// The `rate` variant's tenants and limits, when set (see [`crate::rate`]).
     pub rate: Option<crate::rate::RatePlan>,
+    /// The `rebalance` variant's joins, thresholds and client policy, when set (see
+    /// [`crate::rebalance`]).
+    pub rebalance: Option<crate::rebalance::RebalancePlan>,
 }
 
 /// A config reload mid-traffic: every client logs in as its own user; at `at_ns` the server
@@ -263,6 +278,7 @@ impl Config {
             sabotage: None,
             max_events: 4_000_000,
             rate: None,
+            rebalance: None,
         }
     }
 

@@ -120,7 +120,7 @@ fn random_batch() {
     let base = fresh_base_seed();
     println!("random batch: base seed {base} (SIM_BATCH_SEED={base} repeats this batch)");
     for v in Variant::ALL {
-        let n = if v == Variant::Long {
+        let n = if v == Variant::Long || v == Variant::Rebalance {
             RANDOM_BATCH_LONG
         } else {
             RANDOM_BATCH

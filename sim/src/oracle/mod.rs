@@ -167,6 +167,9 @@ pub enum ViolationKind {
     Dropped,
     /// `rate` variant: the calm tenant was slowed by the flooder.
     Starved,
+    /// `rebalance` variant: a rebalancing rule broke (the eviction cap, convergence, a
+    /// client moved twice or evicted within the cool-down, ping-pong); the detail names it.
+    Rebalance,
 }
 
 /// A broken rule, with enough detail to start debugging.

@@ -29,9 +29,11 @@
 //! - `reload.rs`: the reload-mid-traffic scenario.
 //! - `stale.rs`: when a node may rightly close a connection as stale.
 //! - `routes.rs`: route connections between nodes (cluster), dials, the node driver.
+//! - `rebalance.rs`: late joins, the clients' policies after a move, the rebalance oracles.
 
 mod faults;
 mod nodes;
+mod rebalance;
 mod reload;
 mod routes;
 mod session;
@@ -144,6 +146,12 @@ enum Event {
     RouteData(usize),
     /// A route end's connection timer may be due.
     RouteTimer(usize),
+    /// A node joins the cluster (rebalance).
+    Join(usize),
+    /// The rebalance convergence deadline.
+    RebalanceCheck,
+    /// The end of the ping-pong watch.
+    RebalanceEnd,
 }
 
 impl Event {
@@ -166,6 +174,9 @@ impl Event {
             Event::Heal => (16, 0, "heal"),
             Event::RouteData(i) => (17, i, "route_data"),
             Event::RouteTimer(i) => (18, i, "route_timer"),
+            Event::Join(i) => (19, i, "join"),
+            Event::RebalanceCheck => (20, 0, "rebalance_check"),
+            Event::RebalanceEnd => (21, 0, "rebalance_end"),
         }
     }
 
@@ -236,6 +247,8 @@ struct Session {
     /// PINGs the client got on it, and PONGs the node processed (the stale rule).
     pings_seen: u64,
     pongs_processed: u64,
+    /// Node time of the node's accept (the rebalance cool-down oracle).
+    opened_node_ns: u64,
     /// Node time of the node's last read, and whether it processed CONNECT yet.
     last_read: u64,
     connect_processed: bool,
@@ -257,6 +270,10 @@ struct ClientSlot {
     avoid: Option<usize>,
     /// It has connected at least once.
     ever_connected: bool,
+    /// It takes no workload actions (rebalance: most clients only connect).
+    idle: bool,
+    /// Where its next connect goes (rebalance: its policy after a move).
+    next_node: Option<usize>,
 }
 
 /// Which phase the run is in.
@@ -359,6 +376,11 @@ pub struct Stats {
     pub dials_failed: u64,
     /// Probes published after the cluster settled, and judged (interest had converged).
     pub probes: u64,
+    /// Clients a rebalancer moved (rebalance).
+    pub rebalanced: u64,
+    /// The latest move after the last join or the heal, world ns (rebalance; a max in
+    /// sums).
+    pub rebalance_settle_ns: u64,
     /// What the oracle checked.
     pub checks: Counts,
 }
@@ -396,6 +418,8 @@ impl Stats {
         self.route_cuts += o.route_cuts;
         self.dials_failed += o.dials_failed;
         self.probes += o.probes;
+        self.rebalanced += o.rebalanced;
+        self.rebalance_settle_ns = self.rebalance_settle_ns.max(o.rebalance_settle_ns);
         self.checks.add(&o.checks);
     }
 }
@@ -440,6 +464,7 @@ pub struct World {
     events: u64,
     deliveries_at_heal: u64,
     reload: reload::ReloadState,
+    rb: rebalance::RebalanceLog,
 }
 
 /// A stream import as the oracle models it.
@@ -497,6 +522,8 @@ impl World {
                 connect_pending: false,
                 avoid: None,
                 ever_connected: false,
+                idle: false,
+                next_node: None,
             })
             .collect();
         let paths = (0..cfg.clients * cfg.nodes)
@@ -563,20 +590,25 @@ impl World {
             events: 0,
             deliveries_at_heal: 0,
             reload: reload::ReloadState::default(),
+            rb: rebalance::RebalanceLog::default(),
             cfg,
         };
-        for n in 0..w.nodes.len() {
+        let first: Vec<usize> = (0..w.nodes.len())
+            .filter(|&n| w.starts_at_once(n))
+            .collect();
+        for &n in &first {
             w.start_node(n);
         }
         // Every node is up before any dials (a runtime dials once its listener is up).
-        for n in 0..w.nodes.len() {
+        for &n in &first {
             w.boot_node(n);
         }
+        w.start_rebalance();
         reload::give_logins(&mut w);
         // Half the clients connect at the start, the others join mid-traffic.
         let run_ns = w.cfg.run_ns();
         for c in 0..w.clients.len() {
-            let window = if w.rng.below(2) == 0 {
+            let window = if w.rng.below(2) == 0 || w.cfg.rebalance.is_some() {
                 5_000_000
             } else {
                 run_ns.max(1)
@@ -671,7 +703,7 @@ impl World {
         for c in 0..self.clients.len() {
             let cs = &mut self.clients[c];
             let Some(s) = cs.session else { continue };
-            if cs.left || cs.model.state != ClientState::Connected {
+            if cs.left || cs.idle || cs.model.state != ClientState::Connected {
                 continue;
             }
             let mut out = Vec::new();
@@ -707,6 +739,7 @@ impl World {
                 probes: self.oracle.judged_probes() as u64,
                 pings_answered: self.clients.iter().map(|c| c.model.pings_answered).sum(),
                 live_deliveries: deliveries - self.deliveries_at_heal,
+                rebalance_settle_ns: self.rb.last_ns.saturating_sub(self.cfg.heal_at_ns),
                 checks: self.oracle.counts.clone(),
                 crossed_after_reload: self
                     .reload
@@ -725,7 +758,7 @@ impl World {
             Event::Connect(c) | Event::Action(c) | Event::Stall(c) | Event::Unstall(c) => {
                 Who::Client(c)
             }
-            Event::NodeTimer(n) | Event::Restart(n) => Who::Node(n),
+            Event::NodeTimer(n) | Event::Restart(n) | Event::Join(n) => Who::Node(n),
             Event::RouteData(e) | Event::RouteTimer(e) => self.route_who(e),
             _ => Who::World,
         }
@@ -763,6 +796,9 @@ impl World {
             Event::Heal => self.on_heal(),
             Event::RouteData(e) => self.on_route_data(e)?,
             Event::RouteTimer(e) => self.on_route_timer(e)?,
+            Event::Join(n) => self.on_join(n),
+            Event::RebalanceCheck => self.on_rebalance_check()?,
+            Event::RebalanceEnd => {}
         }
         self.pump_all()?;
         self.drive_nodes()

@@ -72,7 +72,20 @@ impl NodeSlot {
     pub(super) fn new(cfg: &Config, n: usize) -> NodeSlot {
         let seed = Rng::fork(cfg.seed, 0x5EED_0000 + n as u64).next_u64();
         let f = &cfg.features;
+        let mut cluster = cfg.cluster.as_ref().map(|p| p.options(n));
+        let defaults = Options::default();
+        // Rebalance: each node advertises its own client URL (the others' seeds keep the
+        // default listener, which advertises none, so their runs stay as they were).
+        let (host, port) = match (cluster.as_mut(), cfg.rebalance.as_ref()) {
+            (Some(c), Some(p)) => {
+                c.rebalance = Some(p.opts);
+                super::rebalance::client_addr(n)
+            }
+            _ => (defaults.host, defaults.port),
+        };
         let opts = Options {
+            host,
+            port,
             seed,
             ping_interval: cfg.ping_interval,
             ping_max: cfg.ping_max,
@@ -81,7 +94,7 @@ impl NodeSlot {
             max_payload: f.max_payload,
             max_subscriptions: f.max_subscriptions,
             no_header_support: f.no_header_support,
-            cluster: cfg.cluster.as_ref().map(|p| p.options(n)),
+            cluster,
             accounts: f.account_options(),
             mappings: f.mapping_options(0),
             ..Options::default()
@@ -246,6 +259,7 @@ impl World {
         if node.poll_timeout().is_some_and(|t| t <= now) {
             node.handle_timeout(now);
         }
+        self.rebalance_decisions(n)?;
         self.pump_all()?;
         self.drain_node_actions(n)?;
         self.rearm_node(n);

@@ -80,6 +80,7 @@ impl World {
             close_reason: None,
             pings_seen: 0,
             pongs_processed: 0,
+            opened_node_ns: now.as_nanos(),
             last_read: now.as_nanos(),
             connect_processed: false,
             stale_allowed: false,
@@ -100,6 +101,9 @@ impl World {
         let n = self.cfg.nodes;
         if n == 1 {
             return 0;
+        }
+        if let Some(node) = self.rebalance_pick(c) {
+            return node;
         }
         if let Some(p) = self.cfg.lame_duck {
             if !self.clients[c].ever_connected && self.rng.below(2) == 0 {
@@ -313,8 +317,9 @@ impl World {
         self.send_up(s, &out);
         if signals.lame_duck {
             self.stats.lame_duck_infos += 1;
-            // Some clients act on the notice and move at once; the others wait to be closed.
-            if self.rng.below(2) == 0 {
+            // Some clients act on the notice and move at once; the others wait to be closed
+            // (a moved one always waits: its policy acts on the close).
+            if self.cfg.rebalance.is_none() && self.rng.below(2) == 0 {
                 self.client_close(c, true);
             }
         }
@@ -338,6 +343,9 @@ impl World {
         if refused {
             cs.left = true;
         } else {
+            if self.sessions[s].close_reason == Some(CloseReason::Rebalanced) {
+                self.rebalance_reconnect(s);
+            }
             self.schedule_reconnect(c);
         }
     }
@@ -425,7 +433,7 @@ impl World {
 
     /// The client's next workload action, unless one is already queued.
     pub(super) fn schedule_action(&mut self, c: usize) {
-        if self.ops_left == 0 || self.clients[c].action_pending {
+        if self.ops_left == 0 || self.clients[c].action_pending || self.clients[c].idle {
             return;
         }
         self.clients[c].action_pending = true;
@@ -541,6 +549,7 @@ impl World {
                 CloseReason::StaleConnection => sess.stale_allowed,
                 CloseReason::ReadError => sess.reset,
                 CloseReason::ServerShutdown => self.nodes[node].in_lame_duck(),
+                CloseReason::Rebalanced => self.cfg.rebalance.is_some(),
                 r if Some(r) == sess.expect_close => true,
                 r => self.reload.may_close(c, r),
             };
@@ -563,6 +572,7 @@ impl World {
                 CloseReason::AuthenticationViolation => self.stats.deauthorized += 1,
                 CloseReason::MaxPayloadExceeded => self.stats.max_payload_closes += 1,
                 CloseReason::ServerShutdown => self.lame_duck_close(node)?,
+                CloseReason::Rebalanced => self.record_move(s)?,
                 r if r.is_slow_consumer() => self.stats.slow_consumers += 1,
                 _ => {}
             }
@@ -644,8 +654,17 @@ impl World {
 
 /// With an MSUB sabotage: the op the oracle is made to believe `client` sent instead of
 /// `op` (an `MSUB` with the believed max for a sid the harness subscribed otherwise).
-fn believed_op<'a>(client: &ClientModel, op: &Op<'a>) -> Option<Op<'a>> {
+fn believed_op<'a>(client: &'a ClientModel, op: &Op<'a>) -> Option<Op<'a>> {
     let sid_of = |sid: &[u8]| std::str::from_utf8(sid).ok()?.parse::<u64>().ok();
+    if let Op::Sub { queue, sid, .. } = *op {
+        if let Some(subject) = client.believed_subject(sid_of(sid)?) {
+            return Some(Op::Sub {
+                subject,
+                queue,
+                sid,
+            });
+        }
+    }
     match *op {
         Op::Sub {
             subject,
