@@ -228,25 +228,7 @@ impl State {
     #[cold]
     #[inline(never)]
     fn add_route_target(&mut self, sub: &Subscription) {
-        let i = match self
-            .route_targets
-            .iter()
-            .position(|(h, _)| Arc::ptr_eq(h, &sub.client))
-        {
-            Some(i) => i,
-            None => {
-                self.route_targets
-                    .push((Arc::clone(&sub.client), Vec::new()));
-                self.route_targets.len() - 1
-            }
-        };
-        if let Some(q) = &sub.queue {
-            let queues = &mut self.route_targets[i].1;
-            if !queues.is_empty() {
-                queues.push(b' ');
-            }
-            queues.extend_from_slice(q);
-        }
+        crate::route::add_target(&mut self.route_targets, sub);
     }
 
     pub(super) fn deliver_one(

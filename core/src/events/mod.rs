@@ -187,20 +187,7 @@ pub fn publish(
             if sub.is_closed() {
                 continue;
             }
-            let i = match routes.iter().position(|(h, _)| Arc::ptr_eq(h, &sub.client)) {
-                Some(i) => i,
-                None => {
-                    routes.push((Arc::clone(&sub.client), Vec::new()));
-                    routes.len() - 1
-                }
-            };
-            if let Some(q) = &sub.queue {
-                let queues = &mut routes[i].1;
-                if !queues.is_empty() {
-                    queues.push(b' ');
-                }
-                queues.extend_from_slice(q);
-            }
+            crate::route::add_target(&mut routes, sub);
             continue;
         }
         if sub.client.denies(subject) {

@@ -27,7 +27,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::advisory::{account_conns_doc, account_stat, statsz_doc, AccountStat};
+use super::advisory::{account_conns_doc, account_stat, statsz_doc};
 use super::{clock, env, server_info, ServerInfo};
 use crate::internal::{InternalHandler, InternalMsg};
 use crate::monitor::{self, ConnzOptions, Query, SubszOptions};
@@ -266,13 +266,6 @@ struct ServerId {
     id: String,
 }
 
-#[derive(Serialize)]
-struct AccountStatz {
-    server_id: String,
-    now: String,
-    account_statz: Vec<AccountStat>,
-}
-
 impl SysRequests {
     /// A server-wide document (`$SYS.REQ.SERVER.{PING,<id>}.<what>`).
     fn server(
@@ -324,11 +317,7 @@ impl SysRequests {
             "INFO" => monitor::accountz(sh, c, &q)
                 .map(|a| value(a.account_detail))
                 .map_err(bad),
-            "STATZ" => Ok(value(AccountStatz {
-                server_id: sh.server_id().to_string(),
-                now: c.rfc3339(now),
-                account_statz: account_stat(sh, acc).into_iter().collect(),
-            })),
+            "STATZ" => Ok(value(monitor::accountz::accstatz_for(sh, c, &[acc], true))),
             _ => return None,
         })
     }
@@ -467,41 +456,25 @@ impl InternalHandler for SysRequests {
                     Some(reply(sh, now, to, self.server(sh, now, w, &q)?))
                 }
             },
-            ("ACCOUNT", "PING") => {
-                // Every account with clients here (Go answers only when it has some).
-                let c = clock(sh, now);
-                // Go's options: `accounts` (only these), `include_unused` (idle ones too).
-                let only: Vec<&str> = v
-                    .get("accounts")
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(Value::as_str).collect())
-                    .unwrap_or_default();
-                let unused = v.get("include_unused").and_then(Value::as_bool) == Some(true);
-                let stats: Vec<AccountStat> = sh
-                    .accounts()
-                    .iter()
-                    .filter(|a| only.is_empty() || only.contains(&a.name.as_str()))
-                    .filter(|a| unused || sh.num_clients_in(&a.name) > 0)
-                    .filter_map(|a| account_stat(sh, &a.name))
-                    .collect();
-                match what {
-                    "STATZ" if !stats.is_empty() => Some(reply(
-                        sh,
-                        now,
-                        to,
-                        Ok(AccountStatz {
-                            server_id: sh.server_id().to_string(),
-                            now: c.rfc3339(now),
-                            account_statz: stats,
-                        }),
-                    )),
-                    "CONNZ" => {
-                        let q = query_for("CONNZ", &v);
-                        Some(reply(sh, now, to, self.server(sh, now, "CONNZ", &q)?))
-                    }
-                    _ => None,
+            ("ACCOUNT", "PING") => match what {
+                "STATZ" => {
+                    // Every account with clients here (Go answers only when it has some).
+                    // Go's options: `accounts` (only these), `include_unused` (idle ones too).
+                    let only: Vec<&str> = v
+                        .get("accounts")
+                        .and_then(Value::as_array)
+                        .map(|a| a.iter().filter_map(Value::as_str).collect())
+                        .unwrap_or_default();
+                    let unused = v.get("include_unused").and_then(Value::as_bool) == Some(true);
+                    let stats = monitor::accountz::accstatz_for(sh, clock(sh, now), &only, unused);
+                    (!stats.account_statz.is_empty()).then(|| reply(sh, now, to, Ok(stats)))
                 }
-            }
+                "CONNZ" => {
+                    let q = query_for("CONNZ", &v);
+                    Some(reply(sh, now, to, self.server(sh, now, "CONNZ", &q)?))
+                }
+                _ => None,
+            },
             ("ACCOUNT", acc) => {
                 sh.account(acc)?;
                 if what == "CONNS" {

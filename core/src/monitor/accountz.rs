@@ -335,17 +335,26 @@ pub struct Accstatz {
 /// `/accstatz[?unused=1][&acc=NAME]`. Errors: a bad `unused` boolean (Go's text).
 pub fn accstatz(sh: &Shared, clock: Clock, q: &Query) -> Result<Accstatz, QueryError> {
     let unused = q.bool("unused")?;
-    let only = q.get("acc");
+    let only: Vec<&str> = Some(q.get("acc"))
+        .filter(|a| !a.is_empty())
+        .into_iter()
+        .collect();
+    Ok(accstatz_for(sh, clock, &only, unused))
+}
+
+/// The accounts' figures: those named in `only` (all when empty), with clients here
+/// unless `unused` (`/accstatz` and the `$SYS` STATZ requests).
+pub fn accstatz_for(sh: &Shared, clock: Clock, only: &[&str], unused: bool) -> Accstatz {
     let account_statz = sh
         .accounts()
         .iter()
-        .filter(|a| only.is_empty() || a.name == only)
+        .filter(|a| only.is_empty() || only.contains(&a.name.as_str()))
         .filter(|a| unused || sh.num_clients_in(&a.name) > 0)
         .filter_map(|a| crate::events::account_stat(sh, &a.name))
         .collect();
-    Ok(Accstatz {
+    Accstatz {
         server_id: sh.server_id().to_string(),
         now: super::timefmt::rfc3339(clock.wall_nanos),
         account_statz,
-    })
+    }
 }

@@ -47,6 +47,31 @@ pub struct Registered {
     pub start: crate::Time,
 }
 
+/// Notes that a peer's subscription `sub` matched a message: its route gets the message
+/// once, with the queue groups picked there (space separated) in its `RMSG`.
+pub fn add_target(
+    targets: &mut Vec<(Arc<ClientHandle>, Vec<u8>)>,
+    sub: &crate::client::Subscription,
+) {
+    let i = match targets
+        .iter()
+        .position(|(h, _)| Arc::ptr_eq(h, &sub.client))
+    {
+        Some(i) => i,
+        None => {
+            targets.push((Arc::clone(&sub.client), Vec::new()));
+            targets.len() - 1
+        }
+    };
+    if let Some(q) = &sub.queue {
+        let queues = &mut targets[i].1;
+        if !queues.is_empty() {
+            queues.push(b' ');
+        }
+        queues.extend_from_slice(q);
+    }
+}
+
 /// Why a route could not be registered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegisterRouteError {
