@@ -12,7 +12,6 @@ mod launch;
 
 use std::time::Duration;
 
-use common::show;
 use tokio::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_nats-server");
@@ -59,8 +58,8 @@ fn normalise(s: &str) -> String {
         .join(" ")
 }
 
-async fn transcript(cmd: &mut Command) -> Vec<String> {
-    let (_child, port, _conf) = launch::spawn_with_conf(cmd, "accounts", CONF).await;
+async fn transcript(mut cmd: Command) -> Vec<String> {
+    let (_child, port, _conf) = launch::spawn_with_conf(&mut cmd, "accounts", CONF).await;
     let mut t = Vec::new();
     let mut a = C::open(port, Some("a")).await;
     let mut b = C::open(port, Some("b")).await;
@@ -134,22 +133,14 @@ fn expected() -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accounts_behave_as_go() {
     let want = expected();
-    for rt in ["tokio", "std"] {
-        let got = transcript(Command::new(BIN).args(["--runtime", rt])).await;
-        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert_eq!(
-                show(g.as_bytes()),
-                show(w.as_bytes()),
-                "ours ({rt}), step {i}"
-            );
-        }
-    }
-    for (label, path) in launch::go_servers("accounts_behave_as_go", common::report_skip) {
-        let got = transcript(&mut Command::new(&path)).await;
-        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert_eq!(show(g.as_bytes()), show(w.as_bytes()), "{label}, step {i}");
-        }
-    }
+    launch::transcripts_match(
+        "accounts_behave_as_go",
+        BIN,
+        &want,
+        transcript,
+        common::report_skip,
+    )
+    .await;
 }
 
 /// The accounts config on a two-server cluster, ours beside Go (2.9.10 and 2.15.1, each

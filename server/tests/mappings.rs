@@ -11,7 +11,6 @@
 mod common;
 mod launch;
 
-use common::show;
 use launch::Raw;
 use tokio::process::Command;
 
@@ -41,8 +40,8 @@ accounts {
 }
 "#;
 
-async fn transcript(cmd: &mut Command) -> Vec<String> {
-    let (_child, port, _conf) = launch::spawn_with_conf(cmd, "mappings", CONF).await;
+async fn transcript(mut cmd: Command) -> Vec<String> {
+    let (_child, port, _conf) = launch::spawn_with_conf(&mut cmd, "mappings", CONF).await;
     let mut t = Vec::new();
     let mut watch = Raw::open(port, Some("g")).await;
     let mut g = Raw::open(port, Some("g")).await;
@@ -101,21 +100,12 @@ fn expected() -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mappings_behave_as_go() {
     let want = expected();
-    for rt in ["tokio", "std"] {
-        let got = transcript(Command::new(BIN).args(["--runtime", rt])).await;
-        assert_eq!(got.len(), want.len());
-        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert_eq!(
-                show(g.as_bytes()),
-                show(w.as_bytes()),
-                "ours ({rt}), step {i}"
-            );
-        }
-    }
-    for (label, path) in launch::go_servers("mappings_behave_as_go", common::report_skip) {
-        let got = transcript(&mut Command::new(&path)).await;
-        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert_eq!(show(g.as_bytes()), show(w.as_bytes()), "{label}, step {i}");
-        }
-    }
+    launch::transcripts_match(
+        "mappings_behave_as_go",
+        BIN,
+        &want,
+        transcript,
+        common::report_skip,
+    )
+    .await;
 }

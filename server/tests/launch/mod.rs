@@ -151,3 +151,33 @@ pub async fn spawn_with_conf(cmd: &mut Command, name: &str, conf: &str) -> (Chil
     .await;
     (child, port, TempConf(path))
 }
+
+/// Runs `transcript` on our binary `bin` (both runtimes) and on each Go server, and checks
+/// every step against `want` (`what` names the test in a skip line, reported by `skip`).
+#[allow(dead_code)]
+pub async fn transcripts_match<F, Fut>(
+    what: &str,
+    bin: &str,
+    want: &[String],
+    transcript: F,
+    skip: impl Fn(&str),
+) where
+    F: Fn(Command) -> Fut,
+    Fut: std::future::Future<Output = Vec<String>>,
+{
+    for rt in ["tokio", "std"] {
+        let mut cmd = Command::new(bin);
+        cmd.args(["--runtime", rt]);
+        let got = transcript(cmd).await;
+        assert_eq!(got.len(), want.len(), "ours ({rt}): number of steps");
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert_eq!(g, w, "ours ({rt}), step {i}");
+        }
+    }
+    for (label, path) in go_servers(what, skip) {
+        let got = transcript(Command::new(&path)).await;
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert_eq!(g, w, "{label}, step {i}");
+        }
+    }
+}
