@@ -43,6 +43,7 @@ pub mod info;
 pub mod internal;
 pub mod mapping;
 pub mod monitor;
+pub mod nkey;
 pub mod node;
 pub mod options;
 pub mod proto;
