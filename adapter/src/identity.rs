@@ -31,6 +31,16 @@ pub fn new_seed() -> std::io::Result<u64> {
     }
 }
 
+/// The operating system's random source, for the core's secrets (INFO nonces): installed
+/// by both runtimes with `Shared::set_entropy` before the first client is accepted.
+pub fn os_entropy() -> natsd_core::shared::Entropy {
+    std::sync::Arc::new(|buf: &mut [u8]| {
+        // The server already drew its id and seed from this source at startup, so it
+        // works; a kernel that stops giving randomness leaves no safe way to go on.
+        getrandom::fill(buf).expect("the operating system's random source failed");
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,9 @@ pub struct User {
     pub account: Option<String>,
     /// `publish_rate` of this user: a limit per connection.
     pub publish_rate: Option<crate::options::RateLimit>,
+    /// An nkey user (`users: [{nkey: U…}]`): its public key, which is also its `name`. It
+    /// proves itself by signing the INFO nonce; it has no password.
+    pub nkey: Option<String>,
 }
 
 /// A user's permissions, as the Go server's config writes them.
@@ -190,6 +193,12 @@ pub struct Credentials<'a> {
     pub user: Option<&'a str>,
     /// `pass`.
     pub pass: Option<&'a str>,
+    /// `nkey`: the public user nkey the client claims.
+    pub nkey: Option<&'a str>,
+    /// `sig`: its signature of `nonce`.
+    pub sig: Option<&'a str>,
+    /// The nonce this connection's INFO carried (empty when none was sent).
+    pub nonce: &'a [u8],
 }
 
 /// The result of a successful authentication.
@@ -210,15 +219,34 @@ pub struct Authorized {
 pub fn authenticate(cfg: &AuthConfig, creds: Credentials<'_>) -> Option<Authorized> {
     if !cfg.users.is_empty() {
         // `no_auth_user`: a client that presents nothing at all becomes that user (Go).
-        let anonymous = creds.user.is_none() && creds.pass.is_none() && creds.token.is_none();
-        let (name, check) = match (&cfg.no_auth_user, anonymous) {
-            (Some(n), true) => (n.as_str(), false),
-            _ => (creds.user?, true),
+        let anonymous = creds.user.is_none()
+            && creds.pass.is_none()
+            && creds.token.is_none()
+            && creds.nkey.is_none();
+        let u = match (&cfg.no_auth_user, anonymous) {
+            (Some(n), true) => cfg.users.iter().find(|u| u.name == *n)?,
+            // Go: a client naming an nkey is checked against the nkey users only (when
+            // there are any), by its signature of the nonce.
+            _ if creds.nkey.is_some() && cfg.has_nkeys() => {
+                let key = creds.nkey?;
+                let u = cfg.users.iter().find(|u| u.nkey.as_deref() == Some(key))?;
+                if !crate::nkey::verify_nonce(key, creds.nonce, creds.sig?) {
+                    return None;
+                }
+                u
+            }
+            _ => {
+                let name = creds.user?;
+                let u = cfg
+                    .users
+                    .iter()
+                    .find(|u| u.nkey.is_none() && u.name == name)?;
+                if !check_password(&u.password, creds.pass.unwrap_or("")) {
+                    return None;
+                }
+                u
+            }
         };
-        let u = cfg.users.iter().find(|u| u.name == name)?;
-        if check && !check_password(&u.password, creds.pass.unwrap_or("")) {
-            return None;
-        }
         let permissions = u
             .permissions
             .as_ref()
@@ -249,14 +277,22 @@ pub fn authenticate(cfg: &AuthConfig, creds: Credentials<'_>) -> Option<Authoriz
     Some(Authorized::default())
 }
 
-/// True if checking `creds` against `cfg` would verify a bcrypt hash: slow on purpose (tens
-/// to hundreds of ms), so runtimes decide it off their serving threads (see
-/// `Connection::poll_auth_request`). Cheap checks stay inline.
+/// True if checking `creds` against `cfg` would verify a signature (an nkey's, tens of
+/// microseconds) or a bcrypt hash (slow on purpose: tens to hundreds of ms), so runtimes
+/// decide it off their serving threads (see `Connection::poll_auth_request`). Cheap checks
+/// stay inline.
 pub fn is_slow(cfg: &AuthConfig, creds: Credentials<'_>) -> bool {
     if !cfg.users.is_empty() {
+        if creds.nkey.is_some() && cfg.has_nkeys() {
+            return true;
+        }
         return creds
             .user
-            .and_then(|name| cfg.users.iter().find(|u| u.name == name))
+            .and_then(|name| {
+                cfg.users
+                    .iter()
+                    .find(|u| u.nkey.is_none() && u.name == name)
+            })
             .is_some_and(|u| is_bcrypt(&u.password));
     }
     if let Some(token) = &cfg.token {
@@ -395,6 +431,7 @@ mod tests {
                 permissions: None,
                 account: None,
                 publish_rate: None,
+                nkey: None,
             }],
             ..Default::default()
         };

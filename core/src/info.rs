@@ -81,6 +81,31 @@ pub fn client_info_line_with_urls(
     ldm: bool,
     connect_urls: &[String],
 ) -> Vec<u8> {
+    info_line(sh, opts, cid, addr, ldm, connect_urls, "")
+}
+
+/// The INFO a client gets on connecting: [`client_info_line`] with the `nonce` to sign
+/// when there is one (later INFOs carry none, as Go's).
+pub fn first_info_line(
+    sh: &crate::shared::Shared,
+    opts: &crate::options::Options,
+    cid: u64,
+    addr: Option<std::net::SocketAddr>,
+    nonce: &str,
+) -> Vec<u8> {
+    let connect_urls = client_connect_urls(sh, opts, true);
+    info_line(sh, opts, cid, addr, false, &connect_urls, nonce)
+}
+
+fn info_line(
+    sh: &crate::shared::Shared,
+    opts: &crate::options::Options,
+    cid: u64,
+    addr: Option<std::net::SocketAddr>,
+    ldm: bool,
+    connect_urls: &[String],
+    nonce: &str,
+) -> Vec<u8> {
     let (host, port) = advertise(opts);
     let server_name = sh.server_name();
     let ip = addr.map(|a| a.ip().to_string()).unwrap_or_default();
@@ -97,7 +122,7 @@ pub fn client_info_line_with_urls(
         max_payload: opts.max_payload,
         client_id: cid,
         client_ip: &ip,
-        nonce: "",
+        nonce,
         cluster: opts
             .cluster
             .as_ref()

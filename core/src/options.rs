@@ -27,6 +27,17 @@ impl AuthConfig {
     pub fn required(&self) -> bool {
         self.token.is_some() || self.user.is_some() || !self.users.is_empty()
     }
+
+    /// True if some user is an nkey user.
+    pub fn has_nkeys(&self) -> bool {
+        self.users.iter().any(|u| u.nkey.is_some())
+    }
+
+    /// True if INFO must carry a nonce for the client to sign (Go: nkey users or trusted
+    /// operators configured).
+    pub fn nonce_required(&self) -> bool {
+        self.has_nkeys()
+    }
 }
 
 /// Everything the core engine needs to know about its configuration.

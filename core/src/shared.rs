@@ -132,6 +132,9 @@ pub enum RegisterError {
     MaxConnections,
 }
 
+/// A source of secret random bytes (the runtime installs the operating system's).
+pub type Entropy = Arc<dyn Fn(&mut [u8]) + Send + Sync>;
+
 /// The state every connection shares: options, identity, accounts, clients and stats.
 ///
 /// Options are swappable for config reload: [`apply_reload`](Self::apply_reload) replaces
@@ -164,6 +167,11 @@ pub struct Shared {
     rate_counters: Mutex<FastMap<(String, String), Arc<crate::rate::RateCounters>>>,
     /// The runtime's wall clock and process figures, for `$SYS` events and replies.
     host: OnceLock<Arc<dyn crate::events::Host>>,
+    /// The runtime's source of secrets (nonces); see [`set_entropy`](Self::set_entropy).
+    entropy: OnceLock<Entropy>,
+    /// Stands in for `entropy` until one is installed: seeded, so tests and the simulator
+    /// replay, and never used by a runtime (they install the operating system's).
+    fallback_entropy: Mutex<crate::rng::Rng>,
     /// Sequence of the server's `$SYS` messages (Go's `ServerInfo.seq`).
     pub event_seq: AtomicU64,
     /// Non-loopback interface addresses (see [`set_interface_ips`](Self::set_interface_ips)).
@@ -243,6 +251,7 @@ impl Shared {
                 .or_insert_with(|| account(&a.name));
         }
         let imports = crate::imports::wire(&opts, |n| accounts.get(n).cloned(), opts.seed);
+        let fallback_entropy = Mutex::new(crate::rng::Rng::fork(opts.seed, 0x006e_6f6e_6365));
         for acc in accounts.values() {
             if !Arc::ptr_eq(acc, &system) {
                 crate::imports::wire_system(acc, &system, opts.seed);
@@ -270,6 +279,8 @@ impl Shared {
             node_waker: OnceLock::new(),
             rate_counters: Mutex::new(FastMap::default()),
             host: OnceLock::new(),
+            entropy: OnceLock::new(),
+            fallback_entropy,
             event_seq: AtomicU64::new(0),
             reload_hook: OnceLock::new(),
             imports: Mutex::new(imports),
@@ -299,6 +310,38 @@ impl Shared {
     /// Installs the runtime's wall clock and process figures (once, at startup).
     pub fn set_host(&self, host: Arc<dyn crate::events::Host>) {
         let _ = self.host.set(host);
+    }
+
+    /// Installs the runtime's source of secret randomness (once, at startup): the
+    /// operating system's. The core draws nonces from it and never from its seeded
+    /// [`Rng`](crate::rng::Rng), whose stream is predictable.
+    pub fn set_entropy(&self, entropy: Entropy) {
+        let _ = self.entropy.set(entropy);
+    }
+
+    /// Fills `buf` with secret random bytes (the runtime's; a seeded stream in tests and
+    /// the simulator, which install none).
+    pub fn fill_secret(&self, buf: &mut [u8]) {
+        if let Some(e) = self.entropy.get() {
+            e(buf);
+            return;
+        }
+        let mut rng = self
+            .fallback_entropy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for chunk in buf.chunks_mut(8) {
+            let x = rng.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&x[..chunk.len()]);
+        }
+    }
+
+    /// A fresh INFO nonce, as Go makes one: 11 secret random bytes in base64url without
+    /// padding (15 characters).
+    pub fn new_nonce(&self) -> Box<str> {
+        let mut raw = [0u8; 11];
+        self.fill_secret(&mut raw);
+        data_encoding::BASE64URL_NOPAD.encode(&raw).into()
     }
 
     /// The runtime's host services, once installed.

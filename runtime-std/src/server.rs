@@ -125,6 +125,7 @@ impl Server {
             None => None,
         };
         shared.set_interface_ips(natsd_adapter::startup::interface_ips());
+        shared.set_entropy(natsd_adapter::identity::os_entropy());
         // Without monitoring, the `$SYS` services still need a wall clock (a monitor
         // installed its own above; the first one stays).
         shared.set_host(Arc::new(natsd_adapter::monitor::ProcessHost::plain(

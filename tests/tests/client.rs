@@ -214,6 +214,7 @@ async fn token_and_user_password_auth(rt: Runtime) {
             account: None,
             permissions: None,
             publish_rate: None,
+            nkey: None,
         },
         User {
             name: "hashed".into(),
@@ -221,6 +222,7 @@ async fn token_and_user_password_auth(rt: Runtime) {
             account: None,
             permissions: None,
             publish_rate: None,
+            nkey: None,
         },
     ];
     let s = Ours::start(rt, o).await;

@@ -132,6 +132,7 @@ async fn permissions_errors(rt: Runtime) {
                 account: None,
                 permissions: Some(perms),
                 publish_rate: None,
+                nkey: None,
             }]
         }),
     )

@@ -376,7 +376,8 @@ pub(crate) fn check(t: &mut Typer, o: &mut Options, p: Parsed, no_auth_pos: Opti
     }
     for (u, pos) in p.users {
         if o.auth.users.iter().any(|x| x.name == u.name) {
-            err(t, &pos, format!("Duplicate user {:?} detected", u.name));
+            let what = if u.nkey.is_some() { "nkey" } else { "user" };
+            err(t, &pos, format!("Duplicate {what} {:?} detected", u.name));
             continue;
         }
         o.auth.users.push(u);

@@ -65,7 +65,8 @@ pub(crate) fn authorization(t: &mut Typer, e: &Entry) -> Option<AuthConfig> {
         let mut seen = crate::FastSet::default();
         for u in &users {
             if !seen.insert(u.name.clone()) {
-                t.error(e, format!("Duplicate user {:?} detected", u.name));
+                let what = if u.nkey.is_some() { "nkey" } else { "user" };
+                t.error(e, format!("Duplicate {what} {:?} detected", u.name));
             }
         }
         if let Some(d) = defaults {
@@ -127,7 +128,7 @@ pub(crate) fn parse_users(t: &mut Typer, e: &Entry) -> Option<Vec<User>> {
             continue;
         };
         let mut u = User::default();
-        let (mut has_user, mut nkey) = (false, false);
+        let (mut has_user, mut has_pass, mut refused) = (false, false, false);
         for x in um.iter() {
             match x.key.to_ascii_lowercase().as_str() {
                 "user" | "username" => {
@@ -139,18 +140,34 @@ pub(crate) fn parse_users(t: &mut Typer, e: &Entry) -> Option<Vec<User>> {
                 "pass" | "password" => {
                     if let Some(s) = t.string(x) {
                         u.password = s;
+                        has_pass = true;
                     }
                 }
+                "nkey" => u.nkey = t.string(x),
                 "permission" | "permissions" | "authorization" => u.permissions = permissions(t, x),
                 "publish_rate" => u.publish_rate = super::rate::publish_rate(t, x),
-                "nkey" | "allowed_connection_types" | "connection_types" | "clients" => {
-                    nkey |= x.key.eq_ignore_ascii_case("nkey");
+                "allowed_connection_types" | "connection_types" | "clients" => {
+                    refused = true;
                     t.error(x, super::typed::refused(&x.key));
                 }
                 _ => t.unknown(x),
             }
         }
-        if nkey {
+        if refused {
+            continue;
+        }
+        if let Some(key) = &u.nkey {
+            // Go's checks and texts (`parseUsers`), at the entry.
+            if !crate::nkey::is_valid(key, crate::nkey::Kind::User) {
+                t.error_at(n, "Not a valid public nkey for a user");
+                continue;
+            }
+            if has_user || has_pass {
+                t.error_at(n, "Nkey users do not take usernames or passwords");
+                continue;
+            }
+            u.name = key.clone();
+            users.push(u);
             continue;
         }
         if !has_user {

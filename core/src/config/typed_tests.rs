@@ -274,7 +274,6 @@ fn unsupported_security_keys_are_errors() {
         ("operator: /op.jwt\n", "operator"),
         ("trusted_keys: [abc]\n", "trusted_keys"),
         ("resolver: MEMORY\n", "resolver"),
-        ("authorization { users: [{nkey: UABC}] }\n", "nkey"),
         (
             "authorization { users: [{user: a, password: b, allowed_connection_types: [MQTT]}] }\n",
             "allowed_connection_types",
@@ -568,4 +567,42 @@ fn accounts_reload_but_the_system_account_does_not() {
     );
     let sys = typed("accounts { A { users: [{user: a, password: a}] } }\nsystem_account: A\n");
     assert_eq!(diff(&old, &sys).unwrap_err().field, "SystemAccount");
+}
+
+/// nkey users, with Go's checks and texts (`parseUsers`).
+#[test]
+fn nkey_users() {
+    const U: &str = "UAFHG6FUD2UU4SDFVAFUL5LDFO2XM4WYM76UNXTPJYJK7EEMYRBHT2VE";
+    let o = load_str(&format!(
+        "authorization {{ users: [{{nkey: {U}, permissions: {{publish: foo}}}}, {{user: a, password: b}}] }}\n"
+    ))
+    .unwrap();
+    let u = &o.config.options.auth.users[0];
+    assert_eq!(u.nkey.as_deref(), Some(U));
+    assert_eq!(u.name, U);
+    assert!(u.permissions.is_some());
+    assert!(o.config.options.auth.nonce_required());
+    assert!(o.config.options.auth.users[1].nkey.is_none());
+    for (conf, msg) in [
+        (
+            "authorization { users: [{nkey: UABC}] }\n".to_string(),
+            "Not a valid public nkey for a user",
+        ),
+        (
+            // An account key is not a user key.
+            "authorization { users: [{nkey: ADTQS7ZCFVJNW5726GOYXW5TSCZFNIQSHK2ZGYUBCD5D77OTNLOOKZOZ}] }\n".to_string(),
+            "Not a valid public nkey for a user",
+        ),
+        (
+            format!("authorization {{ users: [{{nkey: {U}, user: x}}] }}\n"),
+            "Nkey users do not take usernames or passwords",
+        ),
+        (
+            format!("authorization {{ users: [{{nkey: {U}}}, {{nkey: {U}}}] }}\n"),
+            "Duplicate nkey \"UAFHG6FUD2UU4SDFVAFUL5LDFO2XM4WYM76UNXTPJYJK7EEMYRBHT2VE\" detected",
+        ),
+    ] {
+        let d = load_str(&conf).unwrap_err();
+        assert_eq!(d.errors[0].msg, msg, "{conf}");
+    }
 }

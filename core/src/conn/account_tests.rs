@@ -13,6 +13,7 @@ fn user(name: &str, account: Option<&str>) -> User {
         permissions: None,
         account: account.map(str::to_string),
         publish_rate: None,
+        nkey: None,
     }
 }
 

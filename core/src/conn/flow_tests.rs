@@ -96,6 +96,7 @@ fn bcrypt_server() -> Shared {
         account: None,
         permissions: None,
         publish_rate: None,
+        nkey: None,
     }];
     Shared::new(o, "NTEST".into(), T0)
 }

@@ -61,6 +61,7 @@ fn publish_permissions_see_the_mapped_subject() {
         permissions: perms(allow),
         account: None,
         publish_rate: None,
+        nkey: None,
     };
     o.auth.users = vec![user("m", "mapped.>"), user("r", "raw.>"), user("s", ">")];
     let sh = Shared::new(o, "N".into(), T0);
@@ -116,6 +117,7 @@ fn each_account_has_its_own_mappings_and_a_reload_replaces_them() {
         permissions: None,
         account: Some("A".into()),
         publish_rate: None,
+        nkey: None,
     }];
     o.auth.no_auth_user = None;
     let sh = Shared::new(o.clone(), "N".into(), T0);
@@ -169,6 +171,7 @@ fn a_dropped_message_is_refused_to_a_publisher_with_an_allow_list() {
         permissions,
         account: None,
         publish_rate: None,
+        nkey: None,
     };
     o.auth.users = vec![
         user("gt", perms(Some(vec![">".into()]), Vec::new())),

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use crate::auth::CompiledPermissions;
 use crate::client::{ClientHandle, Delivered, Notify, Subscription};
 use crate::errors::{text, CloseReason};
-use crate::info::{client_info_line, ClientOpts};
+use crate::info::ClientOpts;
 use crate::options::Options;
 use crate::proto::{encode, Limits, Op, ParseError, Parser};
 use crate::rng::Rng;
@@ -124,6 +124,8 @@ struct State {
     cfg_generation: u64,
     /// What the client presented in CONNECT, kept to re-authenticate after a reload.
     creds: reload::StoredCredentials,
+    /// The nonce our INFO gave it to sign (nkey users configured), else empty.
+    nonce: Box<str>,
     auth_required: bool,
     connect_received: bool,
     perms: Option<Arc<CompiledPermissions>>,
@@ -664,6 +666,7 @@ impl State {
         let mut rng = Rng::fork(cfg.seed, cid);
         let keepalive = keepalive::Keepalive::new(now, &cfg, auth_required, &mut rng);
         let seed = cfg.seed;
+        let cfg_nonce = cfg.auth.nonce_required();
         State {
             cid,
             handle,
@@ -674,6 +677,11 @@ impl State {
             cfg,
             cfg_generation,
             creds: reload::StoredCredentials::default(),
+            nonce: if cfg_nonce {
+                sh.new_nonce()
+            } else {
+                Box::default()
+            },
             auth_required,
             connect_received: false,
             perms: None,
@@ -772,7 +780,7 @@ impl State {
     }
 
     fn send_info(&mut self, sh: &Shared) {
-        let line = client_info_line(sh, &self.cfg, self.cid, self.addr, false);
+        let line = crate::info::first_info_line(sh, &self.cfg, self.cid, self.addr, &self.nonce);
         self.send(&line);
     }
 
@@ -986,6 +994,8 @@ mod import_tests;
 mod mapping_tests;
 #[cfg(test)]
 mod msub_tests;
+#[cfg(test)]
+mod nkey_tests;
 #[cfg(test)]
 mod rate_tests;
 #[cfg(test)]

@@ -43,6 +43,9 @@ impl State {
             token: c.auth_token.as_deref(),
             user: c.user.as_deref(),
             pass: c.pass.as_deref(),
+            nkey: c.nkey.as_deref(),
+            sig: c.sig.as_deref(),
+            nonce: self.nonce.as_bytes(),
         };
         self.creds = super::reload::StoredCredentials::from(creds);
         // Account designation in CONNECT is refused by the Go server, auth or not.

@@ -103,6 +103,7 @@ fn a_users_limit_wins_over_the_default_and_an_account_budget_is_shared() {
         account: Some("A".into()),
         permissions: None,
         publish_rate: rate,
+        nkey: None,
     };
     let mut o = Options {
         publish_rate: Some(limit(1000, 1000, RateAction::Drop)),
@@ -158,6 +159,7 @@ fn an_account_backpressure_budget_is_charged_per_read_and_repaid_by_a_pause() {
         account: Some("A".into()),
         permissions: None,
         publish_rate: None,
+        nkey: None,
     }];
     o.accounts = vec![AccountOptions {
         name: "A".into(),
@@ -224,6 +226,7 @@ fn throttling_is_announced_in_the_system_account_at_most_once_a_second() {
         account: account.map(str::to_string),
         permissions: None,
         publish_rate: None,
+        nkey: None,
     };
     let mut o = Options {
         publish_rate: Some(limit(10, 1, RateAction::Backpressure)),

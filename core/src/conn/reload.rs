@@ -25,6 +25,9 @@ pub(super) struct StoredCredentials {
     token: Option<String>,
     user: Option<String>,
     pass: Option<String>,
+    nkey: Option<String>,
+    sig: Option<String>,
+    nonce: Box<[u8]>,
 }
 
 impl From<Credentials<'_>> for StoredCredentials {
@@ -33,6 +36,9 @@ impl From<Credentials<'_>> for StoredCredentials {
             token: c.token.map(str::to_string),
             user: c.user.map(str::to_string),
             pass: c.pass.map(str::to_string),
+            nkey: c.nkey.map(str::to_string),
+            sig: c.sig.map(str::to_string),
+            nonce: c.nonce.into(),
         }
     }
 }
@@ -43,6 +49,9 @@ impl StoredCredentials {
             token: self.token.as_deref(),
             user: self.user.as_deref(),
             pass: self.pass.as_deref(),
+            nkey: self.nkey.as_deref(),
+            sig: self.sig.as_deref(),
+            nonce: &self.nonce,
         }
     }
 }

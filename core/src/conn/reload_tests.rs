@@ -9,6 +9,7 @@ fn user(name: &str, pass: &str) -> User {
         permissions: None,
         account: None,
         publish_rate: None,
+        nkey: None,
     }
 }
 

@@ -274,6 +274,7 @@ fn user_password_plain_and_bcrypt() {
                 account: None,
                 permissions: None,
                 publish_rate: None,
+                nkey: None,
             },
             User {
                 name: "hashed".into(),
@@ -281,6 +282,7 @@ fn user_password_plain_and_bcrypt() {
                 account: None,
                 permissions: None,
                 publish_rate: None,
+                nkey: None,
             },
         ]
     });
@@ -392,6 +394,7 @@ fn perms_user(p: Permissions) -> Shared {
             account: None,
             permissions: Some(p),
             publish_rate: None,
+            nkey: None,
         }];
     })
 }
@@ -460,6 +463,7 @@ fn allow_responses() {
                     ..Default::default()
                 }),
                 publish_rate: None,
+                nkey: None,
             },
             User {
                 name: "r".into(),
@@ -467,6 +471,7 @@ fn allow_responses() {
                 account: None,
                 permissions: None,
                 publish_rate: None,
+                nkey: None,
             },
         ]
     });

@@ -26,6 +26,7 @@ fn user(name: &str, account: &str) -> User {
         permissions: None,
         account: Some(account.into()),
         publish_rate: None,
+        nkey: None,
     }
 }
 

@@ -193,6 +193,7 @@ fn user(name: &str, account: &str, rate: Option<RateLimit>) -> User {
         account: Some(account.into()),
         permissions: None,
         publish_rate: rate,
+        nkey: None,
     }
 }
 
