@@ -31,6 +31,7 @@ pub mod node_driver;
 pub mod reload;
 pub mod runtime;
 pub mod startup;
+pub mod tls;
 
 pub use drain::{DeadlineCache, Outbox, Step};
 pub use startup::{join_host_port, StartInfo};

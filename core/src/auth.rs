@@ -199,6 +199,9 @@ pub struct Credentials<'a> {
     pub sig: Option<&'a str>,
     /// The nonce this connection's INFO carried (empty when none was sent).
     pub nonce: &'a [u8],
+    /// With `tls { verify_and_map }`: the names its verified client certificate gives
+    /// (e-mails, DNS names, URIs, subject DN). The first that names a user is the user.
+    pub cert_names: Option<&'a [String]>,
 }
 
 /// The result of a successful authentication.
@@ -224,6 +227,11 @@ pub fn authenticate(cfg: &AuthConfig, creds: Credentials<'_>) -> Option<Authoriz
             && creds.token.is_none()
             && creds.nkey.is_none();
         let u = match (&cfg.no_auth_user, anonymous) {
+            // Go's `verify_and_map`: the certificate names the user; no password.
+            _ if creds.cert_names.is_some() => creds
+                .cert_names?
+                .iter()
+                .find_map(|name| cfg.users.iter().find(|u| u.name == *name))?,
             (Some(n), true) => cfg.users.iter().find(|u| u.name == *n)?,
             // Go: a client naming an nkey is checked against the nkey users only (when
             // there are any), by its signature of the nonce.

@@ -39,6 +39,8 @@ pub enum CloseReason {
     ClientClosed,
     /// No CONNECT in time.
     AuthenticationTimeout,
+    /// The TLS handshake failed or took longer than the TLS timeout (the runtime's).
+    TlsHandshakeError,
     /// Bad credentials.
     AuthenticationViolation,
     /// Outbound buffer over `max_pending`.
@@ -93,6 +95,7 @@ impl CloseReason {
         match self {
             CloseReason::ClientClosed => "Client Closed",
             CloseReason::AuthenticationTimeout => "Authentication Timeout",
+            CloseReason::TlsHandshakeError => "TLS Handshake Failure",
             CloseReason::AuthenticationViolation => "Authentication Failure",
             CloseReason::SlowConsumerPendingBytes => "Slow Consumer (Pending Bytes)",
             CloseReason::SlowConsumerWriteDeadline => "Slow Consumer (Write Deadline)",

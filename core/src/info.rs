@@ -24,6 +24,15 @@ pub struct ServerInfo<'a> {
     /// Authentication required.
     #[serde(skip_serializing_if = "is_false")]
     pub auth_required: bool,
+    /// Clients must upgrade to TLS (after this INFO, or before it with handshake-first).
+    #[serde(skip_serializing_if = "is_false")]
+    pub tls_required: bool,
+    /// Clients must present a certificate.
+    #[serde(skip_serializing_if = "is_false")]
+    pub tls_verify: bool,
+    /// Clients may upgrade to TLS (`allow_non_tls`).
+    #[serde(skip_serializing_if = "is_false")]
+    pub tls_available: bool,
     /// Largest payload accepted.
     pub max_payload: usize,
     /// This client's connection id.
@@ -119,6 +128,9 @@ fn info_line(
         port,
         headers: !opts.no_header_support,
         auth_required: opts.auth.required(),
+        tls_required: opts.tls.is_some() && !opts.allow_non_tls,
+        tls_verify: opts.tls.as_ref().is_some_and(|t| t.verifies_clients()),
+        tls_available: opts.tls.is_some() && opts.allow_non_tls,
         max_payload: opts.max_payload,
         client_id: cid,
         client_ip: &ip,
@@ -337,6 +349,9 @@ mod tests {
             port: 4222,
             headers: true,
             auth_required: false,
+            tls_required: false,
+            tls_verify: false,
+            tls_available: false,
             max_payload: 1048576,
             client_id: 4,
             client_ip: "127.0.0.1",
@@ -359,6 +374,20 @@ mod tests {
         };
         assert!(serde_json::to_string(&i).unwrap().ends_with(
             r#""client_id":4,"client_ip":"127.0.0.1","cluster":"c1","connect_urls":["127.0.0.1:25100","127.0.0.1:25110"],"msub":true}"#
+        ));
+        // With TLS and nkeys: Go's order, the TLS flags after auth_required, the nonce
+        // after the client's address.
+        let i = ServerInfo {
+            auth_required: true,
+            tls_required: true,
+            tls_verify: true,
+            nonce: "abc",
+            cluster: "",
+            connect_urls: &[],
+            ..i
+        };
+        assert!(serde_json::to_string(&i).unwrap().contains(
+            r#""headers":true,"auth_required":true,"tls_required":true,"tls_verify":true,"max_payload":1048576,"client_id":4,"client_ip":"127.0.0.1","nonce":"abc","msub":true}"#
         ));
     }
 

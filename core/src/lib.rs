@@ -54,6 +54,7 @@ pub mod shared;
 pub mod subject;
 pub mod sublist;
 pub mod time;
+pub mod tls;
 
 pub use time::Time;
 

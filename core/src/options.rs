@@ -90,6 +90,12 @@ pub struct Options {
     pub publish_rate: Option<RateLimit>,
     /// `mappings` at the top level: the global account's (`$G`).
     pub mappings: Vec<MappingOptions>,
+    /// `tls { … }` (or the `--tls*` flags): clients talk TLS. The runtime does the
+    /// handshakes; the core says so in INFO.
+    pub tls: Option<crate::tls::TlsOptions>,
+    /// `allow_non_tls` (Go 2.10+): with `tls`, clients may also stay in plain text; INFO
+    /// says `tls_available` instead of `tls_required`.
+    pub allow_non_tls: bool,
 }
 
 impl Default for Options {
@@ -121,6 +127,8 @@ impl Default for Options {
             system_account: None,
             publish_rate: None,
             mappings: Vec::new(),
+            tls: None,
+            allow_non_tls: false,
         }
     }
 }

@@ -63,6 +63,10 @@ pub struct ClientInfo {
     pub user: Option<String>,
     /// The account it is bound to (`$G` until CONNECT says otherwise).
     pub account: String,
+    /// Its TLS session (version and suite, Go's names), once the handshake is done.
+    pub tls: Option<(String, String)>,
+    /// The handshake came before INFO (Go's `tls_first`).
+    pub tls_first: bool,
 }
 
 /// A closed connection, remembered for `/connz?state=closed`.

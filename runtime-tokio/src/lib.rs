@@ -31,6 +31,7 @@ pub mod launcher;
 pub mod monitor_http;
 mod reader;
 pub mod server;
+mod tls;
 mod writer;
 
 pub use background::BackgroundServer;

@@ -15,8 +15,7 @@ use natsd_adapter::events::drain_events;
 use natsd_core::conn::{AuthDecision, Connection};
 use natsd_core::errors::CloseReason;
 use natsd_core::shared::Shared;
-use tokio::io::AsyncReadExt;
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -83,7 +82,7 @@ async fn feed(conn: &mut Connection, bytes: &[u8], sh: &Shared) {
 /// reload.
 pub async fn run(
     mut conn: Connection,
-    mut rd: OwnedReadHalf,
+    mut rd: impl AsyncRead + Unpin,
     sh: Arc<Shared>,
     token: CancellationToken,
     mut reloaded: watch::Receiver<u64>,

@@ -52,6 +52,8 @@ pub struct Server {
     route_accept: Option<JoinHandle<()>>,
     /// The node's driver (routes, lame duck).
     node: Option<natsd_adapter::node_driver::NodeDriver>,
+    /// The client TLS config, shared with the acceptor.
+    tls: Arc<natsd_adapter::tls::TlsState>,
 }
 
 impl Server {
@@ -102,7 +104,11 @@ impl Server {
         let conns = CancellationToken::new();
         let tracker = TaskTracker::new();
         let (reloaded, _) = watch::channel(shared.options_generation());
+        let tls = Arc::new(natsd_adapter::tls::TlsState::default());
+        tls.install(shared.opts().tls.as_ref())
+            .map_err(io::Error::other)?;
         let spawner = Arc::new(Spawner {
+            tls,
             shared: Arc::clone(&shared),
             conns: conns.clone(),
             tracker: tracker.clone(),
@@ -127,6 +133,7 @@ impl Server {
             };
             route_accept = Some(tokio::spawn(acceptor.run(l, conns.clone())));
         }
+        let tls = Arc::clone(&spawner.tls);
         let host_impl = Arc::new(Host {
             spawner,
             rt: tokio::runtime::Handle::current(),
@@ -135,6 +142,7 @@ impl Server {
         let node = natsd_adapter::node_driver::NodeDriver::start(Arc::clone(&shared), host_impl)?;
         startup::log_ready();
         Ok(Server {
+            tls,
             cluster_addr,
             route_accept,
             node: Some(node),
@@ -155,6 +163,11 @@ impl Server {
     /// which runs `Connection::handle_config_change` (limits, keep-alive, re-authentication).
     /// Returns once every reader has been notified, not once each has acted.
     pub fn reload(&self, new: &Options) {
+        // A certificate that no longer loads keeps the old one (the program checked the
+        // new config with `natsd_adapter::tls::server_config` before calling this).
+        if let Err(e) = self.tls.install(new.tls.as_ref()) {
+            tracing::error!("TLS not reloaded: {e}");
+        }
         let generation = natsd_adapter::reload::apply(&self.shared, new);
         self.reloaded.send_replace(generation);
     }
@@ -257,6 +270,8 @@ impl Drop for Server {
 /// Spawns the reader and writer tasks of a connection, client or route.
 struct Spawner {
     shared: Arc<Shared>,
+    /// The client TLS config (swapped on reload).
+    tls: Arc<natsd_adapter::tls::TlsState>,
     conns: CancellationToken,
     tracker: TaskTracker,
     reloaded: watch::Sender<u64>,
@@ -277,6 +292,67 @@ impl Spawner {
         let conn = make(&self.shared, nodelay, wake.clone());
         let (rd, wr) = stream.into_split();
         let token = self.conns.child_token();
+        self.start_tasks(conn, wake, reloaded, token, peer, rd, wr);
+    }
+
+    /// A client on a server with TLS: INFO, then the handshake (or the handshake first),
+    /// in a task of its own; then the reader and writer over the TLS stream.
+    fn spawn_tls(
+        self: &Arc<Self>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        config: Arc<rustls::ServerConfig>,
+    ) {
+        let wake = Arc::new(Wake::default());
+        let reloaded = self.reloaded.subscribe();
+        let nodelay = stream.set_nodelay(true);
+        let mut conn = open_connection(&self.shared, peer, nodelay, wake.clone());
+        let opts = self.shared.opts();
+        let Some(tls) = opts.tls.clone() else {
+            // TLS was switched off by a reload since this accept began: plain text.
+            let (rd, wr) = stream.into_split();
+            let token = self.conns.child_token();
+            self.start_tasks(conn, wake, reloaded, token, peer, rd, wr);
+            return;
+        };
+        let me = Arc::clone(self);
+        let token = self.conns.child_token();
+        self.tracker.spawn(async move {
+            let settled = tokio::select! {
+                biased;
+                () = token.cancelled() => {
+                    conn.handle_close(clock::now(), &me.shared, CloseReason::ServerShutdown);
+                    natsd_adapter::events::drain_events(&mut conn);
+                    return;
+                }
+                s = crate::tls::settle(&mut conn, stream, peer, config, &tls, opts.allow_non_tls, &me.shared) => s,
+            };
+            match settled {
+                crate::tls::Settled::Tls(s) => {
+                    let (rd, wr) = tokio::io::split(*s);
+                    me.start_tasks(conn, wake, reloaded, token, peer, rd, wr);
+                }
+                crate::tls::Settled::Plain(s) => {
+                    let (rd, wr) = s.into_split();
+                    me.start_tasks(conn, wake, reloaded, token, peer, rd, wr);
+                }
+                crate::tls::Settled::Closed => {}
+            }
+        });
+    }
+
+    /// The reader and writer tasks of a connection whose transport is ready.
+    #[allow(clippy::too_many_arguments)]
+    fn start_tasks(
+        &self,
+        conn: natsd_core::conn::Connection,
+        wake: Arc<Wake>,
+        reloaded: watch::Receiver<u64>,
+        token: CancellationToken,
+        peer: SocketAddr,
+        rd: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+        wr: impl tokio::io::AsyncWrite + Unpin + Send + 'static,
+    ) {
         let ctx = WriterCtx {
             handle: Arc::clone(conn.handle()),
             wake,
@@ -317,6 +393,8 @@ impl Acceptor {
                         self.spawner.spawn(stream, peer, |sh, _, wake| {
                             natsd_adapter::accept::open_route(sh, peer, wake, None)
                         });
+                    } else if let Some(config) = self.spawner.tls.current() {
+                        self.spawner.spawn_tls(stream, peer, config);
                     } else {
                         self.spawner.spawn(stream, peer, |sh, nodelay, wake| {
                             open_connection(sh, peer, nodelay, wake)

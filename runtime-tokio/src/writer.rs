@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use natsd_adapter::drain::{self, Closing, DeadlineCache, Outbox, Step, WriteEnd};
 use natsd_core::client::Notify;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 /// How long a final `shutdown` (FIN) may take; it does not wait for the peer.
@@ -31,7 +30,7 @@ pub type WriterCtx = drain::WriterCtx<Wake>;
 
 /// Runs the writer until the queue is closed, a write fails or misses its deadline, or the
 /// token is cancelled. Always cancels the token on the way out (that stops the reader).
-pub async fn run(ctx: WriterCtx, token: CancellationToken, mut wr: OwnedWriteHalf) {
+pub async fn run(ctx: WriterCtx, token: CancellationToken, mut wr: impl AsyncWrite + Unpin) {
     let mut out = Outbox::default();
     let mut deadline = DeadlineCache::default();
     'outer: loop {
@@ -61,7 +60,8 @@ pub async fn run(ctx: WriterCtx, token: CancellationToken, mut wr: OwnedWriteHal
         }
     }
     token.cancel();
-    // Dropping `wr` shuts down the write side; the socket closes once the reader drops its half.
+    // Dropping `wr` shuts down the write side; the socket closes once the reader drops its
+    // half. (Over TLS, `shutdown` above also sent the close_notify alert.)
 }
 
 /// Writes `buf` within the write deadline. Wake-ups during the write are checked for a closed
@@ -71,7 +71,7 @@ async fn write_phase(
     ctx: &WriterCtx,
     token: &CancellationToken,
     write_deadline: Duration,
-    wr: &mut OwnedWriteHalf,
+    wr: &mut (impl AsyncWrite + Unpin),
     buf: &[u8],
     mut closing: Closing<'_>,
 ) -> WriteEnd {

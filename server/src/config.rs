@@ -122,6 +122,7 @@ pub fn apply_flags(c: &mut ServerConfig, f: &Flags) -> Result<(), String> {
         o.auth.token = Some(t);
     }
     o.cluster = super::settings::cluster_from_flags(o.cluster.take(), f)?;
+    super::settings::tls_from_flags(o, f)?;
     if let Some(l) = given(&f.log_file) {
         c.logging.log_file = Some(l);
     }

@@ -64,6 +64,11 @@ impl Reloader {
             new.options.port = self.running.options.port;
         }
         let changes = diff(&self.running, &new).map_err(|e| e.to_string())?;
+        if let Some(tls) = &new.options.tls {
+            // Certificates that no longer load fail the reload (Go's error, positioned);
+            // the running ones stay.
+            natsd_adapter::tls::server_config(tls)?;
+        }
         // All checks passed: from here on everything is applied.
         if changes.iter().any(is_logging) {
             if let Err(e) = self.log.apply(&log_config(&new)) {

@@ -51,7 +51,7 @@ pub fn run(args: &[String], launchers: &[&dyn Launcher]) -> i32 {
         return 0;
     }
     if f.show_tls_help {
-        print!("{}", usage::TLS_HELP);
+        print!("{}", usage::tls_help());
         return 0;
     }
     if let Some(spec) = &f.signal {
@@ -97,6 +97,14 @@ pub fn run(args: &[String], launchers: &[&dyn Launcher]) -> i32 {
     if let Err(e) = config::apply_flags(&mut cfg, &f) {
         eprintln!("nats-server: {e}");
         return 1;
+    }
+    if let Some(tls) = &cfg.options.tls {
+        // Go loads the certificates while reading the config: a bad one is a config
+        // error at the block (`FILE:LINE:COL: error parsing X509 ...`), exit 1.
+        if let Err(e) = natsd_adapter::tls::server_config(tls) {
+            eprintln!("nats-server: {e}");
+            return 1;
+        }
     }
     let log = match logging::init(&config::log_config(&cfg)) {
         Ok(h) => h,
@@ -157,6 +165,12 @@ fn check_only(path: &str, file: Option<&config::FileConfig>, launcher: &dyn Laun
     if let Some(e) = fc.go_warnings_error() {
         eprintln!("nats-server: {e}");
         return 1;
+    }
+    if let Some(tls) = &fc.config.options.tls {
+        if let Err(e) = natsd_adapter::tls::server_config(tls) {
+            eprintln!("nats-server: {e}");
+            return 1;
+        }
     }
     for w in fc
         .unsupported

@@ -50,20 +50,42 @@ pub fn check_supported(f: &Flags) -> Checked {
     c
 }
 
-fn fatal_reason(f: &Flags) -> Option<String> {
-    let tls_wanted = f.tls != Some(false)
+fn fatal_reason(_f: &Flags) -> Option<String> {
+    None
+}
+
+/// Go's `overrideTLS`: any of `--tls`, `--tlsverify`, `--tlscert`, `--tlskey`,
+/// `--tlscacert` (unless `--tls=false`) replaces the config file's `tls` block with one
+/// made of the flags; it needs a certificate and a key. With TLS from the flags the auth
+/// timeout defaults to the TLS timeout plus a second, as from a file.
+pub fn tls_from_flags(o: &mut Options, f: &Flags) -> Result<(), String> {
+    let wanted = f.tls != Some(false)
         && (f.tls == Some(true)
             || f.tls_verify == Some(true)
             || f.tls_cert.is_some()
             || f.tls_key.is_some()
             || f.tls_ca_cert.is_some());
-    if tls_wanted {
-        return Some(
-            "TLS is not supported yet (--tls, --tlsverify, --tlscert, --tlskey, --tlscacert)"
-                .into(),
-        );
+    if !wanted {
+        return Ok(());
     }
-    None
+    let given = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    let cert_file =
+        given(&f.tls_cert).ok_or("TLS Server certificate must be present and valid")?;
+    let key_file = given(&f.tls_key).ok_or("TLS Server private key must be present and valid")?;
+    let had_tls = o.tls.is_some();
+    o.tls = Some(natsd_core::tls::TlsOptions {
+        cert_file,
+        key_file,
+        ca_file: given(&f.tls_ca_cert),
+        verify: f.tls_verify == Some(true),
+        timeout: natsd_core::tls::DEFAULT_TIMEOUT,
+        pos: "command line".into(),
+        ..Default::default()
+    });
+    if !had_tls && o.auth.timeout == std::time::Duration::from_secs(2) {
+        o.auth.timeout = natsd_core::tls::DEFAULT_TIMEOUT + std::time::Duration::from_secs(1);
+    }
+    Ok(())
 }
 
 /// Lays the cluster flags over `base` (the config file's `cluster` block, if any), as Go:
@@ -133,6 +155,7 @@ pub fn to_options(f: &Flags) -> Result<Options, String> {
     o.auth.password = f.pass.clone().filter(|p| !p.is_empty());
     o.auth.token = f.auth.clone().filter(|t| !t.is_empty());
     o.cluster = cluster_from_flags(None, f)?;
+    tls_from_flags(&mut o, f)?;
     Ok(o)
 }
 

@@ -80,5 +80,41 @@ pub fn version_line() -> String {
     )
 }
 
-/// `nats-server --help_tls`: TLS is not implemented yet, so there is nothing to list.
-pub const TLS_HELP: &str = "TLS is not supported yet by this nats-server; no TLS options apply.\n";
+/// `nats-server --help_tls`: Go's text, then the suites and curves we offer (rustls's;
+/// Go lists its own, which include insecure ones we do not have).
+pub fn tls_help() -> String {
+    let mut s = String::from(
+        "
+TLS configuration is specified in the tls section of a configuration file:
+
+e.g.
+
+    tls {
+        cert_file:      \"./certs/server-cert.pem\"
+        key_file:       \"./certs/server-key.pem\"
+        ca_file:        \"./certs/ca.pem\"
+        verify:         true
+        verify_and_map: true
+
+        cipher_suites: [
+            \"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\",
+            \"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\"
+        ]
+        curve_preferences: [
+            \"CurveP256\",
+            \"CurveP384\"
+        ]
+    }
+
+Available cipher suites include:
+",
+    );
+    for c in natsd_core::tls::CIPHER_SUITES {
+        s.push_str(&format!("    {c}\n"));
+    }
+    s.push_str("\nAvailable curve preferences include:\n");
+    for c in natsd_core::tls::CURVES {
+        s.push_str(&format!("    {c}\n"));
+    }
+    s
+}

@@ -32,6 +32,7 @@ pub mod parser;
 mod perms;
 mod rate;
 mod rebalance;
+mod tls;
 pub mod reload;
 pub mod toml;
 pub mod typed;

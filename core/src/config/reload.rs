@@ -69,6 +69,10 @@ pub enum Change {
     Accounts,
     /// `cluster { rebalance }` (ours): the node's next tick follows the new settings.
     Rebalance,
+    /// `tls { … }` (true: TLS on after the reload).
+    Tls(bool),
+    /// `allow_non_tls`.
+    AllowNonTls(bool),
 }
 
 fn opt(s: &Option<String>) -> &str {
@@ -116,6 +120,9 @@ impl fmt::Display for Change {
             // Go's line for any account change.
             Change::Accounts => write!(f, "accounts"),
             Change::Rebalance => write!(f, "cluster rebalance"),
+            // Go's `tlsOption`: enabled or disabled, whatever changed in the block.
+            Change::Tls(on) => write!(f, "tls = {}", if *on { "enabled" } else { "disabled" }),
+            Change::AllowNonTls(b) => write!(f, "allow_non_tls = {b}"),
         }
     }
 }
@@ -300,6 +307,13 @@ pub fn diff(old: &ServerConfig, new: &ServerConfig) -> Result<Vec<Change>, NotRe
     );
     push(o.publish_rate != n.publish_rate, Change::PublishRate(None));
     push(o.mappings != n.mappings, Change::Mappings(None));
+    // Certificates, keys and client verification reload for new connections; live ones
+    // keep their sessions (the runtime swaps its TLS config).
+    push(o.tls != n.tls, Change::Tls(n.tls.is_some()));
+    push(
+        o.allow_non_tls != n.allow_non_tls,
+        Change::AllowNonTls(n.allow_non_tls),
+    );
     // Accounts: added, removed, or changed in what they export, import or limit (their
     // budgets and mappings have lines of their own).
     let structure = |a: &[crate::options::AccountOptions]| {

@@ -136,7 +136,6 @@ impl std::error::Error for Diagnostics {}
 /// the server more open than its operator asked for (no TLS, no accounts' users, no
 /// operator/JWT trust), so they are errors, not warnings.
 const UNSUPPORTED_REFUSED: &[&str] = &[
-    "tls",
     "operator",
     "operators",
     "roots",
@@ -167,7 +166,6 @@ const UNSUPPORTED: &[&str] = &[
     "storedir",
     "jetstream",
     "ocsp",
-    "allow_non_tls",
     "no_system_account",
     "no_system",
     "no_sys_acc",
@@ -206,6 +204,17 @@ pub fn from_map(map: &Map) -> Result<Loaded, Diagnostics> {
         }
     }
     super::accounts::check(&mut t, &mut c.options, accounts, no_auth_pos);
+    if let Some(tls) = &c.options.tls {
+        // Go's `getDefaultAuthTimeout`: with TLS the handshake counts against the auth
+        // timeout, so unless one was written it is the TLS timeout plus a second.
+        let written = map.iter().any(|e| {
+            e.key.eq_ignore_ascii_case("authorization")
+                && matches!(&e.node.value, Value::Map(m) if m.iter().any(|x| x.key.eq_ignore_ascii_case("timeout")))
+        });
+        if !written {
+            c.options.auth.timeout = tls.timeout + std::time::Duration::from_secs(1);
+        }
+    }
     let o = &c.options;
     if let Some(e) = max_payload_at {
         if o.max_payload > o.max_pending {
@@ -560,6 +569,16 @@ impl Typer {
                     o.cluster = Some(cluster);
                 }
                 "cluster"
+            }
+            "tls" => {
+                o.tls = super::tls::tls(self, e);
+                "tls"
+            }
+            "allow_non_tls" => {
+                if let Some(b) = self.bool(e) {
+                    o.allow_non_tls = b;
+                }
+                "allow_non_tls"
             }
             "authorization" => {
                 if let Some(mut config) = authorization(self, e) {

@@ -126,6 +126,8 @@ struct State {
     creds: reload::StoredCredentials,
     /// The nonce our INFO gave it to sign (nkey users configured), else empty.
     nonce: Box<str>,
+    /// The names its TLS client certificate gives (see `TlsInfo::peer_identities`).
+    cert_names: Vec<String>,
     auth_required: bool,
     connect_received: bool,
     perms: Option<Arc<CompiledPermissions>>,
@@ -317,6 +319,8 @@ impl Connection {
             version: String::new(),
             user: None,
             account: crate::shared::GLOBAL_ACCOUNT.to_string(),
+            tls: None,
+            tls_first: false,
         };
         if sh.register(Arc::clone(&conn.st.handle), info).is_err() {
             conn.st
@@ -404,6 +408,19 @@ impl Connection {
         conn.st.start_route(sh);
         conn.st.finish_batch(sh);
         conn
+    }
+
+    /// A client's TLS handshake is done (`first`: it came before INFO). The runtime calls
+    /// this once, after the handshake and before offering the first decrypted byte; the
+    /// session shows in `/connz`, and with `verify_and_map` the certificate's names are
+    /// what CONNECT is authenticated by.
+    pub fn handle_tls_established(&mut self, info: crate::tls::TlsInfo, first: bool, sh: &Shared) {
+        let session = (info.version, info.cipher_suite);
+        sh.update_info(self.st.cid, move |i| {
+            i.tls = Some(session);
+            i.tls_first = first;
+        });
+        self.st.cert_names = info.peer_identities;
     }
 
     /// True for a route connection.
@@ -682,6 +699,7 @@ impl State {
             } else {
                 Box::default()
             },
+            cert_names: Vec::new(),
             auth_required,
             connect_received: false,
             perms: None,

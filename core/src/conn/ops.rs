@@ -46,6 +46,12 @@ impl State {
             nkey: c.nkey.as_deref(),
             sig: c.sig.as_deref(),
             nonce: self.nonce.as_bytes(),
+            cert_names: self
+                .cfg
+                .tls
+                .as_ref()
+                .filter(|t| t.verify_and_map)
+                .map(|_| self.cert_names.as_slice()),
         };
         self.creds = super::reload::StoredCredentials::from(creds);
         // Account designation in CONNECT is refused by the Go server, auth or not.

@@ -28,6 +28,7 @@ pub(super) struct StoredCredentials {
     nkey: Option<String>,
     sig: Option<String>,
     nonce: Box<[u8]>,
+    cert_names: Option<Vec<String>>,
 }
 
 impl From<Credentials<'_>> for StoredCredentials {
@@ -39,6 +40,7 @@ impl From<Credentials<'_>> for StoredCredentials {
             nkey: c.nkey.map(str::to_string),
             sig: c.sig.map(str::to_string),
             nonce: c.nonce.into(),
+            cert_names: c.cert_names.map(<[String]>::to_vec),
         }
     }
 }
@@ -52,6 +54,7 @@ impl StoredCredentials {
             nkey: self.nkey.as_deref(),
             sig: self.sig.as_deref(),
             nonce: &self.nonce,
+            cert_names: self.cert_names.as_deref(),
         }
     }
 }

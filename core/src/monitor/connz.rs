@@ -234,6 +234,15 @@ pub struct ConnInfo {
     /// CONNECT `version`.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub version: String,
+    /// TLS version (`1.2`, `1.3`), for a TLS client.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub tls_version: String,
+    /// TLS cipher suite, Go's name.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub tls_cipher_suite: String,
+    /// The handshake came before INFO (Go 2.10+).
+    #[serde(skip_serializing_if = "is_false")]
+    pub tls_first: bool,
     /// Authenticated user (with `auth=1`).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub authorized_user: String,
@@ -251,6 +260,10 @@ pub struct ConnInfo {
     pub publish_dropped: u64,
     #[serde(skip)]
     key: SortKey,
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
 }
 
 fn is_zero_f64(v: &f64) -> bool {
@@ -328,6 +341,9 @@ pub fn connz(sh: &Shared, clock: Clock, o: &ConnzOptions) -> Connz {
                 name: info.name.clone(),
                 lang: info.lang.clone(),
                 version: info.version.clone(),
+                tls_version: info.tls.as_ref().map(|t| t.0.clone()).unwrap_or_default(),
+                tls_cipher_suite: info.tls.as_ref().map(|t| t.1.clone()).unwrap_or_default(),
+                tls_first: info.tls_first,
                 authorized_user: auth_user(o, info.user.as_deref()),
                 subscriptions_list: None,
                 subscriptions_list_detail: None,
@@ -408,6 +424,9 @@ pub fn connz(sh: &Shared, clock: Clock, o: &ConnzOptions) -> Connz {
                 name: c.info.name.clone(),
                 lang: c.info.lang.clone(),
                 version: c.info.version.clone(),
+                tls_version: c.info.tls.as_ref().map(|t| t.0.clone()).unwrap_or_default(),
+                tls_cipher_suite: c.info.tls.as_ref().map(|t| t.1.clone()).unwrap_or_default(),
+                tls_first: c.info.tls_first,
                 authorized_user: auth_user(o, c.info.user.as_deref()),
                 subscriptions_list: list,
                 subscriptions_list_detail: detail,
