@@ -47,6 +47,81 @@ impl TlsState {
     }
 }
 
+/// How a failed handshake is logged: Go 2.15.1's texts and levels. A client that did not
+/// speak TLS at all (a probe, or a plain-text client) or timed out is `debug`; certificate
+/// failures, resets and EOF are `error`.
+pub fn log_handshake_failure(peer: std::net::SocketAddr, cid: u64, e: &HandshakeFailure) {
+    match e {
+        HandshakeFailure::Timeout => {
+            tracing::debug!("{peer} - cid:{cid} - TLS handshake timeout");
+        }
+        HandshakeFailure::NotTls => tracing::debug!(
+            "{peer} - cid:{cid} - TLS handshake error: tls: first record does not look like a TLS handshake"
+        ),
+        HandshakeFailure::Io(e) => {
+            tracing::error!("{peer} - cid:{cid} - TLS handshake error: {}", go_text(e));
+        }
+        HandshakeFailure::NotPinned(why) => {
+            tracing::error!("{peer} - cid:{cid} - TLS handshake error: {why}");
+        }
+    }
+}
+
+/// Why a handshake failed.
+#[derive(Debug)]
+pub enum HandshakeFailure {
+    /// Not done within the TLS timeout.
+    Timeout,
+    /// The first record was not a TLS handshake (a plain-text client).
+    NotTls,
+    /// The handshake failed: bad certificate, reset, EOF...
+    Io(io::Error),
+    /// The client's certificate is not in `pinned_certs`.
+    NotPinned(String),
+}
+
+impl HandshakeFailure {
+    /// Classifies an error from a handshake (rustls's, inside an `io::Error`).
+    pub fn from_io(e: io::Error) -> HandshakeFailure {
+        let plain = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .is_some_and(|r| {
+                matches!(
+                    r,
+                    rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)
+                )
+            });
+        if plain {
+            HandshakeFailure::NotTls
+        } else {
+            HandshakeFailure::Io(e)
+        }
+    }
+}
+
+/// Go's words for the handshake errors clients see most.
+fn go_text(e: &io::Error) -> String {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        return "EOF".into();
+    }
+    match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        Some(rustls::Error::NoCertificatesPresented) => {
+            "tls: client didn't provide a certificate".into()
+        }
+        Some(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)) => {
+            "tls: failed to verify certificate: x509: certificate signed by unknown authority"
+                .into()
+        }
+        Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Expired)) => {
+            "tls: failed to verify certificate: x509: certificate has expired or is not yet valid"
+                .into()
+        }
+        Some(r) => format!("tls: {r}"),
+        None => e.to_string(),
+    }
+}
+
 /// Go's wording for a file that cannot be opened.
 fn open_error(path: &str, e: &io::Error) -> String {
     let what = match e.kind() {

@@ -228,10 +228,11 @@ pub fn authenticate(cfg: &AuthConfig, creds: Credentials<'_>) -> Option<Authoriz
             && creds.nkey.is_none();
         let u = match (&cfg.no_auth_user, anonymous) {
             // Go's `verify_and_map`: the certificate names the user; no password.
-            _ if creds.cert_names.is_some() => creds
-                .cert_names?
-                .iter()
-                .find_map(|name| cfg.users.iter().find(|u| u.name == *name))?,
+            _ if creds.cert_names.is_some() => creds.cert_names?.iter().find_map(|name| {
+                cfg.users
+                    .iter()
+                    .find(|u| u.name == *name || same_dn(&u.name, name))
+            })?,
             (Some(n), true) => cfg.users.iter().find(|u| u.name == *n)?,
             // Go: a client naming an nkey is checked against the nkey users only (when
             // there are any), by its signature of the nonce.
@@ -283,6 +284,39 @@ pub fn authenticate(cfg: &AuthConfig, creds: Credentials<'_>) -> Option<Authoriz
         });
     }
     Some(Authorized::default())
+}
+
+/// True if `a` and `b` are the same distinguished name in RFC 2253 form, whatever the
+/// order of their RDNs and the case of the attribute types (Go's `verify_and_map` matches
+/// so); values compare exactly. False for anything that is not a DN.
+pub fn same_dn(a: &str, b: &str) -> bool {
+    fn parts(dn: &str) -> Option<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        let mut cur = String::new();
+        let mut escaped = false;
+        let mut push = |cur: &mut String| -> Option<()> {
+            let (k, v) = cur.split_once('=')?;
+            out.push((k.trim().to_ascii_uppercase(), v.to_string()));
+            cur.clear();
+            Some(())
+        };
+        for c in dn.chars() {
+            match c {
+                _ if escaped => {
+                    cur.push('\\');
+                    cur.push(c);
+                    escaped = false;
+                }
+                '\\' => escaped = true,
+                ',' | '+' => push(&mut cur)?,
+                _ => cur.push(c),
+            }
+        }
+        push(&mut cur)?;
+        out.sort();
+        Some(out)
+    }
+    a.contains('=') && b.contains('=') && parts(a).is_some_and(|x| parts(b) == Some(x))
 }
 
 /// True if checking `creds` against `cfg` would verify a signature (an nkey's, tens of
@@ -461,6 +495,19 @@ mod tests {
             }
         )
         .is_none());
+    }
+
+    #[test]
+    fn dns_match_in_any_order() {
+        assert!(same_dn("CN=alice,O=SecGo", "O=SecGo,CN=alice"));
+        assert!(same_dn("cn=alice,o=SecGo", "CN=alice,O=SecGo"));
+        assert!(
+            !same_dn("CN=alice,O=secgo", "CN=alice,O=SecGo"),
+            "values exact"
+        );
+        assert!(!same_dn("CN=alice", "CN=alice,O=SecGo"), "no partial DNs");
+        assert!(same_dn("CN=a\\,b,O=x", "O=x,CN=a\\,b"));
+        assert!(!same_dn("alice", "alice"), "not DNs");
     }
 
     #[test]

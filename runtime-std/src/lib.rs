@@ -42,6 +42,7 @@ pub mod launcher;
 pub mod monitor_http;
 mod reader;
 pub mod server;
+mod tls;
 mod writer;
 
 pub use launcher::StdLauncher;

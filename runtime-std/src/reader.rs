@@ -60,6 +60,11 @@ pub struct ReaderJob {
 }
 
 impl ReaderJob {
+    /// The connection, for the runtime's start of a TLS client (before [`run`]).
+    pub fn conn(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
     /// Wraps `conn`; `drop_reason` closes it if the job never runs to the end. `generation`
     /// is the options generation read *before* `Connection::accept` (a reload after it is
     /// applied by the reader; one before is already in the options `accept` read).
@@ -115,7 +120,9 @@ impl ReadTimer {
 }
 
 /// Runs the reader until the connection is closed. The connection closes on the way out.
-pub fn run(mut job: ReaderJob, mut stream: &TcpStream) {
+/// `stream` is the socket (its read timeout is the timer); `rd` reads the client's bytes
+/// from it: the socket itself, or a TLS session over it.
+pub fn run(mut job: ReaderJob, stream: &TcpStream, rd: &mut dyn Read) {
     let ReaderJob {
         conn,
         sh,
@@ -140,7 +147,7 @@ pub fn run(mut job: ReaderJob, mut stream: &TcpStream) {
             tracing::debug!("cid:{} - could not set the read timeout: {e}", conn.cid());
             conn.handle_close(now, sh, CloseReason::ReadError);
         } else {
-            match stream.read(&mut buf) {
+            match rd.read(&mut buf) {
                 Ok(0) => conn.handle_close(clock::now(), sh, CloseReason::ClientClosed),
                 Ok(n) => {
                     feed(conn, &buf[..n], sh);

@@ -56,6 +56,8 @@ pub struct Server {
     routes: Option<(SocketAddr, Arc<Control>)>,
     /// The node's driver (routes, lame duck).
     node: Option<natsd_adapter::node_driver::NodeDriver>,
+    /// The client TLS config, shared with the acceptor.
+    tls: Arc<natsd_adapter::tls::TlsState>,
 }
 
 /// Flags the accept thread checks after every `accept`, and its "ended" signal.
@@ -134,8 +136,12 @@ impl Server {
         startup::log_listening(&host, local_addr.port());
         let control = Arc::new(Control::default());
         let tracker = Arc::new(Tracker::default());
+        let tls = Arc::new(natsd_adapter::tls::TlsState::default());
+        tls.install(shared.opts().tls.as_ref())
+            .map_err(io::Error::other)?;
         let acceptor = Acceptor {
             shared: Arc::clone(&shared),
+            tls: Arc::clone(&tls),
             control: Arc::clone(&control),
             tracker: Arc::clone(&tracker),
             route: false,
@@ -153,6 +159,7 @@ impl Server {
             let rcontrol = Arc::new(Control::default());
             let acceptor = Acceptor {
                 shared: Arc::clone(&shared),
+                tls: Arc::new(natsd_adapter::tls::TlsState::default()),
                 control: Arc::clone(&rcontrol),
                 tracker: Arc::clone(&tracker),
                 route: true,
@@ -175,6 +182,7 @@ impl Server {
         let node = natsd_adapter::node_driver::NodeDriver::start(Arc::clone(&shared), host_impl)?;
         startup::log_ready();
         Ok(Server {
+            tls,
             routes,
             node: Some(node),
             shared,
@@ -193,6 +201,11 @@ impl Server {
     /// next read or timeout, at most [`RELOAD_CHECK`](crate::reader::RELOAD_CHECK) (100 ms)
     /// later for an idle connection. Returns at once.
     pub fn reload(&self, new: &Options) {
+        // A certificate that no longer loads keeps the old one (the program checked the
+        // new config before calling this).
+        if let Err(e) = self.tls.install(new.tls.as_ref()) {
+            tracing::error!("TLS not reloaded: {e}");
+        }
         let mut new = new.clone();
         crate::budget::clamp(&mut new);
         natsd_adapter::reload::apply(&self.shared, &new);
@@ -346,6 +359,8 @@ fn connectable(addr: SocketAddr) -> SocketAddr {
 /// The accept thread's state: clients, or routes on the cluster port.
 struct Acceptor {
     shared: Arc<Shared>,
+    /// The client TLS config (swapped on reload).
+    tls: Arc<natsd_adapter::tls::TlsState>,
     control: Arc<Control>,
     tracker: Arc<Tracker>,
     route: bool,
@@ -370,6 +385,7 @@ impl Acceptor {
                             &self.tracker,
                             stream,
                             peer,
+                            None,
                             |sh, _, wake| natsd_adapter::accept::open_route(sh, peer, wake, None),
                         );
                     } else {
@@ -378,6 +394,7 @@ impl Acceptor {
                             &self.tracker,
                             stream,
                             peer,
+                            self.tls.current(),
                             |sh, nodelay, wake| open_connection(sh, peer, nodelay, wake),
                         );
                     }
@@ -401,6 +418,7 @@ fn spawn_connection(
     tracker: &Arc<Tracker>,
     stream: TcpStream,
     peer: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
     make: impl FnOnce(&Arc<Shared>, io::Result<()>, Arc<Wake>) -> natsd_core::conn::Connection,
 ) {
     let wake = Arc::new(Wake::default());
@@ -416,6 +434,10 @@ fn spawn_connection(
         peer,
     };
     let reader_job = ReaderJob::new(conn, Arc::clone(shared), CloseReason::ReadError, generation);
+    if let Some(config) = tls {
+        spawn_tls(shared, tracker, stream, peer, ctx, reader_job, config);
+        return;
+    }
     let write_half = match stream.try_clone() {
         Ok(s) => s,
         Err(e) => {
@@ -429,7 +451,7 @@ fn spawn_connection(
         .stack_size(WRITER_STACK)
         .spawn(move || {
             let _guard = guard;
-            writer::run(&ctx, &write_half);
+            writer::run(&ctx, &write_half, None);
         });
     if let Err(e) = spawned {
         tracing::error!("{peer} - cid:{cid} - could not spawn the writer thread: {e}");
@@ -442,10 +464,85 @@ fn spawn_connection(
         .stack_size(READER_STACK)
         .spawn(move || {
             let _guard = guard;
-            reader::run(reader_job, &stream);
+            let mut rd = &stream;
+            reader::run(reader_job, &stream, &mut rd);
         });
     if let Err(e) = spawned {
         // The dropped closure closed the connection; the writer flushes and ends.
+        tracing::error!("{peer} - cid:{cid} - could not spawn the reader thread: {e}");
+    }
+}
+
+/// A client on a server with TLS: its reader thread settles the start (INFO, handshake;
+/// see `tls::settle`), then starts the writer and reads through the session.
+fn spawn_tls(
+    shared: &Arc<Shared>,
+    tracker: &Arc<Tracker>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    ctx: WriterCtx,
+    mut reader_job: ReaderJob,
+    config: Arc<rustls::ServerConfig>,
+) {
+    let cid = reader_job.conn().cid();
+    let sh = Arc::clone(shared);
+    let tracker2 = Arc::clone(tracker);
+    let guard = tracker.enter();
+    let spawned = thread::Builder::new()
+        .name(format!("natsd-r-{cid}"))
+        .stack_size(READER_STACK)
+        .spawn(move || {
+            let _guard = guard;
+            let opts = sh.opts();
+            let Some(o) = opts.tls.as_ref() else {
+                return; // TLS switched off by a reload meanwhile: the job closes it.
+            };
+            let settled = crate::tls::settle(
+                reader_job.conn(),
+                &stream,
+                peer,
+                config,
+                o,
+                opts.allow_non_tls,
+                &sh,
+            );
+            let session = match settled {
+                crate::tls::Settled::Tls(s) => Some(s),
+                crate::tls::Settled::Plain => None,
+                crate::tls::Settled::Closed => return,
+            };
+            let write_half = match stream.try_clone() {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!("{peer} - cid:{cid} - could not clone the socket: {e}");
+                    return;
+                }
+            };
+            let wsession = session.clone();
+            let wguard = tracker2.enter();
+            let spawned = thread::Builder::new()
+                .name(format!("natsd-w-{cid}"))
+                .stack_size(WRITER_STACK)
+                .spawn(move || {
+                    let _guard = wguard;
+                    writer::run(&ctx, &write_half, wsession.as_deref());
+                });
+            if let Err(e) = spawned {
+                tracing::error!("{peer} - cid:{cid} - could not spawn the writer thread: {e}");
+                return;
+            }
+            match session {
+                Some(s) => {
+                    let mut rd = crate::tls::Reader::new(s, &stream);
+                    reader::run(reader_job, &stream, &mut rd);
+                }
+                None => {
+                    let mut rd = &stream;
+                    reader::run(reader_job, &stream, &mut rd);
+                }
+            }
+        });
+    if let Err(e) = spawned {
         tracing::error!("{peer} - cid:{cid} - could not spawn the reader thread: {e}");
     }
 }
@@ -470,7 +567,7 @@ impl natsd_adapter::node_driver::NodeHost for Host {
                 });
                 match dialled.and_then(|s| s.peer_addr().map(|p| (s, p))) {
                     Ok((stream, peer)) => {
-                        spawn_connection(&shared, &tracker, stream, peer, |sh, _, wake| {
+                        spawn_connection(&shared, &tracker, stream, peer, None, |sh, _, wake| {
                             natsd_adapter::accept::open_route(sh, peer, wake, Some(url))
                         })
                     }

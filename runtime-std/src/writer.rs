@@ -86,14 +86,19 @@ pub type WriterCtx = drain::WriterCtx<Wake>;
 
 /// Runs the writer until the queue is closed, a write fails or misses its deadline. Always
 /// shuts the socket down both ways on the way out (that stops the reader).
-pub fn run(ctx: &WriterCtx, stream: &TcpStream) {
-    drain(ctx, stream);
+/// With `tls`, every batch is sealed into TLS records first, and close_notify goes out
+/// before FIN.
+pub fn run(ctx: &WriterCtx, stream: &TcpStream, tls: Option<&crate::tls::Session>) {
+    drain(ctx, stream, tls);
+    if let Some(t) = tls {
+        let _ = (&mut &*stream).write_all(&t.close_notify());
+    }
     // FIN after everything written, and the reader's blocking read returns.
     let _ = stream.shutdown(Shutdown::Both);
 }
 
 /// The writer's loop: wait, drain, write, until the connection is done.
-fn drain(ctx: &WriterCtx, stream: &TcpStream) {
+fn drain(ctx: &WriterCtx, stream: &TcpStream, tls: Option<&crate::tls::Session>) {
     let mut out = Outbox::default();
     let mut deadline = DeadlineCache::default();
     // The socket's write timeout: one slice, re-set only when the deadline changes it.
@@ -122,6 +127,25 @@ fn drain(ctx: &WriterCtx, stream: &TcpStream) {
                 slice = Some(want);
             }
             let (buf, closing) = out.split();
+            let sealed;
+            let buf = match tls {
+                None => buf,
+                Some(t) => match t.seal(buf) {
+                    Ok(records) => {
+                        sealed = records;
+                        &sealed[..]
+                    }
+                    Err(e) => {
+                        tracing::debug!(
+                            "{} - cid:{} - Error flushing: {e}",
+                            ctx.peer,
+                            ctx.handle.cid
+                        );
+                        ctx.handle.close_now(CloseReason::WriteError);
+                        return;
+                    }
+                },
+            };
             let end = write_phase(ctx, write_deadline, stream, buf, closing);
             if !ctx.after_write(end, &mut out, write_deadline) {
                 return;

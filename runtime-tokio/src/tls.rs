@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use natsd_adapter::events::drain_events;
+use natsd_adapter::tls::HandshakeFailure;
 use natsd_core::conn::Connection;
 use natsd_core::errors::CloseReason;
 use natsd_core::shared::Shared;
@@ -65,26 +66,27 @@ pub async fn settle(
             let _ = stream.shutdown().await;
             return gone(conn, sh, CloseReason::WriteError);
         }
-        if allow_non_tls {
-            match first_byte(&stream, o.timeout).await {
-                Some(Some(b)) if b != natsd_adapter::tls::HANDSHAKE_RECORD => {
-                    return Settled::Plain(stream)
-                }
-                Some(None) => return gone(conn, sh, CloseReason::ClientClosed),
-                _ => {}
-            }
-        }
     }
-    let acceptor = tokio_rustls::TlsAcceptor::from(config);
-    let failed = |conn: &mut Connection, why: String| {
-        tracing::error!("{peer} - cid:{} - TLS handshake error: {why}", conn.cid());
+    let failed = |conn: &mut Connection, why: HandshakeFailure| {
+        natsd_adapter::tls::log_handshake_failure(peer, conn.cid(), &why);
         gone(conn, sh, CloseReason::TlsHandshakeError)
     };
-    match tokio::time::timeout(o.timeout, acceptor.accept(stream)).await {
+    // The client's first byte says whether it speaks TLS at all: one that does not gets
+    // nothing more (Go sends no alert and no -ERR), or plain text with `allow_non_tls`.
+    let deadline = tokio::time::Instant::now() + o.timeout;
+    match first_byte(&stream, o.timeout).await {
+        Some(Some(natsd_adapter::tls::HANDSHAKE_RECORD)) => {}
+        Some(Some(_)) if allow_non_tls && !first => return Settled::Plain(stream),
+        Some(Some(_)) => return failed(conn, HandshakeFailure::NotTls),
+        Some(None) => return gone(conn, sh, CloseReason::ClientClosed),
+        None => return failed(conn, HandshakeFailure::Timeout),
+    }
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => {
             let session = tls.get_ref().1;
             if let Err(why) = natsd_adapter::tls::check_pinned(o, session) {
-                return failed(conn, why);
+                return failed(conn, HandshakeFailure::NotPinned(why));
             }
             let info = natsd_adapter::tls::session_info(session);
             tracing::debug!(
@@ -96,8 +98,8 @@ pub async fn settle(
             conn.handle_tls_established(info, first, sh);
             Settled::Tls(Box::new(tls))
         }
-        Ok(Err(e)) => failed(conn, e.to_string()),
-        Err(_) => failed(conn, "timeout".into()),
+        Ok(Err(e)) => failed(conn, HandshakeFailure::from_io(e)),
+        Err(_) => failed(conn, HandshakeFailure::Timeout),
     }
 }
 

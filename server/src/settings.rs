@@ -69,8 +69,7 @@ pub fn tls_from_flags(o: &mut Options, f: &Flags) -> Result<(), String> {
         return Ok(());
     }
     let given = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
-    let cert_file =
-        given(&f.tls_cert).ok_or("TLS Server certificate must be present and valid")?;
+    let cert_file = given(&f.tls_cert).ok_or("TLS Server certificate must be present and valid")?;
     let key_file = given(&f.tls_key).ok_or("TLS Server private key must be present and valid")?;
     let had_tls = o.tls.is_some();
     o.tls = Some(natsd_core::tls::TlsOptions {

@@ -92,7 +92,7 @@ pub(crate) fn tls(t: &mut Typer, e: &Entry) -> Option<TlsOptions> {
                         o.timeout = Duration::from_secs_f64(s);
                     }
                     // Go takes zero as "the default"; negative makes no sense.
-                    Some(s) if s == 0.0 => o.timeout = crate::tls::DEFAULT_TIMEOUT,
+                    Some(0.0) => o.timeout = crate::tls::DEFAULT_TIMEOUT,
                     _ => t.error(x, "error parsing tls config, 'timeout' out of range"),
                 }
             }

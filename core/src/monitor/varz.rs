@@ -30,12 +30,18 @@ pub struct Varz {
     pub host: String,
     /// Client listen port.
     pub port: u16,
-    /// The cluster's client URLs as clients are told them (omitted when none, as Go).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub connect_urls: Vec<String>,
     /// Whether clients must authenticate (omitted when false, as Go).
     #[serde(skip_serializing_if = "is_false")]
     pub auth_required: bool,
+    /// Clients must use TLS (omitted when false, as Go; `allow_non_tls` makes it false).
+    #[serde(skip_serializing_if = "is_false")]
+    pub tls_required: bool,
+    /// Clients must present a certificate.
+    #[serde(skip_serializing_if = "is_false")]
+    pub tls_verify: bool,
+    /// The cluster's client URLs as clients are told them (omitted when none, as Go).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub connect_urls: Vec<String>,
     /// `max_connections`.
     pub max_connections: usize,
     /// `max_subscriptions` (omitted when 0, as Go).
@@ -74,7 +80,7 @@ pub struct Varz {
     pub websocket: Empty,
     /// JetStream (none).
     pub jetstream: Empty,
-    /// Seconds; Go's default (2) as Go reports it without TLS.
+    /// Seconds: the TLS handshake's (Go's default, 2, without TLS).
     #[serde(serialize_with = "go_float")]
     pub tls_timeout: f64,
     /// Nanoseconds.
@@ -208,8 +214,10 @@ pub fn varz(sh: &Shared, clock: Clock, env: &Env) -> Varz {
         go: crate::info::IMPLEMENTATION,
         host: o.host.clone(),
         port: o.port,
-        connect_urls: crate::info::client_connect_urls(sh, &o, true),
         auth_required: o.auth.required(),
+        tls_required: o.tls.is_some() && !o.allow_non_tls,
+        tls_verify: o.tls.as_ref().is_some_and(|t| t.verifies_clients()),
+        connect_urls: crate::info::client_connect_urls(sh, &o, true),
         max_connections: o.max_connections,
         max_subscriptions: o.max_subscriptions,
         ping_interval: nanos(o.ping_interval),
@@ -238,7 +246,7 @@ pub fn varz(sh: &Shared, clock: Clock, env: &Env) -> Varz {
         mqtt: Empty {},
         websocket: Empty {},
         jetstream: Empty {},
-        tls_timeout: 2.0,
+        tls_timeout: o.tls.as_ref().map_or(2.0, |t| t.timeout.as_secs_f64()),
         write_deadline: nanos(o.write_deadline),
         start: clock.rfc3339(sh.start_time()),
         now: super::timefmt::rfc3339(clock.wall_nanos),

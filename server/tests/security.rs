@@ -1,0 +1,405 @@
+//! TLS and nkeys, black-box, the same configs on ours (both runtimes) and on the Go servers:
+//! the TLS upgrade after INFO, a plain-text client on a TLS port (nothing delivered, closed
+//! at the TLS timeout), a TLS ClientHello on a plain port, client certificates (missing,
+//! from another CA, mapped to a user with `verify_and_map`), the handshake first (Go
+//! 2.10+ only), and nkey signatures (good, bad, replayed). Certificates are made per run.
+//!
+//! INTEROP: compared with Debian's Go 2.9.10 (`/usr/sbin/nats-server`) and Go 2.15.1
+//! (`NATS_GO215_SERVER`); missing ones print SKIPPED, or fail under `NATSD_REQUIRE_GO=1`
+//! (set by `.ci/run`). Ours is also checked against fixed expectations.
+
+mod launch;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_nats-server");
+
+fn skip(what: &str) {
+    eprintln!("=== SKIPPED: {what} (Go server not found) ===");
+}
+
+/// A CA, a server certificate for localhost, and client certificates: `alice` and `bob`
+/// from the CA, `mallory` from another CA. Files in a directory of their own.
+struct Pki {
+    dir: PathBuf,
+    ca_pem: String,
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn ca(name: &str) -> (rcgen::Certificate, KeyPair) {
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name.push(DnType::CommonName, name);
+    let key = KeyPair::generate().unwrap();
+    (p.self_signed(&key).unwrap(), key)
+}
+
+fn leaf(cn: &str, sans: &[&str], issuer: &(rcgen::Certificate, KeyPair)) -> (String, String) {
+    let mut p =
+        CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    p.distinguished_name.push(DnType::CommonName, cn);
+    p.distinguished_name.push(DnType::OrganizationName, "SecGo");
+    let key = KeyPair::generate().unwrap();
+    let cert = p.signed_by(&key, &issuer.0, &issuer.1).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+impl Pki {
+    fn new(name: &str) -> Pki {
+        let dir = std::env::temp_dir().join(format!(
+            "natsd-pki-{name}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca1 = ca("SecGo CA1");
+        let ca2 = ca("Other CA");
+        let files = [
+            (
+                "server",
+                leaf("localhost", &["localhost", "127.0.0.1"], &ca1),
+            ),
+            ("alice", leaf("alice", &[], &ca1)),
+            ("bob", leaf("bob", &[], &ca1)),
+            ("mallory", leaf("alice", &[], &ca2)),
+        ];
+        for (n, (cert, key)) in files {
+            std::fs::write(dir.join(format!("{n}-cert.pem")), cert).unwrap();
+            std::fs::write(dir.join(format!("{n}-key.pem")), key).unwrap();
+        }
+        let ca_pem = ca1.0.pem();
+        std::fs::write(dir.join("ca.pem"), &ca_pem).unwrap();
+        Pki { dir, ca_pem }
+    }
+
+    fn path(&self, f: &str) -> String {
+        self.dir.join(f).to_str().unwrap().to_string()
+    }
+
+    /// A `tls { … }` block with `extra` lines.
+    fn tls_block(&self, extra: &str) -> String {
+        format!(
+            "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n  ca_file: \"{}\"\n  timeout: 1\n{extra}}}\n",
+            self.path("server-cert.pem"),
+            self.path("server-key.pem"),
+            self.path("ca.pem")
+        )
+    }
+
+    fn client_config(&self, who: Option<&str>) -> Arc<rustls::ClientConfig> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(self.ca_pem.as_bytes()).unwrap())
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let b = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots);
+        let c = match who {
+            None => b.with_no_client_auth(),
+            Some(n) => {
+                let cert = CertificateDer::from_pem_file(self.path(&format!("{n}-cert.pem")));
+                let key = PrivateKeyDer::from_pem_file(self.path(&format!("{n}-key.pem")));
+                b.with_client_auth_cert(vec![cert.unwrap()], key.unwrap())
+                    .unwrap()
+            }
+        };
+        Arc::new(c)
+    }
+}
+
+/// One INFO line, byte by byte (nothing after it is consumed).
+async fn info_line(s: &mut (impl AsyncRead + Unpin)) -> String {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while !line.ends_with(b"\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut b))
+            .await
+            .expect("INFO within 10 s")
+            .expect("read INFO");
+        assert_eq!(n, 1, "closed before INFO");
+        line.push(b[0]);
+    }
+    String::from_utf8(line).unwrap()
+}
+
+/// INFO's security flags, in a fixed order, for comparing servers.
+fn flags(info: &str) -> String {
+    let v: serde_json::Value =
+        serde_json::from_str(info.trim_end().strip_prefix("INFO ").unwrap()).unwrap();
+    let nonce = v["nonce"].as_str().map(str::len);
+    format!(
+        "auth_required={} tls_required={} tls_verify={} tls_available={} nonce_len={nonce:?}",
+        v["auth_required"], v["tls_required"], v["tls_verify"], v["tls_available"]
+    )
+}
+
+/// Everything the server sends until it closes (or `wait` passes: then "<open>" is
+/// appended), and how long that took.
+async fn until_close(s: &mut (impl AsyncRead + Unpin), wait: Duration) -> (String, Duration) {
+    let start = Instant::now();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let r = tokio::time::timeout(wait, async {
+        loop {
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    let mut text = String::from_utf8_lossy(&got).into_owned();
+    if r.is_err() {
+        text.push_str("<open>");
+    }
+    (text, start.elapsed())
+}
+
+/// Sends `ops` + PING and reads to the PONG (or the close).
+async fn ping(s: &mut (impl AsyncRead + AsyncWrite + Unpin), ops: &str) -> String {
+    if s.write_all(format!("{ops}PING\r\n").as_bytes())
+        .await
+        .is_err()
+    {
+        return "<write failed>".into();
+    }
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while !got.windows(6).any(|w| w == b"PONG\r\n") {
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+async fn tls_upgrade(
+    tcp: TcpStream,
+    cfg: Arc<rustls::ClientConfig>,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    tokio_rustls::TlsConnector::from(cfg)
+        .connect(name, tcp)
+        .await
+}
+
+async fn connect(port: u16) -> TcpStream {
+    TcpStream::connect(("127.0.0.1", port)).await.unwrap()
+}
+
+/// Our server on both runtimes, then each Go server present (`go215_only`: not 2.9.10).
+fn servers(what: &str, go215_only: bool) -> Vec<(String, Command)> {
+    let mut out = Vec::new();
+    for rt in ["tokio", "std"] {
+        let mut c = Command::new(BIN);
+        c.args(["--runtime", rt]);
+        out.push((format!("ours ({rt})"), c));
+    }
+    for (label, path) in launch::go_servers(what, skip) {
+        if go215_only && label == "go2.9.10" {
+            continue;
+        }
+        out.push((label.to_string(), Command::new(path)));
+    }
+    out
+}
+
+/// TLS with client verification: the upgrade works with a good certificate; a plain-text
+/// client gets nothing past INFO and is closed at the TLS timeout; no certificate or one
+/// from another CA never gets a PONG.
+#[tokio::test]
+async fn tls_upgrade_verification_and_plain_text_refused() {
+    let pki = Pki::new("verify");
+    let conf = pki.tls_block("  verify: true\n");
+    for (label, mut cmd) in servers("tls_upgrade_verification_and_plain_text_refused", false) {
+        let (_child, port, _c) = launch::spawn_with_conf(&mut cmd, "tls-verify", &conf).await;
+
+        let mut plain = connect(port).await;
+        let info = info_line(&mut plain).await;
+        assert_eq!(
+            flags(&info),
+            "auth_required=null tls_required=true tls_verify=true tls_available=null nonce_len=None",
+            "{label}"
+        );
+        let _ = plain.write_all(b"CONNECT {}\r\nPING\r\n").await;
+        let (rest, took) = until_close(&mut plain, Duration::from_secs(5)).await;
+        assert_eq!(rest, "", "{label}: nothing for a plain-text client");
+        assert!(took < Duration::from_secs(3), "{label}: closed promptly");
+
+        let mut tcp = connect(port).await;
+        info_line(&mut tcp).await;
+        let mut tls = tls_upgrade(tcp, pki.client_config(Some("alice")))
+            .await
+            .unwrap_or_else(|e| panic!("{label}: handshake: {e}"));
+        assert_eq!(
+            ping(
+                &mut tls,
+                "CONNECT {\"verbose\":false}\r\nSUB x 1\r\nPUB x 2\r\nhi\r\n"
+            )
+            .await,
+            "MSG x 1 2\r\nhi\r\nPONG\r\n",
+            "{label}"
+        );
+
+        for who in [None, Some("mallory")] {
+            let mut tcp = connect(port).await;
+            info_line(&mut tcp).await;
+            // TLS 1.3: the client's side may finish before the server judged its
+            // certificate; the refusal shows on the first read either way.
+            let got = match tls_upgrade(tcp, pki.client_config(who)).await {
+                Ok(mut s) => ping(&mut s, "CONNECT {\"verbose\":false}\r\n").await,
+                Err(_) => String::new(),
+            };
+            assert_eq!(got, "", "{label}: {who:?} refused");
+        }
+    }
+}
+
+/// A TLS ClientHello on a plain port is an unknown protocol operation, after INFO.
+#[tokio::test]
+async fn tls_client_on_a_plain_port() {
+    for (label, mut cmd) in servers("tls_client_on_a_plain_port", false) {
+        let (_child, port, _c) = launch::spawn_with_conf(&mut cmd, "plain", "debug: false\n").await;
+        let mut s = connect(port).await;
+        // A TLS record header (handshake, TLS 1.0 record version) and a few bytes.
+        s.write_all(&[0x16, 0x03, 0x01, 0x00, 0x30, 0x01, 0x00])
+            .await
+            .unwrap();
+        let (got, _) = until_close(&mut s, Duration::from_secs(5)).await;
+        let (info, rest) = got.split_once("\r\n").unwrap_or_default();
+        assert!(info.starts_with("INFO {"), "{label}: {got:?}");
+        assert_eq!(rest, "-ERR 'Unknown Protocol Operation'\r\n", "{label}");
+    }
+}
+
+/// `handshake_first`: TLS before INFO (Go 2.10+; 2.9.10 refuses the key). A plain-text
+/// client that waits for INFO gets nothing and is closed at the TLS timeout.
+#[tokio::test]
+async fn handshake_first() {
+    let pki = Pki::new("first");
+    let conf = pki.tls_block("  handshake_first: true\n");
+    for (label, mut cmd) in servers("handshake_first", true) {
+        let (_child, port, _c) = launch::spawn_with_conf(&mut cmd, "tls-first", &conf).await;
+        let mut tls = tls_upgrade(connect(port).await, pki.client_config(None))
+            .await
+            .unwrap_or_else(|e| panic!("{label}: handshake: {e}"));
+        let info = info_line(&mut tls).await;
+        assert!(flags(&info).contains("tls_required=true"), "{label}");
+        assert_eq!(
+            ping(&mut tls, "CONNECT {\"verbose\":false}\r\n").await,
+            "PONG\r\n",
+            "{label}"
+        );
+        let mut plain = connect(port).await;
+        let (got, took) = until_close(&mut plain, Duration::from_secs(5)).await;
+        assert_eq!(got, "", "{label}: no INFO in plain text");
+        assert!(
+            took >= Duration::from_millis(900),
+            "{label}: held until the TLS timeout"
+        );
+    }
+}
+
+/// `verify_and_map`: the certificate's subject names the user; no password. Another
+/// certificate of the same CA that names nobody is refused.
+#[tokio::test]
+async fn verify_and_map_names_the_user() {
+    let pki = Pki::new("map");
+    let conf = format!(
+        "{}authorization {{ users: [{{user: \"CN=alice,O=SecGo\", permissions: {{publish: ok}}}}] }}\n",
+        pki.tls_block("  verify_and_map: true\n")
+    );
+    for (label, mut cmd) in servers("verify_and_map_names_the_user", false) {
+        let (_child, port, _c) = launch::spawn_with_conf(&mut cmd, "tls-map", &conf).await;
+        let mut tcp = connect(port).await;
+        info_line(&mut tcp).await;
+        let mut alice = tls_upgrade(tcp, pki.client_config(Some("alice")))
+            .await
+            .unwrap();
+        assert_eq!(
+            ping(
+                &mut alice,
+                "CONNECT {\"verbose\":false}\r\nPUB no 0\r\n\r\n"
+            )
+            .await,
+            "-ERR 'Permissions Violation for Publish to \"no\"'\r\nPONG\r\n",
+            "{label}: alice is the user, with its permissions"
+        );
+        let mut tcp = connect(port).await;
+        info_line(&mut tcp).await;
+        let mut bob = tls_upgrade(tcp, pki.client_config(Some("bob")))
+            .await
+            .unwrap();
+        assert_eq!(
+            ping(&mut bob, "CONNECT {\"verbose\":false}\r\n").await,
+            "-ERR 'Authorization Violation'\r\n",
+            "{label}: bob names nobody"
+        );
+    }
+}
+
+/// nkeys: the INFO nonce signed is accepted; a bad signature, none, or one of another
+/// connection's nonce (a replay) is an Authorization Violation.
+#[tokio::test]
+async fn nkey_signatures() {
+    const SEED: &str = "SUACH75SWCM5D2JMJM6EKLR2WDARVGZT4QC6LX3AGHSWOMVAKERABBBRWM";
+    const PUBLIC: &str = "UAFHG6FUD2UU4SDFVAFUL5LDFO2XM4WYM76UNXTPJYJK7EEMYRBHT2VE";
+    let kp = nkeys::KeyPair::from_seed(SEED).unwrap();
+    let sign =
+        |nonce: &str| data_encoding::BASE64URL_NOPAD.encode(&kp.sign(nonce.as_bytes()).unwrap());
+    let nonce_of = |info: &str| {
+        let v: serde_json::Value =
+            serde_json::from_str(info.trim_end().strip_prefix("INFO ").unwrap()).unwrap();
+        v["nonce"].as_str().unwrap().to_string()
+    };
+    let conf = format!("authorization {{ users: [{{nkey: {PUBLIC}}}] }}\n");
+    let connect_line = |sig: &str| {
+        format!("CONNECT {{\"verbose\":true,\"nkey\":\"{PUBLIC}\",\"sig\":\"{sig}\"}}\r\n")
+    };
+    for (label, mut cmd) in servers("nkey_signatures", false) {
+        let (_child, port, _c) = launch::spawn_with_conf(&mut cmd, "nkeys", &conf).await;
+        let mut good = connect(port).await;
+        let info = info_line(&mut good).await;
+        assert_eq!(
+            flags(&info),
+            "auth_required=true tls_required=null tls_verify=null tls_available=null nonce_len=Some(15)",
+            "{label}"
+        );
+        let n = nonce_of(&info);
+        assert_eq!(
+            ping(&mut good, &connect_line(&sign(&n))).await,
+            "+OK\r\nPONG\r\n",
+            "{label}"
+        );
+        for sig in [sign("another nonce"), String::new(), sign(&n)] {
+            // The last is a replay: the first connection's signature on a new nonce.
+            let mut bad = connect(port).await;
+            info_line(&mut bad).await;
+            assert_eq!(
+                ping(&mut bad, &connect_line(&sig)).await,
+                "-ERR 'Authorization Violation'\r\n",
+                "{label}: sig {sig:?}"
+            );
+        }
+    }
+}
