@@ -338,7 +338,8 @@ impl AccountClaims {
     /// The permissions and limits `user` connects with: [`user_signer`](Self::user_signer)'s
     /// checks, then the user's own, or for a scoped signing key its template with Go's
     /// template functions expanded (`{{name()}}`, `{{subject()}}`, `{{account-name()}}`,
-    /// `{{account-subject()}}`, `{{tag(x)}}`, `{{account-tag(x)}}`; at most 4096 subjects).
+    /// `{{account-subject()}}`, `{{tag(x)}}`, `{{account-tag(x)}}`; at most 4096 subjects,
+    /// as Go, and bounded work, which Go does not bound: [`JwtError::Template`] past either).
     pub fn user_limits(
         &self,
         user: &UserClaims,

@@ -2,6 +2,8 @@
 //! (Go's `auth.go`), which expands `{{name()}}`, `{{subject()}}`, `{{account-name()}}`,
 //! `{{account-subject()}}`, `{{tag(x)}}` and `{{account-tag(x)}}` in the template's subjects.
 
+use std::cell::Cell;
+
 use super::account::AccountClaims;
 use super::user::{UserClaims, UserPermissionLimits};
 use super::JwtError;
@@ -9,9 +11,10 @@ use crate::subject;
 
 /// Go's `maxPermTemplateSubjectExpansions`.
 const MAX_EXPANSIONS: usize = 4096;
-/// Our own bound on the bytes one list expands to (Go has none): 4096 copies of a long
-/// subject could otherwise take gigabytes.
-const MAX_EXPANDED_BYTES: usize = 4 * super::MAX_TOKEN_SIZE;
+/// Our own bound on the work of one expansion (Go has none): tags scanned plus bytes
+/// written. Templates are a few short subjects; without it, a 1 MiB template against a 1 MiB
+/// tag list could cost billions of steps or gigabytes.
+const MAX_WORK: usize = 4 * super::MAX_TOKEN_SIZE;
 
 /// The template `t` of a scoped key with its subjects expanded for `user` of `account`.
 /// Allow lists drop subjects that expand to something invalid (an allow list emptied that
@@ -22,7 +25,11 @@ pub(super) fn expand(
     account: &AccountClaims,
 ) -> Result<UserPermissionLimits, JwtError> {
     let mut out = t.clone();
-    let ctx = Ctx { user, account };
+    let ctx = Ctx {
+        user,
+        account,
+        work: Cell::new(0),
+    };
     out.subscribe.allow = ctx.apply(&t.subscribe.allow, false)?;
     out.subscribe.deny = ctx.apply(&t.subscribe.deny, true)?;
     out.publish.allow = ctx.apply(&t.publish.allow, false)?;
@@ -42,6 +49,8 @@ pub(super) fn expand(
 struct Ctx<'a> {
     user: &'a UserClaims,
     account: &'a AccountClaims,
+    /// Work done so far, against [`MAX_WORK`].
+    work: Cell<usize>,
 }
 
 /// The `{{...}}` matches of Go's `{{2}([^}]+)}{2}`, leftmost first, as byte ranges.
@@ -93,9 +102,21 @@ fn tag_op(op: &str) -> Option<(bool, &str)> {
 }
 
 impl Ctx<'_> {
+    fn charge(&self, n: usize) -> Result<(), JwtError> {
+        let w = self.work.get().saturating_add(n);
+        self.work.set(w);
+        if w > MAX_WORK {
+            return Err(limit());
+        }
+        Ok(())
+    }
+
     /// The values of one template operation, or `None` for an undefined tag.
     fn values(&self, op: &str) -> Result<(Vec<String>, bool), JwtError> {
-        let one = |s: &str| Ok((vec![s.to_string()], false));
+        let one = |s: &str| {
+            self.charge(s.len())?;
+            Ok((vec![s.to_string()], false))
+        };
         if equal_fold(op, "name()") {
             return one(&self.user.common.name);
         }
@@ -118,6 +139,7 @@ impl Ctx<'_> {
         } else {
             &self.user.tags
         };
+        self.charge(tags.len())?;
         let prefix = format!("{}:", name.to_lowercase());
         let found = tags
             .iter()
@@ -132,7 +154,6 @@ impl Ctx<'_> {
             return Ok(list.to_vec());
         }
         let mut emitted: Vec<String> = Vec::with_capacity(list.len());
-        let mut bytes = 0usize;
         for entry in list {
             let mut srcs = Vec::new();
             let mut values = Vec::new();
@@ -173,10 +194,7 @@ impl Ctx<'_> {
                 let mut subj = entry.clone();
                 for (j, src) in srcs.iter().enumerate() {
                     subj = subj.replace(src, &values[j][idx[j]]);
-                    bytes = bytes.saturating_add(subj.len());
-                    if bytes > MAX_EXPANDED_BYTES {
-                        return Err(limit());
-                    }
+                    self.charge(subj.len())?;
                 }
                 if subject::is_valid_subject(subj.as_bytes()) {
                     emitted.push(subj);

@@ -198,6 +198,18 @@ fn templates_expand_as_go() {
         a2.user_limits(&u2, false),
         Err(JwtError::Template(_))
     ));
+    // Bounded work: 20,000 operations against 1,000 tags is refused (after about 4,000).
+    let tags: Vec<String> = (0..1000).map(|i| format!("t:{i}")).collect();
+    let u3 = user_signed_by(&scoped, json!({"issuer_account": me, "tags": tags}));
+    let long = "{{tag(t)}}.".repeat(20_000) + "x";
+    let a3 = account(
+        json!({"signing_keys": [{"kind": "user_scope", "key": scoped.public_key(),
+        "template": {"pub": {"allow": [long]}}}]}),
+    );
+    assert!(matches!(
+        a3.user_limits(&u3, false),
+        Err(JwtError::Template(_))
+    ));
 }
 
 #[test]
