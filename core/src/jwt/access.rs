@@ -32,8 +32,8 @@ impl UserPermissionLimits {
     /// windows, else [`TimeAccess::Denied`].
     ///
     /// Time zones: `times_location` empty, `UTC` or a fixed zero-offset alias (`Etc/UTC`,
-    /// `GMT`, `Zulu`...) evaluates in UTC. (Go evaluates an empty one in the server's local
-    /// zone: the same on a host set to UTC.) Any other zone is
+    /// `GMT`, `Zulu`...) evaluates in UTC. (Go evaluates an empty one, or `Local`, in the
+    /// server's local zone: the same on a host set to UTC.) Any other zone is
     /// [`JwtError::UnsupportedTimeZone`]: no tz database here, and guessing would admit users
     /// at the wrong hours. A window that is not `HH:MM:SS` is [`JwtError::Invalid`] (Go
     /// refuses the connection too).
@@ -72,21 +72,25 @@ impl UserPermissionLimits {
     }
 }
 
-/// The zone names that are UTC in every tz database (fixed offset 0, no daylight saving).
+/// The zone names that are UTC in every tz database (fixed offset 0, no daylight saving),
+/// and the server's local zone (empty or `Local`), taken as UTC.
 fn is_utc(zone: &str) -> bool {
+    if zone.is_empty() || zone == "Local" {
+        return true;
+    }
     let z = zone.strip_prefix("Etc/").unwrap_or(zone);
-    matches!(
-        z,
-        "" | "UTC"
-            | "UCT"
-            | "Universal"
-            | "Zulu"
-            | "GMT"
-            | "GMT0"
-            | "GMT+0"
-            | "GMT-0"
-            | "Greenwich"
-    )
+    let utc = [
+        "UTC",
+        "UCT",
+        "Universal",
+        "Zulu",
+        "GMT",
+        "GMT0",
+        "GMT+0",
+        "GMT-0",
+        "Greenwich",
+    ];
+    utc.contains(&z)
 }
 
 /// Go's `time.Parse("15:04:05", s)` as seconds of the day: an hour of one or two digits

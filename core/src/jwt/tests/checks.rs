@@ -361,6 +361,13 @@ fn connect_times() {
         Ok(TimeAccess::Denied),
         "23:59:59 the day before"
     );
+    for utc in ["Local", "GMT", "Etc/Zulu"] {
+        assert_eq!(
+            at(office.clone(), utc, day(9, 0, 0)),
+            Ok(TimeAccess::Until(8 * 3600))
+        );
+    }
+    assert!(at(office.clone(), "Etc/", 0).is_err());
     assert_eq!(
         at(office.clone(), "America/New_York", day(9, 0, 0)),
         Err(JwtError::UnsupportedTimeZone("America/New_York".into()))
