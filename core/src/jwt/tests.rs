@@ -8,6 +8,7 @@ use super::*;
 
 mod checks;
 mod refusals;
+mod templates;
 
 pub(super) const OPERATOR: &str = include_str!("fixtures/operator.jwt");
 pub(super) const SYS_ACCOUNT: &str = include_str!("fixtures/sys_account.jwt");
