@@ -12,6 +12,8 @@
 //! - [`sublist`]: the subscription trie with queue groups, a bounded match cache and stats.
 //! - [`options`]: the typed server options the engine needs (limits, auth, identity).
 //! - [`auth`]: users, passwords (plain and bcrypt), tokens and permissions.
+//! - [`nkey`], [`jwt`]: public nkeys and their signatures; operator-mode JWTs (decode and
+//!   verify, the claim types, Go's validation rules, encode).
 //! - [`client`]: the part of a client other connections touch: its outbound queue and
 //!   subscriptions ([`client::ClientHandle`], [`client::Subscription`]).
 //! - [`account`]: accounts (subject namespaces with their own sublists), `$G` and `$SYS`.
@@ -41,6 +43,7 @@ pub mod events;
 pub mod imports;
 pub mod info;
 pub mod internal;
+pub mod jwt;
 pub mod mapping;
 pub mod monitor;
 pub mod nkey;
