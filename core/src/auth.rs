@@ -202,6 +202,12 @@ pub struct Credentials<'a> {
     /// With `tls { verify_and_map }`: the names its verified client certificate gives
     /// (e-mails, DNS names, URIs, subject DN). The first that names a user is the user.
     pub cert_names: Option<&'a [String]>,
+    /// `jwt`: the user JWT (operator mode).
+    pub jwt: Option<&'a str>,
+    /// The wall clock, in Unix seconds (JWT validity).
+    pub now_unix: i64,
+    /// The client's address (a JWT's `src`).
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 /// The result of a successful authentication.
@@ -215,11 +221,35 @@ pub struct Authorized {
     pub account: Option<String>,
     /// The user's own `publish_rate`.
     pub publish_rate: Option<crate::options::RateLimit>,
+    /// Unix seconds at which the client must be disconnected (its JWT expires).
+    pub expires: Option<i64>,
 }
 
 /// Checks `creds` against `cfg`. Users lists take precedence, then a token, then a single
 /// user, as in the Go server. Returns `None` when the client is not authorized.
 pub fn authenticate(cfg: &AuthConfig, creds: Credentials<'_>) -> Option<Authorized> {
+    if let Some(op) = &cfg.operator {
+        // Operator mode: a user JWT or nothing (Go allows no other users beside it).
+        let d = op
+            .authenticate(
+                creds.jwt?,
+                creds.sig,
+                creds.nonce,
+                creds.now_unix,
+                creds.client_ip,
+            )
+            .ok()?;
+        return Some(Authorized {
+            user: Some(d.user),
+            permissions: d
+                .permissions
+                .as_ref()
+                .map(|p| Arc::new(CompiledPermissions::compile(p))),
+            account: Some(d.account),
+            publish_rate: None,
+            expires: d.expires,
+        });
+    }
     if !cfg.users.is_empty() {
         // `no_auth_user`: a client that presents nothing at all becomes that user (Go).
         let anonymous = creds.user.is_none()
@@ -265,6 +295,7 @@ pub fn authenticate(cfg: &AuthConfig, creds: Credentials<'_>) -> Option<Authoriz
             permissions,
             account: u.account.clone(),
             publish_rate: u.publish_rate,
+            expires: None,
         });
     }
     if let Some(token) = &cfg.token {
@@ -281,6 +312,7 @@ pub fn authenticate(cfg: &AuthConfig, creds: Credentials<'_>) -> Option<Authoriz
             permissions: None,
             account: None,
             publish_rate: None,
+            expires: None,
         });
     }
     Some(Authorized::default())
@@ -324,6 +356,10 @@ pub fn same_dn(a: &str, b: &str) -> bool {
 /// decide it off their serving threads (see `Connection::poll_auth_request`). Cheap checks
 /// stay inline.
 pub fn is_slow(cfg: &AuthConfig, creds: Credentials<'_>) -> bool {
+    if cfg.operator.is_some() {
+        // A JWT's signature, and the nonce's.
+        return creds.jwt.is_some();
+    }
     if !cfg.users.is_empty() {
         if creds.nkey.is_some() && cfg.has_nkeys() {
             return true;

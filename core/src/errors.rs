@@ -10,6 +10,8 @@ pub mod text {
     pub const AUTH_VIOLATION: &str = "Authorization Violation";
     /// No CONNECT within the auth timeout.
     pub const AUTH_TIMEOUT: &str = "Authentication Timeout";
+    /// A client's JWT expired while it was connected (Go's text).
+    pub const AUTH_EXPIRED: &str = "User Authentication Expired";
     /// A payload larger than `max_payload`.
     pub const MAX_PAYLOAD: &str = "Maximum Payload Violation";
     /// A control line longer than `max_control_line`.
@@ -41,6 +43,8 @@ pub enum CloseReason {
     AuthenticationTimeout,
     /// The TLS handshake failed or took longer than the TLS timeout (the runtime's).
     TlsHandshakeError,
+    /// Its JWT expired (or its time window closed) while connected.
+    AuthenticationExpired,
     /// Bad credentials.
     AuthenticationViolation,
     /// Outbound buffer over `max_pending`.
@@ -96,6 +100,7 @@ impl CloseReason {
             CloseReason::ClientClosed => "Client Closed",
             CloseReason::AuthenticationTimeout => "Authentication Timeout",
             CloseReason::TlsHandshakeError => "TLS Handshake Failure",
+            CloseReason::AuthenticationExpired => "Authentication Expired",
             CloseReason::AuthenticationViolation => "Authentication Failure",
             CloseReason::SlowConsumerPendingBytes => "Slow Consumer (Pending Bytes)",
             CloseReason::SlowConsumerWriteDeadline => "Slow Consumer (Write Deadline)",

@@ -48,6 +48,7 @@ pub mod mapping;
 pub mod monitor;
 pub mod nkey;
 pub mod node;
+pub mod operator;
 pub mod options;
 pub mod proto;
 pub mod rate;

@@ -20,12 +20,17 @@ pub struct AuthConfig {
     pub timeout: Duration,
     /// `no_auth_user`: the user a client that presents no credentials at all becomes.
     pub no_auth_user: Option<String>,
+    /// JWT operator mode (`operator`, `resolver: MEMORY`, `resolver_preload`).
+    pub operator: Option<std::sync::Arc<crate::operator::OperatorMode>>,
 }
 
 impl AuthConfig {
     /// True if clients must authenticate.
     pub fn required(&self) -> bool {
-        self.token.is_some() || self.user.is_some() || !self.users.is_empty()
+        self.token.is_some()
+            || self.user.is_some()
+            || !self.users.is_empty()
+            || self.operator.is_some()
     }
 
     /// True if some user is an nkey user.
@@ -36,7 +41,7 @@ impl AuthConfig {
     /// True if INFO must carry a nonce for the client to sign (Go: nkey users or trusted
     /// operators configured).
     pub fn nonce_required(&self) -> bool {
-        self.has_nkeys()
+        self.has_nkeys() || self.operator.is_some()
     }
 }
 

@@ -28,6 +28,7 @@ mod cluster;
 pub mod duration;
 mod lexer;
 mod mappings;
+mod operator;
 pub mod parser;
 mod perms;
 mod rate;

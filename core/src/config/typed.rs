@@ -136,17 +136,11 @@ impl std::error::Error for Diagnostics {}
 /// the server more open than its operator asked for (no TLS, no accounts' users, no
 /// operator/JWT trust), so they are errors, not warnings.
 const UNSUPPORTED_REFUSED: &[&str] = &[
-    "operator",
-    "operators",
     "roots",
     "root",
-    "root_operators",
-    "root_operator",
-    "resolver",
     "account_resolver",
     "accounts_resolver",
     "resolver_tls",
-    "resolver_preload",
     "resolver_pinned_accounts",
     "trusted",
     "trusted_keys",
@@ -189,9 +183,15 @@ pub fn from_map(map: &Map) -> Result<Loaded, Diagnostics> {
     let mut max_payload_at = None;
     let mut accounts = super::accounts::Parsed::default();
     let mut no_auth_pos = None;
+    let mut operator = super::operator::Parsed::default();
     for e in map.iter() {
         let key = e.key.to_ascii_lowercase();
         match key.as_str() {
+            "operator" | "operators" | "root_operators" | "root_operator" => {
+                super::operator::operator(&mut t, e, &mut operator)
+            }
+            "resolver" => super::operator::resolver(&mut t, e, &mut operator),
+            "resolver_preload" => super::operator::preload(&mut t, e, &mut operator),
             // Users of accounts join `authorization`'s once the whole file is read.
             "accounts" => accounts = super::accounts::accounts(&mut t, e, &mut c.options),
             "no_auth_user" => {
@@ -204,6 +204,7 @@ pub fn from_map(map: &Map) -> Result<Loaded, Diagnostics> {
         }
     }
     super::accounts::check(&mut t, &mut c.options, accounts, no_auth_pos);
+    super::operator::finish(&mut t, &mut c.options, operator);
     if let Some(tls) = &c.options.tls {
         // Go's `getDefaultAuthTimeout`: with TLS the handshake counts against the auth
         // timeout, so unless one was written it is the TLS timeout plus a second.

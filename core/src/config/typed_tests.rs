@@ -271,9 +271,7 @@ fn unsupported_security_keys_are_errors() {
             "accounts { A { users: [{user: a, password: b}], jetstream: enabled } }\n",
             "jetstream",
         ),
-        ("operator: /op.jwt\n", "operator"),
         ("trusted_keys: [abc]\n", "trusted_keys"),
-        ("resolver: MEMORY\n", "resolver"),
         (
             "authorization { users: [{user: a, password: b, allowed_connection_types: [MQTT]}] }\n",
             "allowed_connection_types",

@@ -37,6 +37,8 @@ pub(super) struct Keepalive {
     /// A round trip has been measured (at CONNECT, or by a PONG).
     rtt_known: bool,
     auth_deadline: Option<Time>,
+    /// When the client's credentials expire (a JWT's `exp`): it is disconnected then.
+    expires: Option<Time>,
 }
 
 impl Keepalive {
@@ -51,6 +53,7 @@ impl Keepalive {
             rtt_start: now,
             rtt_known: false,
             auth_deadline: auth_required.then(|| now + opts.auth.timeout),
+            expires: None,
         }
     }
 
@@ -64,10 +67,16 @@ impl Keepalive {
 
     /// The earliest timer.
     pub(super) fn next_deadline(&self) -> Option<Time> {
-        Some(match self.auth_deadline {
+        let t = match self.auth_deadline {
             Some(a) => a.min(self.next_ping),
             None => self.next_ping,
-        })
+        };
+        Some(self.expires.map_or(t, |e| e.min(t)))
+    }
+
+    /// The client's credentials expire at `at` (none: they do not).
+    pub(super) fn set_expiry(&mut self, at: Option<Time>) {
+        self.expires = at;
     }
 
     pub(super) fn activity(&mut self, now: Time) {
@@ -137,6 +146,12 @@ impl State {
             self.log(LogLevel::Debug, text::AUTH_TIMEOUT.to_string());
             self.send_err(text::AUTH_TIMEOUT);
             self.close(CloseReason::AuthenticationTimeout, now, sh);
+            return;
+        }
+        if self.keepalive.expires.is_some_and(|e| now >= e) {
+            self.log(LogLevel::Debug, "User JWT expired".to_string());
+            self.send_err(text::AUTH_EXPIRED);
+            self.close(CloseReason::AuthenticationExpired, now, sh);
             return;
         }
         if now >= self.keepalive.next_ping {

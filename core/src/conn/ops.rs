@@ -52,6 +52,9 @@ impl State {
                 .as_ref()
                 .filter(|t| t.verify_and_map)
                 .map(|_| self.cert_names.as_slice()),
+            jwt: c.jwt.as_deref(),
+            now_unix: super::reload::wall_secs(sh, now),
+            client_ip: self.addr.map(|a| a.ip()),
         };
         self.creds = super::reload::StoredCredentials::from(creds);
         // Account designation in CONNECT is refused by the Go server, auth or not.
@@ -85,6 +88,12 @@ impl State {
             return;
         };
         let rtt = self.keepalive.connected(now, &self.cfg, &mut self.rng);
+        // Go arms the expiry for (exp - the current Unix second): up to a second late.
+        let expiry = authorized.expires.map(|exp| {
+            let left = exp.saturating_sub(super::reload::wall_secs(sh, now)).max(0);
+            now + std::time::Duration::from_secs(u64::try_from(left).unwrap_or(0))
+        });
+        self.keepalive.set_expiry(expiry);
         self.handle.set_rtt(rtt);
         if !(0..=1).contains(&self.opts.protocol) {
             self.send_err(text::INVALID_CLIENT_PROTOCOL);

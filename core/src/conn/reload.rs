@@ -29,6 +29,9 @@ pub(super) struct StoredCredentials {
     sig: Option<String>,
     nonce: Box<[u8]>,
     cert_names: Option<Vec<String>>,
+    jwt: Option<String>,
+    client_ip: Option<std::net::IpAddr>,
+    now_unix: i64,
 }
 
 impl From<Credentials<'_>> for StoredCredentials {
@@ -41,6 +44,9 @@ impl From<Credentials<'_>> for StoredCredentials {
             sig: c.sig.map(str::to_string),
             nonce: c.nonce.into(),
             cert_names: c.cert_names.map(<[String]>::to_vec),
+            jwt: c.jwt.map(str::to_string),
+            client_ip: c.client_ip,
+            now_unix: c.now_unix,
         }
     }
 }
@@ -55,8 +61,16 @@ impl StoredCredentials {
             sig: self.sig.as_deref(),
             nonce: &self.nonce,
             cert_names: self.cert_names.as_deref(),
+            jwt: self.jwt.as_deref(),
+            now_unix: self.now_unix,
+            client_ip: self.client_ip,
         }
     }
+}
+
+/// The wall clock at core time `now`, in Unix seconds (JWT validity).
+pub(super) fn wall_secs(sh: &Shared, now: Time) -> i64 {
+    i64::try_from(crate::events::clock(sh, now).wall_nanos / 1_000_000_000).unwrap_or(i64::MAX)
 }
 
 impl Connection {
@@ -114,7 +128,9 @@ impl State {
                 .auth_required_changed(now, self.auth_required, self.cfg.auth.timeout);
             return;
         }
-        let Some(authorized) = auth::authenticate(&self.cfg.auth, self.creds.borrow()) else {
+        let mut creds = self.creds.borrow();
+        creds.now_unix = wall_secs(sh, now);
+        let Some(authorized) = auth::authenticate(&self.cfg.auth, creds) else {
             self.auth_violation(now, sh);
             return;
         };

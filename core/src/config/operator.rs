@@ -1,0 +1,154 @@
+//! `operator`, `resolver` and `resolver_preload`: JWT operator mode, as Go loads it, with
+//! Go's error texts. Only the in-memory resolver exists here (`resolver: MEMORY`); the
+//! operator JWT is given inline (a file path is refused with a clear error: reading it is
+//! not done yet).
+
+use std::collections::BTreeMap;
+
+use super::typed::Typer;
+use super::value::{Entry, Pos, Value};
+use crate::operator::OperatorMode;
+
+/// What the three keys said, gathered while typing the top level.
+#[derive(Default)]
+pub(crate) struct Parsed {
+    /// Operator JWTs, with where each was written.
+    operators: Vec<(String, Pos)>,
+    /// `resolver` was given (and was MEMORY).
+    resolver: Option<Pos>,
+    /// `resolver_preload`: account key → JWT, with where each was written.
+    preload: Vec<(String, String, Pos)>,
+    /// Where `operator` was written (for errors about the whole).
+    at: Option<Pos>,
+}
+
+/// `operator` / `operators` / `root_operators`: one JWT or a list.
+pub(crate) fn operator(t: &mut Typer, e: &Entry, p: &mut Parsed) {
+    p.at.get_or_insert_with(|| e.key_pos.clone());
+    let items: Vec<&super::value::Node> = match &e.node.value {
+        Value::Array(items) => items.iter().collect(),
+        _ => vec![&e.node],
+    };
+    for n in items {
+        match &n.value {
+            Value::String(s) if s.starts_with("eyJ") => p.operators.push((s.clone(), n.pos.clone())),
+            Value::String(s) => t.error_at(
+                n,
+                format!("error parsing operator JWT: reading {s:?} is not supported yet: give the operator JWT inline"),
+            ),
+            v => t.error_at(
+                n,
+                format!("error parsing operator JWT: expected a string, got {}", v.type_name()),
+            ),
+        }
+    }
+}
+
+/// `resolver`: only `MEMORY` (Go's other resolvers fetch accounts over the network or from
+/// a directory; refused rather than run without them).
+pub(crate) fn resolver(t: &mut Typer, e: &Entry, p: &mut Parsed) {
+    match &e.node.value {
+        Value::String(s) if s.eq_ignore_ascii_case("MEMORY") => p.resolver = Some(e.key_pos.clone()),
+        _ => t.error(
+            e,
+            "resolver: only MEMORY is supported (URL, full and cache resolvers are not yet): refusing this configuration",
+        ),
+    }
+}
+
+/// `resolver_preload { ACCOUNT_KEY: JWT, ... }`.
+pub(crate) fn preload(t: &mut Typer, e: &Entry, p: &mut Parsed) {
+    let Value::Map(m) = &e.node.value else {
+        t.error(
+            e,
+            "resolver_preload should be a map of account public keys to JWTs",
+        );
+        return;
+    };
+    for x in m.iter() {
+        match &x.node.value {
+            Value::String(s) => p
+                .preload
+                .push((x.key.clone(), s.clone(), x.key_pos.clone())),
+            _ => t.error(x, "resolver_preload values must be account JWTs"),
+        }
+    }
+}
+
+/// Builds the operator mode once the whole file is read (Go's checks: JWTs valid and
+/// trusted, no users beside operators, the system account preloaded) and installs it in
+/// the options: the trust, the accounts, the system account.
+pub(crate) fn finish(t: &mut Typer, o: &mut crate::options::Options, p: Parsed) {
+    let Some(at) = p.at.clone() else {
+        if let Some(pos) = p.resolver.or(p.preload.first().map(|x| x.2.clone())) {
+            t.errors.push(super::ConfigError::at(
+                &pos,
+                "resolver and resolver_preload need an operator",
+            ));
+        }
+        return;
+    };
+    let mut mode = OperatorMode::default();
+    for (jwt, pos) in &p.operators {
+        match crate::jwt::decode_operator(jwt) {
+            Ok(c) => mode.operators.push(c),
+            Err(e) => t.errors.push(super::ConfigError::at(
+                pos,
+                format!("error parsing operator JWT: {e}"),
+            )),
+        }
+    }
+    let mut accounts = BTreeMap::new();
+    for (key, jwt, pos) in &p.preload {
+        let claims = match crate::jwt::decode_account(jwt) {
+            Ok(c) => c,
+            Err(e) => {
+                t.errors.push(super::ConfigError::at(
+                    pos,
+                    format!("error parsing account JWT: {e}"),
+                ));
+                continue;
+            }
+        };
+        if claims.common.sub != *key {
+            t.errors.push(super::ConfigError::at(
+                pos,
+                format!(
+                    "resolver_preload: the JWT filed under {key} is for account {}",
+                    claims.common.sub
+                ),
+            ));
+        } else if !mode.operators.iter().any(|op| claims.issued_by(op)) {
+            t.errors.push(super::ConfigError::at(
+                pos,
+                format!("resolver_preload: account {key} is not signed by a trusted operator"),
+            ));
+        } else {
+            accounts.insert(key.clone(), claims);
+        }
+    }
+    mode.accounts = accounts;
+    if !o.auth.users.is_empty() {
+        t.errors.push(super::ConfigError::at(
+            &at,
+            "operators do not allow users to be configured directly",
+        ));
+    }
+    if o.system_account.is_none() {
+        o.system_account = mode.system_account().map(str::to_string);
+    }
+    if let Some(sys) = &o.system_account {
+        if !mode.accounts.contains_key(sys) && !p.operators.is_empty() {
+            t.errors.push(super::ConfigError::at(
+                &at,
+                "error resolving system account: account missing",
+            ));
+        }
+    }
+    let (accounts, warnings) = mode.account_options();
+    for w in warnings {
+        t.warnings.push(super::ConfigError::at(&at, w));
+    }
+    o.accounts.extend(accounts);
+    o.auth.operator = Some(std::sync::Arc::new(mode));
+}

@@ -1,0 +1,207 @@
+//! JWT operator mode (`operator`, `resolver: MEMORY`, `resolver_preload`): the trusted
+//! operators, the account JWTs they issued, and the decision on a client's user JWT.
+//!
+//! Accounts come from the preloaded account JWTs (named by their public keys, as Go's),
+//! and become ordinary accounts of the config ([`OperatorMode::account_options`]: limits,
+//! exports, imports), so everything downstream (imports, monitoring, routes) is the same
+//! as for config accounts. A user JWT is decided by [`OperatorMode::authenticate`], pure:
+//! the wall clock and the client's address come in as arguments.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use crate::jwt::{self, AccountClaims, OperatorClaims, TimeAccess};
+use crate::options::{AccountLimits, AccountOptions, ExportOptions, ImportKind, ImportOptions};
+
+/// The trust of an operator-mode server.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OperatorMode {
+    /// The trusted operators (`operator: …`).
+    pub operators: Vec<OperatorClaims>,
+    /// The account JWTs of `resolver_preload`, by account public key (checked at load:
+    /// signed by a trusted operator, for the key they are filed under).
+    pub accounts: BTreeMap<String, AccountClaims>,
+}
+
+/// What a user JWT decided: who it is, in which account, with which permissions, until
+/// when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserDecision {
+    /// The user's public key.
+    pub user: String,
+    /// The account's public key.
+    pub account: String,
+    /// The user's permissions (the account's defaults when the user has none).
+    pub permissions: Option<crate::auth::Permissions>,
+    /// Unix seconds at which the client must go: its JWT expires, or its time window ends.
+    pub expires: Option<i64>,
+}
+
+impl OperatorMode {
+    /// The system account the operators name (the first that names one).
+    pub fn system_account(&self) -> Option<&str> {
+        self.operators
+            .iter()
+            .map(|o| o.operator.system_account.as_str())
+            .find(|s| !s.is_empty())
+    }
+
+    /// True if an operator demands that accounts sign users with signing keys only.
+    fn strict(&self) -> bool {
+        self.operators
+            .iter()
+            .any(|o| o.operator.strict_signing_key_usage)
+    }
+
+    /// Go's checks of a client's user JWT, in Go's order: decodes and verifies it, its
+    /// validity period, its account (preloaded), its signer, revocation, the nonce
+    /// signature (not for a bearer token, unless the account forbids those), the source
+    /// address and time windows. `Err` carries the reason for the log (the client only
+    /// ever hears "Authorization Violation").
+    pub fn authenticate(
+        &self,
+        token: &str,
+        sig: Option<&str>,
+        nonce: &[u8],
+        now_unix: i64,
+        client_ip: Option<IpAddr>,
+    ) -> Result<UserDecision, String> {
+        let user = jwt::decode_user(token).map_err(|e| format!("JWT not valid: {e}"))?;
+        jwt::check_times(&user.common, now_unix).map_err(|e| format!("user JWT {e}"))?;
+        let key = user.account_key();
+        let account = self
+            .accounts
+            .get(key)
+            .ok_or_else(|| format!("Account JWT not found for {key:?}"))?;
+        jwt::check_times(&account.common, now_unix).map_err(|e| format!("account JWT {e}"))?;
+        let limits = account
+            .user_limits(&user, self.strict())
+            .map_err(|e| format!("user JWT issuer is not known: {e}"))?;
+        let sub = &user.common.sub;
+        if account.is_revoked(sub, user.common.iat) {
+            return Err("User authentication revoked".into());
+        }
+        if limits.bearer_token && account.account.limits.disallow_bearer {
+            return Err(
+                "User attempted to use a bearer token in an account that disallows them".into(),
+            );
+        }
+        if !limits.bearer_token && !crate::nkey::verify_nonce(sub, nonce, sig.unwrap_or("")) {
+            return Err("Signature not verified".into());
+        }
+        if let Some(ip) = client_ip {
+            if !limits.src.is_empty() && !limits.allows_source(ip) {
+                return Err(format!("client {ip} not in the user's allowed sources"));
+            }
+        }
+        let window = match limits
+            .time_access(now_unix)
+            .map_err(|e| format!("user JWT times: {e}"))?
+        {
+            TimeAccess::Denied => return Err("user is not allowed to connect at this time".into()),
+            TimeAccess::Unrestricted => None,
+            TimeAccess::Until(s) => Some(now_unix + i64::from(s)),
+        };
+        let jwt_exp = (user.common.exp > 0).then_some(user.common.exp);
+        let expires = match (jwt_exp, window) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Ok(UserDecision {
+            user: sub.clone(),
+            account: key.to_string(),
+            permissions: limits
+                .permissions()
+                .or_else(|| account.account.default_permissions.to_auth()),
+            expires,
+        })
+    }
+
+    /// The preloaded accounts as config accounts: limits (`-1` is none), exports (a
+    /// token-required export is private to nobody: we take no activation tokens), and the
+    /// imports whose exporter is preloaded and exports them (others are returned as
+    /// warnings, skipped).
+    pub fn account_options(&self) -> (Vec<AccountOptions>, Vec<String>) {
+        let mut warnings = Vec::new();
+        let limit = |n: i64| u64::try_from(n).ok();
+        let accounts = self
+            .accounts
+            .iter()
+            .map(|(key, a)| {
+                let l = &a.account.limits;
+                let exports = a
+                    .account
+                    .exports
+                    .iter()
+                    .map(|e| ExportOptions {
+                        subject: e.subject.clone(),
+                        service: (e.kind == Some(jwt::ExportType::Service)).then(|| {
+                            let rt = match e.response_type.as_str() {
+                                "Stream" => crate::options::ResponseType::Stream,
+                                "Chunked" => crate::options::ResponseType::Chunked,
+                                _ => crate::options::ResponseType::Singleton,
+                            };
+                            (rt, None)
+                        }),
+                        accounts: e.token_req.then(Vec::new),
+                    })
+                    .collect();
+                let imports = a
+                    .account
+                    .imports
+                    .iter()
+                    .filter_map(|i| {
+                        let exported = self.accounts.get(&i.account).is_some_and(|x| {
+                            x.account.exports.iter().any(|e| {
+                                e.kind == i.kind
+                                    && !e.token_req
+                                    && crate::subject::matches(
+                                        e.subject.as_bytes(),
+                                        i.subject.as_bytes(),
+                                    )
+                            })
+                        });
+                        if !exported || !i.token.is_empty() {
+                            warnings.push(format!(
+                                "account {key}: import of {:?} from {} skipped (not exported to it, or needs an activation token, which this server does not take yet)",
+                                i.subject, i.account
+                            ));
+                            return None;
+                        }
+                        let local = [&i.local_subject, &i.to]
+                            .into_iter()
+                            .find(|s| !s.is_empty())
+                            .cloned();
+                        let kind = match i.kind {
+                            Some(jwt::ExportType::Service) => ImportKind::Service {
+                                to: local.unwrap_or_else(|| i.subject.clone()),
+                            },
+                            _ => ImportKind::Stream {
+                                prefix: None,
+                                to: local,
+                            },
+                        };
+                        Some(ImportOptions {
+                            account: i.account.clone(),
+                            subject: i.subject.clone(),
+                            kind,
+                        })
+                    })
+                    .collect();
+                AccountOptions {
+                    name: key.clone(),
+                    exports,
+                    imports,
+                    limits: AccountLimits {
+                        max_connections: limit(l.conn),
+                        max_subscriptions: limit(l.subs),
+                        max_payload: limit(l.payload),
+                    },
+                    publish_rate: None,
+                    mappings: Vec::new(),
+                }
+            })
+            .collect();
+        (accounts, warnings)
+    }
+}
