@@ -43,6 +43,8 @@ pub mod value;
 mod tests;
 #[cfg(test)]
 mod typed_tests;
+#[cfg(test)]
+mod operator_tests;
 
 pub use parser::{join_include_path, parse, IncludeResolver, NoIncludes};
 pub use reload::{diff, Change, NotReloadable};
@@ -93,7 +95,11 @@ pub fn load(
     resolver: &dyn IncludeResolver,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Loaded, Diagnostics> {
-    let map = parse_any(file, src, resolver, env).map_err(|e| Diagnostics {
+    let mut map = parse_any(file, src, resolver, env).map_err(|e| Diagnostics {
+        errors: vec![e],
+        warnings: Vec::new(),
+    })?;
+    operator::read_files(&mut map, file, resolver).map_err(|e| Diagnostics {
         errors: vec![e],
         warnings: Vec::new(),
     })?;

@@ -1,7 +1,8 @@
 //! `operator`, `resolver` and `resolver_preload`: JWT operator mode, as Go loads it, with
-//! Go's error texts. Only the in-memory resolver exists here (`resolver: MEMORY`); the
-//! operator JWT is given inline (a file path is refused with a clear error: reading it is
-//! not done yet).
+//! Go's error texts. Only the in-memory resolver exists here (`resolver: MEMORY`). The
+//! operator JWT is given inline or as a file (read through the loader's include resolver,
+//! so relative to the config file, where Go reads it relative to the working directory;
+//! an absolute path means the same to both).
 
 use std::collections::BTreeMap;
 
@@ -32,10 +33,7 @@ pub(crate) fn operator(t: &mut Typer, e: &Entry, p: &mut Parsed) {
     for n in items {
         match &n.value {
             Value::String(s) if s.starts_with("eyJ") => p.operators.push((s.clone(), n.pos.clone())),
-            Value::String(s) => t.error_at(
-                n,
-                format!("error parsing operator JWT: reading {s:?} is not supported yet: give the operator JWT inline"),
-            ),
+            Value::String(s) => t.error_at(n, format!("error parsing operator JWT: {s:?} is not a JWT")),
             v => t.error_at(
                 n,
                 format!("error parsing operator JWT: expected a string, got {}", v.type_name()),
@@ -151,4 +149,59 @@ pub(crate) fn finish(t: &mut Typer, o: &mut crate::options::Options, p: Parsed) 
     }
     o.accounts.extend(accounts);
     o.auth.operator = Some(std::sync::Arc::new(mode));
+}
+
+/// Replaces operator file paths by the JWT each file holds (Go's `ReadOperatorJWT`: the
+/// file's text, or the JWT between `-----BEGIN …-----` armour lines), before typing.
+pub(crate) fn read_files(
+    map: &mut super::value::Map,
+    file: &str,
+    resolver: &dyn super::IncludeResolver,
+) -> Result<(), super::ConfigError> {
+    let keys: Vec<String> = map
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.key.to_ascii_lowercase().as_str(),
+                "operator" | "operators" | "root_operators" | "root_operator"
+            )
+        })
+        .map(|e| e.key.clone())
+        .collect();
+    for key in keys {
+        let Some(e) = map.get_mut(&key) else { continue };
+        let nodes: Vec<&mut super::value::Node> = match &mut e.node.value {
+            Value::Array(items) => items.iter_mut().collect(),
+            _ => vec![&mut e.node],
+        };
+        for n in nodes {
+            let Value::String(s) = &n.value else { continue };
+            if s.starts_with("eyJ") {
+                continue;
+            }
+            let (_, text) = resolver
+                .resolve(file, s)
+                .map_err(|e| {
+                    let e = e.trim_start_matches("error opening include file: ");
+                    super::ConfigError::at(&n.pos, format!("error parsing operator JWT: {e}"))
+                })?;
+            n.value = Value::String(jwt_in(&text));
+        }
+    }
+    Ok(())
+}
+
+/// The JWT in a file's text: inside armour when there is some, else the trimmed text.
+fn jwt_in(text: &str) -> String {
+    let mut lines = text.lines().map(str::trim);
+    if text.contains("-----BEGIN") {
+        while let Some(l) = lines.next() {
+            if l.starts_with("-----BEGIN") {
+                if let Some(jwt) = lines.next() {
+                    return jwt.to_string();
+                }
+            }
+        }
+    }
+    text.trim().to_string()
 }

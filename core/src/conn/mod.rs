@@ -1011,6 +1011,8 @@ mod import_tests;
 #[cfg(test)]
 mod mapping_tests;
 #[cfg(test)]
+mod jwt_tests;
+#[cfg(test)]
 mod msub_tests;
 #[cfg(test)]
 mod nkey_tests;
