@@ -136,11 +136,10 @@ fn read(path: &str) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| open_error(path, &e))
 }
 
-fn certs(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let pem = read(path)?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
+fn pem_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{path}: {e}"))?;
+        .map_err(|e| format!("tls: {e}"))?;
     if certs.is_empty() {
         return Err("tls: failed to find any PEM data in certificate input".into());
     }
@@ -155,9 +154,28 @@ pub fn server_config(o: &TlsOptions) -> Result<Arc<ServerConfig>, String> {
 
 fn build(o: &TlsOptions) -> Result<Arc<ServerConfig>, String> {
     let pair = |e: String| format!("error parsing X509 certificate/key pair: {e}");
-    let chain = certs(&o.cert_file).map_err(pair)?;
-    let key_pem = read(&o.key_file).map_err(pair)?;
-    let key = PrivateKeyDer::from_pem_slice(&key_pem)
+    let chain = read(&o.cert_file).map_err(pair)?;
+    let key = read(&o.key_file).map_err(pair)?;
+    let ca = match (&o.ca_file, o.verifies_clients()) {
+        (Some(ca), true) => {
+            Some(read(ca).map_err(|_| "failed to parse root ca certificate".to_string())?)
+        }
+        _ => None,
+    };
+    from_pem(o, &chain, &key, ca.as_deref())
+}
+
+/// [`server_config`] from PEM text instead of files (`ca`: the roots for client
+/// verification; the system's when `None`). Errors are Go's texts, unpositioned.
+pub fn from_pem(
+    o: &TlsOptions,
+    chain_pem: &[u8],
+    key_pem: &[u8],
+    ca_pem: Option<&[u8]>,
+) -> Result<Arc<ServerConfig>, String> {
+    let pair = |e: String| format!("error parsing X509 certificate/key pair: {e}");
+    let chain = pem_certs(chain_pem).map_err(pair)?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem)
         .map_err(|_| pair("tls: failed to find any PEM data in key input".into()))?;
     let provider = Arc::new(provider(o)?);
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
@@ -165,10 +183,10 @@ fn build(o: &TlsOptions) -> Result<Arc<ServerConfig>, String> {
         .map_err(|e| format!("error parsing tls config: {e}"))?;
     let builder = if o.verifies_clients() {
         let mut roots = RootCertStore::empty();
-        match &o.ca_file {
+        match ca_pem {
             Some(ca) => {
                 let (added, _) = roots.add_parsable_certificates(
-                    certs(ca).map_err(|_| "failed to parse root ca certificate".to_string())?,
+                    pem_certs(ca).map_err(|_| "failed to parse root ca certificate".to_string())?,
                 );
                 if added == 0 {
                     return Err("failed to parse root ca certificate".into());
@@ -186,9 +204,10 @@ fn build(o: &TlsOptions) -> Result<Arc<ServerConfig>, String> {
     } else {
         builder.with_no_client_auth()
     };
-    let config = builder
+    let mut config = builder
         .with_single_cert(chain, key)
         .map_err(|e| pair(format!("tls: {e}")))?;
+    config.ignore_client_order = true;
     Ok(Arc::new(config))
 }
 
@@ -196,6 +215,20 @@ fn build(o: &TlsOptions) -> Result<Arc<ServerConfig>, String> {
 /// suites always stay, as in Go, where they are not configurable).
 fn provider(o: &TlsOptions) -> Result<rustls::crypto::CryptoProvider, String> {
     let mut p = rustls::crypto::ring::default_provider();
+    // Go's preference (on CPUs with AES instructions): AES-128-GCM, AES-256-GCM, then
+    // ChaCha20, and the server's order wins (see `ignore_client_order` below), so a client
+    // gets the suite a Go server would pick.
+    let rank = |s: &rustls::SupportedCipherSuite| {
+        let name = format!("{:?}", s.suite());
+        if name.contains("AES_128") {
+            0
+        } else if name.contains("AES_256") {
+            1
+        } else {
+            2
+        }
+    };
+    p.cipher_suites.sort_by_key(|s| rank(s));
     if !o.cipher_suites.is_empty() {
         let wanted: Vec<String> = o.cipher_suites.iter().map(|s| rustls_suite(s)).collect();
         p.cipher_suites.retain(|s| {

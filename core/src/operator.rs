@@ -37,6 +37,24 @@ pub struct UserDecision {
     pub expires: Option<i64>,
 }
 
+/// Go's startup checks of operator mode (after the config loaded; `-t` does not make
+/// them): no users configured directly beside operators, and the system account among the
+/// preloaded accounts. `Err` is Go's text, printed without a position.
+pub fn startup_check(o: &crate::options::Options) -> Result<(), String> {
+    let Some(mode) = &o.auth.operator else {
+        return Ok(());
+    };
+    if !o.auth.users.is_empty() {
+        return Err("operators do not allow users to be configured directly".into());
+    }
+    if let Some(sys) = &o.system_account {
+        if !mode.accounts.contains_key(sys) {
+            return Err("error resolving system account: account missing".into());
+        }
+    }
+    Ok(())
+}
+
 impl OperatorMode {
     /// The system account the operators name (the first that names one).
     pub fn system_account(&self) -> Option<&str> {

@@ -98,6 +98,11 @@ pub fn run(args: &[String], launchers: &[&dyn Launcher]) -> i32 {
         eprintln!("nats-server: {e}");
         return 1;
     }
+    if let Err(e) = natsd_core::operator::startup_check(&cfg.options) {
+        // Go's startup errors of operator mode (`-t` passes these), without a position.
+        eprintln!("nats-server: {e}");
+        return 1;
+    }
     if let Some(tls) = &cfg.options.tls {
         // Go loads the certificates while reading the config: a bad one is a config
         // error at the block (`FILE:LINE:COL: error parsing X509 ...`), exit 1.

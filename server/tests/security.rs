@@ -8,6 +8,8 @@
 //! (`NATS_GO215_SERVER`); missing ones print SKIPPED, or fail under `NATSD_REQUIRE_GO=1`
 //! (set by `.ci/run`). Ours is also checked against fixed expectations.
 
+#[path = "../../runtime-tokio/tests/common/mod.rs"]
+mod common;
 mod launch;
 
 use std::path::PathBuf;
@@ -21,8 +23,9 @@ use tokio::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_nats-server");
 
+/// A missing Go server: SKIPPED on stderr and in the README test command's summary.
 fn skip(what: &str) {
-    eprintln!("=== SKIPPED: {what} (Go server not found) ===");
+    common::report_skip(what);
 }
 
 /// A CA, a server certificate for localhost, and client certificates: `alice` and `bob`
@@ -632,8 +635,8 @@ async fn tls_in_monitoring() {
     // order).
     if let Some((_, go)) = suites.iter().find(|(l, _)| l.starts_with("go")) {
         for (label, suite) in &suites {
-            // DIFFERS: ours follows the client's order (TLS_AES_256_GCM_SHA384); Go 2.9.10
-            // and 2.15.1 choose TLS_AES_128_GCM_SHA256.
+            // Ours once followed the client's order (TLS_AES_256_GCM_SHA384 here); the
+            // server's order now wins, as in Go.
             assert_eq!(suite, go, "{label}: cipher suite chosen vs Go's");
         }
     }

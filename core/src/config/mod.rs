@@ -40,11 +40,11 @@ pub mod typed;
 pub mod value;
 
 #[cfg(test)]
+mod operator_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod typed_tests;
-#[cfg(test)]
-mod operator_tests;
 
 pub use parser::{join_include_path, parse, IncludeResolver, NoIncludes};
 pub use reload::{diff, Change, NotReloadable};

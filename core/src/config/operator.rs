@@ -32,11 +32,18 @@ pub(crate) fn operator(t: &mut Typer, e: &Entry, p: &mut Parsed) {
     };
     for n in items {
         match &n.value {
-            Value::String(s) if s.starts_with("eyJ") => p.operators.push((s.clone(), n.pos.clone())),
-            Value::String(s) => t.error_at(n, format!("error parsing operator JWT: {s:?} is not a JWT")),
+            Value::String(s) if s.starts_with("eyJ") => {
+                p.operators.push((s.clone(), n.pos.clone()))
+            }
+            Value::String(s) => {
+                t.error_at(n, format!("error parsing operator JWT: {s:?} is not a JWT"))
+            }
             v => t.error_at(
                 n,
-                format!("error parsing operator JWT: expected a string, got {}", v.type_name()),
+                format!(
+                    "error parsing operator JWT: expected a string, got {}",
+                    v.type_name()
+                ),
             ),
         }
     }
@@ -126,22 +133,10 @@ pub(crate) fn finish(t: &mut Typer, o: &mut crate::options::Options, p: Parsed) 
         }
     }
     mode.accounts = accounts;
-    if !o.auth.users.is_empty() {
-        t.errors.push(super::ConfigError::at(
-            &at,
-            "operators do not allow users to be configured directly",
-        ));
-    }
+    // Users beside operators and a system account not preloaded are Go's *startup*
+    // errors (`-t` passes them): see `crate::operator::startup_check`.
     if o.system_account.is_none() {
         o.system_account = mode.system_account().map(str::to_string);
-    }
-    if let Some(sys) = &o.system_account {
-        if !mode.accounts.contains_key(sys) && !p.operators.is_empty() {
-            t.errors.push(super::ConfigError::at(
-                &at,
-                "error resolving system account: account missing",
-            ));
-        }
     }
     let (accounts, warnings) = mode.account_options();
     for w in warnings {
@@ -179,12 +174,10 @@ pub(crate) fn read_files(
             if s.starts_with("eyJ") {
                 continue;
             }
-            let (_, text) = resolver
-                .resolve(file, s)
-                .map_err(|e| {
-                    let e = e.trim_start_matches("error opening include file: ");
-                    super::ConfigError::at(&n.pos, format!("error parsing operator JWT: {e}"))
-                })?;
+            let (_, text) = resolver.resolve(file, s).map_err(|e| {
+                let e = e.trim_start_matches("error opening include file: ");
+                super::ConfigError::at(&n.pos, format!("error parsing operator JWT: {e}"))
+            })?;
             n.value = Value::String(jwt_in(&text));
         }
     }

@@ -24,7 +24,11 @@ fn the_nats_rs_operator_loads() {
     let op = o.auth.operator.as_ref().expect("operator mode");
     assert_eq!(op.operators.len(), 1);
     assert_eq!(op.accounts.len(), 2);
-    assert_eq!(o.system_account.as_deref(), Some(SYS_KEY), "from the operator");
+    assert_eq!(
+        o.system_account.as_deref(),
+        Some(SYS_KEY),
+        "from the operator"
+    );
     assert!(o.auth.required());
     assert!(o.auth.nonce_required());
     assert!(o.accounts.iter().any(|a| a.name == ACC_KEY));
@@ -32,18 +36,24 @@ fn the_nats_rs_operator_loads() {
 
 #[test]
 fn operator_errors_are_gos() {
+    // Go's startup errors, which `-t` does not report: the config loads.
     for (c, msg) in [
         (
             conf("authorization { users: [{user: a, password: b}] }\n"),
             "operators do not allow users to be configured directly",
         ),
         (
-            "operator: eyJhbGciOiJub25lIn0.e30.AAAA\n".to_string(),
-            "error parsing operator JWT: ",
-        ),
-        (
             format!("operator: {}\nresolver: MEMORY\n", OPERATOR.trim()),
             "error resolving system account: account missing",
+        ),
+    ] {
+        let o = load_str(&c).unwrap().config.options;
+        assert_eq!(crate::operator::startup_check(&o).unwrap_err(), msg, "{c}");
+    }
+    for (c, msg) in [
+        (
+            "operator: eyJhbGciOiJub25lIn0.e30.AAAA\n".to_string(),
+            "error parsing operator JWT: ",
         ),
         (
             format!("operator: {}\nresolver: URL(http://x)\n", OPERATOR.trim()),

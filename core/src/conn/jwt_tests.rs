@@ -49,8 +49,10 @@ fn setup(exp: i64) -> (Shared, KeyPair, String) {
         operators: vec![crate::jwt::decode_operator(&op_jwt).unwrap()],
         accounts,
     };
-    let mut o = Options::default();
-    o.accounts = mode.account_options().0;
+    let mut o = Options {
+        accounts: mode.account_options().0,
+        ..Options::default()
+    };
     o.auth.operator = Some(Arc::new(mode));
     (Shared::new(o, "NTEST".into(), T0), user, user_jwt)
 }
@@ -70,7 +72,9 @@ fn login_at(sh: &Shared, user: &KeyPair, jwt: &str, at: Time) -> (Connection, St
         "CONNECT {{\"verbose\":true,\"jwt\":\"{jwt}\",\"sig\":\"{sig}\"}}\r\nPUB no 0\r\n\r\nPING\r\n"
     );
     let used = c.handle_read_paced(at, line.as_bytes(), sh).unwrap();
-    let req = c.poll_auth_request().expect("a JWT is decided off the serving thread");
+    let req = c
+        .poll_auth_request()
+        .expect("a JWT is decided off the serving thread");
     c.handle_auth_decision(at, req.decide(), sh);
     let _ = c.handle_read_paced(at, &line.as_bytes()[used..], sh);
     let got = recv(&c);
@@ -89,7 +93,10 @@ fn a_user_jwt_logs_in_with_its_permissions_and_goes_when_it_expires() {
     assert_eq!(info.user.as_deref(), Some(user.public_key().as_str()));
     // Expires at Unix second 5; the core's clock starts at the epoch without a host.
     let deadline = c.poll_timeout().unwrap();
-    assert!(deadline <= T0 + Duration::from_secs(5), "the expiry is armed");
+    assert!(
+        deadline <= T0 + Duration::from_secs(5),
+        "the expiry is armed"
+    );
     c.handle_timeout(T0 + Duration::from_secs(5), &sh);
     assert_eq!(recv(&c), "-ERR 'User Authentication Expired'\r\n");
     assert!(c.is_closed());

@@ -1009,9 +1009,9 @@ mod flow_tests;
 #[cfg(test)]
 mod import_tests;
 #[cfg(test)]
-mod mapping_tests;
-#[cfg(test)]
 mod jwt_tests;
+#[cfg(test)]
+mod mapping_tests;
 #[cfg(test)]
 mod msub_tests;
 #[cfg(test)]
