@@ -6,7 +6,18 @@ const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 /// Length of a server id: `N` plus 55 base32 characters, the shape of a Go server's nkey.
 pub const SERVER_ID_LEN: usize = 56;
 
-/// A fresh server id: `N` followed by 55 random characters of `A-Z2-7`.
+/// A fresh server key pair (Go's server nkey): its public key is the server id (`N…`, 56
+/// characters), and it signs what the server asserts (the auth callout's requests).
+///
+/// Fails only if the operating system has no randomness to give.
+pub fn new_server_key() -> std::io::Result<nkeys::KeyPair> {
+    let mut raw = [0u8; 32];
+    getrandom::fill(&mut raw).map_err(std::io::Error::other)?;
+    nkeys::KeyPair::new_from_raw(nkeys::KeyPairType::Server, raw).map_err(std::io::Error::other)
+}
+
+/// A fresh random id in the shape of a server id: `N` followed by 55 random characters of
+/// `A-Z2-7` (the generated cluster name takes a slice of one).
 ///
 /// Fails only if the operating system has no randomness to give.
 pub fn new_server_id() -> std::io::Result<String> {
@@ -44,6 +55,18 @@ pub fn os_entropy() -> natsd_core::shared::Entropy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_server_key_is_a_server_nkey() {
+        let k = new_server_key().unwrap();
+        let id = k.public_key();
+        assert_eq!(id.len(), SERVER_ID_LEN);
+        assert!(natsd_core::nkey::is_valid(
+            &id,
+            natsd_core::nkey::Kind::Server
+        ));
+        assert_ne!(id, new_server_key().unwrap().public_key());
+    }
 
     #[test]
     fn server_id_has_the_nkey_shape() {

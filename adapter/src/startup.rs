@@ -19,11 +19,13 @@ pub struct StartInfo {
     pub monitor: Option<crate::monitor::MonitorConfig>,
 }
 
-/// Before binding: picks a fresh server id (returned) and, when `opts.seed` is 0, a seed from
-/// real randomness; logs the banner, `start`'s warnings and its config file. Errors: the OS
-/// had no randomness.
-pub fn prepare(opts: &mut Options, start: &StartInfo) -> io::Result<String> {
-    let server_id = identity::new_server_id()?;
+/// Before binding: picks a fresh server key (its public key is the server id, as Go's) and,
+/// when `opts.seed` is 0, a seed from real randomness; logs the banner, `start`'s warnings
+/// and its config file. Returns the key; the runtime installs it in `Shared` with
+/// `set_server_key`. Errors: the OS had no randomness.
+pub fn prepare(opts: &mut Options, start: &StartInfo) -> io::Result<nkeys::KeyPair> {
+    let key = identity::new_server_key()?;
+    let server_id = key.public_key();
     if opts.seed == 0 {
         opts.seed = identity::new_seed()?;
     }
@@ -50,7 +52,7 @@ pub fn prepare(opts: &mut Options, start: &StartInfo) -> io::Result<String> {
         }
         tracing::info!("Cluster name is {}", c.name.as_deref().unwrap_or_default());
     }
-    Ok(server_id)
+    Ok(key)
 }
 
 /// Binds the route listener when `opts` has a cluster block, replacing its port with the
@@ -156,7 +158,7 @@ mod tests {
     #[test]
     fn prepare_picks_an_id_and_a_seed() {
         let mut o = Options::default();
-        let id = prepare(&mut o, &StartInfo::default()).unwrap();
+        let id = prepare(&mut o, &StartInfo::default()).unwrap().public_key();
         assert_eq!(id.len(), identity::SERVER_ID_LEN);
         assert_ne!(o.seed, 0);
         o.seed = 7;

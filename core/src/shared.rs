@@ -173,6 +173,8 @@ pub struct Shared {
     host: OnceLock<Arc<dyn crate::events::Host>>,
     /// The runtime's source of secrets (nonces); see [`set_entropy`](Self::set_entropy).
     entropy: OnceLock<Entropy>,
+    /// The server's nkey (its public key is the server id), for what it signs.
+    server_key: OnceLock<Arc<nkeys::KeyPair>>,
     /// Stands in for `entropy` until one is installed: seeded, so tests and the simulator
     /// replay, and never used by a runtime (they install the operating system's).
     fallback_entropy: Mutex<crate::rng::Rng>,
@@ -284,6 +286,7 @@ impl Shared {
             rate_counters: Mutex::new(FastMap::default()),
             host: OnceLock::new(),
             entropy: OnceLock::new(),
+            server_key: OnceLock::new(),
             fallback_entropy,
             event_seq: AtomicU64::new(0),
             reload_hook: OnceLock::new(),
@@ -321,6 +324,17 @@ impl Shared {
     /// [`Rng`](crate::rng::Rng), whose stream is predictable.
     pub fn set_entropy(&self, entropy: Entropy) {
         let _ = self.entropy.set(entropy);
+    }
+
+    /// Installs the server's nkey (once, at startup, by the runtime: the server id is its
+    /// public key).
+    pub fn set_server_key(&self, key: nkeys::KeyPair) {
+        let _ = self.server_key.set(Arc::new(key));
+    }
+
+    /// The server's nkey, when the runtime installed one (tests and the simulator may not).
+    pub fn server_key(&self) -> Option<&Arc<nkeys::KeyPair>> {
+        self.server_key.get()
     }
 
     /// Fills `buf` with secret random bytes (the runtime's; a seeded stream in tests and

@@ -106,7 +106,8 @@ impl Server {
 
     /// [`start`](Self::start), with a config file name and warnings for the banner.
     pub fn start_with(mut opts: Options, start: StartInfo) -> io::Result<Server> {
-        let server_id = startup::prepare(&mut opts, &start)?;
+        let server_key = startup::prepare(&mut opts, &start)?;
+        let server_id = server_key.public_key();
         if let Some(budget) = crate::budget::clamp(&mut opts) {
             tracing::warn!(
                 "max_connections lowered to {budget} on the std runtime (two threads per connection; see vm.max_map_count)"
@@ -128,6 +129,7 @@ impl Server {
         };
         shared.set_interface_ips(natsd_adapter::startup::interface_ips());
         shared.set_entropy(natsd_adapter::identity::os_entropy());
+        shared.set_server_key(server_key);
         // Without monitoring, the `$SYS` services still need a wall clock (a monitor
         // installed its own above; the first one stays).
         shared.set_host(Arc::new(natsd_adapter::monitor::ProcessHost::plain(

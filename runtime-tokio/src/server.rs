@@ -69,7 +69,8 @@ impl Server {
 
     /// [`start`](Self::start), with a config file name and warnings for the banner.
     pub async fn start_with(mut opts: Options, start: StartInfo) -> io::Result<Server> {
-        let server_id = startup::prepare(&mut opts, &start)?;
+        let server_key = startup::prepare(&mut opts, &start)?;
+        let server_id = server_key.public_key();
         // Bound like the std runtime, with the Go server's accept backlog (tokio's `bind`
         // listens with std's 128: a burst of connects overflowed it and waited 1s for a SYN
         // retry; found by natsd-bench's `conns` scenario).
@@ -94,6 +95,7 @@ impl Server {
         };
         shared.set_interface_ips(natsd_adapter::startup::interface_ips());
         shared.set_entropy(natsd_adapter::identity::os_entropy());
+        shared.set_server_key(server_key);
         // Without monitoring, the `$SYS` services still need a wall clock (a monitor
         // installed its own above; the first one stays).
         shared.set_host(Arc::new(natsd_adapter::monitor::ProcessHost::plain(
