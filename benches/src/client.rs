@@ -4,12 +4,20 @@
 //! Each [`Conn`] is owned by one thread, which both writes and reads it; the load generator
 //! never shares a connection between threads, so a `PONG` answering a server `PING` can never
 //! land in the middle of a batch another thread is writing.
+//!
+//! With a [`Tls`] a connection upgrades after INFO (rustls, blocking `StreamOwned`), as NATS
+//! clients do; the plain path stays a bare `TcpStream` (one match per socket call).
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use natsd_core::proto::{encode, Limits, Op, Parser};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
 /// What every scenario returns on failure: a sentence saying what went wrong.
 pub type BenchResult<T> = Result<T, String>;
@@ -32,9 +40,90 @@ pub enum Flow {
     Done,
 }
 
+/// What every connection of a run upgrades to after INFO: the CA that signed the server's
+/// certificate and the name checked against it.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    config: Arc<ClientConfig>,
+    name: ServerName<'static>,
+}
+
+impl Tls {
+    /// Trusts the PEM certificates in `ca_file`, checks the server's certificate against
+    /// `name` (a DNS name or an IP address), and offers rustls's (ring) cipher suites, or only
+    /// `suite` (a rustls name such as `TLS13_AES_128_GCM_SHA256`).
+    pub fn new(ca_file: &Path, name: &str, suite: Option<&str>) -> BenchResult<Tls> {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca_file)
+            .and_then(|it| it.collect())
+            .map_err(|e| format!("{}: {e}", ca_file.display()))?;
+        let mut roots = RootCertStore::empty();
+        let (added, _) = roots.add_parsable_certificates(certs);
+        if added == 0 {
+            return Err(format!("{}: no usable CA certificate", ca_file.display()));
+        }
+        let mut provider = rustls::crypto::ring::default_provider();
+        if let Some(suite) = suite {
+            let names: Vec<String> = provider
+                .cipher_suites
+                .iter()
+                .map(|s| format!("{:?}", s.suite()))
+                .collect();
+            provider
+                .cipher_suites
+                .retain(|s| format!("{:?}", s.suite()) == suite);
+            if provider.cipher_suites.is_empty() {
+                return Err(format!(
+                    "unknown cipher suite {suite:?}; one of {}",
+                    names.join(", ")
+                ));
+            }
+        }
+        let config = ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS config: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = ServerName::try_from(name.to_owned())
+            .map_err(|e| format!("bad TLS server name {name:?}: {e}"))?;
+        Ok(Tls {
+            config: Arc::new(config),
+            name,
+        })
+    }
+}
+
+/// The socket: plain, or a TLS session over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => s.get_ref(),
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.write_all(buf),
+            Stream::Tls(s) => s.write_all(buf),
+        }
+    }
+}
+
 /// One client connection.
 pub struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     parser: Parser,
     rbuf: Vec<u8>,
     /// Bytes to write; [`Conn::flush`] sends them.
@@ -42,9 +131,13 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Connects, reads INFO, sends CONNECT and waits for the PONG of a PING.
-    pub fn connect(addr: SocketAddr) -> BenchResult<Conn> {
+    /// Connects, reads INFO, upgrades to TLS if `tls` is given, sends CONNECT and waits for
+    /// the PONG of a PING.
+    pub fn connect(addr: SocketAddr, tls: Option<&Tls>) -> BenchResult<Conn> {
         let mut c = Conn::connect_raw(addr)?;
+        if let Some(tls) = tls {
+            c = c.upgrade(tls)?;
+        }
         c.out.extend_from_slice(CONNECT);
         c.ping_pong()?;
         Ok(c)
@@ -63,7 +156,7 @@ impl Conn {
         });
         parser.set_headers(true);
         let mut c = Conn {
-            stream,
+            stream: Stream::Plain(stream),
             parser,
             rbuf: vec![0; READ_BUF],
             out: Vec::with_capacity(64 * 1024),
@@ -76,6 +169,45 @@ impl Conn {
         Ok(c)
     }
 
+    /// The TLS handshake, after INFO (the server sends nothing more until it is done).
+    fn upgrade(self, tls: &Tls) -> BenchResult<Conn> {
+        let Conn {
+            stream,
+            parser,
+            rbuf,
+            out,
+        } = self;
+        let Stream::Plain(mut sock) = stream else {
+            return Err("already TLS".into());
+        };
+        let mut session = ClientConnection::new(Arc::clone(&tls.config), tls.name.clone())
+            .map_err(|e| format!("TLS session: {e}"))?;
+        while session.is_handshaking() {
+            session
+                .complete_io(&mut sock)
+                .map_err(|e| format!("TLS handshake failed: {e}"))?;
+        }
+        Ok(Conn {
+            stream: Stream::Tls(Box::new(StreamOwned::new(session, sock))),
+            parser,
+            rbuf,
+            out,
+        })
+    }
+
+    /// The negotiated protocol and cipher suite, e.g. `TLSv1_3 TLS13_AES_128_GCM_SHA256`
+    /// (`None` for a plain connection).
+    pub fn tls_session(&self) -> Option<String> {
+        let Stream::Tls(s) = &self.stream else {
+            return None;
+        };
+        Some(format!(
+            "{:?} {:?}",
+            s.conn.protocol_version()?,
+            s.conn.negotiated_cipher_suite()?.suite()
+        ))
+    }
+
     /// Appends the CONNECT this client sends (for callers that pipeline it themselves).
     pub fn push_connect(&mut self) {
         self.out.extend_from_slice(CONNECT);
@@ -84,6 +216,7 @@ impl Conn {
     /// Sets the socket read timeout (`None` blocks forever).
     pub fn set_timeout(&self, t: Option<Duration>) -> BenchResult<()> {
         self.stream
+            .tcp()
             .set_read_timeout(t)
             .map_err(|e| format!("set_read_timeout: {e}"))
     }

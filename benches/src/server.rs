@@ -161,6 +161,30 @@ impl Server {
         Ok(kb * 1024)
     }
 
+    /// The server's CPU time so far (user + system, all threads), in seconds, from
+    /// `/proc/<pid>/stat` (clock-tick resolution).
+    pub fn cpu_secs(&self) -> BenchResult<f64> {
+        let pid = self
+            .pid
+            .ok_or("CPU time needs the server's pid (launch it, or pass --pid)")?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map_err(|e| format!("read /proc/{pid}/stat: {e}"))?;
+        // After the command name (in parentheses, may hold spaces): state is field 3, utime
+        // and stime are fields 14 and 15.
+        let rest = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r)
+            .ok_or("bad /proc stat line")?;
+        let mut f = rest.split_whitespace().skip(11);
+        let mut tick = || -> BenchResult<u64> {
+            f.next()
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| "bad /proc stat line".to_string())
+        };
+        let ticks = tick()? + tick()?;
+        Ok(ticks as f64 / crate::sys::clock_ticks()? as f64)
+    }
+
     /// Fails if a launched server has exited (a crash during the run).
     pub fn check_alive(&mut self) -> BenchResult<()> {
         if let Some(status) = self

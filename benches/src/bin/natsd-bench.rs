@@ -4,7 +4,8 @@
 //! natsd-bench [--server [NAME=]CMD]... | [--addr HOST:PORT [--pid PID]]
 //!             [--scenarios a,b,...] [--runs N] [--duration SECS] [--requests N]
 //!             [--conns N] [--subs N] [--window-mb N] [--sub-addr HOST:PORT]
-//!             [--server-cpu C] [--client-cpu C] [--latency-cpu C] [--list]
+//!             [--server-cpu C] [--client-cpu C] [--latency-cpu C] [--cpu]
+//!             [--tls-ca FILE [--tls-name NAME] [--tls-suite SUITE]] [--list]
 //! ```
 //!
 //! Each `--server` command line is launched fresh for every run of every scenario, with
@@ -12,11 +13,19 @@
 //! With several servers the runs alternate (A, B, A, B, ...), and a table of medians and
 //! ratios (first server against each other, > 1 means the first is better) ends the report.
 //! Exits non-zero if any run failed.
+//!
+//! `--tls-ca FILE`: every connection upgrades to TLS after INFO, trusting FILE's certificates
+//! and checking the server's against `--tls-name` (default `localhost`); `--tls-suite` offers
+//! only that rustls suite (e.g. `TLS13_AES_128_GCM_SHA256`). The session each server
+//! negotiates is printed once. `--cpu`: throughput scenarios also report the server's and the
+//! load generator's CPU time (server CPU per message, both as a share of the wall time).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use natsd_benches::client::{Conn, Tls};
 use natsd_benches::scenarios::{self, Config, Scenario};
 use natsd_benches::server::Target;
 use natsd_benches::stats::{human, ratio, Better, Metric, Summary};
@@ -38,7 +47,8 @@ fn usage() -> String {
         "usage: natsd-bench [--server [NAME=]CMD]... | [--addr HOST:PORT [--pid PID]]\n\
          \x20      [--scenarios a,b,...] [--runs N] [--duration SECS] [--requests N]\n\
          \x20      [--conns N] [--subs N] [--window-mb N] [--sub-addr HOST:PORT]\n\
-         \x20      [--server-cpu C] [--client-cpu C] [--latency-cpu C]\n\
+         \x20      [--server-cpu C] [--client-cpu C] [--latency-cpu C] [--cpu]\n\
+         \x20      [--tls-ca FILE [--tls-name NAME] [--tls-suite SUITE]]\n\
          scenarios: {}",
         names.join(",")
     )
@@ -50,6 +60,9 @@ fn parse_args() -> Result<Args, String> {
     let mut addr: Option<SocketAddr> = None;
     let mut pid: Option<u32> = None;
     let mut server_cpu = None;
+    let mut tls_ca: Option<PathBuf> = None;
+    let mut tls_name = String::from("localhost");
+    let mut tls_suite: Option<String> = None;
     let mut a = Args {
         servers: Vec::new(),
         scenarios: scenarios::ALL.to_vec(),
@@ -84,6 +97,10 @@ fn parse_args() -> Result<Args, String> {
             "--server-cpu" => server_cpu = Some(num("--server-cpu", it.next())?),
             "--client-cpu" => a.client_cpu = Some(num("--client-cpu", it.next())?),
             "--latency-cpu" => a.latency_cpu = Some(num("--latency-cpu", it.next())?),
+            "--cpu" => a.cfg.cpu = true,
+            "--tls-ca" => tls_ca = Some(it.next().ok_or("--tls-ca needs a file")?.into()),
+            "--tls-name" => tls_name = it.next().ok_or("--tls-name needs a name")?,
+            "--tls-suite" => tls_suite = Some(it.next().ok_or("--tls-suite needs a suite")?),
             "--list" => return Err(usage()),
             "-h" | "--help" => return Err(usage()),
             other => return Err(format!("unknown argument {other:?}\n{}", usage())),
@@ -107,6 +124,11 @@ fn parse_args() -> Result<Args, String> {
             "give --server CMD or --addr HOST:PORT\n{}",
             usage()
         ));
+    }
+    if let Some(ca) = tls_ca {
+        a.cfg.tls = Some(Tls::new(&ca, &tls_name, tls_suite.as_deref())?);
+    } else if tls_suite.is_some() {
+        return Err("--tls-suite needs --tls-ca".into());
     }
     if a.runs == 0 {
         return Err("--runs must be at least 1".into());
@@ -138,6 +160,7 @@ fn main() -> ExitCode {
     }
     let mut failures = 0;
     let mut table: Vec<(String, Vec<Row>)> = Vec::new();
+    let mut told_tls = vec![false; args.servers.len()];
     for sc in &args.scenarios {
         let cpu = if sc.is_latency() {
             args.latency_cpu.or(args.client_cpu)
@@ -156,6 +179,14 @@ fn main() -> ExitCode {
                     continue;
                 }
                 let outcome = target.start().and_then(|mut srv| {
+                    if run == 0 && !told_tls[i] {
+                        if let Some(tls) = &args.cfg.tls {
+                            let c = Conn::connect(srv.addr, Some(tls))?;
+                            let session = c.tls_session().unwrap_or_default();
+                            println!("# {name}: TLS {session}");
+                            told_tls[i] = true;
+                        }
+                    }
                     let r = sc.run(&mut srv, &args.cfg);
                     srv.check_alive().and(r)
                 });

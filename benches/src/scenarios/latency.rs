@@ -21,10 +21,10 @@ const PAYLOAD: &[u8] = b"0123456789abcdef";
 
 /// Runs `cfg.requests` timed round trips; reports p50/p90/p99/p99.9 in microseconds.
 pub fn reqrep(server: &Server, cfg: &Config) -> BenchResult<Vec<Metric>> {
-    let mut responder = Conn::connect(server.addr)?;
+    let mut responder = Conn::connect(server.addr, cfg.tls.as_ref())?;
     encode::sub(&mut responder.out, b"bench.req", None, b"1");
     responder.ping_pong()?;
-    let mut requester = Conn::connect(server.addr)?;
+    let mut requester = Conn::connect(server.addr, cfg.tls.as_ref())?;
     encode::sub(&mut requester.out, b"bench.inbox.1", None, b"1");
     requester.ping_pong()?;
 

@@ -23,6 +23,9 @@ const CONNECT_PING: &[u8] =
 /// Opens `cfg.conns` connections, each completing INFO / CONNECT / PING / PONG, and keeps them
 /// open while the server's RSS is read.
 pub fn conns(server: &Server, cfg: &Config) -> BenchResult<Vec<Metric>> {
+    if cfg.tls.is_some() {
+        return Err("conns speaks plain text only (no TLS)".into());
+    }
     std::thread::sleep(SETTLE);
     let before = server.rss()?;
     let start = Instant::now();
@@ -87,7 +90,7 @@ fn wait_pong(s: &mut TcpStream) -> BenchResult<()> {
 
 /// Subscribes `cfg.subs` times (`foo.<i>.bar`) on one connection, then PING/PONG.
 pub fn subs(server: &Server, cfg: &Config) -> BenchResult<Vec<Metric>> {
-    let mut c = Conn::connect(server.addr)?;
+    let mut c = Conn::connect(server.addr, cfg.tls.as_ref())?;
     std::thread::sleep(SETTLE);
     let before = server.rss()?;
     let start = Instant::now();

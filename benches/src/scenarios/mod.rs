@@ -6,7 +6,7 @@ mod throughput;
 
 use std::time::Duration;
 
-use crate::client::BenchResult;
+use crate::client::{BenchResult, Tls};
 use crate::server::Server;
 use crate::stats::Metric;
 
@@ -26,6 +26,11 @@ pub struct Config {
     /// Subscribers connect here instead of to the server under test (a second server of
     /// its cluster: the messages cross a route).
     pub sub_addr: Option<std::net::SocketAddr>,
+    /// Every connection upgrades to TLS after INFO (`conns` refuses: it stays plain).
+    pub tls: Option<Tls>,
+    /// Throughput scenarios also report server and load-generator CPU (needs the server's
+    /// pid).
+    pub cpu: bool,
 }
 
 impl Default for Config {
@@ -37,6 +42,8 @@ impl Default for Config {
             subs: 1_000_000,
             window_bytes: 4 << 20,
             sub_addr: None,
+            tls: None,
+            cpu: false,
         }
     }
 }

@@ -7,6 +7,10 @@
 //! server's slow-consumer limit), then sends `PING` and waits for `PONG`. Each subscriber
 //! thread counts `MSG`s and checks their size; the run fails unless every message arrived
 //! exactly once (per subscriber, or across the group for a queue).
+//!
+//! With `--cpu` a run also reports the CPU time the server and the load generator spent from
+//! the first publish to the last delivery (connections and handshakes excluded): per message
+//! (per delivery for fan-out and queue) and as a share of the wall time.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,6 +23,7 @@ use crate::client::{BenchResult, Conn, Flow};
 use crate::scenarios::Config;
 use crate::server::Server;
 use crate::stats::Metric;
+use crate::sys;
 
 const SUBJECT: &[u8] = b"bench.stream";
 /// Published until every subscriber on another server got one: their interest has crossed
@@ -54,7 +59,7 @@ pub fn stream(
     let mut subs = Vec::with_capacity(nsubs);
     let sub_addr = cfg.sub_addr.unwrap_or(server.addr);
     for _ in 0..nsubs {
-        let mut c = Conn::connect(sub_addr)?;
+        let mut c = Conn::connect(sub_addr, cfg.tls.as_ref())?;
         encode::sub(&mut c.out, SUBJECT, queue.then_some(&b"q"[..]), b"1");
         if cfg.sub_addr.is_some() {
             encode::sub(&mut c.out, PROBE, None, b"2");
@@ -62,7 +67,7 @@ pub fn stream(
         c.ping_pong()?;
         subs.push(c);
     }
-    let mut publisher = Conn::connect(server.addr)?;
+    let mut publisher = Conn::connect(server.addr, cfg.tls.as_ref())?;
     if cfg.sub_addr.is_some() {
         await_interest(&mut publisher, &mut subs)?;
     }
@@ -76,6 +81,11 @@ pub fn stream(
     }
     let window = (cfg.window_bytes / (size + 40)).max(2 * per_batch as usize) as u64;
 
+    let cpu_before = if cfg.cpu {
+        Some((server.cpu_secs()?, sys::self_cpu_secs()?))
+    } else {
+        None
+    };
     let start = Instant::now();
     let threads: Vec<JoinHandle<BenchResult<()>>> = subs
         .into_iter()
@@ -109,13 +119,17 @@ pub fn stream(
     };
     let pub_elapsed = start.elapsed().as_secs_f64();
     if nsubs == 0 {
-        return Ok(vec![
+        let mut metrics = vec![
             Metric::higher("msgs/s", published as f64 / pub_elapsed),
             Metric::higher(
                 "MB/s",
                 (published as usize * size) as f64 / pub_elapsed / 1e6,
             ),
-        ]);
+        ];
+        if let Some(before) = cpu_before {
+            metrics.extend(cpu_metrics(server, before, start, published)?);
+        }
+        return Ok(metrics);
     }
 
     let expected = if queue {
@@ -158,7 +172,29 @@ pub fn stream(
         let mean = total as f64 / nsubs as f64;
         metrics.push(Metric::info("spread %", (max - min) / mean * 100.0));
     }
+    if let Some(before) = cpu_before {
+        metrics.extend(cpu_metrics(server, before, start, total)?);
+    }
     Ok(metrics)
+}
+
+/// CPU spent since `before` (server, load generator) over `count` messages: the server's per
+/// message, and both as a share of the wall time since `start` (100 % = one core busy).
+fn cpu_metrics(
+    server: &Server,
+    before: (f64, f64),
+    start: Instant,
+    count: u64,
+) -> BenchResult<Vec<Metric>> {
+    let wall = start.elapsed().as_secs_f64();
+    let srv = server.cpu_secs()? - before.0;
+    let load = sys::self_cpu_secs()? - before.1;
+    Ok(vec![
+        Metric::lower("srv ns/msg", srv / count.max(1) as f64 * 1e9),
+        Metric::info("srv CPU %", srv / wall * 100.0),
+        Metric::info("load ns/msg", load / count.max(1) as f64 * 1e9),
+        Metric::info("load CPU %", load / wall * 100.0),
+    ])
 }
 
 /// Publishes batches until the duration is up; returns how many messages went out (all of
