@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod accept;
+pub mod callout;
 pub mod clock;
 pub mod drain;
 pub mod events;

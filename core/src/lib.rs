@@ -35,6 +35,7 @@
 
 pub mod account;
 pub mod auth;
+pub mod callout;
 pub mod client;
 pub mod config;
 pub mod conn;

@@ -22,6 +22,8 @@ pub struct AuthConfig {
     pub no_auth_user: Option<String>,
     /// JWT operator mode (`operator`, `resolver: MEMORY`, `resolver_preload`).
     pub operator: Option<std::sync::Arc<crate::operator::OperatorMode>>,
+    /// `auth_callout { … }`: an external service decides clients (see `crate::callout`).
+    pub callout: Option<crate::callout::CalloutOptions>,
 }
 
 impl AuthConfig {
@@ -31,6 +33,7 @@ impl AuthConfig {
             || self.user.is_some()
             || !self.users.is_empty()
             || self.operator.is_some()
+            || self.callout.is_some()
     }
 
     /// True if some user is an nkey user.

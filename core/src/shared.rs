@@ -175,6 +175,8 @@ pub struct Shared {
     entropy: OnceLock<Entropy>,
     /// The server's nkey (its public key is the server id), for what it signs.
     server_key: OnceLock<Arc<nkeys::KeyPair>>,
+    /// Auth callout requests in flight (see `crate::callout`).
+    callouts: Arc<crate::callout::Registry>,
     /// Stands in for `entropy` until one is installed: seeded, so tests and the simulator
     /// replay, and never used by a runtime (they install the operating system's).
     fallback_entropy: Mutex<crate::rng::Rng>,
@@ -287,6 +289,7 @@ impl Shared {
             host: OnceLock::new(),
             entropy: OnceLock::new(),
             server_key: OnceLock::new(),
+            callouts: Arc::default(),
             fallback_entropy,
             event_seq: AtomicU64::new(0),
             reload_hook: OnceLock::new(),
@@ -330,6 +333,16 @@ impl Shared {
     /// public key).
     pub fn set_server_key(&self, key: nkeys::KeyPair) {
         let _ = self.server_key.set(Arc::new(key));
+    }
+
+    /// The auth callout's requests in flight.
+    pub fn callouts(&self) -> &crate::callout::Registry {
+        &self.callouts
+    }
+
+    /// The same, shared (a pending request keeps it to unregister itself).
+    pub fn callouts_arc(&self) -> Arc<crate::callout::Registry> {
+        Arc::clone(&self.callouts)
     }
 
     /// The server's nkey, when the runtime installed one (tests and the simulator may not).

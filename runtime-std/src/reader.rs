@@ -181,7 +181,7 @@ fn feed(conn: &mut Connection, bytes: &[u8], sh: &Shared) {
         if let Some(req) = conn.poll_auth_request() {
             // A bcrypt check. This thread serves only this connection, so it decides here;
             // the OS shares the cores fairly with everyone else's threads.
-            let decision = req.decide();
+            let decision = natsd_adapter::callout::decide(sh, &req);
             conn.handle_auth_decision(clock::now(), decision, sh);
             continue;
         }

@@ -50,7 +50,7 @@ fn off_worker<R>(conn: &mut Connection, f: impl FnOnce(&mut Connection) -> R) ->
 /// decision) it waits, without reading the socket, then offers the rest. A pause is a few
 /// ms (the core's `STALL_BUDGET` bounds one read's pauses to 10 ms) and a bcrypt check
 /// tens of ms, so the reader's other events simply wait for them.
-async fn feed(conn: &mut Connection, bytes: &[u8], sh: &Shared) {
+async fn feed(conn: &mut Connection, bytes: &[u8], sh: &Arc<Shared>) {
     let mut off = 0;
     loop {
         // A read can close the connection (a protocol error), so it may be heavy too.
@@ -64,9 +64,12 @@ async fn feed(conn: &mut Connection, bytes: &[u8], sh: &Shared) {
         if let Some(req) = conn.poll_auth_request() {
             // A bcrypt check: on the blocking pool, never on a worker that moves messages
             // (two clients looping wrong passwords once delayed everyone by up to 2.2 s).
-            let decision = tokio::task::spawn_blocking(move || req.decide())
-                .await
-                .unwrap_or_else(|_| AuthDecision::reject());
+            // The auth callout waits for its service there too.
+            let shared = Arc::clone(sh);
+            let decision =
+                tokio::task::spawn_blocking(move || natsd_adapter::callout::decide(&shared, &req))
+                    .await
+                    .unwrap_or_else(|_| AuthDecision::reject());
             conn.handle_auth_decision(clock::now(), decision, sh);
             continue;
         }

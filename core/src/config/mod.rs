@@ -24,6 +24,7 @@
 //! without bound. Limits are the constants below.
 
 mod accounts;
+mod callout;
 mod cluster;
 pub mod duration;
 mod lexer;

@@ -46,7 +46,8 @@ pub(crate) fn authorization(t: &mut Typer, e: &Entry) -> Option<AuthConfig> {
             "default_permission" | "default_permissions" | "permissions" => {
                 defaults = permissions(t, x);
             }
-            "nkey" | "nkeys" | "auth_callout" | "auth_hook" | "proxy_required" => {
+            "auth_callout" | "callout" => a.callout = super::callout::auth_callout(t, x),
+            "nkey" | "nkeys" | "auth_hook" | "proxy_required" => {
                 t.error(x, super::typed::refused(&x.key));
             }
             _ => t.unknown(x),

@@ -266,7 +266,7 @@ fn cluster_block_as_go_reads_it() {
 #[test]
 fn unsupported_security_keys_are_errors() {
     for (conf, key) in [
-        ("tls { cert_file: a, key_file: b }\n", "tls"),
+        ("tls { cert_file: a, key_file: b, ocsp_peer: true }\n", "ocsp_peer"),
         (
             "accounts { A { users: [{user: a, password: b}], jetstream: enabled } }\n",
             "jetstream",
@@ -277,8 +277,8 @@ fn unsupported_security_keys_are_errors() {
             "allowed_connection_types",
         ),
         (
-            "authorization { auth_callout { issuer: X } }\n",
-            "auth_callout",
+            "authorization { auth_callout { issuer: ADTQS7ZCFVJNW5726GOYXW5TSCZFNIQSHK2ZGYUBCD5D77OTNLOOKZOZ, auth_users: [a], xkey: XAB } }\n",
+            "xkey",
         ),
     ] {
         let d = load_str(conf).unwrap_err();

@@ -143,7 +143,7 @@ fn rejected_auth_decision_closes() {
     let input = "CONNECT {\"user\":\"alice\",\"pass\":\"wrong\"}\r\nSUB x 1\r\n";
     c.handle_read_paced(T0, input.as_bytes(), &sh).unwrap();
     let req = c.poll_auth_request().unwrap();
-    assert!(req.decide().0.is_none(), "wrong password");
+    assert!(!req.decide().is_accept(), "wrong password");
     c.handle_auth_decision(T0, AuthDecision::reject(), &sh);
     assert_eq!(recv(&c), "-ERR 'Authorization Violation'\r\n");
     assert!(c.is_closed());

@@ -128,6 +128,11 @@ struct State {
     nonce: Box<str>,
     /// The names its TLS client certificate gives (see `TlsInfo::peer_identities`).
     cert_names: Vec<String>,
+    /// Its TLS session (version, suite), for the auth callout's request.
+    tls_session: Option<(String, String)>,
+    /// Why its CONNECT was refused, when a provider said (sent with the callout's
+    /// `send_reason`).
+    auth_reason: Option<String>,
     auth_required: bool,
     connect_received: bool,
     perms: Option<Arc<CompiledPermissions>>,
@@ -236,16 +241,78 @@ struct Stall {
 pub struct AuthRequest {
     cfg: Arc<Options>,
     creds: reload::StoredCredentials,
+    /// What an auth callout request says of the client, when the callout decides it.
+    callout: Option<Box<CalloutContext>>,
+}
+
+/// The client as an auth callout request describes it.
+#[derive(Debug, Clone)]
+struct CalloutContext {
+    connect: crate::info::ConnectJson,
+    cid: u64,
+    client_ip: String,
+    nonce: String,
+    tls: Option<(String, String)>,
 }
 
 impl AuthRequest {
-    /// The built-in decision: the server's users, token or single user, as in CONNECT
-    /// (slow: it verifies a bcrypt hash). Any other provider may decide instead.
+    /// The built-in decision: the server's users, token or single user, nkeys, JWTs, as in
+    /// CONNECT (slow: it verifies a bcrypt hash or a signature). A request that
+    /// [`needs_callout`](Self::needs_callout) is refused here: the callout decides it
+    /// (`crate::callout`).
     pub fn decide(&self) -> AuthDecision {
-        AuthDecision(crate::auth::authenticate(
-            &self.cfg.auth,
-            self.creds.borrow(),
-        ))
+        if self.callout.is_some() {
+            return AuthDecision::reject_because(
+                "auth callout requests are decided by the callout".into(),
+            );
+        }
+        AuthDecision {
+            authorized: crate::auth::authenticate(&self.cfg.auth, self.creds.borrow()),
+            reason: None,
+        }
+    }
+
+    /// True if the auth callout decides this client (see `crate::callout`'s contract).
+    pub fn needs_callout(&self) -> bool {
+        self.callout.is_some()
+    }
+
+    /// The options in force when the client sent CONNECT.
+    pub fn options(&self) -> &Arc<Options> {
+        &self.cfg
+    }
+
+    /// The request's content for the callout (`user_nkey`: the fresh key the response
+    /// must name; `wall`: Unix seconds now).
+    pub fn callout_input(
+        &self,
+        sh: &Shared,
+        opts: &crate::callout::CalloutOptions,
+        user_nkey: &str,
+        wall: i64,
+        timeout: std::time::Duration,
+    ) -> crate::callout::RequestInput {
+        let ctx = self.callout.as_deref();
+        crate::callout::RequestInput {
+            subject: opts.issuer.clone(),
+            server_name: sh.server_name(),
+            server_host: self.cfg.host.clone(),
+            server_id: sh.server_id().to_string(),
+            cluster: self
+                .cfg
+                .cluster
+                .as_ref()
+                .and_then(|c| c.name.clone())
+                .unwrap_or_default(),
+            user_nkey: user_nkey.to_string(),
+            client_host: ctx.map(|c| c.client_ip.clone()).unwrap_or_default(),
+            client_id: ctx.map_or(0, |c| c.cid),
+            connect: ctx.map(|c| c.connect.clone()).unwrap_or_default(),
+            nonce: ctx.map(|c| c.nonce.clone()).unwrap_or_default(),
+            tls: ctx.and_then(|c| c.tls.clone()),
+            issued_at: wall,
+            expires: wall + i64::try_from(timeout.as_secs()).unwrap_or(0).max(1),
+        }
     }
 
     /// The user name the client presented, if any.
@@ -256,17 +323,46 @@ impl AuthRequest {
 
 /// The answer to an [`AuthRequest`].
 #[derive(Debug, Clone)]
-pub struct AuthDecision(Option<crate::auth::Authorized>);
+pub struct AuthDecision {
+    authorized: Option<crate::auth::Authorized>,
+    /// Why it was refused, for the log (an external provider's words).
+    reason: Option<String>,
+}
 
 impl AuthDecision {
     /// Let the client in, as `authorized`.
     pub fn accept(authorized: crate::auth::Authorized) -> AuthDecision {
-        AuthDecision(Some(authorized))
+        AuthDecision {
+            authorized: Some(authorized),
+            reason: None,
+        }
     }
 
     /// Refuse it (`-ERR 'Authorization Violation'`, then close, as any failed CONNECT).
     pub fn reject() -> AuthDecision {
-        AuthDecision(None)
+        AuthDecision {
+            authorized: None,
+            reason: None,
+        }
+    }
+
+    /// Refuse it, saying why in the server's log (the client hears only Go's
+    /// `Authorization Violation`, unless the callout's `send_reason` is on).
+    pub fn reject_because(reason: String) -> AuthDecision {
+        AuthDecision {
+            authorized: None,
+            reason: Some(reason),
+        }
+    }
+
+    /// True if it lets the client in.
+    pub fn is_accept(&self) -> bool {
+        self.authorized.is_some()
+    }
+
+    /// The reason of a refusal, if one was given.
+    pub fn reason(&self) -> Option<&str> {
+        self.reason.as_deref()
     }
 }
 
@@ -416,6 +512,7 @@ impl Connection {
     /// what CONNECT is authenticated by.
     pub fn handle_tls_established(&mut self, info: crate::tls::TlsInfo, first: bool, sh: &Shared) {
         let session = (info.version, info.cipher_suite);
+        self.st.tls_session = Some(session.clone());
         sh.update_info(self.st.cid, move |i| {
             i.tls = Some(session);
             i.tls_first = first;
@@ -512,7 +609,12 @@ impl Connection {
             return;
         }
         self.st.awaiting_auth = false;
-        self.st.finish_connect(decision.0, now, sh);
+        if let Some(why) = &decision.reason {
+            // Go logs the callout's reason as a warning of the server's own.
+            self.st.log(LogLevel::Warn, why.clone());
+            self.st.auth_reason = Some(why.clone());
+        }
+        self.st.finish_connect(decision.authorized, now, sh);
         self.st.finish_batch(sh);
     }
 
@@ -700,6 +802,8 @@ impl State {
                 Box::default()
             },
             cert_names: Vec::new(),
+            tls_session: None,
+            auth_reason: None,
             auth_required,
             connect_received: false,
             perms: None,

@@ -62,12 +62,43 @@ impl State {
             self.auth_violation(now, sh);
             return;
         }
+        if let Some(callout) = &self.cfg.auth.callout {
+            // Go: the callout decides every client but its own `auth_users`.
+            let own = c
+                .user
+                .as_deref()
+                .is_some_and(|u| callout.auth_users.iter().any(|a| a == u));
+            if !own {
+                if !self.paced {
+                    // Only the runtimes can wait for the service (see `crate::callout`).
+                    self.log(
+                        LogLevel::Warn,
+                        "auth callout needs a runtime to wait for its service".to_string(),
+                    );
+                    self.auth_violation(now, sh);
+                    return;
+                }
+                self.auth_request = Some(super::AuthRequest {
+                    cfg: Arc::clone(&self.cfg),
+                    creds: self.creds.clone(),
+                    callout: Some(Box::new(super::CalloutContext {
+                        connect: c.clone(),
+                        cid: self.cid,
+                        client_ip: self.addr.map(|a| a.ip().to_string()).unwrap_or_default(),
+                        nonce: self.nonce.to_string(),
+                        tls: self.tls_session.clone(),
+                    })),
+                });
+                return;
+            }
+        }
         if self.paced && auth::is_slow(&self.cfg.auth, creds) {
             // Decided off the serving thread; nothing more is read until the decision
             // (`Connection::handle_auth_decision`). The auth timer keeps running meanwhile.
             self.auth_request = Some(super::AuthRequest {
                 cfg: Arc::clone(&self.cfg),
                 creds: self.creds.clone(),
+                callout: None,
             });
             return;
         }
@@ -174,7 +205,17 @@ impl State {
         };
         self.log(LogLevel::Error, msg);
         self.opts.name = name;
-        self.send_err(text::AUTH_VIOLATION);
+        let send_reason = self
+            .cfg
+            .auth
+            .callout
+            .as_ref()
+            .is_some_and(|c| c.send_reason);
+        match self.auth_reason.take().filter(|_| send_reason) {
+            // Ours, opt-in: the provider's reason after Go's text.
+            Some(why) => self.send_err(&format!("{}: {why}", text::AUTH_VIOLATION)),
+            None => self.send_err(text::AUTH_VIOLATION),
+        }
         self.close(CloseReason::AuthenticationViolation, now, sh);
     }
 

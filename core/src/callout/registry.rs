@@ -1,0 +1,315 @@
+//! Requests in flight: their reply inboxes, the internal subscription that catches the
+//! responses, and the pure decision on a response (Go's `processReply` checks, in order,
+//! with its texts).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::conn::{AuthDecision, AuthRequest};
+use crate::internal::{InternalHandler, InternalMsg};
+use crate::shared::Shared;
+use crate::Time;
+
+/// Most requests waiting for a response at once (per server); more are refused at once.
+pub const MAX_IN_FLIGHT: usize = 1024;
+
+/// The inbox prefix of responses (one wildcard subscription per callout account).
+const INBOX: &str = "_INBOX.$CALLOUT";
+
+/// The server's callout state (one in `Shared`).
+#[derive(Default)]
+pub struct Registry {
+    pending: Mutex<crate::FastMap<String, SyncSender<Vec<u8>>>>,
+    /// Accounts whose inbox subscription exists.
+    wired: Mutex<Vec<String>>,
+    seq: AtomicU64,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, crate::FastMap<String, SyncSender<Vec<u8>>>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Requests in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+/// The internal handler on the inboxes: hands a response to the request waiting for it
+/// (a late or unknown one is dropped).
+struct Replies;
+
+impl InternalHandler for Replies {
+    fn handle(&self, sh: &Shared, msg: &InternalMsg, _now: Time) -> Option<InternalMsg> {
+        let subject = String::from_utf8_lossy(&msg.subject);
+        if let Some(tx) = sh.callouts().lock().remove(subject.as_ref()) {
+            // The waiter may be gone (timed out): nothing to do then.
+            let _ = tx.try_send(msg.payload.clone());
+        }
+        None
+    }
+}
+
+/// A request on its way: the runtime waits on [`replies`](Self::replies) for at most
+/// [`timeout`](Self::timeout). Dropping it unregisters the inbox.
+pub struct Pending {
+    registry: Arc<Registry>,
+    inbox: String,
+    rx: Receiver<Vec<u8>>,
+    timeout: Duration,
+    user_nkey: String,
+    account: String,
+}
+
+impl Pending {
+    /// Where the response arrives (one message).
+    pub fn replies(&self) -> &Receiver<Vec<u8>> {
+        &self.rx
+    }
+
+    /// How long to wait: the auth timeout, as Go.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.registry.lock().remove(&self.inbox);
+    }
+}
+
+/// Publishes `req`'s authorization request (see the module doc of [`super`]). `Err`: why
+/// the connection is refused at once (`AuthDecision::reject_because` it).
+pub fn begin(sh: &Shared, req: &AuthRequest, now: Time) -> Result<Pending, String> {
+    let cfg = req.options();
+    let Some(opts) = cfg.auth.callout.as_ref() else {
+        return Err("no auth callout configured".into());
+    };
+    let Some(key) = sh.server_key() else {
+        return Err("the server has no key to sign auth callout requests with".into());
+    };
+    let registry = sh.callouts_arc();
+    if registry.in_flight() >= MAX_IN_FLIGHT {
+        return Err(format!(
+            "too many auth callout requests in flight (at most {MAX_IN_FLIGHT})"
+        ));
+    }
+    let acc = sh.account_or_create(&opts.account);
+    {
+        let mut wired = registry.wired.lock().unwrap_or_else(|e| e.into_inner());
+        if !wired.contains(&opts.account) {
+            let sub = crate::client::Subscription::internal(
+                format!("{INBOX}.>").as_bytes(),
+                crate::internal::internal_client(cfg.seed),
+                Arc::new(Replies),
+            );
+            // A constant, valid subject: the insert cannot fail.
+            let _ = acc.insert(Arc::new(sub));
+            wired.push(opts.account.clone());
+        }
+    }
+    // A fresh user key per attempt: the response must name it (no replays), as Go.
+    let mut raw = [0u8; 32];
+    sh.fill_secret(&mut raw);
+    let user = nkeys::KeyPair::new_from_raw(nkeys::KeyPairType::User, raw)
+        .map_err(|e| format!("auth callout user key: {e}"))?;
+    let user_nkey = user.public_key();
+    let wall =
+        i64::try_from(crate::events::clock(sh, now).wall_nanos / 1_000_000_000).unwrap_or(i64::MAX);
+    let timeout = cfg.auth.timeout;
+    let input = req.callout_input(sh, opts, &user_nkey, wall, timeout);
+    let token = crate::jwt::encode(&super::request_claims(&input), key).map_err(|e| {
+        format!(
+            "Error encoding auth request claim on account {:?}: {e}",
+            opts.account
+        )
+    })?;
+    let inbox = format!("{INBOX}.{}", registry.seq.fetch_add(1, Ordering::Relaxed));
+    let (tx, rx) = sync_channel(1);
+    registry.lock().insert(inbox.clone(), tx);
+    let pending = Pending {
+        registry,
+        inbox,
+        rx,
+        timeout,
+        user_nkey,
+        account: opts.account.clone(),
+    };
+    let slow = crate::events::publish(
+        sh,
+        &acc,
+        super::SUBJECT.as_bytes(),
+        Some(pending.inbox.as_bytes()),
+        token.as_bytes(),
+        now,
+    );
+    drop(slow);
+    Ok(pending)
+}
+
+/// Go's `titleCase`: the first letter up.
+fn title(s: String) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => s,
+    }
+}
+
+/// Decides on `reply` (`None`: none came in time), Go's checks in Go's order. Pure.
+pub fn finish(
+    sh: &Shared,
+    req: &AuthRequest,
+    pending: &Pending,
+    reply: Option<Vec<u8>>,
+    now: Time,
+) -> AuthDecision {
+    match decide(sh, req, pending, reply, now) {
+        Ok(a) => AuthDecision::accept(a),
+        Err(why) => AuthDecision::reject_because(title(why)),
+    }
+}
+
+fn decide(
+    sh: &Shared,
+    req: &AuthRequest,
+    p: &Pending,
+    reply: Option<Vec<u8>>,
+    now: Time,
+) -> Result<crate::auth::Authorized, String> {
+    let account = &p.account;
+    let Some(msg) = reply else {
+        return Err(format!(
+            "Authorization callout response not received in time on account {account:?}"
+        ));
+    };
+    if msg.is_empty() {
+        return Err(format!(
+            "auth callout violation: \"no reason supplied\" on account {account:?}"
+        ));
+    }
+    let text =
+        String::from_utf8(msg).map_err(|_| "auth callout response is not text".to_string())?;
+    let jwt = crate::jwt::decode(text.trim()).map_err(|e| e.to_string())?;
+    if jwt.claims.kind() != crate::jwt::ClaimKind::AuthorizationResponse {
+        return Err("not an authorization response".into());
+    }
+    let claims: serde_json::Value =
+        serde_json::from_str(&jwt.payload).map_err(|e| e.to_string())?;
+    let common = jwt.claims.common();
+    let wall =
+        i64::try_from(crate::events::clock(sh, now).wall_nanos / 1_000_000_000).unwrap_or(i64::MAX);
+    let nats = &claims["nats"];
+    let error = nats["error"].as_str().unwrap_or_default();
+    let user_jwt = nats["jwt"].as_str().unwrap_or_default();
+    // Go's `Validate` of the response first: its times, one of `jwt` and `error`.
+    crate::jwt::check_times(common, wall)
+        .map_err(|e| format!("authorization response had validation errors: {e}"))?;
+    if !error.is_empty() && !user_jwt.is_empty() {
+        return Err(
+            "authorization response had validation errors: Only Error or Jwt can be set".into(),
+        );
+    }
+    if common.sub != p.user_nkey {
+        return Err(
+            "auth callout violation: auth callout response is not for expected user".into(),
+        );
+    }
+    if common.aud != sh.server_id() {
+        return Err("auth callout violation: auth callout response is not for server".into());
+    }
+    let issuer = req
+        .options()
+        .auth
+        .callout
+        .as_ref()
+        .map(|c| c.issuer.clone())
+        .unwrap_or_default();
+    if common.iss != issuer {
+        // Go 2.15.1 (captured): a response signed by another key than the issuer.
+        return Err("auth callout signing key is unknown".into());
+    }
+    if !error.is_empty() {
+        return Err(format!("auth callout service returned an error: {error}"));
+    }
+    let user = crate::jwt::decode_user(user_jwt).map_err(|e| e.to_string())?;
+    crate::jwt::check_times(&user.common, wall)
+        .map_err(|e| format!("Error validating user JWT: {e}"))?;
+    user.validate(wall)
+        .map_err(|e| format!("Error validating user JWT: {e}"))?;
+    if user.common.sub != p.user_nkey {
+        return Err(format!(
+            "Expected authorized user of {:?} but got {:?} on account {account:?}",
+            p.user_nkey, user.common.sub
+        ));
+    }
+    if !user.issuer_account.is_empty() {
+        return Err(format!(
+            "error non operator mode account {account:?}: attempted to use issuer_account"
+        ));
+    }
+    if user.common.iss != issuer {
+        return Err(format!(
+            "wrong issuer for auth callout response on account {account:?}, expected {issuer:?} got {:?}",
+            user.common.iss
+        ));
+    }
+    let window = match user
+        .user
+        .time_access(wall)
+        .map_err(|e| format!("user JWT times: {e}"))?
+    {
+        crate::jwt::TimeAccess::Denied => {
+            return Err(format!(
+                "authorized user on account {account:?} outside of valid connect times"
+            ))
+        }
+        crate::jwt::TimeAccess::Unrestricted => None,
+        crate::jwt::TimeAccess::Until(s) => Some(wall + i64::from(s)),
+    };
+    // Config mode: the user JWT's audience places the client.
+    let placement = user.common.aud.clone();
+    let cfg = req.options();
+    let known = placement == crate::shared::GLOBAL_ACCOUNT
+        || cfg
+            .system_account
+            .as_deref()
+            .unwrap_or(crate::shared::SYSTEM_ACCOUNT)
+            == placement
+        || cfg.accounts.iter().any(|a| a.name == placement);
+    if !known {
+        return Err(format!(
+            "no valid account {placement:?} for auth callout response on account {account:?}: account missing"
+        ));
+    }
+    let exp = (user.common.exp > 0).then_some(user.common.exp);
+    let expires = match (exp, window) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let name = if user.common.name.is_empty() {
+        user.common.sub.clone()
+    } else {
+        user.common.name.clone()
+    };
+    Ok(crate::auth::Authorized {
+        user: Some(name),
+        permissions: user
+            .permissions()
+            .as_ref()
+            .map(|p| Arc::new(crate::auth::CompiledPermissions::compile(p))),
+        account: (placement != crate::shared::GLOBAL_ACCOUNT).then_some(placement),
+        publish_rate: None,
+        expires,
+    })
+}

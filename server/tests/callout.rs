@@ -1,0 +1,190 @@
+//! The auth callout, black-box: one callout service written here (the official Rust client
+//! and nkeys library; JWTs made and read with our `natsd_core::jwt`, checked against Go's
+//! by this very test) runs unchanged against ours (both runtimes) and Go 2.15.1. Users:
+//! `alice` is allowed into account APP with publish permissions on `ok.>`, `bob` is
+//! denied with a reason, `carl` gets no answer (the timeout), and the service's own user
+//! bypasses the callout.
+//!
+//! INTEROP: compared with Go 2.15.1 (`NATS_GO215_SERVER`; Go 2.9.10 has no auth callout);
+//! a missing one prints SKIPPED, or fails under `NATSD_REQUIRE_GO=1` (set by `.ci/run`).
+
+#[path = "../../runtime-tokio/tests/common/mod.rs"]
+mod common;
+mod launch;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use nkeys::KeyPair;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_nats-server");
+
+/// A missing Go server: SKIPPED on stderr and in the README test command's summary.
+fn skip(what: &str) {
+    common::report_skip(what);
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn conf(issuer: &str) -> String {
+    format!(
+        r#"
+accounts {{
+  AUTH {{ users: [ {{user: auth, password: pwd}} ] }}
+  APP {{}}
+  SYS {{}}
+}}
+system_account: SYS
+authorization {{
+  timeout: 2
+  auth_callout {{
+    issuer: {issuer}
+    auth_users: [ auth ]
+    account: AUTH
+  }}
+}}
+"#
+    )
+}
+
+/// The callout service: answers every request on `$SYS.REQ.USER.AUTH` by the user name
+/// the client gave. Returns what it saw of each request's claims (for checks).
+async fn service(
+    port: u16,
+    issuer: KeyPair,
+    seen: tokio::sync::mpsc::UnboundedSender<Value>,
+) -> async_nats::Client {
+    let client = async_nats::ConnectOptions::with_user_and_password("auth".into(), "pwd".into())
+        .connect(format!("127.0.0.1:{port}"))
+        .await
+        .expect("the service connects (it is an auth user)");
+    let mut sub = client.subscribe("$SYS.REQ.USER.AUTH").await.unwrap();
+    client.flush().await.unwrap();
+    let publisher = client.clone();
+    tokio::spawn(async move {
+        while let Some(msg) = sub.next().await {
+            let token = String::from_utf8_lossy(&msg.payload).to_string();
+            let jwt = natsd_core::jwt::decode(&token).expect("a request JWT we can verify");
+            let claims: Value = serde_json::from_str(&jwt.payload).unwrap();
+            let _ = seen.send(claims.clone());
+            let nats = &claims["nats"];
+            let user_nkey = nats["user_nkey"].as_str().unwrap().to_string();
+            let server_id = nats["server_id"]["id"].as_str().unwrap().to_string();
+            let user = nats["connect_opts"]["user"].as_str().unwrap_or_default();
+            let answer = match user {
+                "alice" => {
+                    let user_jwt = natsd_core::jwt::encode(
+                        &json!({"sub": user_nkey, "aud": "APP", "iat": now(), "name": "alice",
+                                "nats": {"type": "user", "pub": {"allow": ["ok.>"]}, "sub": {}}}),
+                        &issuer,
+                    )
+                    .unwrap();
+                    json!({"sub": user_nkey, "aud": server_id, "iat": now(),
+                           "nats": {"type": "authorization_response", "jwt": user_jwt}})
+                }
+                "bob" => json!({"sub": user_nkey, "aud": server_id, "iat": now(),
+                                "nats": {"type": "authorization_response", "error": "bad user"}}),
+                _ => continue,
+            };
+            let resp = natsd_core::jwt::encode(&answer, &issuer).unwrap();
+            if let Some(reply) = msg.reply {
+                let _ = publisher.publish(reply, resp.into()).await;
+                let _ = publisher.flush().await;
+            }
+        }
+    });
+    client
+}
+
+/// A raw client: INFO, `CONNECT` as `user`, then `ops` and PING; everything until PONG or
+/// the close (at most 5 s).
+async fn raw(port: u16, user: &str, ops: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while !line.ends_with(b"\r\n") {
+        assert_eq!(s.read(&mut b).await.unwrap(), 1, "INFO");
+        line.push(b[0]);
+    }
+    let msg = format!(
+        "CONNECT {{\"verbose\":false,\"user\":\"{user}\",\"pass\":\"x\"}}\r\n{ops}PING\r\n"
+    );
+    s.write_all(msg.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while !got.windows(6).any(|w| w == b"PONG\r\n") {
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[tokio::test]
+async fn one_callout_service_on_ours_and_go() {
+    let issuer = KeyPair::new_account();
+    let conf = conf(&issuer.public_key());
+    let mut servers: Vec<(String, Command)> = Vec::new();
+    for rt in ["tokio", "std"] {
+        let mut c = Command::new(BIN);
+        c.args(["--runtime", rt]);
+        servers.push((format!("ours ({rt})"), c));
+    }
+    for (label, path) in launch::go_servers("one_callout_service_on_ours_and_go", skip) {
+        if label == "go2.15.1" {
+            servers.push((label.to_string(), Command::new(path)));
+        }
+    }
+    for (label, mut cmd) in servers {
+        let (_child, port, _c) = launch::spawn_with_conf(&mut cmd, "callout", &conf).await;
+        let (tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+        let seed = issuer.seed().unwrap();
+        let _svc = service(port, KeyPair::from_seed(&seed).unwrap(), tx).await;
+
+        assert_eq!(
+            raw(port, "alice", "PUB no 0\r\n\r\nPUB ok.1 0\r\n\r\n").await,
+            "-ERR 'Permissions Violation for Publish to \"no\"'\r\nPONG\r\n",
+            "{label}: alice is allowed, with the service's permissions"
+        );
+        let req = seen.recv().await.expect("the service saw alice's request");
+        assert_eq!(req["aud"], "nats-authorization-request", "{label}");
+        assert_eq!(req["sub"], issuer.public_key().as_str(), "{label}");
+        assert_eq!(req["nats"]["type"], "authorization_request", "{label}");
+        assert_eq!(req["nats"]["connect_opts"]["user"], "alice", "{label}");
+        assert_eq!(req["nats"]["connect_opts"]["pass"], "x", "{label}");
+        assert_eq!(req["nats"]["client_info"]["kind"], "Client", "{label}");
+        assert_eq!(req["nats"]["client_info"]["type"], "nats", "{label}");
+        assert!(
+            req["nats"]["user_nkey"].as_str().unwrap().starts_with('U'),
+            "{label}"
+        );
+        assert!(
+            req["exp"].as_i64().unwrap() > req["iat"].as_i64().unwrap(),
+            "{label}"
+        );
+
+        assert_eq!(
+            raw(port, "bob", "").await,
+            "-ERR 'Authorization Violation'\r\n",
+            "{label}: bob is denied"
+        );
+        assert_eq!(
+            raw(port, "carl", "").await,
+            "-ERR 'Authorization Violation'\r\n",
+            "{label}: carl gets no answer: refused at the timeout"
+        );
+    }
+}
