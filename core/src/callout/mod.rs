@@ -24,6 +24,8 @@
 
 mod claims;
 mod registry;
+#[cfg(test)]
+mod tests;
 
 pub use claims::{request_claims, RequestInput};
 pub use registry::{begin, finish, Pending, Registry, MAX_IN_FLIGHT};

@@ -604,3 +604,40 @@ fn nkey_users() {
         assert_eq!(d.errors[0].msg, msg, "{conf}");
     }
 }
+
+/// `auth_callout`, with Go's texts (`parseAuthCallout`).
+#[test]
+fn auth_callout_block() {
+    const ISSUER: &str = "ADTQS7ZCFVJNW5726GOYXW5TSCZFNIQSHK2ZGYUBCD5D77OTNLOOKZOZ";
+    let o = load_str(&format!(
+        "authorization {{ auth_callout {{ issuer: {ISSUER}, auth_users: [auth] }} }}\n"
+    ))
+    .unwrap()
+    .config
+    .options;
+    let c = o.auth.callout.as_ref().unwrap();
+    assert_eq!(c.account, "$G", "Go's default account");
+    assert_eq!(c.auth_users, ["auth"]);
+    assert!(o.auth.required());
+    for (conf, msg) in [
+        (
+            "authorization { auth_callout { issuer: nope, auth_users: [a] } }\n".to_string(),
+            "Expected callout user to be a valid public account nkey, got \"nope\"",
+        ),
+        (
+            "authorization { auth_callout { auth_users: [a] } }\n".to_string(),
+            "Authorization callouts require an issuer to be specified",
+        ),
+        (
+            format!("authorization {{ auth_callout {{ issuer: {ISSUER} }} }}\n"),
+            "Authorization callouts require authorized users to be specified",
+        ),
+        (
+            format!("authorization {{ auth_callout {{ issuer: {ISSUER}, auth_users: [a], bogus: 1 }} }}\n"),
+            "Unknown field \"bogus\" parsing authorization callout",
+        ),
+    ] {
+        let d = load_str(&conf).unwrap_err();
+        assert_eq!(d.errors[0].msg, msg, "{conf}");
+    }
+}

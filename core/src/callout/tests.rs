@@ -1,0 +1,196 @@
+//! The callout through real connections, deterministic: a service connection in the
+//! callout account answers the request it receives; each of Go's refusals (captured from
+//! Go 2.15.1, docs/go-behaviour/auth-callout.md) with its text, and the acceptance.
+
+use std::sync::Arc;
+
+use nkeys::{KeyPair, KeyPairType};
+use serde_json::{json, Value};
+
+use crate::auth::User;
+use crate::client::Notify;
+use crate::conn::{ConnEvent, Connection, LogLevel};
+use crate::options::{AccountOptions, Options};
+use crate::shared::Shared;
+use crate::Time;
+
+const T0: Time = Time::from_nanos(1_000_000_000);
+
+struct Nop;
+impl Notify for Nop {
+    fn notify(&self) {}
+}
+
+fn issuer() -> KeyPair {
+    KeyPair::new_from_raw(KeyPairType::Account, [7; 32]).unwrap()
+}
+
+fn server() -> Shared {
+    let mut o = Options::default();
+    for name in ["AUTH", "APP"] {
+        o.accounts.push(AccountOptions {
+            name: name.into(),
+            exports: Vec::new(),
+            imports: Vec::new(),
+            limits: Default::default(),
+            publish_rate: None,
+            mappings: Vec::new(),
+        });
+    }
+    o.auth.users = vec![User {
+        name: "auth".into(),
+        password: "pwd".into(),
+        account: Some("AUTH".into()),
+        ..User::default()
+    }];
+    o.auth.callout = Some(super::CalloutOptions {
+        issuer: issuer().public_key(),
+        account: "AUTH".into(),
+        auth_users: vec!["auth".into()],
+        ..Default::default()
+    });
+    // The server id is its key's public key, as the runtimes make it.
+    let key = KeyPair::new_from_raw(KeyPairType::Server, [5; 32]).unwrap();
+    let sh = Shared::new(o, key.public_key(), T0);
+    sh.set_server_key(key);
+    sh
+}
+
+fn take(c: &Connection) -> String {
+    let mut out = Vec::new();
+    c.handle().take(&mut out);
+    String::from_utf8(out).unwrap()
+}
+
+/// The service: the `auth` user, subscribed to the callout subject.
+fn service(sh: &Shared) -> Connection {
+    let mut s = Connection::accept(sh, T0, None, Arc::new(Nop));
+    let _ = take(&s);
+    s.handle_read(
+        T0,
+        b"CONNECT {\"verbose\":false,\"user\":\"auth\",\"pass\":\"pwd\"}\r\nSUB $SYS.REQ.USER.AUTH 1\r\nPING\r\n",
+        sh,
+    )
+    .unwrap();
+    assert_eq!(take(&s), "PONG\r\n", "the auth user bypasses the callout");
+    s
+}
+
+/// A client that connects as `user`, then publishes on `no` and pings; the callout
+/// answered by `answer(request claims) -> response claims` (`None`: silence). Returns what
+/// the client got and the server's warnings.
+fn run(user: &str, answer: impl Fn(&Value, &str) -> Option<Value>) -> (String, Vec<String>) {
+    let sh = server();
+    let mut svc = service(&sh);
+    let mut c = Connection::accept(&sh, T0, None, Arc::new(Nop));
+    let _ = take(&c);
+    let line = format!(
+        "CONNECT {{\"verbose\":false,\"user\":\"{user}\",\"pass\":\"x\"}}\r\nPUB no 0\r\n\r\nPING\r\n"
+    );
+    let used = c.handle_read_paced(T0, line.as_bytes(), &sh).unwrap();
+    let req = c.poll_auth_request().expect("the callout decides");
+    assert!(req.needs_callout());
+    let pending = super::begin(&sh, &req, T0).unwrap();
+    let got = take(&svc);
+    let (head, rest) = got.split_once("\r\n").unwrap();
+    let reply = head.split(' ').nth(3).unwrap().to_string();
+    let token = rest.trim_end();
+    let jwt = crate::jwt::decode(token).expect("the request is signed by the server key");
+    let claims: Value = serde_json::from_str(&jwt.payload).unwrap();
+    let server_id = sh.server_key().unwrap().public_key();
+    assert_eq!(claims["iss"], server_id.as_str());
+    assert_eq!(claims["aud"], "nats-authorization-request");
+    if let Some(resp) = answer(&claims, &server_id) {
+        let payload = match resp {
+            Value::String(s) => s,
+            v => crate::jwt::encode(&v, &issuer()).unwrap(),
+        };
+        let publish = format!("PUB {reply} {}\r\n{payload}\r\n", payload.len());
+        svc.handle_read(T0, publish.as_bytes(), &sh).unwrap();
+    }
+    let reply = pending.replies().try_recv().ok();
+    let decision = super::finish(&sh, &req, &pending, reply, T0);
+    c.handle_auth_decision(T0, decision, &sh);
+    let _ = c.handle_read_paced(T0, &line.as_bytes()[used..], &sh);
+    let mut warnings = Vec::new();
+    while let Some(e) = c.poll_event() {
+        if let ConnEvent::Log(LogLevel::Warn, m) = e {
+            warnings.push(m);
+        }
+    }
+    (take(&c), warnings)
+}
+
+fn user_jwt(req: &Value, aud: &str) -> String {
+    let nkey = req["nats"]["user_nkey"].as_str().unwrap();
+    crate::jwt::encode(
+        &json!({"sub": nkey, "aud": aud, "iat": 0, "name": "alice",
+                "nats": {"type": "user", "pub": {"allow": ["ok.>"]}, "sub": {}}}),
+        &issuer(),
+    )
+    .unwrap()
+}
+
+fn response(req: &Value, server: &str, nats: Value) -> Value {
+    let nkey = req["nats"]["user_nkey"].as_str().unwrap();
+    let mut n = nats;
+    n["type"] = json!("authorization_response");
+    json!({"sub": nkey, "aud": server, "iat": 0, "nats": n})
+}
+
+const VIOLATION: &str = "-ERR 'Authorization Violation'\r\n";
+
+#[test]
+fn an_allowed_user_lands_in_its_account_with_its_permissions() {
+    let (got, warnings) = run("alice", |req, server| {
+        Some(response(req, server, json!({"jwt": user_jwt(req, "APP")})))
+    });
+    assert_eq!(
+        got, "-ERR 'Permissions Violation for Publish to \"no\"'\r\nPONG\r\n",
+        "{warnings:?}"
+    );
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+#[test]
+fn every_refusal_is_an_authorization_violation_with_gos_reason_logged() {
+    type Answer = Box<dyn Fn(&Value, &str) -> Option<Value>>;
+    let cases: Vec<(Answer, &str)> = vec![
+        (
+            Box::new(|req, server| Some(response(req, server, json!({"error": "bad user"})))),
+            "Auth callout service returned an error: bad user",
+        ),
+        (Box::new(|_, _| None), "Authorization callout response not received in time on account \"AUTH\""),
+        (Box::new(|_, _| Some(json!("garbage"))), "Expected 3 chunks, got 1"),
+        (
+            Box::new(|req, _| Some(response(req, "NOTME", json!({"jwt": user_jwt(req, "APP")})))),
+            "Auth callout violation: auth callout response is not for server",
+        ),
+        (
+            Box::new(|req, server| {
+                let mut r = response(req, server, json!({"jwt": user_jwt(req, "APP")}));
+                r["sub"] = json!("UAFHG6FUD2UU4SDFVAFUL5LDFO2XM4WYM76UNXTPJYJK7EEMYRBHT2VE");
+                Some(r)
+            }),
+            "Auth callout violation: auth callout response is not for expected user",
+        ),
+        (
+            Box::new(|req, server| {
+                Some(response(req, server, json!({"jwt": user_jwt(req, "APP"), "error": "x"})))
+            }),
+            "Authorization response had validation errors: Only Error or Jwt can be set",
+        ),
+        (
+            Box::new(|req, server| Some(response(req, server, json!({"jwt": user_jwt(req, "NOPE")})))),
+            "No valid account \"NOPE\" for auth callout response on account \"AUTH\": account missing",
+        ),
+    ];
+    for (answer, reason) in cases {
+        let (got, warnings) = run("bob", answer);
+        assert_eq!(got, VIOLATION, "{reason}");
+        assert!(
+            warnings.iter().any(|w| w.ends_with(reason)),
+            "{reason}: {warnings:?}"
+        );
+    }
+}
