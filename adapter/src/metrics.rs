@@ -97,6 +97,84 @@ pub struct Metrics {
     rebalance_imbalance: Gauge,
 }
 
+/// The auth callout's families in the text format, from the core's counters (a
+/// histogram of answered requests' latency; the counters are totals since start).
+fn callout_text(sh: &natsd_core::shared::Shared) -> String {
+    use std::fmt::Write;
+    let s = &sh.callouts().stats;
+    let id = sh.server_id();
+    let mut out = String::new();
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    for (name, help, v) in [
+        ("requests", "Auth callout requests sent", load(&s.requests)),
+        (
+            "accepts",
+            "Clients the auth callout let in",
+            load(&s.accepts),
+        ),
+        (
+            "rejects",
+            "Clients refused on the auth callout's answer",
+            load(&s.rejects),
+        ),
+        (
+            "timeouts",
+            "Auth callout requests not answered in time",
+            load(&s.timeouts),
+        ),
+        (
+            "refused",
+            "Clients refused without asking (too many in flight)",
+            load(&s.refused),
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP natsd_auth_callout_{name}_total {help}");
+        let _ = writeln!(out, "# TYPE natsd_auth_callout_{name}_total counter");
+        let _ = writeln!(
+            out,
+            "natsd_auth_callout_{name}_total{{server_id=\"{id}\"}} {v}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP natsd_auth_callout_in_flight Auth callout requests waiting for an answer"
+    );
+    let _ = writeln!(out, "# TYPE natsd_auth_callout_in_flight gauge");
+    let _ = writeln!(
+        out,
+        "natsd_auth_callout_in_flight{{server_id=\"{id}\"}} {}",
+        sh.callouts().in_flight()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP natsd_auth_callout_latency_seconds Time from request to answer"
+    );
+    let _ = writeln!(out, "# TYPE natsd_auth_callout_latency_seconds histogram");
+    let mut cumulative = 0;
+    for (i, le) in natsd_core::callout::LATENCY_BUCKETS.iter().enumerate() {
+        cumulative += load(&s.buckets[i]);
+        let _ = writeln!(
+            out,
+            "natsd_auth_callout_latency_seconds_bucket{{server_id=\"{id}\",le=\"{le}\"}} {cumulative}"
+        );
+    }
+    cumulative += load(&s.buckets[natsd_core::callout::LATENCY_BUCKETS.len()]);
+    let _ = writeln!(
+        out,
+        "natsd_auth_callout_latency_seconds_bucket{{server_id=\"{id}\",le=\"+Inf\"}} {cumulative}"
+    );
+    let _ = writeln!(
+        out,
+        "natsd_auth_callout_latency_seconds_sum{{server_id=\"{id}\"}} {}",
+        load(&s.latency_micros) as f64 / 1e6
+    );
+    let _ = writeln!(
+        out,
+        "natsd_auth_callout_latency_seconds_count{{server_id=\"{id}\"}} {cumulative}"
+    );
+    out
+}
+
 /// Per-route series (`natsd_route_<field>`).
 const ROUTE: &[(&str, &str)] = &[
     ("in_msgs", "Messages received over the route"),
@@ -309,6 +387,9 @@ impl Metrics {
         let mut out = Vec::new();
         // Encoding gauges into a Vec cannot fail.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        if sh.opts().auth.callout.is_some() {
+            out.extend_from_slice(callout_text(sh).as_bytes());
+        }
         out
     }
 }

@@ -318,6 +318,20 @@ pub fn authenticate(cfg: &AuthConfig, creds: Credentials<'_>) -> Option<Authoriz
     Some(Authorized::default())
 }
 
+/// True if the built-in methods know the client `creds` name (a configured user or nkey
+/// user, the single user, or a token when one is configured): with the callout's
+/// `fallback`, they decide it (right or wrong credentials), and the callout only decides
+/// clients they do not know.
+pub fn knows(cfg: &AuthConfig, creds: Credentials<'_>) -> bool {
+    let user = creds.user.is_some_and(|n| {
+        cfg.users.iter().any(|u| u.nkey.is_none() && u.name == n) || cfg.user.as_deref() == Some(n)
+    });
+    let nkey = creds
+        .nkey
+        .is_some_and(|k| cfg.users.iter().any(|u| u.nkey.as_deref() == Some(k)));
+    user || nkey || (cfg.token.is_some() && creds.token.is_some())
+}
+
 /// True if `a` and `b` are the same distinguished name in RFC 2253 form, whatever the
 /// order of their RDNs and the case of the attribute types (Go's `verify_and_map` matches
 /// so); values compare exactly. False for anything that is not a DN.

@@ -28,7 +28,7 @@ mod registry;
 mod tests;
 
 pub use claims::{request_claims, RequestInput};
-pub use registry::{begin, finish, Pending, Registry, MAX_IN_FLIGHT};
+pub use registry::{begin, finish, Pending, Registry, Stats, LATENCY_BUCKETS, MAX_IN_FLIGHT};
 
 /// The subject requests go to (Go's `AuthCalloutSubject`).
 pub const SUBJECT: &str = "$SYS.REQ.USER.AUTH";
@@ -50,6 +50,10 @@ pub struct CalloutOptions {
     pub xkey: Option<String>,
     /// `allowed_accounts` (checked to exist at load).
     pub allowed_accounts: Vec<String>,
+    /// Ours: the order of the providers. `false` (Go's): the callout decides every client
+    /// but the `auth_users`. `true`: the built-in methods (users, nkeys, token) decide the
+    /// clients they know, and the callout only those they do not.
+    pub fallback: bool,
     /// Ours: send the service's reason to the client (`-ERR 'Authorization Violation:
     /// reason'`); Go sends only `Authorization Violation` (clients match that text, so the
     /// default is Go's).

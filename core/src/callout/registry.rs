@@ -18,6 +18,46 @@ pub const MAX_IN_FLIGHT: usize = 1024;
 /// The inbox prefix of responses (one wildcard subscription per callout account).
 const INBOX: &str = "_INBOX.$CALLOUT";
 
+/// Upper bounds of the latency histogram's buckets, in seconds (then `+Inf`).
+pub const LATENCY_BUCKETS: [f64; 11] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// What the callout did since start (`/varz`, `/metrics`).
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Requests sent.
+    pub requests: AtomicU64,
+    /// Clients let in.
+    pub accepts: AtomicU64,
+    /// Clients refused by the service's answer (or an answer that failed the checks).
+    pub rejects: AtomicU64,
+    /// No answer in time.
+    pub timeouts: AtomicU64,
+    /// Refused without asking: too many in flight, or the request could not be made.
+    pub refused: AtomicU64,
+    /// Latency histogram of answered requests: counts per bucket of [`LATENCY_BUCKETS`]
+    /// (not cumulative), then the overflow.
+    pub buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    /// Sum of answered requests' latencies, in microseconds.
+    pub latency_micros: AtomicU64,
+}
+
+impl Stats {
+    fn observe(&self, took: Duration) {
+        let secs = took.as_secs_f64();
+        let i = LATENCY_BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.latency_micros.fetch_add(
+            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+}
+
 /// The server's callout state (one in `Shared`).
 #[derive(Default)]
 pub struct Registry {
@@ -25,6 +65,8 @@ pub struct Registry {
     /// Accounts whose inbox subscription exists.
     wired: Mutex<Vec<String>>,
     seq: AtomicU64,
+    /// Counters and latencies.
+    pub stats: Stats,
 }
 
 impl std::fmt::Debug for Registry {
@@ -68,6 +110,8 @@ pub struct Pending {
     timeout: Duration,
     user_nkey: String,
     account: String,
+    /// When the request went out.
+    started: Time,
 }
 
 impl Pending {
@@ -91,6 +135,14 @@ impl Drop for Pending {
 /// Publishes `req`'s authorization request (see the module doc of [`super`]). `Err`: why
 /// the connection is refused at once (`AuthDecision::reject_because` it).
 pub fn begin(sh: &Shared, req: &AuthRequest, now: Time) -> Result<Pending, String> {
+    let r = start(sh, req, now);
+    if r.is_err() {
+        sh.callouts().stats.refused.fetch_add(1, Ordering::Relaxed);
+    }
+    r
+}
+
+fn start(sh: &Shared, req: &AuthRequest, now: Time) -> Result<Pending, String> {
     let cfg = req.options();
     let Some(opts) = cfg.auth.callout.as_ref() else {
         return Err("no auth callout configured".into());
@@ -144,7 +196,13 @@ pub fn begin(sh: &Shared, req: &AuthRequest, now: Time) -> Result<Pending, Strin
         timeout,
         user_nkey,
         account: opts.account.clone(),
+        started: now,
     };
+    pending
+        .registry
+        .stats
+        .requests
+        .fetch_add(1, Ordering::Relaxed);
     let slow = crate::events::publish(
         sh,
         &acc,
@@ -174,9 +232,25 @@ pub fn finish(
     reply: Option<Vec<u8>>,
     now: Time,
 ) -> AuthDecision {
+    let stats = &pending.registry.stats;
+    let answered = reply.is_some();
+    if answered {
+        stats.observe(now.saturating_since(pending.started));
+    }
     match decide(sh, req, pending, reply, now) {
-        Ok(a) => AuthDecision::accept(a),
-        Err(why) => AuthDecision::reject_because(title(why)),
+        Ok(a) => {
+            stats.accepts.fetch_add(1, Ordering::Relaxed);
+            AuthDecision::accept(a)
+        }
+        Err(why) => {
+            let counter = if answered {
+                &stats.rejects
+            } else {
+                &stats.timeouts
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            AuthDecision::reject_because(title(why))
+        }
     }
 }
 

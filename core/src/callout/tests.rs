@@ -26,6 +26,10 @@ fn issuer() -> KeyPair {
 }
 
 fn server() -> Shared {
+    server_with(|_| {})
+}
+
+fn server_with(f: impl FnOnce(&mut Options)) -> Shared {
     let mut o = Options::default();
     for name in ["AUTH", "APP"] {
         o.accounts.push(AccountOptions {
@@ -49,6 +53,7 @@ fn server() -> Shared {
         auth_users: vec!["auth".into()],
         ..Default::default()
     });
+    f(&mut o);
     // The server id is its key's public key, as the runtimes make it.
     let key = KeyPair::new_from_raw(KeyPairType::Server, [5; 32]).unwrap();
     let sh = Shared::new(o, key.public_key(), T0);
@@ -80,6 +85,15 @@ fn service(sh: &Shared) -> Connection {
 /// answered by `answer(request claims) -> response claims` (`None`: silence). Returns what
 /// the client got and the server's warnings.
 fn run(user: &str, answer: impl Fn(&Value, &str) -> Option<Value>) -> (String, Vec<String>) {
+    let (got, warnings, _) = run_counted(user, answer);
+    (got, warnings)
+}
+
+/// [`run`], with the callout's counters after it: requests, accepts, rejects, timeouts.
+fn run_counted(
+    user: &str,
+    answer: impl Fn(&Value, &str) -> Option<Value>,
+) -> (String, Vec<String>, [u64; 4]) {
     let sh = server();
     let mut svc = service(&sh);
     let mut c = Connection::accept(&sh, T0, None, Arc::new(Nop));
@@ -118,7 +132,21 @@ fn run(user: &str, answer: impl Fn(&Value, &str) -> Option<Value>) -> (String, V
             warnings.push(m);
         }
     }
-    (take(&c), warnings)
+    drop(pending);
+    use std::sync::atomic::Ordering::Relaxed;
+    let s = &sh.callouts().stats;
+    let counts = [
+        s.requests.load(Relaxed),
+        s.accepts.load(Relaxed),
+        s.rejects.load(Relaxed),
+        s.timeouts.load(Relaxed),
+    ];
+    assert_eq!(
+        sh.callouts().in_flight(),
+        0,
+        "a finished request leaves nothing behind"
+    );
+    (take(&c), warnings, counts)
 }
 
 fn user_jwt(req: &Value, aud: &str) -> String {
@@ -142,9 +170,14 @@ const VIOLATION: &str = "-ERR 'Authorization Violation'\r\n";
 
 #[test]
 fn an_allowed_user_lands_in_its_account_with_its_permissions() {
-    let (got, warnings) = run("alice", |req, server| {
+    let (got, warnings, counts) = run_counted("alice", |req, server| {
         Some(response(req, server, json!({"jwt": user_jwt(req, "APP")})))
     });
+    assert_eq!(counts, [1, 1, 0, 0]);
+    let (_, _, counts) = run_counted("bob", |_, _| None);
+    assert_eq!(counts, [1, 0, 0, 1], "silence is a timeout");
+    let (_, _, counts) = run_counted("bob", |_, _| Some(json!("garbage")));
+    assert_eq!(counts, [1, 0, 1, 0]);
     assert_eq!(
         got, "-ERR 'Permissions Violation for Publish to \"no\"'\r\nPONG\r\n",
         "{warnings:?}"
@@ -193,4 +226,53 @@ fn every_refusal_is_an_authorization_violation_with_gos_reason_logged() {
             "{reason}: {warnings:?}"
         );
     }
+}
+
+/// Ours, `fallback`: the built-in users decide the clients they know (a wrong password is
+/// refused without asking), the callout only the others.
+#[test]
+fn with_fallback_the_callout_decides_only_unknown_clients() {
+    let sh = server_with(|o| {
+        o.auth.users.push(User {
+            name: "carol".into(),
+            password: "right".into(),
+            account: Some("APP".into()),
+            ..User::default()
+        });
+        o.auth.callout.as_mut().unwrap().fallback = true;
+    });
+    let connect = |user: &str, pass: &str| {
+        let mut c = Connection::accept(&sh, T0, None, Arc::new(Nop));
+        let _ = take(&c);
+        let line = format!(
+            "CONNECT {{\"verbose\":false,\"user\":\"{user}\",\"pass\":\"{pass}\"}}\r\nPING\r\n"
+        );
+        let _ = c.handle_read_paced(T0, line.as_bytes(), &sh);
+        let callout = c.poll_auth_request().is_some_and(|r| r.needs_callout());
+        (callout, take(&c))
+    };
+    assert_eq!(connect("carol", "right"), (false, "PONG\r\n".to_string()));
+    assert_eq!(
+        connect("carol", "wrong"),
+        (false, "-ERR 'Authorization Violation'\r\n".to_string())
+    );
+    assert!(
+        connect("zed", "any").0,
+        "an unknown client goes to the callout"
+    );
+    // Go's order (no fallback): the callout decides carol too.
+    let go = server_with(|o| {
+        o.auth.users.push(User {
+            name: "carol".into(),
+            password: "right".into(),
+            ..User::default()
+        });
+    });
+    let mut c = Connection::accept(&go, T0, None, Arc::new(Nop));
+    let _ = c.handle_read_paced(
+        T0,
+        b"CONNECT {\"verbose\":false,\"user\":\"carol\",\"pass\":\"right\"}\r\n",
+        &go,
+    );
+    assert!(c.poll_auth_request().is_some_and(|r| r.needs_callout()));
 }

@@ -1,5 +1,5 @@
 //! `authorization { auth_callout { issuer, account, auth_users, xkey, allowed_accounts } }`,
-//! as Go's `parseAuthCallout` reads it, with its texts. Ours: `send_reason`.
+//! as Go's `parseAuthCallout` reads it, with its texts. Ours: `send_reason`, `fallback`.
 
 use super::typed::Typer;
 use super::value::{Entry, Value};
@@ -69,6 +69,7 @@ pub(crate) fn auth_callout(t: &mut Typer, e: &Entry) -> Option<CalloutOptions> {
                 t.error(x, super::typed::refused(&x.key));
             }
             "send_reason" => c.send_reason = t.bool(x).unwrap_or_default(),
+            "fallback" => c.fallback = t.bool(x).unwrap_or_default(),
             _ => {
                 if !x.used_as_variable {
                     t.error(

@@ -68,7 +68,9 @@ impl State {
                 .user
                 .as_deref()
                 .is_some_and(|u| callout.auth_users.iter().any(|a| a == u));
-            if !own {
+            // Ours, `fallback`: the built-in methods decide the clients they know.
+            let builtin = callout.fallback && auth::knows(&self.cfg.auth, creds);
+            if !own && !builtin {
                 if !self.paced {
                     // Only the runtimes can wait for the service (see `crate::callout`).
                     self.log(

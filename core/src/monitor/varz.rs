@@ -131,6 +131,26 @@ pub struct Varz {
     /// Ours, with `cluster { rebalance }` only (so the document stays Go's otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rebalance: Option<RebalanceVarz>,
+    /// Ours, with `auth_callout` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_callout: Option<CalloutVarz>,
+}
+
+/// The auth callout in `/varz` (ours).
+#[derive(Debug, Clone, Serialize)]
+pub struct CalloutVarz {
+    /// Requests sent to the service.
+    pub requests: u64,
+    /// Clients it let in.
+    pub accepts: u64,
+    /// Clients refused on its answer.
+    pub rejects: u64,
+    /// Requests it did not answer in time.
+    pub timeouts: u64,
+    /// Clients refused without asking (too many in flight).
+    pub refused: u64,
+    /// Requests waiting for an answer now.
+    pub in_flight: usize,
 }
 
 /// The rebalancer in `/varz` (ours).
@@ -286,6 +306,18 @@ pub fn varz(sh: &Shared, clock: Clock, env: &Env) -> Varz {
                     dry_run: r.dry_run,
                 }
             }),
+        auth_callout: o.auth.callout.as_ref().map(|_| {
+            use std::sync::atomic::Ordering;
+            let s = &sh.callouts().stats;
+            CalloutVarz {
+                requests: s.requests.load(Ordering::Relaxed),
+                accepts: s.accepts.load(Ordering::Relaxed),
+                rejects: s.rejects.load(Ordering::Relaxed),
+                timeouts: s.timeouts.load(Ordering::Relaxed),
+                refused: s.refused.load(Ordering::Relaxed),
+                in_flight: sh.callouts().in_flight(),
+            }
+        }),
     }
 }
 
