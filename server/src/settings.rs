@@ -273,12 +273,32 @@ mod tests {
             check_supported(&parse(&["-c", "a.conf"]).unwrap()).fatal,
             None
         );
-        assert!(check_supported(&parse(&["--tlscert", "a"]).unwrap())
-            .fatal
-            .is_some());
+        // TLS flags are supported now; a certificate without a key is Go's error.
         assert_eq!(
-            check_supported(&parse(&["--tls=false", "--tlscert", "a"]).unwrap()).fatal,
+            check_supported(&parse(&["--tlscert", "a"]).unwrap()).fatal,
             None
+        );
+        assert_eq!(
+            to_options(&parse(&["--tlscert", "a"]).unwrap()).unwrap_err(),
+            "TLS Server private key must be present and valid"
+        );
+        let o = to_options(&parse(&["--tlscert", "a", "--tlskey", "b", "--tlsverify"]).unwrap())
+            .unwrap();
+        let t = o.tls.unwrap();
+        assert_eq!(
+            (t.cert_file.as_str(), t.key_file.as_str(), t.verify),
+            ("a", "b", true)
+        );
+        assert_eq!(
+            o.auth.timeout,
+            std::time::Duration::from_secs(3),
+            "TLS timeout + 1 s"
+        );
+        assert!(
+            to_options(&parse(&["--tls=false", "--tlscert", "a"]).unwrap())
+                .unwrap()
+                .tls
+                .is_none()
         );
         assert_eq!(
             check_supported(&parse(&["--routes", "nats://x:1"]).unwrap()).fatal,
