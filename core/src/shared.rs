@@ -175,6 +175,8 @@ pub struct Shared {
     entropy: OnceLock<Entropy>,
     /// The server's nkey (its public key is the server id), for what it signs.
     server_key: OnceLock<Arc<nkeys::KeyPair>>,
+    /// The server's curve key (the auth callout's `xkey` sealing), drawn on first use.
+    server_xkey: OnceLock<Arc<nkeys::XKey>>,
     /// Auth callout requests in flight (see `crate::callout`).
     callouts: Arc<crate::callout::Registry>,
     /// Stands in for `entropy` until one is installed: seeded, so tests and the simulator
@@ -290,6 +292,7 @@ impl Shared {
             entropy: OnceLock::new(),
             server_key: OnceLock::new(),
             callouts: Arc::default(),
+            server_xkey: OnceLock::new(),
             fallback_entropy,
             event_seq: AtomicU64::new(0),
             reload_hook: OnceLock::new(),
@@ -333,6 +336,16 @@ impl Shared {
     /// public key).
     pub fn set_server_key(&self, key: nkeys::KeyPair) {
         let _ = self.server_key.set(Arc::new(key));
+    }
+
+    /// The server's curve key, made on first use from [`fill_secret`](Self::fill_secret)
+    /// (Go's server `xkey`: requests to a callout with `xkey` are sealed from it).
+    pub fn server_xkey(&self) -> &Arc<nkeys::XKey> {
+        self.server_xkey.get_or_init(|| {
+            let mut raw = [0u8; 32];
+            self.fill_secret(&mut raw);
+            Arc::new(nkeys::XKey::new_from_raw(raw))
+        })
     }
 
     /// The auth callout's requests in flight.

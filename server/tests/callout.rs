@@ -35,7 +35,8 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
-fn conf(issuer: &str) -> String {
+fn conf(issuer: &str, xkey: Option<&str>) -> String {
+    let xkey = xkey.map(|x| format!("    xkey: {x}\n")).unwrap_or_default();
     format!(
         r#"
 accounts {{
@@ -50,7 +51,7 @@ authorization {{
     issuer: {issuer}
     auth_users: [ auth ]
     account: AUTH
-  }}
+{xkey}  }}
 }}
 "#
     )
@@ -61,6 +62,7 @@ authorization {{
 async fn service(
     port: u16,
     issuer: KeyPair,
+    xkey: Option<nkeys::XKey>,
     seen: tokio::sync::mpsc::UnboundedSender<Value>,
 ) -> async_nats::Client {
     let client = async_nats::ConnectOptions::with_user_and_password("auth".into(), "pwd".into())
@@ -72,7 +74,22 @@ async fn service(
     let publisher = client.clone();
     tokio::spawn(async move {
         while let Some(msg) = sub.next().await {
-            let token = String::from_utf8_lossy(&msg.payload).to_string();
+            // Sealed with `xkey`: opened with ours, from the server's curve key (header).
+            let server_xkey = msg
+                .headers
+                .as_ref()
+                .and_then(|h| h.get("Nats-Server-Xkey"))
+                .map(|v| v.as_str().to_string());
+            let payload = match (&xkey, &server_xkey) {
+                (Some(x), Some(s)) => {
+                    let sender = nkeys::XKey::from_public_key(s).unwrap();
+                    x.open(&msg.payload, &sender)
+                        .expect("a request sealed to us")
+                }
+                (Some(_), None) => panic!("xkey configured but the request is not sealed"),
+                _ => msg.payload.to_vec(),
+            };
+            let token = String::from_utf8_lossy(&payload).to_string();
             let jwt = natsd_core::jwt::decode(&token).expect("a request JWT we can verify");
             let claims: Value = serde_json::from_str(&jwt.payload).unwrap();
             let _ = seen.send(claims.clone());
@@ -96,6 +113,14 @@ async fn service(
                 _ => continue,
             };
             let resp = natsd_core::jwt::encode(&answer, &issuer).unwrap();
+            // Sealed back to the server when it sealed the request.
+            let resp: Vec<u8> = match (&xkey, &server_xkey) {
+                (Some(x), Some(s)) => {
+                    let server = nkeys::XKey::from_public_key(s).unwrap();
+                    x.seal(resp.as_bytes(), &server).unwrap()
+                }
+                _ => resp.into_bytes(),
+            };
             if let Some(reply) = msg.reply {
                 let _ = publisher.publish(reply, resp.into()).await;
                 let _ = publisher.flush().await;
@@ -135,15 +160,29 @@ async fn raw(port: u16, user: &str, ops: &str) -> String {
 
 #[tokio::test]
 async fn one_callout_service_on_ours_and_go() {
+    callout_on_ours_and_go("one_callout_service_on_ours_and_go", false).await;
+}
+
+/// The same with `xkey`: requests sealed to the service, answers sealed back.
+#[tokio::test]
+async fn sealed_callout_on_ours_and_go() {
+    callout_on_ours_and_go("sealed_callout_on_ours_and_go", true).await;
+}
+
+async fn callout_on_ours_and_go(what: &str, sealed: bool) {
     let issuer = KeyPair::new_account();
-    let conf = conf(&issuer.public_key());
+    let xkey = sealed.then(nkeys::XKey::new);
+    let conf = conf(
+        &issuer.public_key(),
+        xkey.as_ref().map(|x| x.public_key()).as_deref(),
+    );
     let mut servers: Vec<(String, Command)> = Vec::new();
     for rt in ["tokio", "std"] {
         let mut c = Command::new(BIN);
         c.args(["--runtime", rt]);
         servers.push((format!("ours ({rt})"), c));
     }
-    for (label, path) in launch::go_servers("one_callout_service_on_ours_and_go", skip) {
+    for (label, path) in launch::go_servers(what, skip) {
         if label == "go2.15.1" {
             servers.push((label.to_string(), Command::new(path)));
         }
@@ -152,7 +191,10 @@ async fn one_callout_service_on_ours_and_go() {
         let (_child, port, _c) = launch::spawn_with_conf(&mut cmd, "callout", &conf).await;
         let (tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
         let seed = issuer.seed().unwrap();
-        let _svc = service(port, KeyPair::from_seed(&seed).unwrap(), tx).await;
+        let svc_xkey = xkey
+            .as_ref()
+            .map(|x| nkeys::XKey::from_seed(&x.seed().unwrap()).unwrap());
+        let _svc = service(port, KeyPair::from_seed(&seed).unwrap(), svc_xkey, tx).await;
 
         assert_eq!(
             raw(port, "alice", "PUB no 0\r\n\r\nPUB ok.1 0\r\n\r\n").await,

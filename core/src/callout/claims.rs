@@ -33,6 +33,8 @@ pub struct RequestInput {
     pub issued_at: i64,
     /// `exp`: `iat` plus the auth timeout, as Go.
     pub expires: i64,
+    /// The server's curve key, when requests are sealed (`server_id.xkey`).
+    pub server_xkey: String,
 }
 
 fn put(m: &mut Map<String, Value>, k: &str, v: &str) {
@@ -49,6 +51,7 @@ pub fn request_claims(r: &RequestInput) -> Value {
     server.insert("id".into(), json!(r.server_id));
     put(&mut server, "version", crate::VERSION);
     put(&mut server, "cluster", &r.cluster);
+    put(&mut server, "xkey", &r.server_xkey);
 
     let c = &r.connect;
     let mut client = Map::new();

@@ -32,6 +32,8 @@ pub use registry::{begin, finish, Pending, Registry, Stats, LATENCY_BUCKETS, MAX
 
 /// The subject requests go to (Go's `AuthCalloutSubject`).
 pub const SUBJECT: &str = "$SYS.REQ.USER.AUTH";
+/// The header naming the server's curve key on a sealed request (Go's).
+pub const XKEY_HEADER: &str = "Nats-Server-Xkey";
 /// The audience of a request (Go's `AuthRequestSubject`).
 pub const REQUEST_AUDIENCE: &str = "nats-authorization-request";
 
@@ -45,8 +47,8 @@ pub struct CalloutOptions {
     /// `auth_users`: users that authenticate as configured, without the callout (the
     /// service's own connection, at least).
     pub auth_users: Vec<String>,
-    /// `xkey`: the service's curve key; requests are then sealed. Not supported yet
-    /// (refused at load).
+    /// `xkey`: the service's curve key; requests are then sealed to it (Go's `xkv1`
+    /// NaCl box, with the `Nats-Server-Xkey` header naming the server's curve key).
     pub xkey: Option<String>,
     /// `allowed_accounts` (checked to exist at load).
     pub allowed_accounts: Vec<String>,

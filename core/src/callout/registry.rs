@@ -179,7 +179,10 @@ fn start(sh: &Shared, req: &AuthRequest, now: Time) -> Result<Pending, String> {
     let wall =
         i64::try_from(crate::events::clock(sh, now).wall_nanos / 1_000_000_000).unwrap_or(i64::MAX);
     let timeout = cfg.auth.timeout;
-    let input = req.callout_input(sh, opts, &user_nkey, wall, timeout);
+    let mut input = req.callout_input(sh, opts, &user_nkey, wall, timeout);
+    if opts.xkey.is_some() {
+        input.server_xkey = sh.server_xkey().public_key();
+    }
     let token = crate::jwt::encode(&super::request_claims(&input), key).map_err(|e| {
         format!(
             "Error encoding auth request claim on account {:?}: {e}",
@@ -203,12 +206,37 @@ fn start(sh: &Shared, req: &AuthRequest, now: Time) -> Result<Pending, String> {
         .stats
         .requests
         .fetch_add(1, Ordering::Relaxed);
-    let slow = crate::events::publish(
+    // With `xkey`: sealed to the service, the header naming our curve key (Go's).
+    let (header, body) = match &opts.xkey {
+        None => (None, token.into_bytes()),
+        Some(x) => {
+            let recipient = nkeys::XKey::from_public_key(x).map_err(|e| e.to_string())?;
+            let mut nonce = [0u8; 24];
+            sh.fill_secret(&mut nonce);
+            let xkey = sh.server_xkey();
+            let sealed = xkey
+                .seal_with_nonce(token.as_bytes(), &recipient, nonce.into())
+                .map_err(|e| {
+                    format!(
+                        "Error encrypting auth request claim on account {:?}: {e}",
+                        opts.account
+                    )
+                })?;
+            let header = format!(
+                "NATS/1.0\r\n{}: {}\r\n\r\n",
+                super::XKEY_HEADER,
+                xkey.public_key()
+            );
+            (Some(header.into_bytes()), sealed)
+        }
+    };
+    let slow = crate::events::publish_with_header(
         sh,
         &acc,
         super::SUBJECT.as_bytes(),
         Some(pending.inbox.as_bytes()),
-        token.as_bytes(),
+        header.as_deref(),
+        &body,
         now,
     );
     drop(slow);
@@ -272,6 +300,19 @@ fn decide(
             "auth callout violation: \"no reason supplied\" on account {account:?}"
         ));
     }
+    let cfg = req.options();
+    let xkey = cfg.auth.callout.as_ref().and_then(|c| c.xkey.as_deref());
+    // A sealed request may get a sealed answer: anything not starting as a JWT is opened
+    // (Go's rule).
+    let msg = match xkey {
+        Some(x) if !msg.starts_with(b"eyJ") => {
+            let sender = nkeys::XKey::from_public_key(x).map_err(|e| e.to_string())?;
+            sh.server_xkey().open(&msg, &sender).map_err(|e| {
+                format!("error decrypting auth callout response on account {account:?}: {e}")
+            })?
+        }
+        _ => msg,
+    };
     let text =
         String::from_utf8(msg).map_err(|_| "auth callout response is not text".to_string())?;
     let jwt = crate::jwt::decode(text.trim()).map_err(|e| e.to_string())?;
@@ -353,7 +394,6 @@ fn decide(
     };
     // Config mode: the user JWT's audience places the client.
     let placement = user.common.aud.clone();
-    let cfg = req.options();
     let known = placement == crate::shared::GLOBAL_ACCOUNT
         || cfg
             .system_account

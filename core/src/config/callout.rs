@@ -64,9 +64,14 @@ pub(crate) fn auth_callout(t: &mut Typer, e: &Entry) -> Option<CalloutOptions> {
             "auth_users" | "users" => c.auth_users = list(t, x, "auth_users"),
             "allowed_accounts" => c.allowed_accounts = list(t, x, "allowed accounts"),
             "xkey" | "key" => {
-                // Sealing needs the server's curve key and NaCl boxes: not built yet, and
-                // running unsealed would expose what the operator meant to hide.
-                t.error(x, super::typed::refused(&x.key));
+                let s = t.string(x).unwrap_or_default();
+                if nkeys::XKey::from_public_key(&s).is_err() {
+                    t.error(
+                        x,
+                        format!("Expected callout xkey to be a valid public xkey, got {s:?}"),
+                    );
+                }
+                c.xkey = Some(s);
             }
             "send_reason" => c.send_reason = t.bool(x).unwrap_or_default(),
             "fallback" => c.fallback = t.bool(x).unwrap_or_default(),

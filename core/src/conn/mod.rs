@@ -312,6 +312,7 @@ impl AuthRequest {
             tls: ctx.and_then(|c| c.tls.clone()),
             issued_at: wall,
             expires: wall + i64::try_from(timeout.as_secs()).unwrap_or(0).max(1),
+            server_xkey: String::new(),
         }
     }
 

@@ -144,13 +144,34 @@ pub fn publish(
     payload: &[u8],
     now: Time,
 ) -> Vec<Arc<ClientHandle>> {
+    publish_with_header(sh, acc, subject, reply, None, payload, now)
+}
+
+/// [`publish`] with a NATS header block (`NATS/1.0\r\n…\r\n\r\n`) before the payload.
+pub fn publish_with_header(
+    sh: &Shared,
+    acc: &Account,
+    subject: &[u8],
+    reply: Option<&[u8]>,
+    header: Option<&[u8]>,
+    body: &[u8],
+    now: Time,
+) -> Vec<Arc<ClientHandle>> {
     let r = acc.match_subject(subject);
+    let joined;
+    let (payload, header_len) = match header {
+        Some(h) => {
+            joined = [h, body].concat();
+            (&joined[..], h.len())
+        }
+        None => (body, 0),
+    };
     let d = Delivery {
         subject,
         reply,
-        header_len: 0,
+        header_len,
         payload,
-        has_headers: false,
+        has_headers: header.is_some(),
     };
     let to_client = |s: &&Arc<crate::client::Subscription>| {
         !matches!(s.dest, Dest::Internal(_) | Dest::Cross(_))
