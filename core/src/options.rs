@@ -24,6 +24,8 @@ pub struct AuthConfig {
     pub operator: Option<std::sync::Arc<crate::operator::OperatorMode>>,
     /// `auth_callout { … }`: an external service decides clients (see `crate::callout`).
     pub callout: Option<crate::callout::CalloutOptions>,
+    /// `auth_webhook { … }` (ours): an HTTP(S) endpoint decides clients.
+    pub webhook: Option<crate::callout::WebhookOptions>,
 }
 
 impl AuthConfig {
@@ -34,6 +36,7 @@ impl AuthConfig {
             || !self.users.is_empty()
             || self.operator.is_some()
             || self.callout.is_some()
+            || self.webhook.is_some()
     }
 
     /// True if some user is an nkey user.

@@ -230,3 +230,91 @@ async fn callout_on_ours_and_go(what: &str, sealed: bool) {
         );
     }
 }
+
+/// A one-route HTTP server for the webhook: answers each POST by `connect_opts.user`.
+/// Returns its port.
+async fn webhook_server() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Head, then the body by Content-Length.
+                let (head_end, len) = loop {
+                    let n = s.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
+                        let len = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        break (i + 4, len);
+                    }
+                };
+                while buf.len() < head_end + len {
+                    let n = s.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let req: Value = serde_json::from_slice(&buf[head_end..head_end + len]).unwrap();
+                let user = req["connect_opts"]["user"].as_str().unwrap_or_default();
+                assert_eq!(req["client_info"]["kind"], "Client");
+                let answer = match user {
+                    "alice" => json!({"allow": true, "account": "APP", "user": "alice",
+                                      "permissions": {"publish": {"allow": ["ok.>"]}}}),
+                    "bob" => json!({"allow": false, "reason": "bad user"}),
+                    _ => {
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                        return;
+                    }
+                };
+                let body = answer.to_string();
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    port
+}
+
+/// Ours: the HTTP webhook provider (no NATS service): allowed with the webhook's account
+/// and permissions, refused with its reason logged, refused when it does not answer in time.
+#[tokio::test]
+async fn webhook_provider_on_ours() {
+    let http = webhook_server().await;
+    let conf = format!(
+        "accounts {{ APP {{}} }}\nauthorization {{\n  timeout: 2\n  auth_webhook {{ url: \"http://127.0.0.1:{http}/auth\", timeout: \"1s\" }}\n}}\n"
+    );
+    for rt in ["tokio", "std"] {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--runtime", rt]);
+        let (_child, port, _c) = launch::spawn_with_conf(&mut cmd, "webhook", &conf).await;
+        assert_eq!(
+            raw(port, "alice", "PUB no 0\r\n\r\nPUB ok.1 0\r\n\r\n").await,
+            "-ERR 'Permissions Violation for Publish to \"no\"'\r\nPONG\r\n",
+            "{rt}: alice allowed with the webhook's permissions"
+        );
+        assert_eq!(
+            raw(port, "bob", "").await,
+            "-ERR 'Authorization Violation'\r\n",
+            "{rt}"
+        );
+        assert_eq!(
+            raw(port, "carl", "").await,
+            "-ERR 'Authorization Violation'\r\n",
+            "{rt}"
+        );
+    }
+}

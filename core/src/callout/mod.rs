@@ -26,9 +26,11 @@ mod claims;
 mod registry;
 #[cfg(test)]
 mod tests;
+pub mod webhook;
 
 pub use claims::{request_claims, RequestInput};
 pub use registry::{begin, finish, Pending, Registry, Stats, LATENCY_BUCKETS, MAX_IN_FLIGHT};
+pub use webhook::WebhookOptions;
 
 /// The subject requests go to (Go's `AuthCalloutSubject`).
 pub const SUBJECT: &str = "$SYS.REQ.USER.AUTH";

@@ -44,7 +44,8 @@ pub struct Stats {
 }
 
 impl Stats {
-    fn observe(&self, took: Duration) {
+    /// Counts one answered request's latency.
+    pub fn observe(&self, took: Duration) {
         let secs = took.as_secs_f64();
         let i = LATENCY_BUCKETS
             .iter()

@@ -276,3 +276,55 @@ fn with_fallback_the_callout_decides_only_unknown_clients() {
     );
     assert!(c.poll_auth_request().is_some_and(|r| r.needs_callout()));
 }
+
+/// The webhook's answers, decided (pure): allow with account and permissions, refusals.
+#[test]
+fn webhook_answers() {
+    use super::webhook::decide;
+    let sh = server_with(|o| {
+        o.auth.callout = None;
+        o.auth.webhook = Some(super::WebhookOptions {
+            url: "http://127.0.0.1:1/".into(),
+            timeout: None,
+            fallback: false,
+        });
+    });
+    let mut c = Connection::accept(&sh, T0, None, Arc::new(Nop));
+    let _ = c.handle_read_paced(T0, b"CONNECT {\"user\":\"x\"}\r\n", &sh);
+    let req = c.poll_auth_request().expect("the webhook decides");
+    assert!(req.webhook().is_some() && !req.needs_callout());
+    let body: Value = serde_json::from_slice(&super::webhook::request_body(&sh, &req, 0)).unwrap();
+    assert_eq!(body["connect_opts"]["user"], "x");
+    assert_eq!(body["client_info"]["kind"], "Client");
+    let ok = |b: &str| decide(&req, Ok((200, b.as_bytes().to_vec())));
+    assert!(
+        ok(r#"{"allow":true,"account":"APP","permissions":{"publish":{"allow":["a"]}}}"#)
+            .is_accept()
+    );
+    assert!(ok(r#"{"allow":true}"#).is_accept(), "$G by default");
+    for (answer, why) in [
+        (
+            ok(r#"{"allow":false,"reason":"no"}"#),
+            "Auth webhook refused the client: no",
+        ),
+        (
+            ok(r#"{"allow":true,"account":"NOPE"}"#),
+            "Auth webhook placed the client in an unknown account \"NOPE\"",
+        ),
+        (
+            ok("garbage"),
+            "Auth webhook answer: expected value at line 1 column 1",
+        ),
+        (
+            decide(&req, Ok((500, Vec::new()))),
+            "Auth webhook answered status 500",
+        ),
+        (
+            decide(&req, Err("timed out".into())),
+            "Auth webhook: timed out",
+        ),
+    ] {
+        assert!(!answer.is_accept());
+        assert_eq!(answer.reason(), Some(why));
+    }
+}

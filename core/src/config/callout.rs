@@ -102,3 +102,39 @@ pub(crate) fn auth_callout(t: &mut Typer, e: &Entry) -> Option<CalloutOptions> {
     }
     (t.errors.len() == before).then_some(c)
 }
+
+/// Types an `auth_webhook` block (ours): `url` (http or https, required), `timeout`
+/// (default: the auth timeout), `fallback`.
+pub(crate) fn auth_webhook(t: &mut Typer, e: &Entry) -> Option<crate::callout::WebhookOptions> {
+    let before = t.errors.len();
+    let Value::Map(m) = &e.node.value else {
+        t.error(e, "Expected auth_webhook to be a map");
+        return None;
+    };
+    let mut w = crate::callout::WebhookOptions {
+        url: String::new(),
+        timeout: None,
+        fallback: false,
+    };
+    for x in m.iter() {
+        match x.key.to_ascii_lowercase().as_str() {
+            "url" => {
+                let u = t.string(x).unwrap_or_default();
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    t.error(
+                        x,
+                        format!("auth_webhook url must be http:// or https://, got {u:?}"),
+                    );
+                }
+                w.url = u;
+            }
+            "timeout" => w.timeout = t.duration(x, "timeout"),
+            "fallback" => w.fallback = t.bool(x).unwrap_or_default(),
+            _ => t.unknown(x),
+        }
+    }
+    if w.url.is_empty() && t.errors.len() == before {
+        t.error(e, "auth_webhook needs a url");
+    }
+    (t.errors.len() == before).then_some(w)
+}

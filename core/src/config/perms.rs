@@ -47,6 +47,7 @@ pub(crate) fn authorization(t: &mut Typer, e: &Entry) -> Option<AuthConfig> {
                 defaults = permissions(t, x);
             }
             "auth_callout" | "callout" => a.callout = super::callout::auth_callout(t, x),
+            "auth_webhook" => a.webhook = super::callout::auth_webhook(t, x),
             "nkey" | "nkeys" | "auth_hook" | "proxy_required" => {
                 t.error(x, super::typed::refused(&x.key));
             }

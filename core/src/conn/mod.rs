@@ -241,8 +241,11 @@ struct Stall {
 pub struct AuthRequest {
     cfg: Arc<Options>,
     creds: reload::StoredCredentials,
-    /// What an auth callout request says of the client, when the callout decides it.
+    /// What an auth callout request says of the client, when the callout (or the
+    /// webhook) decides it.
     callout: Option<Box<CalloutContext>>,
+    /// The webhook decides it (ours), not the callout.
+    webhook: bool,
 }
 
 /// The client as an auth callout request describes it.
@@ -274,7 +277,13 @@ impl AuthRequest {
 
     /// True if the auth callout decides this client (see `crate::callout`'s contract).
     pub fn needs_callout(&self) -> bool {
-        self.callout.is_some()
+        self.callout.is_some() && !self.webhook
+    }
+
+    /// The webhook that decides this client, if one does (ours; see
+    /// `crate::callout::webhook`).
+    pub fn webhook(&self) -> Option<&crate::callout::WebhookOptions> {
+        self.cfg.auth.webhook.as_ref().filter(|_| self.webhook)
     }
 
     /// The options in force when the client sent CONNECT.

@@ -62,37 +62,46 @@ impl State {
             self.auth_violation(now, sh);
             return;
         }
-        if let Some(callout) = &self.cfg.auth.callout {
-            // Go: the callout decides every client but its own `auth_users`.
+        // An external provider: Go's callout (every client but its `auth_users`, or with
+        // ours' `fallback` only those the built-in methods do not know), or ours' webhook.
+        let known = auth::knows(&self.cfg.auth, creds);
+        let callout = self.cfg.auth.callout.as_ref().is_some_and(|callout| {
             let own = c
                 .user
                 .as_deref()
                 .is_some_and(|u| callout.auth_users.iter().any(|a| a == u));
-            // Ours, `fallback`: the built-in methods decide the clients they know.
-            let builtin = callout.fallback && auth::knows(&self.cfg.auth, creds);
-            if !own && !builtin {
-                if !self.paced {
-                    // Only the runtimes can wait for the service (see `crate::callout`).
-                    self.log(
-                        LogLevel::Warn,
-                        "auth callout needs a runtime to wait for its service".to_string(),
-                    );
-                    self.auth_violation(now, sh);
-                    return;
-                }
-                self.auth_request = Some(super::AuthRequest {
-                    cfg: Arc::clone(&self.cfg),
-                    creds: self.creds.clone(),
-                    callout: Some(Box::new(super::CalloutContext {
-                        connect: c.clone(),
-                        cid: self.cid,
-                        client_ip: self.addr.map(|a| a.ip().to_string()).unwrap_or_default(),
-                        nonce: self.nonce.to_string(),
-                        tls: self.tls_session.clone(),
-                    })),
-                });
+            !own && !(callout.fallback && known)
+        });
+        let webhook = !callout
+            && self
+                .cfg
+                .auth
+                .webhook
+                .as_ref()
+                .is_some_and(|w| !(w.fallback && known));
+        if callout || webhook {
+            if !self.paced {
+                // Only the runtimes can wait for a provider (see `crate::callout`).
+                self.log(
+                    LogLevel::Warn,
+                    "an external auth provider needs a runtime to wait for it".to_string(),
+                );
+                self.auth_violation(now, sh);
                 return;
             }
+            self.auth_request = Some(super::AuthRequest {
+                cfg: Arc::clone(&self.cfg),
+                creds: self.creds.clone(),
+                callout: Some(Box::new(super::CalloutContext {
+                    connect: c.clone(),
+                    cid: self.cid,
+                    client_ip: self.addr.map(|a| a.ip().to_string()).unwrap_or_default(),
+                    nonce: self.nonce.to_string(),
+                    tls: self.tls_session.clone(),
+                })),
+                webhook,
+            });
+            return;
         }
         if self.paced && auth::is_slow(&self.cfg.auth, creds) {
             // Decided off the serving thread; nothing more is read until the decision
@@ -101,6 +110,7 @@ impl State {
                 cfg: Arc::clone(&self.cfg),
                 creds: self.creds.clone(),
                 callout: None,
+                webhook: false,
             });
             return;
         }
