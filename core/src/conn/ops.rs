@@ -70,7 +70,7 @@ impl State {
                 .user
                 .as_deref()
                 .is_some_and(|u| callout.auth_users.iter().any(|a| a == u));
-            !own && !(callout.fallback && known)
+            !(own || callout.fallback && known)
         });
         let webhook = !callout
             && self
