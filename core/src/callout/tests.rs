@@ -73,7 +73,7 @@ fn service(sh: &Shared) -> Connection {
     let _ = take(&s);
     s.handle_read(
         T0,
-        b"CONNECT {\"verbose\":false,\"user\":\"auth\",\"pass\":\"pwd\"}\r\nSUB $SYS.REQ.USER.AUTH 1\r\nPING\r\n",
+        b"CONNECT {\"verbose\":false,\"user\":\"auth\",\"pass\":\"pwd\"}\r\nSUB $SYS.REQ.USER.AUTH 1\r\nSUB $SYS.ACCOUNT.CLIENT.AUTH.ERR 2\r\nPING\r\n",
         sh,
     )
     .unwrap();
@@ -133,6 +133,21 @@ fn run_counted(
         }
     }
     drop(pending);
+    // The callout account hears of each refusal, with the reason (Go 2.15.1's event).
+    let events = take(&svc);
+    if let Some(w) = warnings.first() {
+        assert!(
+            events.contains("MSG $SYS.ACCOUNT.CLIENT.AUTH.ERR 2"),
+            "{events}"
+        );
+        let reason = w.split_once(" - ").map_or(w.as_str(), |(_, r)| r);
+        assert!(
+            events.contains(&serde_json::to_string(reason).unwrap()),
+            "{reason}: {events}"
+        );
+    } else {
+        assert!(!events.contains("AUTH.ERR"), "{events}");
+    }
     use std::sync::atomic::Ordering::Relaxed;
     let s = &sh.callouts().stats;
     let counts = [

@@ -1052,6 +1052,15 @@ impl State {
                 claimed.info.user = self.creds.borrow().user.map(str::to_string);
             }
             slow.extend(crate::events::auth_error(sh, &claimed, now));
+            if let (Some(callout), Some(why)) = (&self.cfg.auth.callout, &self.auth_reason) {
+                slow.extend(crate::events::callout_auth_error(
+                    sh,
+                    &claimed,
+                    &callout.account,
+                    why,
+                    now,
+                ));
+            }
         }
         slow.extend(crate::events::client_disconnect(
             sh,

@@ -223,7 +223,7 @@ impl State {
             .callout
             .as_ref()
             .is_some_and(|c| c.send_reason);
-        match self.auth_reason.take().filter(|_| send_reason) {
+        match self.auth_reason.clone().filter(|_| send_reason) {
             // Ours, opt-in: the provider's reason after Go's text.
             Some(why) => self.send_err(&format!("{}: {why}", text::AUTH_VIOLATION)),
             None => self.send_err(text::AUTH_VIOLATION),

@@ -173,6 +173,30 @@ pub fn auth_error(sh: &Shared, c: &ClosedClient, now: Time) -> Slow {
     })
 }
 
+/// `$SYS.ACCOUNT.CLIENT.AUTH.ERR` in the auth callout's account, for a client the callout
+/// refused: Go 2.15.1's, with the callout's detailed reason (its service can watch what it
+/// refused and why).
+pub fn callout_auth_error(
+    sh: &Shared,
+    c: &ClosedClient,
+    account: &str,
+    reason: &str,
+    now: Time,
+) -> Slow {
+    const SUBJECT: &str = "$SYS.ACCOUNT.CLIENT.AUTH.ERR";
+    let Some(acc) = sh.account(account) else {
+        return Vec::new();
+    };
+    if !super::has_interest(&acc, SUBJECT.as_bytes()) {
+        return Vec::new();
+    }
+    let mut d = disconnect_doc(sh, c, now, 0);
+    d.reason = reason.to_string();
+    d.client.acc = account.to_string();
+    let body = serde_json::to_vec(&d).unwrap_or_default();
+    super::publish(sh, &acc, SUBJECT.as_bytes(), None, &body, now)
+}
+
 /// Go's `AccountStat`: an account's figures on this server.
 #[derive(Debug, Clone, Serialize)]
 pub struct AccountStat {

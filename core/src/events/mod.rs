@@ -21,9 +21,9 @@ mod peers;
 mod requests;
 
 pub use advisory::{
-    account_conns, account_stat, auth_error, client_connect, client_disconnect, lame_duck,
-    shutdown, statsz, AccountStat, ServerStatsBody, ACCOUNT_CONNS_HEARTBEAT, STATSZ_FIRST,
-    STATSZ_MAX,
+    account_conns, account_stat, auth_error, callout_auth_error, client_connect, client_disconnect,
+    lame_duck, shutdown, statsz, AccountStat, ServerStatsBody, ACCOUNT_CONNS_HEARTBEAT,
+    STATSZ_FIRST, STATSZ_MAX,
 };
 pub use peers::{PeerLoad, PeerLoads, StatszListener, MAX_PEERS, STATSZ_ANY};
 pub use requests::{reload_reply, subjects as request_subjects, SysRequests};
