@@ -211,9 +211,12 @@ impl State {
     pub(super) fn auth_violation(&mut self, now: Time, sh: &Shared) {
         // Go 2.15.1's line: no client name (it is not trusted yet), the user it claimed.
         let name = std::mem::take(&mut self.opts.name);
-        let msg = match &self.creds.borrow().user {
-            Some(u) => format!("authentication error - User {u:?}"),
-            None => "authentication error".to_string(),
+        // Go 2.15.1: the user, else the nkey, the client claimed.
+        let creds = self.creds.borrow();
+        let msg = match (creds.user, creds.nkey) {
+            (Some(u), _) => format!("authentication error - User {u:?}"),
+            (None, Some(k)) => format!("authentication error - Nkey {k:?}"),
+            (None, None) => "authentication error".to_string(),
         };
         self.log(LogLevel::Error, msg);
         self.opts.name = name;
