@@ -440,25 +440,8 @@ fn spawn_connection(
         spawn_tls(shared, tracker, stream, peer, ctx, reader_job, config);
         return;
     }
-    let write_half = match stream.try_clone() {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("{peer} - cid:{cid} - could not clone the socket: {e}");
-            return; // drops `reader_job`: the connection closes
-        }
-    };
-    let guard = tracker.enter();
-    let spawned = thread::Builder::new()
-        .name(format!("natsd-w-{cid}"))
-        .stack_size(WRITER_STACK)
-        .spawn(move || {
-            let _guard = guard;
-            writer::run(&ctx, &write_half, None);
-        });
-    if let Err(e) = spawned {
-        tracing::error!("{peer} - cid:{cid} - could not spawn the writer thread: {e}");
-        drop(reader_job);
-        return;
+    if !spawn_writer(tracker, &stream, ctx, None) {
+        return; // drops `reader_job`: the connection closes
     }
     let guard = tracker.enter();
     let spawned = thread::Builder::new()
@@ -473,6 +456,38 @@ fn spawn_connection(
         // The dropped closure closed the connection; the writer flushes and ends.
         tracing::error!("{peer} - cid:{cid} - could not spawn the reader thread: {e}");
     }
+}
+
+/// Starts the writer thread of a connection (over `session` when TLS). False (logged) if
+/// the socket could not be cloned or the thread not spawned: the caller drops the reader
+/// job, which closes the connection.
+fn spawn_writer(
+    tracker: &Arc<Tracker>,
+    stream: &TcpStream,
+    ctx: WriterCtx,
+    session: Option<Arc<crate::tls::Session>>,
+) -> bool {
+    let (peer, cid) = (ctx.peer, ctx.handle.cid);
+    let write_half = match stream.try_clone() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("{peer} - cid:{cid} - could not clone the socket: {e}");
+            return false;
+        }
+    };
+    let guard = tracker.enter();
+    let spawned = thread::Builder::new()
+        .name(format!("natsd-w-{cid}"))
+        .stack_size(WRITER_STACK)
+        .spawn(move || {
+            let _guard = guard;
+            writer::run(&ctx, &write_half, session.as_deref());
+        });
+    if let Err(e) = spawned {
+        tracing::error!("{peer} - cid:{cid} - could not spawn the writer thread: {e}");
+        return false;
+    }
+    true
 }
 
 /// A client on a server with TLS: its reader thread settles the start (INFO, handshake;
@@ -513,25 +528,8 @@ fn spawn_tls(
                 crate::tls::Settled::Plain => None,
                 crate::tls::Settled::Closed => return,
             };
-            let write_half = match stream.try_clone() {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!("{peer} - cid:{cid} - could not clone the socket: {e}");
-                    return;
-                }
-            };
-            let wsession = session.clone();
-            let wguard = tracker2.enter();
-            let spawned = thread::Builder::new()
-                .name(format!("natsd-w-{cid}"))
-                .stack_size(WRITER_STACK)
-                .spawn(move || {
-                    let _guard = wguard;
-                    writer::run(&ctx, &write_half, wsession.as_deref());
-                });
-            if let Err(e) = spawned {
-                tracing::error!("{peer} - cid:{cid} - could not spawn the writer thread: {e}");
-                return;
+            if !spawn_writer(&tracker2, &stream, ctx, session.clone()) {
+                return; // drops `reader_job`: the connection closes
             }
             match session {
                 Some(s) => {

@@ -12,6 +12,8 @@
 mod common;
 mod launch;
 
+use launch::io::{info_line, ping, servers};
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
@@ -134,28 +136,10 @@ async fn service(
 /// the close (at most 5 s).
 async fn raw(port: u16, user: &str, ops: &str) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let mut line = Vec::new();
-    let mut b = [0u8; 1];
-    while !line.ends_with(b"\r\n") {
-        assert_eq!(s.read(&mut b).await.unwrap(), 1, "INFO");
-        line.push(b[0]);
-    }
-    let msg = format!(
-        "CONNECT {{\"verbose\":false,\"user\":\"{user}\",\"pass\":\"x\"}}\r\n{ops}PING\r\n"
-    );
-    s.write_all(msg.as_bytes()).await.unwrap();
-    let mut got = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        while !got.windows(6).any(|w| w == b"PONG\r\n") {
-            match s.read(&mut chunk).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got.extend_from_slice(&chunk[..n]),
-            }
-        }
-    })
-    .await;
-    String::from_utf8_lossy(&got).into_owned()
+    info_line(&mut s).await;
+    let connect =
+        format!("CONNECT {{\"verbose\":false,\"user\":\"{user}\",\"pass\":\"x\"}}\r\n{ops}");
+    ping(&mut s, &connect).await
 }
 
 #[tokio::test]
@@ -176,17 +160,8 @@ async fn callout_on_ours_and_go(what: &str, sealed: bool) {
         &issuer.public_key(),
         xkey.as_ref().map(|x| x.public_key()).as_deref(),
     );
-    let mut servers: Vec<(String, Command)> = Vec::new();
-    for rt in ["tokio", "std"] {
-        let mut c = Command::new(BIN);
-        c.args(["--runtime", rt]);
-        servers.push((format!("ours ({rt})"), c));
-    }
-    for (label, path) in launch::go_servers(what, skip) {
-        if label == "go2.15.1" {
-            servers.push((label.to_string(), Command::new(path)));
-        }
-    }
+    // Go 2.9.10 has no auth callout.
+    let servers = servers(BIN, what, true, skip);
     for (label, mut cmd) in servers {
         let (_child, port, _c) = launch::spawn_with_conf(&mut cmd, "callout", &conf).await;
         let (tx, mut seen) = tokio::sync::mpsc::unbounded_channel();

@@ -17,12 +17,14 @@
 mod common;
 mod launch;
 
+use launch::io::{info_line, ping, servers, until_close};
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nkeys::KeyPair;
 use serde_json::{json, Value};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::process::Command;
 
@@ -128,79 +130,6 @@ fn user_jwt(user: &KeyPair, name: &str, signer: &KeyPair, top: Value, nats: Valu
     n["type"] = "user".into();
     claims["nats"] = n;
     sign_claims(claims, signer)
-}
-
-/// One INFO line, byte by byte (nothing after it is consumed).
-async fn info_line(s: &mut (impl AsyncRead + Unpin)) -> String {
-    let mut line = Vec::new();
-    let mut b = [0u8; 1];
-    while !line.ends_with(b"\r\n") {
-        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut b))
-            .await
-            .expect("INFO within 10 s")
-            .expect("read INFO");
-        assert_eq!(n, 1, "closed before INFO");
-        line.push(b[0]);
-    }
-    String::from_utf8(line).unwrap()
-}
-
-/// Everything the server sends until it closes (or `wait` passes: then "<open>" is
-/// appended), and how long that took.
-async fn until_close(s: &mut (impl AsyncRead + Unpin), wait: Duration) -> (String, Duration) {
-    let start = Instant::now();
-    let mut got = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let r = tokio::time::timeout(wait, async {
-        loop {
-            match s.read(&mut chunk).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got.extend_from_slice(&chunk[..n]),
-            }
-        }
-    })
-    .await;
-    let mut text = String::from_utf8_lossy(&got).into_owned();
-    if r.is_err() {
-        text.push_str("<open>");
-    }
-    (text, start.elapsed())
-}
-
-/// Sends `ops` + PING and reads to the PONG (or the close, or 5 s).
-async fn ping(s: &mut (impl AsyncRead + AsyncWrite + Unpin), ops: &str) -> String {
-    if s.write_all(format!("{ops}PING\r\n").as_bytes())
-        .await
-        .is_err()
-    {
-        return "<write failed>".into();
-    }
-    let mut got = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        while !got.windows(6).any(|w| w == b"PONG\r\n") {
-            match s.read(&mut chunk).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got.extend_from_slice(&chunk[..n]),
-            }
-        }
-    })
-    .await;
-    String::from_utf8_lossy(&got).into_owned()
-}
-
-/// Our server on both runtimes, then each Go server present.
-fn servers(what: &str) -> Vec<(String, Command)> {
-    let mut out = Vec::new();
-    for rt in ["tokio", "std"] {
-        let mut c = Command::new(BIN);
-        c.args(["--runtime", rt]);
-        out.push((format!("ours ({rt})"), c));
-    }
-    for (label, path) in launch::go_servers(what, skip) {
-        out.push((label.to_string(), Command::new(path)));
-    }
-    out
 }
 
 /// How a client presents its JWT.
@@ -350,7 +279,7 @@ async fn user_jwts_accepted_and_refused_as_go() {
         ),
     ];
 
-    for (label, mut cmd) in servers("user_jwts_accepted_and_refused_as_go") {
+    for (label, mut cmd) in servers(BIN, "user_jwts_accepted_and_refused_as_go", false, skip) {
         let (_child, port, _c) = launch::spawn_with_conf(&mut cmd, "jwt-users", &conf).await;
 
         // A subscriber of A on what refused clients publish.
@@ -421,7 +350,7 @@ async fn user_jwts_accepted_and_refused_as_go() {
 async fn user_jwt_expiring_while_connected() {
     let t = Trust::new();
     let conf = t.conf();
-    for (label, mut cmd) in servers("user_jwt_expiring_while_connected") {
+    for (label, mut cmd) in servers(BIN, "user_jwt_expiring_while_connected", false, skip) {
         let (_child, port, _c) = launch::spawn_with_conf(&mut cmd, "jwt-exp", &conf).await;
         let user = KeyPair::new_user();
         let jwt = user_jwt(

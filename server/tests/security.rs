@@ -12,12 +12,14 @@
 mod common;
 mod launch;
 
+use launch::io::{info_line, ping, servers, until_close};
+
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::Command;
 
@@ -126,21 +128,6 @@ impl Pki {
     }
 }
 
-/// One INFO line, byte by byte (nothing after it is consumed).
-async fn info_line(s: &mut (impl AsyncRead + Unpin)) -> String {
-    let mut line = Vec::new();
-    let mut b = [0u8; 1];
-    while !line.ends_with(b"\r\n") {
-        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut b))
-            .await
-            .expect("INFO within 10 s")
-            .expect("read INFO");
-        assert_eq!(n, 1, "closed before INFO");
-        line.push(b[0]);
-    }
-    String::from_utf8(line).unwrap()
-}
-
 /// INFO's security flags, in a fixed order, for comparing servers.
 fn flags(info: &str) -> String {
     let v: serde_json::Value =
@@ -150,50 +137,6 @@ fn flags(info: &str) -> String {
         "auth_required={} tls_required={} tls_verify={} tls_available={} nonce_len={nonce:?}",
         v["auth_required"], v["tls_required"], v["tls_verify"], v["tls_available"]
     )
-}
-
-/// Everything the server sends until it closes (or `wait` passes: then "<open>" is
-/// appended), and how long that took.
-async fn until_close(s: &mut (impl AsyncRead + Unpin), wait: Duration) -> (String, Duration) {
-    let start = Instant::now();
-    let mut got = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let r = tokio::time::timeout(wait, async {
-        loop {
-            match s.read(&mut chunk).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got.extend_from_slice(&chunk[..n]),
-            }
-        }
-    })
-    .await;
-    let mut text = String::from_utf8_lossy(&got).into_owned();
-    if r.is_err() {
-        text.push_str("<open>");
-    }
-    (text, start.elapsed())
-}
-
-/// Sends `ops` + PING and reads to the PONG (or the close).
-async fn ping(s: &mut (impl AsyncRead + AsyncWrite + Unpin), ops: &str) -> String {
-    if s.write_all(format!("{ops}PING\r\n").as_bytes())
-        .await
-        .is_err()
-    {
-        return "<write failed>".into();
-    }
-    let mut got = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        while !got.windows(6).any(|w| w == b"PONG\r\n") {
-            match s.read(&mut chunk).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got.extend_from_slice(&chunk[..n]),
-            }
-        }
-    })
-    .await;
-    String::from_utf8_lossy(&got).into_owned()
 }
 
 async fn tls_upgrade(
@@ -210,23 +153,6 @@ async fn connect(port: u16) -> TcpStream {
     TcpStream::connect(("127.0.0.1", port)).await.unwrap()
 }
 
-/// Our server on both runtimes, then each Go server present (`go215_only`: not 2.9.10).
-fn servers(what: &str, go215_only: bool) -> Vec<(String, Command)> {
-    let mut out = Vec::new();
-    for rt in ["tokio", "std"] {
-        let mut c = Command::new(BIN);
-        c.args(["--runtime", rt]);
-        out.push((format!("ours ({rt})"), c));
-    }
-    for (label, path) in launch::go_servers(what, skip) {
-        if go215_only && label == "go2.9.10" {
-            continue;
-        }
-        out.push((label.to_string(), Command::new(path)));
-    }
-    out
-}
-
 /// TLS with client verification: the upgrade works with a good certificate; a plain-text
 /// client gets nothing past INFO and is closed at the TLS timeout; no certificate or one
 /// from another CA never gets a PONG.
@@ -234,7 +160,12 @@ fn servers(what: &str, go215_only: bool) -> Vec<(String, Command)> {
 async fn tls_upgrade_verification_and_plain_text_refused() {
     let pki = Pki::new("verify");
     let conf = pki.tls_block("  verify: true\n");
-    for (label, mut cmd) in servers("tls_upgrade_verification_and_plain_text_refused", false) {
+    for (label, mut cmd) in servers(
+        BIN,
+        "tls_upgrade_verification_and_plain_text_refused",
+        false,
+        skip,
+    ) {
         let (_child, port, _c) = launch::spawn_with_conf(&mut cmd, "tls-verify", &conf).await;
 
         let mut plain = connect(port).await;
@@ -281,7 +212,7 @@ async fn tls_upgrade_verification_and_plain_text_refused() {
 /// A TLS ClientHello on a plain port is an unknown protocol operation, after INFO.
 #[tokio::test]
 async fn tls_client_on_a_plain_port() {
-    for (label, mut cmd) in servers("tls_client_on_a_plain_port", false) {
+    for (label, mut cmd) in servers(BIN, "tls_client_on_a_plain_port", false, skip) {
         let (_child, port, _c) = launch::spawn_with_conf(&mut cmd, "plain", "debug: false\n").await;
         let mut s = connect(port).await;
         // A TLS record header (handshake, TLS 1.0 record version) and a few bytes.
@@ -301,7 +232,7 @@ async fn tls_client_on_a_plain_port() {
 async fn handshake_first() {
     let pki = Pki::new("first");
     let conf = pki.tls_block("  handshake_first: true\n");
-    for (label, mut cmd) in servers("handshake_first", true) {
+    for (label, mut cmd) in servers(BIN, "handshake_first", true, skip) {
         let (_child, port, _c) = launch::spawn_with_conf(&mut cmd, "tls-first", &conf).await;
         let mut tls = tls_upgrade(connect(port).await, pki.client_config(None))
             .await
@@ -332,7 +263,7 @@ async fn verify_and_map_names_the_user() {
         "{}authorization {{ users: [{{user: \"CN=alice,O=SecGo\", permissions: {{publish: ok}}}}] }}\n",
         pki.tls_block("  verify_and_map: true\n")
     );
-    for (label, mut cmd) in servers("verify_and_map_names_the_user", false) {
+    for (label, mut cmd) in servers(BIN, "verify_and_map_names_the_user", false, skip) {
         let (_child, port, _c) = launch::spawn_with_conf(&mut cmd, "tls-map", &conf).await;
         let mut tcp = connect(port).await;
         info_line(&mut tcp).await;
@@ -379,7 +310,7 @@ async fn nkey_signatures() {
     let connect_line = |sig: &str| {
         format!("CONNECT {{\"verbose\":true,\"nkey\":\"{PUBLIC}\",\"sig\":\"{sig}\"}}\r\n")
     };
-    for (label, mut cmd) in servers("nkey_signatures", false) {
+    for (label, mut cmd) in servers(BIN, "nkey_signatures", false, skip) {
         let (_child, port, _c) = launch::spawn_with_conf(&mut cmd, "nkeys", &conf).await;
         let mut good = connect(port).await;
         let info = info_line(&mut good).await;
@@ -563,7 +494,7 @@ async fn tls_in_monitoring() {
     let path = pki.dir.join("monitor.conf");
     std::fs::write(&path, &conf).unwrap();
     let mut suites = Vec::new();
-    for (label, mut cmd) in servers("tls_in_monitoring", false) {
+    for (label, mut cmd) in servers(BIN, "tls_in_monitoring", false, skip) {
         let mut child = cmd
             .args(["-c", path.to_str().unwrap(), "-a", "127.0.0.1", "-p", "-1"])
             .stderr(Stdio::piped())

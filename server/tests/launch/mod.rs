@@ -6,6 +6,8 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+pub mod io;
+
 /// Spawns `cmd` (stderr piped, killed when dropped), reads its log until the
 /// `Listening for client connections on 127.0.0.1:PORT` line, then keeps draining the log in
 /// the background (a full pipe would block the server). Returns the child and the port.
