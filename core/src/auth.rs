@@ -223,6 +223,8 @@ pub struct Authorized {
     pub publish_rate: Option<crate::options::RateLimit>,
     /// Unix seconds at which the client must be disconnected (its JWT expires).
     pub expires: Option<i64>,
+    /// The user's own limits (a JWT's `subs`, `payload`), on top of its account's.
+    pub limits: crate::options::AccountLimits,
 }
 
 /// Checks `creds` against `cfg`. Users lists take precedence, then a token, then a single
@@ -248,6 +250,7 @@ pub fn authenticate(cfg: &AuthConfig, creds: Credentials<'_>) -> Option<Authoriz
             account: Some(d.account),
             publish_rate: None,
             expires: d.expires,
+            limits: d.limits,
         });
     }
     if !cfg.users.is_empty() {
@@ -296,6 +299,7 @@ pub fn authenticate(cfg: &AuthConfig, creds: Credentials<'_>) -> Option<Authoriz
             account: u.account.clone(),
             publish_rate: u.publish_rate,
             expires: None,
+            limits: Default::default(),
         });
     }
     if let Some(token) = &cfg.token {
@@ -313,6 +317,7 @@ pub fn authenticate(cfg: &AuthConfig, creds: Credentials<'_>) -> Option<Authoriz
             account: None,
             publish_rate: None,
             expires: None,
+            limits: Default::default(),
         });
     }
     Some(Authorized::default())

@@ -35,6 +35,8 @@ pub struct UserDecision {
     pub permissions: Option<crate::auth::Permissions>,
     /// Unix seconds at which the client must go: its JWT expires, or its time window ends.
     pub expires: Option<i64>,
+    /// The user's own limits: `subs` (per connection) and `payload` (`-1`: none).
+    pub limits: crate::options::AccountLimits,
 }
 
 /// Go's startup checks of operator mode (after the config loaded; `-t` does not make
@@ -132,6 +134,11 @@ impl OperatorMode {
                 .permissions()
                 .or_else(|| account.account.default_permissions.to_auth()),
             expires,
+            limits: AccountLimits {
+                max_connections: None,
+                max_subscriptions: u64::try_from(limits.subs).ok(),
+                max_payload: u64::try_from(limits.payload).ok(),
+            },
         })
     }
 

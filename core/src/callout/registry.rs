@@ -426,5 +426,10 @@ fn decide(
         account: (placement != crate::shared::GLOBAL_ACCOUNT).then_some(placement),
         publish_rate: None,
         expires,
+        limits: crate::options::AccountLimits {
+            max_connections: None,
+            max_subscriptions: u64::try_from(user.user.subs).ok(),
+            max_payload: u64::try_from(user.user.payload).ok(),
+        },
     })
 }

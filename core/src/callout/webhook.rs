@@ -139,5 +139,6 @@ pub fn decide(req: &AuthRequest, answer: Result<(u16, Vec<u8>), String>) -> Auth
         account,
         publish_rate: None,
         expires: a.expires,
+        limits: Default::default(),
     })
 }

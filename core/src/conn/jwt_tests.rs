@@ -20,6 +20,11 @@ fn key(kind: KeyPairType, n: u8) -> KeyPair {
 /// An operator, one account, and a user JWT expiring at Unix second `exp` with publish
 /// allowed on `ok.>` only.
 fn setup(exp: i64) -> (Shared, KeyPair, String) {
+    setup_with(exp, json!({}))
+}
+
+/// [`setup`] with more user claims (`limits`: merged into `nats`).
+fn setup_with(exp: i64, limits: serde_json::Value) -> (Shared, KeyPair, String) {
     let op = key(KeyPairType::Operator, 1);
     let acc = key(KeyPairType::Account, 2);
     let user = key(KeyPairType::User, 3);
@@ -34,12 +39,14 @@ fn setup(exp: i64) -> (Shared, KeyPair, String) {
         &op,
     )
     .unwrap();
-    let user_jwt = crate::jwt::encode(
-        &json!({"sub": user.public_key(), "iat": 0, "exp": exp, "name": "u",
-                "nats": {"type": "user", "pub": {"allow": ["ok.>"]}, "sub": {}}}),
-        &acc,
-    )
-    .unwrap();
+    let mut claims = json!({"sub": user.public_key(), "iat": 0, "exp": exp, "name": "u",
+            "nats": {"type": "user", "pub": {"allow": ["ok.>"]}, "sub": {}}});
+    if let serde_json::Value::Object(extra) = limits {
+        for (k, v) in extra {
+            claims["nats"][k] = v;
+        }
+    }
+    let user_jwt = crate::jwt::encode(&claims, &acc).unwrap();
     let mut accounts = BTreeMap::new();
     accounts.insert(
         acc.public_key(),
@@ -113,4 +120,25 @@ fn an_expired_or_foreign_jwt_is_refused() {
     let other = key(KeyPairType::User, 9);
     let (_, got) = login(&sh, &other, &jwt);
     assert_eq!(got, "-ERR 'Authorization Violation'\r\n");
+}
+
+/// A user JWT's own limits apply to its connection, as an account's do: `payload` (the
+/// first PUB after CONNECT, in the same read) and `subs`.
+#[test]
+fn a_user_jwts_limits_apply() {
+    let (sh, user, jwt) = setup_with(0, json!({"payload": 4, "subs": 1}));
+    let mut c = Connection::accept(&sh, T0, None, nop());
+    let info = recv(&c);
+    let v: serde_json::Value =
+        serde_json::from_str(info.trim_end().strip_prefix("INFO ").unwrap()).unwrap();
+    let nonce = v["nonce"].as_str().unwrap().to_string();
+    let sig = data_encoding::BASE64URL_NOPAD.encode(&user.sign(nonce.as_bytes()).unwrap());
+    let line = format!(
+        "CONNECT {{\"verbose\":false,\"jwt\":\"{jwt}\",\"sig\":\"{sig}\"}}\r\nPUB ok.a 5\r\nhello\r\nSUB a 1\r\nSUB b 2\r\n"
+    );
+    let used = c.handle_read_paced(T0, line.as_bytes(), &sh).unwrap();
+    let req = c.poll_auth_request().unwrap();
+    c.handle_auth_decision(T0, req.decide(), &sh);
+    let _ = c.handle_read_paced(T0, &line.as_bytes()[used..], &sh);
+    assert_eq!(recv(&c), "-ERR 'Maximum Payload Violation'\r\n");
 }

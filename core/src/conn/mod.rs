@@ -530,6 +530,24 @@ impl Connection {
         self.st.cert_names = info.peer_identities;
     }
 
+    /// After a CONNECT (`parser_dirty`): the parser takes what it negotiated (headers) and
+    /// its account's and user's limits, once.
+    fn refresh_parser(&mut self) {
+        if !std::mem::take(&mut self.st.parser_dirty) {
+            return;
+        }
+        self.parser
+            .set_headers(self.st.opts.headers && !self.st.cfg.no_header_support);
+        if let Some(max) = self.st.account_limits.max_payload.take() {
+            // The account's `max_payload`, once (Go: the tighter of the two).
+            let cap = usize::try_from(max).unwrap_or(usize::MAX);
+            self.parser.set_limits(Limits {
+                max_control_line: self.st.cfg.max_control_line,
+                max_payload: self.st.cfg.max_payload.min(cap),
+            });
+        }
+    }
+
     /// True for a route connection.
     pub fn is_route(&self) -> bool {
         self.st.route.is_some()
@@ -625,6 +643,9 @@ impl Connection {
             self.st.auth_reason = Some(why.clone());
         }
         self.st.finish_connect(decision.authorized, now, sh);
+        // Before the next op is parsed: the first PUB after a CONNECT decided later is
+        // held to its account's (or user's) `max_payload` too (found by a JWT test).
+        self.refresh_parser();
         self.st.finish_batch(sh);
     }
 
@@ -679,18 +700,8 @@ impl Connection {
                     self.st.parse_error(e, now, sh)
                 }
             }
-            if std::mem::take(&mut self.st.parser_dirty) && !route {
-                // Once per CONNECT: what it negotiated (headers) and its account's limits.
-                self.parser
-                    .set_headers(self.st.opts.headers && !self.st.cfg.no_header_support);
-                if let Some(max) = self.st.account_limits.max_payload.take() {
-                    // The account's `max_payload`, once (Go: the tighter of the two).
-                    let cap = usize::try_from(max).unwrap_or(usize::MAX);
-                    self.parser.set_limits(Limits {
-                        max_control_line: self.st.cfg.max_control_line,
-                        max_payload: self.st.cfg.max_payload.min(cap),
-                    });
-                }
+            if !route {
+                self.refresh_parser();
             }
             if self.st.auth_request.is_some() {
                 // CONNECT waits for its decision: stop after it.

@@ -174,7 +174,17 @@ impl State {
                 return;
             }
         }
-        self.account_limits = limits;
+        // A user's own limits (a JWT's) tighten its account's, never loosen them.
+        let tighter = |a: Option<u64>, u: Option<u64>| match (a, u) {
+            (Some(a), Some(u)) => Some(a.min(u)),
+            (a, u) => a.or(u),
+        };
+        let mine = authorized.limits;
+        self.account_limits = crate::options::AccountLimits {
+            max_connections: limits.max_connections,
+            max_subscriptions: tighter(limits.max_subscriptions, mine.max_subscriptions),
+            max_payload: tighter(limits.max_payload, mine.max_payload),
+        };
         self.parser_dirty = true;
         self.user_rate = authorized.publish_rate;
         self.setup_rate(sh);
