@@ -117,6 +117,9 @@ pub enum Sabotage {
     AuthNoReoffer,
     /// `auth` variant: the heal never reaches the provider: it stays silent.
     AuthNoHeal,
+    /// `auth` variant: the driver acts on a provider's second answer itself: a refusal
+    /// that follows an accept closes the connection (`handle_close`).
+    AuthActOnDuplicate,
 }
 
 /// The swarm configuration of one run.

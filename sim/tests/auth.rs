@@ -4,7 +4,8 @@
 //! `seeds.rs`'s random batch and sweeps (`SIM_VARIANT=auth`).
 //!
 //! Each oracle has a sabotage that makes it fail on purpose: (1) `served` by
-//! `AuthAcceptAtOnce`; (2) `close` by `AuthRejectSilently` and `AuthTimersPaused`; (3)
+//! `AuthAcceptAtOnce`; (2) `close` by `AuthRejectSilently`, `AuthTimersPaused` and
+//! `AuthActOnDuplicate`; (3)
 //! `in-flight` by `AuthNoBound` and `AuthLeakSlot`; (4) `liveness` by `AuthNoReoffer` and
 //! `AuthNoHeal`.
 
@@ -73,8 +74,9 @@ fn auth_seeds() {
     println!(
         "  provider silent {} times, waits given up {}, {} decisions after the close (ignored); \
          {} pipelined ops served after their accept, {} messages processed, {} deliveries ({} \
-         to heal witnesses), {} permission errors, {} impatient clients left, {} heal clients \
-         with good credentials all got in",
+         to heal witnesses), {} permission errors, {} +OKs to verbose clients, {} second \
+         answers ignored, {} impatient clients left, {} heal clients with good credentials \
+         all got in",
         t.silent,
         t.given_up,
         t.late,
@@ -83,6 +85,8 @@ fn auth_seeds() {
         t.deliveries,
         t.witnessed,
         t.perm_errors,
+        t.oks,
+        t.duplicates,
         t.gone,
         t.heal_good
     );
@@ -100,6 +104,8 @@ fn auth_seeds() {
         ("witnessed", t.witnessed),
         ("permission errors", t.perm_errors),
         ("gone", t.gone),
+        ("+OK", t.oks),
+        ("second answers", t.duplicates),
         ("decided by the options", t.decided_by_options),
         ("decided by the provider", t.decided_by_provider),
     ];
@@ -191,6 +197,20 @@ fn sabotage_timers_paused_is_caught() {
     let (caught, tried) = catch(Sabotage::AuthTimersPaused, "close", |t| t.timed_out > 0);
     assert_eq!(caught, tried);
     assert!(tried > 15);
+}
+
+/// (2) The driver acts on a provider's second answer (a refusal after an accept closes the
+/// connection): a second decision must change nothing.
+#[test]
+fn sabotage_act_on_duplicate_is_caught() {
+    if skip() {
+        return;
+    }
+    let (caught, tried) = catch_in(0..60, Sabotage::AuthActOnDuplicate, "close", |t| {
+        t.refusals_after_accept > 0
+    });
+    assert_eq!(caught, tried);
+    assert!(tried > 10);
 }
 
 /// (3) No bound on decisions in flight: a ninth request goes to the provider, on every seed

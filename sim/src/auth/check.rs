@@ -83,6 +83,12 @@ pub struct AuthStats {
     pub heal_good: u64,
     /// Impatient clients that closed their socket.
     pub gone: u64,
+    /// Second, contradicting answers handed to a decided connection (ignored).
+    pub duplicates: u64,
+    /// Of which a refusal to a connection accepted and open.
+    pub refusals_after_accept: u64,
+    /// `+OK`s to verbose clients (each after the accept).
+    pub oks: u64,
 }
 
 impl AuthStats {
@@ -111,6 +117,9 @@ impl AuthStats {
         self.resumed_ops += o.resumed_ops;
         self.heal_good += o.heal_good;
         self.gone += o.gone;
+        self.duplicates += o.duplicates;
+        self.refusals_after_accept += o.refusals_after_accept;
+        self.oks += o.oks;
     }
 }
 
@@ -422,6 +431,41 @@ impl Book {
             )));
         }
         self.stats.late += 1;
+        Ok(())
+    }
+
+    /// A second decision was handed to `c`, already decided: (2) it changed nothing.
+    pub fn after_duplicate(
+        &mut self,
+        c: usize,
+        closed: (bool, bool),
+        events: usize,
+        bytes: usize,
+    ) -> Result<(), Violation> {
+        if closed.0 != closed.1 || events > 0 || bytes > 0 {
+            return Err(close(format!(
+                "conn {c} ({:?}): a second decision changed it: closed {} -> {}, {events} new \
+                 events, {bytes} new bytes to write",
+                self.conns[c].state, closed.0, closed.1
+            )));
+        }
+        self.stats.duplicates += 1;
+        if !closed.0 && matches!(self.conns[c].state, St::Accepted(_)) {
+            self.stats.refusals_after_accept += 1;
+        }
+        Ok(())
+    }
+
+    /// `c` received `+OK`: (1) only once accepted.
+    pub fn on_ok(&mut self, c: usize) -> Result<(), Violation> {
+        let b = &self.conns[c];
+        if !matches!(b.state, St::Accepted(_)) || !b.plan.verbose {
+            return Err(served(format!(
+                "conn {c} got +OK in state {:?} (verbose {})",
+                b.state, b.plan.verbose
+            )));
+        }
+        self.stats.oks += 1;
         Ok(())
     }
 

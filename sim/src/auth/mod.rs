@@ -131,6 +131,8 @@ pub struct ClientPlan {
     /// An impatient client (safety phase): it closes its socket if its PING is not
     /// answered this long after it connected.
     pub patience_ns: Option<u64>,
+    /// CONNECT asks for `verbose` (`+OK` after each op, the first after the accept).
+    pub verbose: bool,
 }
 
 impl ClientPlan {
@@ -176,6 +178,9 @@ pub struct AuthPlan {
     /// Percent of the other answers that take up to a whole auth timeout (else up to a
     /// quarter of it).
     pub slow_pct: u64,
+    /// Percent of answers followed by a second, contradicting one (a provider that
+    /// retried); the driver hands it over too, and it must change nothing.
+    pub dup_pct: u64,
     /// One-way link latency bound (ns).
     pub latency_ns: u64,
     /// Link jitter bound (ns).
@@ -200,6 +205,7 @@ impl AuthPlan {
         let fail_pct = pct(&mut r, &[0, 5, 15]);
         let late_pct = pct(&mut r, &[0, 10, 25]);
         let slow_pct = pct(&mut r, &[10, 30, 60]);
+        let dup_pct = pct(&mut r, &[0, 5, 15]);
         let storm = r.below(2) == 0;
         let whole_reads = r.below(2) == 0;
         let spread_ns = 500_000_000 + r.below(1_500_000_001);
@@ -274,6 +280,7 @@ impl AuthPlan {
             fail_pct,
             late_pct,
             slow_pct,
+            dup_pct,
             latency_ns: 20_000 + r.below(500_000),
             jitter_ns: 1 + r.below(200_000),
             whole_reads,
@@ -319,6 +326,7 @@ fn draw_client(r: &mut Rng, mode: Mode, arrive_ns: u64, heal: bool) -> ClientPla
         heal,
         witness: false,
         patience_ns: None,
+        verbose: r.below(4) == 0,
     }
 }
 

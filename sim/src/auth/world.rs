@@ -69,8 +69,13 @@ impl Notify for Flag {
 /// What the provider does with one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fate {
-    /// Answers after this many ns (`fail`: with a failure).
-    Answer { after: u64, fail: bool },
+    /// Answers after this many ns (`fail`: with a failure), and maybe again, the other way,
+    /// `dup` ns after that.
+    Answer {
+        after: u64,
+        fail: bool,
+        dup: Option<u64>,
+    },
     /// Never answers.
     Silent,
 }
@@ -123,6 +128,7 @@ enum Got {
     Info,
     Ping,
     Pong,
+    Ok,
     Msg(Vec<u8>, Vec<u8>),
     Err(String),
     Other(String),
@@ -138,6 +144,7 @@ enum Ev {
     Arrive(usize),
     Publish(usize),
     Impatient(usize),
+    Duplicate(usize, u64),
 }
 
 impl Ev {
@@ -151,6 +158,7 @@ impl Ev {
             Ev::Arrive(s) => (6, s, "arrive"),
             Ev::Publish(s) => (7, s, "publish"),
             Ev::Impatient(s) => (8, s, "impatient"),
+            Ev::Duplicate(s, _) => (9, s, "duplicate"),
         }
     }
 }
@@ -186,6 +194,9 @@ pub struct AuthWorld<'a> {
     provider: Rng,
     /// Requests the provider will answer: id → (session, request, failure).
     answers: BTreeMap<u64, (usize, AuthRequest, bool)>,
+    /// Requests a second answer will follow: once the first came, the request and whether
+    /// the first answer accepted.
+    dups: BTreeMap<u64, Option<(AuthRequest, bool)>>,
     next_request: u64,
     /// The driver's count of waits in flight.
     in_flight: usize,
@@ -213,6 +224,7 @@ impl<'a> AuthWorld<'a> {
             book: Book::new(plan),
             provider: Rng::fork(seed, 0xA07B_9000),
             answers: BTreeMap::new(),
+            dups: BTreeMap::new(),
             next_request: 0,
             in_flight: 0,
             trace: Trace::default(),
@@ -327,6 +339,7 @@ impl<'a> AuthWorld<'a> {
                 Ev::Arrive(s) => self.on_arrive(s)?,
                 Ev::Publish(s) => self.on_publish(s)?,
                 Ev::Impatient(s) => self.on_impatient(s)?,
+                Ev::Duplicate(s, id) => self.on_duplicate(s, id)?,
             }
             self.pump()?;
         }
@@ -644,7 +657,11 @@ impl<'a> AuthWorld<'a> {
         self.sessions[s].waiting = Some(id);
         match self.fate() {
             Fate::Silent => self.book.stats.silent += 1,
-            Fate::Answer { after, fail } => {
+            Fate::Answer { after, fail, dup } => {
+                if let Some(d) = dup {
+                    self.dups.insert(id, None);
+                    self.schedule(self.now + after + d, Ev::Duplicate(s, id));
+                }
                 self.answers.insert(id, (s, req, fail));
                 self.schedule(self.now + after, Ev::Answer(s, id));
             }
@@ -664,16 +681,19 @@ impl<'a> AuthWorld<'a> {
             return Fate::Answer {
                 after: r.below(PROMPT_NS),
                 fail: false,
+                dup: None,
             };
         }
         let roll = r.below(100);
         if roll < self.plan.silent_pct {
             return Fate::Silent;
         }
+        let dup = (r.below(100) < self.plan.dup_pct).then(|| r.below(t));
         if roll < self.plan.silent_pct + self.plan.fail_pct {
             return Fate::Answer {
                 after: r.below(t),
                 fail: true,
+                dup,
             };
         }
         let after = if r.below(100) < self.plan.late_pct {
@@ -683,7 +703,11 @@ impl<'a> AuthWorld<'a> {
         } else {
             r.below(t / 4)
         };
-        Fate::Answer { after, fail: false }
+        Fate::Answer {
+            after,
+            fail: false,
+            dup,
+        }
     }
 
     /// The provider's answer to request `id` arrives.
@@ -691,6 +715,7 @@ impl<'a> AuthWorld<'a> {
         let Some((_, req, fail)) = self.answers.remove(&id) else {
             return Ok(());
         };
+        let dup = self.dups.contains_key(&id).then(|| req.clone());
         let current = self.sessions[s].waiting == Some(id);
         if current {
             self.sessions[s].waiting = None;
@@ -714,7 +739,51 @@ impl<'a> AuthWorld<'a> {
             };
             (decision, d)
         };
+        if let Some(req) = dup {
+            self.dups.insert(id, Some((req, decision.is_accept())));
+        }
         self.hand(s, decision, d)
+    }
+
+    /// A second answer to request `id`, the other way round: handed over to a connection
+    /// that was already decided, it must change nothing.
+    fn on_duplicate(&mut self, s: usize, id: u64) -> Result<(), Violation> {
+        let Some(Some((req, first))) = self.dups.remove(&id) else {
+            return Ok(());
+        };
+        if self.sessions[s].awaiting && !self.conn(s).is_closed() {
+            let msg = format!("conn {s}: a second answer while the first is awaited");
+            return Err(Violation::new(ViolationKind::ServerError, msg));
+        }
+        let decision = if first {
+            AuthDecision::reject_because("a second answer: refused".into())
+        } else {
+            AuthDecision::accept(Authorized {
+                user: req.user().map(str::to_string),
+                permissions: None,
+                account: Some(self.plan.clients[s].account.to_string()),
+                publish_rate: None,
+                expires: None,
+            })
+        };
+        let now = self.node_now();
+        let sh = Arc::clone(&self.sh);
+        let act = first && self.sabotage == Some(Sabotage::AuthActOnDuplicate);
+        let conn = self.conn(s);
+        let before = (conn.is_closed(), conn.handle().pending_bytes());
+        if act {
+            // The sabotage: a runtime that acts on the second answer itself.
+            conn.handle_close(now, &sh, CloseReason::AuthenticationViolation);
+        } else {
+            conn.handle_auth_decision(now, decision, &sh);
+        }
+        let mut events = 0;
+        while conn.poll_event().is_some() {
+            events += 1;
+        }
+        let closed = (before.0, conn.is_closed());
+        let bytes = conn.handle().pending_bytes().saturating_sub(before.1);
+        self.book.after_duplicate(s, closed, events, bytes)
     }
 
     /// The provider's own verdict on a callout request: its directory of `c<i>` users.
@@ -868,6 +937,7 @@ impl<'a> AuthWorld<'a> {
                         subject, payload, ..
                     } => Got::Msg(subject.to_vec(), payload.to_vec()),
                     Op::Err(text) => Got::Err(String::from_utf8_lossy(text).into_owned()),
+                    Op::Ok => Got::Ok,
                     other => Got::Other(format!("{other:?}")),
                 },
                 Ok(None) => break,
@@ -882,6 +952,7 @@ impl<'a> AuthWorld<'a> {
                     self.hello(s, &mut out);
                 }
                 Got::Info => {}
+                Got::Ok => self.book.on_ok(s)?,
                 Got::Ping => out.extend_from_slice(encode::PONG),
                 Got::Pong => {
                     sess.ponged = true;
@@ -908,9 +979,8 @@ impl<'a> AuthWorld<'a> {
     /// After INFO, in one write: CONNECT, the subscription, the pipelined messages, PING.
     fn hello(&mut self, s: usize, out: &mut Vec<u8>) {
         let c = &self.plan.clients[s];
-        let mut json =
-            r#"{"verbose":false,"pedantic":false,"echo":true,"headers":false,"protocol":1"#
-                .to_string();
+        let mut json = r#"{"pedantic":false,"echo":true,"headers":false,"protocol":1"#.to_string();
+        json.push_str(&format!(r#","verbose":{}"#, c.verbose));
         if let Some(u) = c.user(s) {
             json.push_str(&format!(r#","user":"{u}""#));
         }
