@@ -19,7 +19,7 @@
 //! # Layout
 //!
 //! - [`variant`]: the scenarios (plain, reload, world, lame duck, long, cluster, rate,
-//!   rebalance) and the environment (`SIM_VARIANT`, `SIM_SEED`, `SIM_SWEEP`).
+//!   rebalance, auth) and the environment (`SIM_VARIANT`, `SIM_SEED`, `SIM_SWEEP`).
 //! - [`workload`]: the swarm configuration drawn from a seed, and the clients' random
 //!   choices (subjects, actions, payload sizes, chunk sizes).
 //! - [`features`]: limits, users, their permissions and accounts, what each client's CONNECT
@@ -29,6 +29,9 @@
 //! - [`cluster`]: the cluster of the `cluster` variant (addresses, topology, route options).
 //! - [`rate`]: the `rate` variant: publish rate limits, connections driven with flow
 //!   control (`handle_read_paced`, `poll_read_pause`), its own small world and oracles.
+//! - [`auth`]: the `auth` variant: clients authenticate through an asynchronous provider
+//!   (random latency, timeouts, silence, failures, a bound on decisions in flight), driven
+//!   through `handle_read_paced` and `poll_auth_request`; its own small world and oracles.
 //! - [`rebalance`]: the `rebalance` variant: nodes join a loaded one, clients are moved
 //!   (thresholds, joins, the clients' reconnect policy; its oracles in `world/rebalance.rs`).
 //! - [`world`]: the event queue, nodes, sessions, links and the main loop; drives the core.
@@ -37,6 +40,7 @@
 //! - [`trace`]: the trace hash for the determinism check, and the last events for reports.
 //! - [`batch`]: running many seeds, timing them, summing what they exercised.
 
+pub mod auth;
 pub mod batch;
 pub mod client;
 pub mod cluster;
@@ -107,6 +111,9 @@ pub fn repro_line(variant: Variant, seed: u64) -> String {
 pub fn run(cfg: Config) -> Result<Outcome, Failure> {
     if cfg.rate.is_some() {
         return rate::run(&cfg).map(|r| r.outcome);
+    }
+    if cfg.auth.is_some() {
+        return auth::run(&cfg).map(|r| r.outcome);
     }
     let (variant, seed) = (cfg.variant, cfg.seed);
     let mut w = world::World::new(cfg);

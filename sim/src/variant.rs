@@ -29,11 +29,15 @@ pub enum Variant {
     /// One node with hundreds of clients, then one or two more join the cluster and the
     /// rebalancer moves clients to them (issue 17).
     Rebalance,
+    /// One node, clients that authenticate through an asynchronous provider with random
+    /// latency, timeouts and failures, connections driven with `handle_read_paced` and
+    /// `poll_auth_request` (issue 15).
+    Auth,
 }
 
 impl Variant {
     /// Every variant, in the order sweeps run them.
-    pub const ALL: [Variant; 8] = [
+    pub const ALL: [Variant; 9] = [
         Variant::Plain,
         Variant::Reload,
         Variant::World,
@@ -42,6 +46,7 @@ impl Variant {
         Variant::Cluster,
         Variant::Rate,
         Variant::Rebalance,
+        Variant::Auth,
     ];
 
     /// The name `SIM_VARIANT` takes.
@@ -55,6 +60,7 @@ impl Variant {
             Variant::Cluster => "cluster",
             Variant::Rate => "rate",
             Variant::Rebalance => "rebalance",
+            Variant::Auth => "auth",
         }
     }
 
@@ -74,6 +80,7 @@ impl Variant {
             Variant::Cluster => Config::cluster(seed),
             Variant::Rate => crate::rate::config(seed),
             Variant::Rebalance => crate::rebalance::config(seed),
+            Variant::Auth => crate::auth::config(seed),
         }
     }
 }

@@ -95,6 +95,31 @@ pub enum Sabotage {
     /// `rebalance` variant: a moved client ignores the `connect_urls` and goes back to the
     /// server that dropped it (which must move it again).
     RebalanceGoBack,
+    /// `auth` variant: the driver lets every client in as soon as its CONNECT asks for a
+    /// decision (before the provider answered), while the oracle waits for the answer.
+    AuthAcceptAtOnce,
+    /// `auth` variant: the driver drops a refused client without handing it the refusal
+    /// (`handle_close` instead of `handle_auth_decision`): no `-ERR`, another close reason.
+    AuthRejectSilently,
+    /// `auth` variant: the driver stops a connection's timers while it waits for the
+    /// decision (re-armed after it), so the auth timeout never fires during the wait.
+    AuthTimersPaused,
+    /// `auth` variant: the driver hands every request to the provider, with no bound on
+    /// decisions in flight.
+    AuthNoBound,
+    /// `auth` variant: the driver forgets to release a request's slot when it gives up
+    /// waiting (the provider was silent or late), so later requests are refused below the
+    /// bound.
+    AuthLeakSlot,
+    /// `auth` variant: after an accept the driver does not offer the bytes that waited in the
+    /// receive buffer; they wait for the next bytes the client sends (an edge-triggered
+    /// runtime that forgot its leftover).
+    AuthNoReoffer,
+    /// `auth` variant: the heal never reaches the provider: it stays silent.
+    AuthNoHeal,
+    /// `auth` variant: the driver acts on a provider's second answer itself: a refusal
+    /// that follows an accept closes the connection (`handle_close`).
+    AuthActOnDuplicate,
 }
 
 /// The swarm configuration of one run.
@@ -164,6 +189,9 @@ pub struct Config {
     /// The `rebalance` variant's joins, thresholds and client policy, when set (see
     /// [`crate::rebalance`]).
     pub rebalance: Option<crate::rebalance::RebalancePlan>,
+    /// The `auth` variant's clients, provider faults and timeout, when set (see
+    /// [`crate::auth`]).
+    pub auth: Option<crate::auth::AuthPlan>,
 }
 
 /// A config reload mid-traffic: every client logs in as its own user; at `at_ns` the server
@@ -279,6 +307,7 @@ impl Config {
             max_events: 4_000_000,
             rate: None,
             rebalance: None,
+            auth: None,
         }
     }
 

@@ -170,6 +170,9 @@ pub enum ViolationKind {
     /// `rebalance` variant: a rebalancing rule broke (the eviction cap, convergence, a
     /// client moved twice or evicted within the cool-down, ping-pong); the detail names it.
     Rebalance,
+    /// `auth` variant: an asynchronous auth decision rule broke; the detail starts with the
+    /// oracle's name (`served`, `close`, `in-flight`, `liveness`, `decision`).
+    Auth,
 }
 
 /// A broken rule, with enough detail to start debugging.

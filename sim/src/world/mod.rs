@@ -381,6 +381,8 @@ pub struct Stats {
     /// The latest move after the last join or the heal, world ns (rebalance; a max in
     /// sums).
     pub rebalance_settle_ns: u64,
+    /// What the `auth` variant exercised.
+    pub auth: crate::auth::AuthStats,
     /// What the oracle checked.
     pub checks: Counts,
 }
@@ -420,6 +422,7 @@ impl Stats {
         self.probes += o.probes;
         self.rebalanced += o.rebalanced;
         self.rebalance_settle_ns = self.rebalance_settle_ns.max(o.rebalance_settle_ns);
+        self.auth.add(&o.auth);
         self.checks.add(&o.checks);
     }
 }
