@@ -634,6 +634,7 @@ impl<'a> AuthWorld<'a> {
                 account: Some(self.plan.clients[s].account.to_string()),
                 publish_rate: None,
                 expires: None,
+                limits: Default::default(),
             };
             let now = self.node_now();
             let sh = Arc::clone(&self.sh);
@@ -764,6 +765,7 @@ impl<'a> AuthWorld<'a> {
                 account: Some(self.plan.clients[s].account.to_string()),
                 publish_rate: None,
                 expires: None,
+                limits: Default::default(),
             })
         };
         let now = self.node_now();
@@ -836,6 +838,7 @@ impl<'a> AuthWorld<'a> {
             account: Some(c.account.to_string()),
             publish_rate: None,
             expires: None,
+            limits: Default::default(),
         };
         (AuthDecision::accept(a), Decided::Accept)
     }
@@ -1098,6 +1101,7 @@ fn options(seed: u64, plan: &AuthPlan) -> Options {
         xkey: None,
         allowed_accounts: Vec::new(),
         send_reason: false,
+        fallback: false,
     });
     let mut o = Options {
         seed: seed ^ 0xA07B,
