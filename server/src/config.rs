@@ -203,7 +203,10 @@ pub fn unsupported_settings(c: &ServerConfig) -> Vec<String> {
 pub fn plaintext_password_warning(c: &ServerConfig) -> Option<String> {
     let a = &c.options.auth;
     let plain = |p: &str| !natsd_core::auth::is_bcrypt(p);
-    let any =
-        a.password.as_deref().is_some_and(plain) || a.users.iter().any(|u| plain(&u.password));
+    // nkey users have no password (Go warns only for users that have one).
+    let any = a.password.as_deref().is_some_and(plain)
+        || a.users
+            .iter()
+            .any(|u| u.nkey.is_none() && plain(&u.password));
     any.then(|| "Plaintext passwords detected, use nkeys or bcrypt".to_string())
 }

@@ -292,3 +292,114 @@ async fn signal_lines_read_as_go_writes_them() {
         "Go 2.15.1"
     );
 }
+
+/// The nkey user of the official Rust client's tests.
+const NKEY_SEED: &str = "SUACH75SWCM5D2JMJM6EKLR2WDARVGZT4QC6LX3AGHSWOMVAKERABBBRWM";
+const NKEY_PUBLIC: &str = "UAFHG6FUD2UU4SDFVAFUL5LDFO2XM4WYM76UNXTPJYJK7EEMYRBHT2VE";
+
+/// On an nkey server: a signature of another nonce, and no credentials at all. Returns
+/// the `[ERR]`/`[WRN]` lines, masked.
+async fn nkey_session(mut cmd: Command) -> Vec<String> {
+    let conf = std::env::temp_dir().join(format!(
+        "natsd-logs-nkey-{}-{:?}.conf",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::write(
+        &conf,
+        format!("authorization {{ users: [{{nkey: {NKEY_PUBLIC}}}] }}\n"),
+    )
+    .unwrap();
+    let mut child = cmd
+        .args([
+            "-c",
+            conf.to_str().unwrap(),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            "-1",
+            "-T=false",
+        ])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = Vec::new();
+    let port: u16 = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let l = lines.next_line().await.unwrap().expect("exited");
+            if let Some(p) = l
+                .split("Listening for client connections on 127.0.0.1:")
+                .nth(1)
+            {
+                return p.trim().parse().unwrap();
+            }
+            log.push(l);
+        }
+    })
+    .await
+    .unwrap();
+    let kp = nkeys::KeyPair::from_seed(NKEY_SEED).unwrap();
+    let replayed = data_encoding::BASE64URL_NOPAD.encode(&kp.sign(b"another nonce").unwrap());
+    let sessions = [
+        format!(
+            "CONNECT {{\"verbose\":false,\"nkey\":\"{NKEY_PUBLIC}\",\"sig\":\"{replayed}\"}}\r\n"
+        ),
+        "CONNECT {\"verbose\":false}\r\n".to_string(),
+    ];
+    for s in sessions {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let _ = c.read(&mut buf).await;
+        c.write_all(s.as_bytes()).await.unwrap();
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while matches!(c.read(&mut buf).await, Ok(n) if n > 0) {}
+        })
+        .await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Ok(Some(l)) = lines.next_line().await {
+                let done = l.contains("[ERR]");
+                log.push(l);
+                if done {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+    let _ = child.start_kill();
+    let _ = std::fs::remove_file(&conf);
+    log.into_iter()
+        .filter(|l| l.contains("[ERR]") || l.contains("[WRN]"))
+        .map(|l| mask(&l))
+        .collect()
+}
+
+/// Refused nkey logins are logged in Go 2.15.1's words: the nkey the client claimed, or
+/// nothing when it claimed none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nkey_refusals_are_logged_as_go_logs_them() {
+    let want = [
+        format!("[pid] [ERR] 127.0.0.1:<port> - cid:<n> - authentication error - Nkey \"{NKEY_PUBLIC}\""),
+        "[pid] [ERR] 127.0.0.1:<port> - cid:<n> - authentication error".to_string(),
+    ];
+    for rt in ["tokio", "std"] {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--runtime", rt]);
+        let mut got = nkey_session(cmd).await;
+        got.retain(|l| !l.contains("on the std runtime"));
+        assert_eq!(got, want, "ours ({rt})");
+    }
+    let go = std::env::var("NATS_GO215_SERVER").unwrap_or_default();
+    if go.is_empty() || !std::path::Path::new(&go).exists() {
+        assert!(
+            std::env::var("NATSD_REQUIRE_GO").as_deref() != Ok("1"),
+            "NATSD_REQUIRE_GO=1 but NATS_GO215_SERVER is missing"
+        );
+        common::report_skip("the Go 2.15.1 half of nkey_refusals_are_logged_as_go_logs_them");
+        return;
+    }
+    assert_eq!(nkey_session(Command::new(&go)).await, want, "Go 2.15.1");
+}
