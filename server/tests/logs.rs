@@ -54,44 +54,90 @@ fn mask(line: &str) -> String {
     out
 }
 
-async fn run(mut cmd: Command) -> Vec<String> {
-    let mut child = cmd
-        .args([
-            "-a",
-            "127.0.0.1",
-            "-p",
-            "-1",
-            "--user",
-            "bob",
-            "--pass",
-            "pw",
-            "-T=false",
-        ])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut log = Vec::new();
-    let port: u16 = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let l = lines.next_line().await.unwrap().expect("exited");
-            if let Some(p) = l
-                .split("Listening for client connections on 127.0.0.1:")
-                .nth(1)
-            {
-                return p.trim().parse().unwrap();
+/// A server started for a scripted session, its log read as it comes.
+struct Logged {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
+    log: Vec<String>,
+    port: u16,
+}
+
+impl Logged {
+    /// Starts `cmd` with `args` (plus `-a 127.0.0.1 -p -1 -T=false`) and reads its log up
+    /// to the listening line.
+    async fn start(mut cmd: Command, args: &[&str]) -> Logged {
+        let mut child = cmd
+            .args(args)
+            .args(["-a", "127.0.0.1", "-p", "-1", "-T=false"])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut log = Vec::new();
+        let port: u16 = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let l = lines.next_line().await.unwrap().expect("exited");
+                if let Some(p) = l
+                    .split("Listening for client connections on 127.0.0.1:")
+                    .nth(1)
+                {
+                    return p.trim().parse().unwrap();
+                }
+                log.push(l);
             }
-            log.push(l);
+        })
+        .await
+        .unwrap();
+        Logged {
+            child,
+            lines,
+            log,
+            port,
         }
-    })
-    .await
-    .unwrap();
-    for s in SESSIONS {
-        let mut c = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    }
+
+    /// One connection: reads INFO, sends `session`, waits for the server to close it
+    /// (every session ends in an error), then for its `[ERR]` line before the next
+    /// session starts: the std runtime logs from the connection's thread, so the next
+    /// session's line could otherwise come first (seen under load).
+    async fn session(&mut self, session: &[u8]) {
+        let mut c = TcpStream::connect(("127.0.0.1", self.port)).await.unwrap();
         let mut buf = vec![0u8; 4096];
         let _ = c.read(&mut buf).await;
+        c.write_all(session).await.unwrap();
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while matches!(c.read(&mut buf).await, Ok(n) if n > 0) {}
+        })
+        .await;
+        let (lines, log) = (&mut self.lines, &mut self.log);
+        let _ = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Ok(Some(l)) = lines.next_line().await {
+                let done = l.contains("[ERR]");
+                log.push(l);
+                if done {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+
+    /// Stops the server; its `[ERR]` and `[WRN]` lines, masked.
+    fn errors(mut self) -> Vec<String> {
+        let _ = self.child.start_kill();
+        self.log
+            .into_iter()
+            .filter(|l| l.contains("[ERR]") || l.contains("[WRN]"))
+            .map(|l| mask(&l))
+            .collect()
+    }
+}
+
+async fn run(cmd: Command) -> Vec<String> {
+    let mut server = Logged::start(cmd, &["--user", "bob", "--pass", "pw"]).await;
+    for s in SESSIONS {
         // Sessions without auth must authenticate as the server requires: add the user.
         let session = if s.windows(4).any(|w| w == b"user") {
             s.to_vec()
@@ -104,31 +150,9 @@ async fn run(mut cmd: Command) -> Vec<String> {
                 )
                 .into_bytes()
         };
-        c.write_all(&session).await.unwrap();
-        // Wait for the server to close it (every session ends in an error), bounded.
-        let _ = tokio::time::timeout(Duration::from_secs(5), async {
-            while matches!(c.read(&mut buf).await, Ok(n) if n > 0) {}
-        })
-        .await;
-        // Then for its error line before the next session starts: the std runtime logs from
-        // the connection's thread, so the next session's line could otherwise come first
-        // (seen under load).
-        let _ = tokio::time::timeout(Duration::from_secs(10), async {
-            while let Ok(Some(l)) = lines.next_line().await {
-                let done = l.contains("[ERR]");
-                log.push(l);
-                if done {
-                    break;
-                }
-            }
-        })
-        .await;
+        server.session(&session).await;
     }
-    let _ = child.start_kill();
-    log.into_iter()
-        .filter(|l| l.contains("[ERR]") || l.contains("[WRN]"))
-        .map(|l| mask(&l))
-        .collect()
+    server.errors()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,7 +323,7 @@ const NKEY_PUBLIC: &str = "UAFHG6FUD2UU4SDFVAFUL5LDFO2XM4WYM76UNXTPJYJK7EEMYRBHT
 
 /// On an nkey server: a signature of another nonce, and no credentials at all. Returns
 /// the `[ERR]`/`[WRN]` lines, masked.
-async fn nkey_session(mut cmd: Command) -> Vec<String> {
+async fn nkey_session(cmd: Command) -> Vec<String> {
     let conf = std::env::temp_dir().join(format!(
         "natsd-logs-nkey-{}-{:?}.conf",
         std::process::id(),
@@ -310,37 +334,7 @@ async fn nkey_session(mut cmd: Command) -> Vec<String> {
         format!("authorization {{ users: [{{nkey: {NKEY_PUBLIC}}}] }}\n"),
     )
     .unwrap();
-    let mut child = cmd
-        .args([
-            "-c",
-            conf.to_str().unwrap(),
-            "-a",
-            "127.0.0.1",
-            "-p",
-            "-1",
-            "-T=false",
-        ])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut log = Vec::new();
-    let port: u16 = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let l = lines.next_line().await.unwrap().expect("exited");
-            if let Some(p) = l
-                .split("Listening for client connections on 127.0.0.1:")
-                .nth(1)
-            {
-                return p.trim().parse().unwrap();
-            }
-            log.push(l);
-        }
-    })
-    .await
-    .unwrap();
+    let mut server = Logged::start(cmd, &["-c", conf.to_str().unwrap()]).await;
     let kp = nkeys::KeyPair::from_seed(NKEY_SEED).unwrap();
     let replayed = data_encoding::BASE64URL_NOPAD.encode(&kp.sign(b"another nonce").unwrap());
     let sessions = [
@@ -350,31 +344,10 @@ async fn nkey_session(mut cmd: Command) -> Vec<String> {
         "CONNECT {\"verbose\":false}\r\n".to_string(),
     ];
     for s in sessions {
-        let mut c = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        let mut buf = vec![0u8; 4096];
-        let _ = c.read(&mut buf).await;
-        c.write_all(s.as_bytes()).await.unwrap();
-        let _ = tokio::time::timeout(Duration::from_secs(5), async {
-            while matches!(c.read(&mut buf).await, Ok(n) if n > 0) {}
-        })
-        .await;
-        let _ = tokio::time::timeout(Duration::from_secs(10), async {
-            while let Ok(Some(l)) = lines.next_line().await {
-                let done = l.contains("[ERR]");
-                log.push(l);
-                if done {
-                    break;
-                }
-            }
-        })
-        .await;
+        server.session(s.as_bytes()).await;
     }
-    let _ = child.start_kill();
     let _ = std::fs::remove_file(&conf);
-    log.into_iter()
-        .filter(|l| l.contains("[ERR]") || l.contains("[WRN]"))
-        .map(|l| mask(&l))
-        .collect()
+    server.errors()
 }
 
 /// Refused nkey logins are logged in Go 2.15.1's words: the nkey the client claimed, or

@@ -139,6 +139,16 @@ fn flags(info: &str) -> String {
     )
 }
 
+/// Connects, reads the plain-text INFO, then upgrades to TLS (the protocol's order).
+async fn tls_after_info(
+    port: u16,
+    cfg: Arc<rustls::ClientConfig>,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let mut tcp = connect(port).await;
+    info_line(&mut tcp).await;
+    tls_upgrade(tcp, cfg).await
+}
+
 async fn tls_upgrade(
     tcp: TcpStream,
     cfg: Arc<rustls::ClientConfig>,
@@ -180,9 +190,7 @@ async fn tls_upgrade_verification_and_plain_text_refused() {
         assert_eq!(rest, "", "{label}: nothing for a plain-text client");
         assert!(took < Duration::from_secs(3), "{label}: closed promptly");
 
-        let mut tcp = connect(port).await;
-        info_line(&mut tcp).await;
-        let mut tls = tls_upgrade(tcp, pki.client_config(Some("alice")))
+        let mut tls = tls_after_info(port, pki.client_config(Some("alice")))
             .await
             .unwrap_or_else(|e| panic!("{label}: handshake: {e}"));
         assert_eq!(
@@ -196,11 +204,9 @@ async fn tls_upgrade_verification_and_plain_text_refused() {
         );
 
         for who in [None, Some("mallory")] {
-            let mut tcp = connect(port).await;
-            info_line(&mut tcp).await;
             // TLS 1.3: the client's side may finish before the server judged its
             // certificate; the refusal shows on the first read either way.
-            let got = match tls_upgrade(tcp, pki.client_config(who)).await {
+            let got = match tls_after_info(port, pki.client_config(who)).await {
                 Ok(mut s) => ping(&mut s, "CONNECT {\"verbose\":false}\r\n").await,
                 Err(_) => String::new(),
             };
@@ -265,9 +271,7 @@ async fn verify_and_map_names_the_user() {
     );
     for (label, mut cmd) in servers(BIN, "verify_and_map_names_the_user", false, skip) {
         let (_child, port, _c) = launch::spawn_with_conf(&mut cmd, "tls-map", &conf).await;
-        let mut tcp = connect(port).await;
-        info_line(&mut tcp).await;
-        let mut alice = tls_upgrade(tcp, pki.client_config(Some("alice")))
+        let mut alice = tls_after_info(port, pki.client_config(Some("alice")))
             .await
             .unwrap();
         assert_eq!(
@@ -279,9 +283,7 @@ async fn verify_and_map_names_the_user() {
             "-ERR 'Permissions Violation for Publish to \"no\"'\r\nPONG\r\n",
             "{label}: alice is the user, with its permissions"
         );
-        let mut tcp = connect(port).await;
-        info_line(&mut tcp).await;
-        let mut bob = tls_upgrade(tcp, pki.client_config(Some("bob")))
+        let mut bob = tls_after_info(port, pki.client_config(Some("bob")))
             .await
             .unwrap();
         assert_eq!(
@@ -422,9 +424,7 @@ async fn tls_reload_keeps_sessions() {
             .parse()
             .unwrap();
 
-        let mut tcp = connect(port).await;
-        info_line(&mut tcp).await;
-        let mut old = tls_upgrade(tcp, pki.client_config(None))
+        let mut old = tls_after_info(port, pki.client_config(None))
             .await
             .unwrap_or_else(|e| panic!("{label}: handshake with CA1: {e}"));
         assert_eq!(
@@ -442,16 +442,12 @@ async fn tls_reload_keeps_sessions() {
             "PONG\r\n",
             "{label}: the session from before the reload"
         );
-        let mut tcp = connect(port).await;
-        info_line(&mut tcp).await;
-        let r = tls_upgrade(tcp, pki.client_config(None)).await;
+        let r = tls_after_info(port, pki.client_config(None)).await;
         assert!(
             r.is_err(),
             "{label}: a client trusting only CA1 completed the handshake"
         );
-        let mut tcp = connect(port).await;
-        info_line(&mut tcp).await;
-        let mut new = tls_upgrade(tcp, client_config_trusting(&ca2_pem))
+        let mut new = tls_after_info(port, client_config_trusting(&ca2_pem))
             .await
             .unwrap_or_else(|e| panic!("{label}: handshake with CA2: {e}"));
         assert_eq!(
@@ -536,9 +532,7 @@ async fn tls_in_monitoring() {
             "{label}: /varz"
         );
 
-        let mut tcp = connect(port).await;
-        info_line(&mut tcp).await;
-        let mut tls = tls_upgrade(tcp, pki.client_config(Some("alice")))
+        let mut tls = tls_after_info(port, pki.client_config(Some("alice")))
             .await
             .unwrap_or_else(|e| panic!("{label}: handshake: {e}"));
         assert_eq!(

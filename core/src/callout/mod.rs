@@ -52,7 +52,8 @@ pub struct CalloutOptions {
     /// `xkey`: the service's curve key; requests are then sealed to it (Go's `xkv1`
     /// NaCl box, with the `Nats-Server-Xkey` header naming the server's curve key).
     pub xkey: Option<String>,
-    /// `allowed_accounts` (checked to exist at load).
+    /// `allowed_accounts`: checked to be configured accounts at load, as Go; Go uses
+    /// them to place clients only in operator mode (not built yet).
     pub allowed_accounts: Vec<String>,
     /// Ours: the order of the providers. `false` (Go's): the callout decides every client
     /// but the `auth_users`. `true`: the built-in methods (users, nkeys, token) decide the

@@ -205,6 +205,24 @@ pub fn from_map(map: &Map) -> Result<Loaded, Diagnostics> {
     }
     super::accounts::check(&mut t, &mut c.options, accounts, no_auth_pos);
     super::operator::finish(&mut t, &mut c.options, operator);
+    if let Some(callout) = &c.options.auth.callout {
+        // Go's post-processing: every allowed account must be a configured one (Go gives
+        // no position; ours is the `authorization` key's).
+        let at = map
+            .iter()
+            .find(|e| e.key.eq_ignore_ascii_case("authorization"))
+            .map(|e| e.key_pos.clone());
+        for name in &callout.allowed_accounts {
+            if !c.options.accounts.iter().any(|a| a.name == *name) {
+                if let Some(pos) = &at {
+                    t.errors.push(ConfigError::at(
+                        pos,
+                        format!("auth_callout allowed account {name:?} not found in configured accounts"),
+                    ));
+                }
+            }
+        }
+    }
     if let Some(tls) = &c.options.tls {
         // Go's `getDefaultAuthTimeout`: with TLS the handshake counts against the auth
         // timeout, so unless one was written it is the TLS timeout plus a second.

@@ -637,6 +637,10 @@ fn auth_callout_block() {
             "Unknown field \"bogus\" parsing authorization callout",
         ),
         (
+            format!("accounts {{ A {{}} }}\nauthorization {{ auth_callout {{ issuer: {ISSUER}, auth_users: [a], allowed_accounts: [A, B] }} }}\n"),
+            "auth_callout allowed account \"B\" not found in configured accounts",
+        ),
+        (
             format!("authorization {{ auth_callout {{ issuer: {ISSUER}, auth_users: [a], xkey: XNOPE }} }}\n"),
             "Expected callout xkey to be a valid public xkey, got \"XNOPE\"",
         ),

@@ -531,7 +531,8 @@ impl Connection {
     }
 
     /// After a CONNECT (`parser_dirty`): the parser takes what it negotiated (headers) and
-    /// its account's and user's limits, once.
+    /// its account's and user's limits, once. Called after every op: one flag test.
+    #[inline]
     fn refresh_parser(&mut self) {
         if !std::mem::take(&mut self.st.parser_dirty) {
             return;

@@ -64,13 +64,14 @@ impl State {
         }
         // An external provider: Go's callout (every client but its `auth_users`, or with
         // ours' `fallback` only those the built-in methods do not know), or ours' webhook.
-        let known = auth::knows(&self.cfg.auth, creds);
+        // (`knows` only asked with a `fallback`: most servers have no provider at all.)
+        let known = || auth::knows(&self.cfg.auth, creds);
         let callout = self.cfg.auth.callout.as_ref().is_some_and(|callout| {
             let own = c
                 .user
                 .as_deref()
                 .is_some_and(|u| callout.auth_users.iter().any(|a| a == u));
-            !(own || callout.fallback && known)
+            !(own || callout.fallback && known())
         });
         let webhook = !callout
             && self
@@ -78,7 +79,7 @@ impl State {
                 .auth
                 .webhook
                 .as_ref()
-                .is_some_and(|w| !(w.fallback && known));
+                .is_some_and(|w| !(w.fallback && known()));
         if callout || webhook {
             if !self.paced {
                 // Only the runtimes can wait for a provider (see `crate::callout`).

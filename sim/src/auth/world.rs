@@ -623,19 +623,25 @@ impl<'a> AuthWorld<'a> {
         self.drain_events(s)
     }
 
+    /// A bare acceptance of `s` into its planned account (no permissions): what the
+    /// sabotages hand over.
+    fn plain_acceptance(&self, s: usize, req: &AuthRequest) -> Authorized {
+        Authorized {
+            user: req.user().map(str::to_string),
+            permissions: None,
+            account: Some(self.plan.clients[s].account.to_string()),
+            publish_rate: None,
+            expires: None,
+            limits: Default::default(),
+        }
+    }
+
     /// `s`'s CONNECT asks for a decision: refused at the bound, else handed to the provider.
     fn on_request(&mut self, s: usize, req: AuthRequest) -> Result<(), Violation> {
         self.sessions[s].awaiting = true;
         if self.sabotage == Some(Sabotage::AuthAcceptAtOnce) {
             // The sabotage: a runtime that lets the client in before the provider answered.
-            let a = Authorized {
-                user: req.user().map(str::to_string),
-                permissions: None,
-                account: Some(self.plan.clients[s].account.to_string()),
-                publish_rate: None,
-                expires: None,
-                limits: Default::default(),
-            };
+            let a = self.plain_acceptance(s, &req);
             let now = self.node_now();
             let sh = Arc::clone(&self.sh);
             self.conn(s)
@@ -759,14 +765,7 @@ impl<'a> AuthWorld<'a> {
         let decision = if first {
             AuthDecision::reject_because("a second answer: refused".into())
         } else {
-            AuthDecision::accept(Authorized {
-                user: req.user().map(str::to_string),
-                permissions: None,
-                account: Some(self.plan.clients[s].account.to_string()),
-                publish_rate: None,
-                expires: None,
-                limits: Default::default(),
-            })
+            AuthDecision::accept(self.plain_acceptance(s, &req))
         };
         let now = self.node_now();
         let sh = Arc::clone(&self.sh);
