@@ -183,9 +183,10 @@ pub struct RebalanceOptions {
     pub enabled: bool,
     /// Most clients moved away per second (default 10).
     pub max_moves_per_sec: u32,
-    /// A server sheds only when over the target by more than this many clients (default 5)...
+    /// "Balanced" is the target ± a band: a server is outside it when more than this many
+    /// clients away (default 5)...
     pub abs_threshold: u32,
-    /// ...and by more than this factor of the target (default 1.1).
+    /// ...and more than `target * (rel_threshold - 1)` away (default 1.1).
     pub rel_threshold: f64,
     /// The pause after any membership change and between shedding rounds (default 10 s);
     /// also how long a client that just arrived is left alone.

@@ -222,6 +222,11 @@ pub fn sabotage(mut c: Config, s: Sabotage) -> Config {
             p.opts.abs_threshold = 0;
             p.opts.rel_threshold = 1.0;
         }
+        // The nodes call "balanced" what the oracle does not.
+        Sabotage::RebalanceWideBand => {
+            p.opts.abs_threshold = p.opts.abs_threshold * 3 + 10;
+            p.opts.rel_threshold += 0.3;
+        }
         // The rest act in the world (`world/rebalance.rs`, the client model).
         _ => {}
     }

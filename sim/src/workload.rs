@@ -89,6 +89,9 @@ pub enum Sabotage {
     /// `rebalance` variant: the nodes run without thresholds (`abs_threshold` 0,
     /// `rel_threshold` 1.0) while the oracle expects the drawn ones.
     RebalancePingPong,
+    /// `rebalance` variant: the nodes run with a band three times as wide (and 0.3 more
+    /// relative) as the oracle expects: they stop short on both sides of its band.
+    RebalanceWideBand,
     /// `rebalance` variant: a moved client's re-subscriptions go out under another subject
     /// while the oracle believes them made (interest lost in the move).
     RebalanceLostResubscribe,

@@ -12,8 +12,13 @@
 //! 3. Computes the target, `ceil(total / servers)`, and sheds only when over it by more than
 //!    both `abs_threshold` clients and `rel_threshold` times, on its count now and also on
 //!    its count as of the oldest peer report it uses (counts of one instant: a server that
-//!    received clients since, as its peers did, is not over). A round sheds the excess down
-//!    to the target, never below, at most `max_moves_per_sec` per tick; then a cool-down.
+//!    received clients since, as its peers did, is not over). A server above the target but
+//!    within that band still sheds when a peer is *under* the target by as much (beyond both
+//!    thresholds, the same distance below): its share of the under-loaded peers' deficit, in
+//!    proportion to its surplus among the servers above the target. So at rest every server
+//!    is within the band on both sides, not only below its top. A round sheds the excess
+//!    down to the target, never below, at most `max_moves_per_sec` per tick; then a
+//!    cool-down.
 //! 4. Moves clients that take async INFO (they learn the other servers), longest connected
 //!    first among those connected for at least the cool-down (one that just came back,
 //!    e.g. from a client that shuffles its server list, is not sent away again at once).
@@ -277,17 +282,32 @@ impl Node {
             .rev()
             .find(|(t, _)| *t <= oldest)
             .map_or(clients, |(_, n)| *n);
+        let peers = &plan.peers;
         let excess = |own: u64| {
             let total = plan.total - clients + own;
             let target = total.div_ceil(plan.servers);
             let over = own.saturating_sub(target);
-            let beyond_abs = over > u64::from(opts.abs_threshold);
-            let beyond_rel = own as f64 > target as f64 * opts.rel_threshold;
-            if beyond_abs && beyond_rel {
-                over
-            } else {
-                0
+            if beyond_band(over, target, opts) {
+                return over;
             }
+            // Within its own band, it still owes its share of the peers' deficit below
+            // theirs: the clients under-loaded servers lack, split among the servers above
+            // the target in proportion to their surplus (with one view of the counts the
+            // shares add up to the deficit, rounded up by at most one per server).
+            let deficit: u64 = peers
+                .iter()
+                .map(|(_, n)| target.saturating_sub(*n))
+                .filter(|&d| beyond_band(d, target, opts))
+                .sum();
+            if over == 0 || deficit == 0 {
+                return 0;
+            }
+            let surpluses = over
+                + peers
+                    .iter()
+                    .map(|(_, n)| n.saturating_sub(target))
+                    .sum::<u64>();
+            (deficit * over).div_ceil(surpluses).min(over)
         };
         plan.excess = excess(clients).min(excess(then));
         self.rb.history.push_back((now, clients));
@@ -390,6 +410,13 @@ impl Node {
         }
         urls
     }
+}
+
+/// A server `by` clients away from `target` is outside the band "balanced" allows: beyond
+/// both `abs_threshold` clients and `rel_threshold` times (above: `target * rel`; below,
+/// the same distance: `target * (rel - 1)` under it).
+fn beyond_band(by: u64, target: u64, opts: &RebalanceOptions) -> bool {
+    by > u64::from(opts.abs_threshold) && by as f64 > target as f64 * (opts.rel_threshold - 1.0)
 }
 
 /// Why nothing moves when a peer's count is missing or old.

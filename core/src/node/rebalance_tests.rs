@@ -470,3 +470,40 @@ fn a_server_does_not_shed_again_before_the_peer_reported_what_it_got() {
         .count();
     assert_eq!(moved, 50, "plan: {:?}", sh.rebalance.plan());
 }
+
+/// The lower side of "balanced": a server within its upper band (108 of a target of 100,
+/// band 10) still sheds toward a peer under the lower band (85), its share of that
+/// deficit in proportion to its surplus (8 of the surpluses 8 + 7 for a deficit of 15),
+/// and never below the target.
+#[test]
+fn a_server_above_the_target_sheds_its_share_toward_a_peer_under_the_band() {
+    let (sh, conns) = server(on(), 108);
+    peer(&sh, 1001, "NB", "127.0.0.1:5002");
+    peer(&sh, 1002, "NC", "127.0.0.1:5003");
+    let mut node = Node::new(Arc::clone(&sh));
+    node.handle_start(T0);
+    let (seen, _) = drive(
+        &mut node,
+        &sh,
+        &conns,
+        &[("NB", 107), ("NC", 85)],
+        T0,
+        T0 + Duration::from_secs(60),
+    );
+    assert_eq!(seen.last().unwrap().1, 8, "{seen:?}");
+    // Within the lower band (91 of 100: 9 under, not beyond 10), nobody is pulled.
+    let (sh, conns) = server(on(), 105);
+    peer(&sh, 1001, "NB", "127.0.0.1:5002");
+    peer(&sh, 1002, "NC", "127.0.0.1:5003");
+    let mut node = Node::new(Arc::clone(&sh));
+    node.handle_start(T0);
+    let (seen, _) = drive(
+        &mut node,
+        &sh,
+        &conns,
+        &[("NB", 104), ("NC", 91)],
+        T0,
+        T0 + Duration::from_secs(60),
+    );
+    assert_eq!(seen.last().unwrap().1, 0, "{seen:?}");
+}

@@ -18,10 +18,9 @@
 //!   convergence deadline (a client moved before a join may move again: the join changed
 //!   the target).
 //! - `converge`: at the deadline ([`crate::rebalance::RebalancePlan::convergence_ns`] after
-//!   the last join, or the heal), no server is beyond both thresholds on the true counts:
-//!   for `target = ceil(total / servers)`, every server holds at most `target + abs` or at
-//!   most `target * rel` (what the rebalancer's rule can promise; below the target nobody
-//!   pulls, so there is no lower bound but the arithmetic one).
+//!   the last join, or the heal), no server is beyond both thresholds on the true counts,
+//!   on either side: for `target = ceil(total / servers)` and the band
+//!   `max(abs, target * (rel - 1))`, every server holds `target ± band`.
 //! - `ping-pong`: in a two-server cluster, no move after the convergence deadline.
 //!
 //! Moved subscribers: a moved client resubscribes on its new node, and the cluster rule of
@@ -224,11 +223,21 @@ impl World {
         let servers = self.cfg.nodes as u64;
         let target = total.div_ceil(servers);
         let o = p.believed;
+        // Outside the band: beyond both thresholds, above or (the same distance) below.
+        let beyond = |by: u64| {
+            by > u64::from(o.abs_threshold) && by as f64 > target as f64 * (o.rel_threshold - 1.0)
+        };
         for (n, &k) in counts.iter().enumerate() {
-            let over = k.saturating_sub(target);
-            if over > u64::from(o.abs_threshold) && k as f64 > target as f64 * o.rel_threshold {
+            let side = if beyond(k.saturating_sub(target)) {
+                "above"
+            } else if beyond(target.saturating_sub(k)) {
+                "below"
+            } else {
+                continue;
+            };
+            {
                 let msg = format!(
-                    "converge: node {n} holds {k} clients at the deadline ({:.1} s after the {}), target {target} (abs {}, rel {}); counts {counts:?}",
+                    "converge: node {n} holds {k} clients at the deadline, {side} the band ({:.1} s after the {}), target {target} (abs {}, rel {}); counts {counts:?}",
                     (p.converge_at_ns - p.joins.last().copied().unwrap_or(0).max(self.cfg.heal_at_ns)) as f64 / 1e9,
                     if p.faults { "heal" } else { "last join" },
                     o.abs_threshold,
