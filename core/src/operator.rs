@@ -49,6 +49,12 @@ pub fn startup_check(o: &crate::options::Options) -> Result<(), String> {
     if !o.auth.users.is_empty() {
         return Err("operators do not allow users to be configured directly".into());
     }
+    if o.auth.callout.is_some() {
+        // Go's text (2.10+): in operator mode the callout is an account JWT's business.
+        return Err(
+            "operators do not allow authorization callouts to be configured directly".into(),
+        );
+    }
     if let Some(sys) = &o.system_account {
         if !mode.accounts.contains_key(sys) {
             return Err("error resolving system account: account missing".into());
@@ -66,8 +72,41 @@ impl OperatorMode {
             .find(|s| !s.is_empty())
     }
 
+    /// The auth callout that decides a client presenting the user JWT `token` (Go 2.10+'s
+    /// operator mode): the JWT's account (`issuer_account`, else `iss`) is preloaded and its
+    /// `authorization.auth_users` is not empty, and the client is not one of those users
+    /// (named by its CONNECT `nkey`, else `user`, else the JWT's subject, as Go's
+    /// `getRawAuthUser`). The token is only peeked at here; the callout's request checks it
+    /// in full before it goes out. `None`: the JWT decides as usual.
+    pub fn callout_for(
+        &self,
+        token: &str,
+        nkey: Option<&str>,
+        user: Option<&str>,
+    ) -> Option<crate::callout::CalloutOptions> {
+        let (key, sub) = jwt::peek_user(token)?;
+        let ext = &self.accounts.get(&key)?.account.authorization;
+        if ext.auth_users.is_empty() {
+            return None;
+        }
+        let some = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_string);
+        let id = some(nkey).or_else(|| some(user)).unwrap_or(sub);
+        if ext.auth_users.contains(&id) {
+            return None;
+        }
+        Some(crate::callout::CalloutOptions {
+            issuer: key.clone(),
+            account: key,
+            auth_users: ext.auth_users.clone(),
+            xkey: some(Some(&ext.xkey)),
+            allowed_accounts: ext.allowed_accounts.clone(),
+            fallback: false,
+            send_reason: false,
+        })
+    }
+
     /// True if an operator demands that accounts sign users with signing keys only.
-    fn strict(&self) -> bool {
+    pub(crate) fn strict(&self) -> bool {
         self.operators
             .iter()
             .any(|o| o.operator.strict_signing_key_usage)

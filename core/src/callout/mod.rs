@@ -23,6 +23,7 @@
 //! [`AuthRequest::needs_callout`]: crate::conn::AuthRequest::needs_callout
 
 mod claims;
+mod operator;
 mod registry;
 #[cfg(test)]
 mod tests;

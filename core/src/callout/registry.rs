@@ -145,9 +145,15 @@ pub fn begin(sh: &Shared, req: &AuthRequest, now: Time) -> Result<Pending, Strin
 
 fn start(sh: &Shared, req: &AuthRequest, now: Time) -> Result<Pending, String> {
     let cfg = req.options();
-    let Some(opts) = cfg.auth.callout.as_ref() else {
+    let Some(opts) = req.callout_options() else {
         return Err("no auth callout configured".into());
     };
+    if cfg.auth.operator.is_some() {
+        // Go calls out only for a user JWT that decodes (signature included); one that
+        // does not is refused as any bad JWT.
+        crate::jwt::decode_user(req.user_jwt().unwrap_or_default())
+            .map_err(|e| format!("JWT not valid: {e}"))?;
+    }
     let Some(key) = sh.server_key() else {
         return Err("the server has no key to sign auth callout requests with".into());
     };
@@ -302,7 +308,9 @@ fn decide(
         ));
     }
     let cfg = req.options();
-    let xkey = cfg.auth.callout.as_ref().and_then(|c| c.xkey.as_deref());
+    let opts = req.callout_options().cloned().unwrap_or_default();
+    let xkey = opts.xkey.as_deref();
+    let sealed = xkey.is_some() && !msg.starts_with(b"eyJ");
     // A sealed request may get a sealed answer: anything not starting as a JWT is opened
     // (Go's rule).
     let msg = match xkey {
@@ -344,16 +352,30 @@ fn decide(
     if common.aud != sh.server_id() {
         return Err("auth callout violation: auth callout response is not for server".into());
     }
-    let issuer = req
-        .options()
-        .auth
-        .callout
-        .as_ref()
-        .map(|c| c.issuer.clone())
-        .unwrap_or_default();
-    if common.iss != issuer {
+    let operator = cfg.auth.operator.as_deref();
+    let issuer = opts.issuer.clone();
+    match operator {
+        // Operator mode: signed by the callout account or one of its signing keys (or
+        // naming it as `issuer_account`); a sealed answer is not checked (Go's rule: only
+        // the service could seal it).
+        Some(mode) if !sealed => {
+            let named = nats["issuer_account"].as_str().filter(|s| !s.is_empty());
+            let signer = named.unwrap_or(&common.iss);
+            let known = signer == issuer
+                || mode
+                    .accounts
+                    .get(&issuer)
+                    .is_some_and(|a| a.account.signing_keys.contains_key(signer));
+            if !known {
+                return Err("auth callout signing key is unknown".into());
+            }
+        }
+        Some(_) => {}
         // Go 2.15.1 (captured): a response signed by another key than the issuer.
-        return Err("auth callout signing key is unknown".into());
+        None if common.iss != issuer => {
+            return Err("auth callout signing key is unknown".into());
+        }
+        None => {}
     }
     if !error.is_empty() {
         return Err(format!("auth callout service returned an error: {error}"));
@@ -368,6 +390,9 @@ fn decide(
             "Expected authorized user of {:?} but got {:?} on account {account:?}",
             p.user_nkey, user.common.sub
         ));
+    }
+    if let Some(mode) = operator {
+        return super::operator::place(mode, &opts, &user, account, wall);
     }
     if !user.issuer_account.is_empty() {
         return Err(format!(

@@ -128,6 +128,16 @@ pub(crate) fn finish(t: &mut Typer, o: &mut crate::options::Options, p: Parsed) 
                 pos,
                 format!("resolver_preload: account {key} is not signed by a trusted operator"),
             ));
+        } else if let issues @ [_, ..] = claims.account.authorization.issues().as_slice() {
+            // Go warns at startup (`checkResolvePreloads`) and then never loads the
+            // account ("account validation failed"): its users are refused.
+            t.warnings.push(super::ConfigError::at(
+                pos,
+                format!(
+                    "Account [{key}] has validation issues: {}",
+                    issues.join("; ")
+                ),
+            ));
         } else {
             accounts.insert(key.clone(), claims);
         }

@@ -133,6 +133,8 @@ struct State {
     /// Why its CONNECT was refused, when a provider said (sent with the callout's
     /// `send_reason`).
     auth_reason: Option<String>,
+    /// The account of the callout that decided its CONNECT, if one did.
+    callout_account: Option<String>,
     auth_required: bool,
     connect_received: bool,
     perms: Option<Arc<CompiledPermissions>>,
@@ -256,6 +258,9 @@ struct CalloutContext {
     client_ip: String,
     nonce: String,
     tls: Option<(String, String)>,
+    /// Operator mode: the callout of the client's JWT account (from its account JWT's
+    /// `authorization`); `None`: the config's `auth_callout`.
+    operator: Option<Box<crate::callout::CalloutOptions>>,
 }
 
 impl AuthRequest {
@@ -284,6 +289,18 @@ impl AuthRequest {
     /// `crate::callout::webhook`).
     pub fn webhook(&self) -> Option<&crate::callout::WebhookOptions> {
         self.cfg.auth.webhook.as_ref().filter(|_| self.webhook)
+    }
+
+    /// The callout that decides this client: in operator mode its JWT account's, else the
+    /// config's `auth_callout` (`None` if neither: not a callout request).
+    pub fn callout_options(&self) -> Option<&crate::callout::CalloutOptions> {
+        let ctx = self.callout.as_deref().filter(|_| !self.webhook)?;
+        ctx.operator.as_deref().or(self.cfg.auth.callout.as_ref())
+    }
+
+    /// The user JWT the client presented, if any.
+    pub fn user_jwt(&self) -> Option<&str> {
+        self.callout.as_deref()?.connect.jwt.as_deref()
     }
 
     /// The options in force when the client sent CONNECT.
@@ -625,6 +642,10 @@ impl Connection {
     pub fn poll_auth_request(&mut self) -> Option<AuthRequest> {
         let r = self.st.auth_request.take();
         self.st.awaiting_auth |= r.is_some();
+        if let Some(opts) = r.as_ref().and_then(AuthRequest::callout_options) {
+            // Where a refusal's `$SYS.ACCOUNT.CLIENT.AUTH.ERR` event goes.
+            self.st.callout_account = Some(opts.account.clone());
+        }
         r
     }
 
@@ -826,6 +847,7 @@ impl State {
             cert_names: Vec::new(),
             tls_session: None,
             auth_reason: None,
+            callout_account: None,
             auth_required,
             connect_received: false,
             perms: None,
@@ -1064,13 +1086,9 @@ impl State {
                 claimed.info.user = self.creds.borrow().user.map(str::to_string);
             }
             slow.extend(crate::events::auth_error(sh, &claimed, now));
-            if let (Some(callout), Some(why)) = (&self.cfg.auth.callout, &self.auth_reason) {
+            if let (Some(account), Some(why)) = (&self.callout_account, &self.auth_reason) {
                 slow.extend(crate::events::callout_auth_error(
-                    sh,
-                    &claimed,
-                    &callout.account,
-                    why,
-                    now,
+                    sh, &claimed, account, why, now,
                 ));
             }
         }

@@ -66,13 +66,22 @@ impl State {
         // ours' `fallback` only those the built-in methods do not know), or ours' webhook.
         // (`knows` only asked with a `fallback`: most servers have no provider at all.)
         let known = || auth::knows(&self.cfg.auth, creds);
-        let callout = self.cfg.auth.callout.as_ref().is_some_and(|callout| {
-            let own = c
-                .user
-                .as_deref()
-                .is_some_and(|u| callout.auth_users.iter().any(|a| a == u));
-            !(own || callout.fallback && known())
-        });
+        // Operator mode: the callout of the JWT's account, when its account JWT has one.
+        let operator = self
+            .cfg
+            .auth
+            .operator
+            .as_ref()
+            .zip(c.jwt.as_deref())
+            .and_then(|(m, token)| m.callout_for(token, c.nkey.as_deref(), c.user.as_deref()));
+        let callout = operator.is_some()
+            || self.cfg.auth.callout.as_ref().is_some_and(|callout| {
+                let own = c
+                    .user
+                    .as_deref()
+                    .is_some_and(|u| callout.auth_users.iter().any(|a| a == u));
+                !(own || callout.fallback && known())
+            });
         let webhook = !callout
             && self
                 .cfg
@@ -99,6 +108,7 @@ impl State {
                     client_ip: self.addr.map(|a| a.ip().to_string()).unwrap_or_default(),
                     nonce: self.nonce.to_string(),
                     tls: self.tls_session.clone(),
+                    operator: operator.map(Box::new),
                 })),
                 webhook,
             });

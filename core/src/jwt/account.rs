@@ -233,6 +233,35 @@ pub struct ExternalAuthorization {
     pub xkey: String,
 }
 
+impl ExternalAuthorization {
+    /// The jwt library's validation of these settings (`ExternalAuthorization.Validate`,
+    /// every issue blocking), in its words. A Go server does not load an account JWT that
+    /// has any.
+    pub fn issues(&self) -> Vec<String> {
+        use crate::nkey::{is_valid, Kind};
+        let mut v = Vec::new();
+        if !self.allowed_accounts.is_empty() && self.auth_users.is_empty() {
+            v.push("External authorization cannot have accounts without users specified".into());
+        }
+        for u in &self.auth_users {
+            if !is_valid(u, Kind::User) {
+                v.push(format!("AuthUser {u:?} is not a valid user public key"));
+            }
+        }
+        for a in &self.allowed_accounts {
+            if a == "*" && self.allowed_accounts.len() > 1 {
+                v.push("AllowedAccounts can only be a list of accounts or \"*\"".into());
+            } else if a != "*" && !is_valid(a, Kind::Account) {
+                v.push(format!("Account {a:?} is not a valid account public key"));
+            }
+        }
+        if !self.xkey.is_empty() && nkeys::XKey::from_public_key(&self.xkey).is_err() {
+            v.push(format!("XKey {:?} is not a valid public xkey", self.xkey));
+        }
+        v
+    }
+}
+
 /// Message tracing (Go's `MsgTrace`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(default)]

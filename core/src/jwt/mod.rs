@@ -304,6 +304,22 @@ pub fn decode_user(token: &str) -> Result<UserClaims, JwtError> {
     }
 }
 
+/// A user JWT's account (`nats.issuer_account`, else `iss`) and subject, read *without*
+/// checking anything: only to route a CONNECT to the right decision (an operator-mode auth
+/// callout), which then [`decode`]s the token in full off the serving thread. `None` if the
+/// token is not even that well formed.
+pub fn peek_user(token: &str) -> Option<(String, String)> {
+    if token.len() > MAX_TOKEN_SIZE {
+        return None;
+    }
+    let body = token.split('.').nth(1)?;
+    let payload: serde_json::Value =
+        serde_json::from_slice(&b64(Part::Payload, body).ok()?).ok()?;
+    let field = |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+    let account = field(&payload["nats"]["issuer_account"]).or_else(|| field(&payload["iss"]))?;
+    Some((account, field(&payload["sub"]).unwrap_or_default()))
+}
+
 fn wrong(expected: ClaimKind, found: &Claims) -> JwtError {
     JwtError::WrongKind {
         expected,

@@ -1,0 +1,90 @@
+//! Operator mode's placement of a client the auth callout accepted (Go 2.10+): the user
+//! JWT in the answer names its account by `issuer_account`, else its signer; that account
+//! must be the callout account or one of its `allowed_accounts` (`*`: any), must be known
+//! (preloaded), and must have signed the user JWT with its own key (unless the operator is
+//! strict) or one of its signing keys. A scoped signing key's template replaces the user's
+//! permissions and limits; a user without permissions gets the account's defaults. Errors
+//! are Go's texts (`server/auth_callout.go`).
+
+use std::sync::Arc;
+
+use super::CalloutOptions;
+use crate::auth::{Authorized, CompiledPermissions};
+use crate::jwt::{JwtError, TimeAccess, UserClaims};
+use crate::operator::OperatorMode;
+use crate::options::AccountLimits;
+
+/// Places `user` (already checked: signature, times, subject) from the callout of
+/// `account`; `wall` is Unix seconds now.
+pub(super) fn place(
+    mode: &OperatorMode,
+    opts: &CalloutOptions,
+    user: &UserClaims,
+    account: &str,
+    wall: i64,
+) -> Result<Authorized, String> {
+    let target = user.account_key();
+    let allowed =
+        opts.allowed_accounts == ["*"] || opts.allowed_accounts.iter().any(|a| a == target);
+    if target != account && !allowed {
+        // Go names the signer here, not the account it resolved.
+        return Err(format!(
+            "account {:?} not permitted as valid account option for auth callout for account {account:?}",
+            user.common.iss
+        ));
+    }
+    let missing = |why: &str| {
+        format!(
+            "no valid account {target:?} for auth callout response on account {account:?}: {why}"
+        )
+    };
+    let acc = mode
+        .accounts
+        .get(target)
+        .ok_or_else(|| missing("account missing"))?;
+    crate::jwt::check_times(&acc.common, wall).map_err(|_| missing("account expired"))?;
+    let limits = acc.user_limits(user, mode.strict()).map_err(|e| match e {
+        JwtError::UntrustedIssuer(_) | JwtError::WrongAccount(_) => {
+            format!("user JWT issuer {:?} is not known", user.common.iss)
+        }
+        JwtError::ScopedUserHasLimits => "user JWT is not a valid scoped user".to_string(),
+        e => format!("user JWT generated invalid permissions: {e}"),
+    })?;
+    let window = match limits
+        .time_access(wall)
+        .map_err(|e| format!("user JWT times: {e}"))?
+    {
+        TimeAccess::Denied => {
+            return Err(format!(
+                "authorized user on account {account:?} outside of valid connect times"
+            ))
+        }
+        TimeAccess::Unrestricted => None,
+        TimeAccess::Until(s) => Some(wall + i64::from(s)),
+    };
+    let exp = (user.common.exp > 0).then_some(user.common.exp);
+    let expires = match (exp, window) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let name = if user.common.name.is_empty() {
+        user.common.sub.clone()
+    } else {
+        user.common.name.clone()
+    };
+    let permissions = limits
+        .permissions()
+        .or_else(|| acc.account.default_permissions.to_auth());
+    Ok(Authorized {
+        user: Some(name),
+        permissions: permissions.map(|p| Arc::new(CompiledPermissions::compile(&p))),
+        account: Some(target.to_string()),
+        publish_rate: None,
+        expires,
+        limits: AccountLimits {
+            max_connections: None,
+            max_subscriptions: u64::try_from(limits.subs).ok(),
+            max_payload: u64::try_from(limits.payload).ok(),
+        },
+    })
+}
