@@ -15,8 +15,19 @@ use crate::clock;
 
 /// Decides `req`: by its provider (the callout: the request, the wait for the answer at
 /// most the auth timeout, the core's checks; the webhook: a POST and its answer), or the
-/// built-in decision when no provider applies.
+/// built-in decision when no provider applies. An acceptance cached for the same
+/// credentials (`cache_ttl`, `natsd_core::callout::cache`) answers without asking.
 pub fn decide(sh: &Shared, req: &AuthRequest) -> AuthDecision {
+    if let Some(d) = natsd_core::callout::cached(sh, req, clock::now()) {
+        return d;
+    }
+    let d = ask(sh, req);
+    natsd_core::callout::remember(sh, req, &d, clock::now());
+    d
+}
+
+/// [`decide`] without the decision cache.
+fn ask(sh: &Shared, req: &AuthRequest) -> AuthDecision {
     if let Some(w) = req.webhook() {
         return ask_webhook(
             sh,

@@ -127,6 +127,11 @@ fn callout_text(sh: &natsd_core::shared::Shared) -> String {
             "Clients refused without asking (too many in flight)",
             load(&s.refused),
         ),
+        (
+            "cache_hits",
+            "Clients accepted from the decision cache, without asking",
+            load(&s.cache_hits),
+        ),
     ] {
         let _ = writeln!(out, "# HELP natsd_auth_callout_{name}_total {help}");
         let _ = writeln!(out, "# TYPE natsd_auth_callout_{name}_total counter");
@@ -387,7 +392,7 @@ impl Metrics {
         let mut out = Vec::new();
         // Encoding gauges into a Vec cannot fail.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
-        if sh.opts().auth.callout.is_some() {
+        if sh.opts().auth.has_provider() {
             out.extend_from_slice(callout_text(sh).as_bytes());
         }
         out

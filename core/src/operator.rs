@@ -102,6 +102,8 @@ impl OperatorMode {
             allowed_accounts: ext.allowed_accounts.clone(),
             fallback: false,
             send_reason: false,
+            // Account JWTs have no such setting: every client is asked about.
+            cache_ttl: None,
         })
     }
 

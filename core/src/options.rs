@@ -39,6 +39,18 @@ impl AuthConfig {
             || self.webhook.is_some()
     }
 
+    /// True if an external provider decides some clients: the config's callout or webhook,
+    /// or (operator mode) a preloaded account JWT's callout.
+    pub fn has_provider(&self) -> bool {
+        self.callout.is_some()
+            || self.webhook.is_some()
+            || self.operator.as_ref().is_some_and(|m| {
+                m.accounts
+                    .values()
+                    .any(|a| !a.account.authorization.auth_users.is_empty())
+            })
+    }
+
     /// True if some user is an nkey user.
     pub fn has_nkeys(&self) -> bool {
         self.users.iter().any(|u| u.nkey.is_some())

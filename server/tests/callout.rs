@@ -14,6 +14,8 @@ mod launch;
 
 use launch::io::{info_line, ping, servers};
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
@@ -207,12 +209,15 @@ async fn callout_on_ours_and_go(what: &str, sealed: bool) {
 }
 
 /// A one-route HTTP server for the webhook: answers each POST by `connect_opts.user`.
-/// Returns its port.
-async fn webhook_server() -> u16 {
+/// Returns its port and how many POSTs asked about `alice`.
+async fn webhook_server() -> (u16, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
+    let alices = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&alices);
     tokio::spawn(async move {
         while let Ok((mut s, _)) = listener.accept().await {
+            let count = Arc::clone(&count);
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 4096];
@@ -244,8 +249,11 @@ async fn webhook_server() -> u16 {
                 let user = req["connect_opts"]["user"].as_str().unwrap_or_default();
                 assert_eq!(req["client_info"]["kind"], "Client");
                 let answer = match user {
-                    "alice" => json!({"allow": true, "account": "APP", "user": "alice",
-                                      "permissions": {"publish": {"allow": ["ok.>"]}}}),
+                    "alice" => {
+                        count.fetch_add(1, Ordering::SeqCst);
+                        json!({"allow": true, "account": "APP", "user": "alice",
+                               "permissions": {"publish": {"allow": ["ok.>"]}}})
+                    }
                     "bob" => json!({"allow": false, "reason": "bad user"}),
                     _ => {
                         tokio::time::sleep(Duration::from_secs(5)).await;
@@ -261,18 +269,19 @@ async fn webhook_server() -> u16 {
             });
         }
     });
-    port
+    (port, alices)
 }
 
 /// Ours: the HTTP webhook provider (no NATS service): allowed with the webhook's account
 /// and permissions, refused with its reason logged, refused when it does not answer in time.
+/// With `cache_ttl`, alice's second login is accepted from the cache, without a POST.
 #[tokio::test]
 async fn webhook_provider_on_ours() {
-    let http = webhook_server().await;
+    let (http, alices) = webhook_server().await;
     let conf = format!(
-        "accounts {{ APP {{}} }}\nauthorization {{\n  timeout: 2\n  auth_webhook {{ url: \"http://127.0.0.1:{http}/auth\", timeout: \"1s\" }}\n}}\n"
+        "accounts {{ APP {{}} }}\nauthorization {{\n  timeout: 2\n  auth_webhook {{ url: \"http://127.0.0.1:{http}/auth\", timeout: \"1s\", cache_ttl: \"1m\" }}\n}}\n"
     );
-    for rt in ["tokio", "std"] {
+    for (n, rt) in ["tokio", "std"].into_iter().enumerate() {
         let mut cmd = Command::new(BIN);
         cmd.args(["--runtime", rt]);
         let (_child, port, _c) = launch::spawn_with_conf(&mut cmd, "webhook", &conf).await;
@@ -280,6 +289,16 @@ async fn webhook_provider_on_ours() {
             raw(port, "alice", "PUB no 0\r\n\r\nPUB ok.1 0\r\n\r\n").await,
             "-ERR 'Permissions Violation for Publish to \"no\"'\r\nPONG\r\n",
             "{rt}: alice allowed with the webhook's permissions"
+        );
+        assert_eq!(
+            raw(port, "alice", "PUB no 0\r\n\r\n").await,
+            "-ERR 'Permissions Violation for Publish to \"no\"'\r\nPONG\r\n",
+            "{rt}: alice again, the same permissions"
+        );
+        assert_eq!(
+            alices.load(Ordering::SeqCst),
+            n + 1,
+            "{rt}: the second alice came from the cache"
         );
         assert_eq!(
             raw(port, "bob", "").await,

@@ -22,6 +22,7 @@
 //!
 //! [`AuthRequest::needs_callout`]: crate::conn::AuthRequest::needs_callout
 
+pub mod cache;
 mod claims;
 mod operator;
 mod registry;
@@ -29,6 +30,7 @@ mod registry;
 mod tests;
 pub mod webhook;
 
+pub use cache::{cached, remember};
 pub use claims::{request_claims, RequestInput};
 pub use registry::{begin, finish, Pending, Registry, Stats, LATENCY_BUCKETS, MAX_IN_FLIGHT};
 pub use webhook::WebhookOptions;
@@ -64,4 +66,7 @@ pub struct CalloutOptions {
     /// reason'`); Go sends only `Authorization Violation` (clients match that text, so the
     /// default is Go's).
     pub send_reason: bool,
+    /// Ours: reuse an acceptance this long for the same credentials from the same address
+    /// (`cache_ttl`; `None`, the default: ask every time). See [`cache`].
+    pub cache_ttl: Option<std::time::Duration>,
 }

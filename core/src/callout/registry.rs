@@ -36,6 +36,8 @@ pub struct Stats {
     pub timeouts: AtomicU64,
     /// Refused without asking: too many in flight, or the request could not be made.
     pub refused: AtomicU64,
+    /// Accepted from the decision cache, without asking.
+    pub cache_hits: AtomicU64,
     /// Latency histogram of answered requests: counts per bucket of [`LATENCY_BUCKETS`]
     /// (not cumulative), then the overflow.
     pub buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
@@ -66,6 +68,8 @@ pub struct Registry {
     /// Accounts whose inbox subscription exists.
     wired: Mutex<Vec<String>>,
     seq: AtomicU64,
+    /// Accepted decisions kept for reuse (`cache_ttl`).
+    pub cache: super::cache::Cache,
     /// Counters and latencies.
     pub stats: Stats,
 }

@@ -302,6 +302,7 @@ fn webhook_answers() {
             url: "http://127.0.0.1:1/".into(),
             timeout: None,
             fallback: false,
+            cache_ttl: None,
         });
     });
     let mut c = Connection::accept(&sh, T0, None, Arc::new(Nop));
@@ -342,4 +343,76 @@ fn webhook_answers() {
         assert!(!answer.is_accept());
         assert_eq!(answer.reason(), Some(why));
     }
+}
+
+/// The decision cache (ours, `cache_ttl`): an acceptance is reused for the same
+/// credentials from the same address until its TTL, its own expiry or a reload; never for
+/// other credentials, a refusal, or a client that signed the nonce.
+#[test]
+fn cached_acceptances_are_reused_only_while_they_hold() {
+    use super::cache::{cached, remember};
+    use crate::auth::Authorized;
+    use crate::conn::AuthDecision;
+    use std::time::Duration;
+    let sh = server_with(|o| {
+        o.auth.callout = None;
+        o.auth.webhook = Some(super::WebhookOptions {
+            url: "http://127.0.0.1:1/".into(),
+            timeout: None,
+            fallback: false,
+            cache_ttl: Some(Duration::from_secs(10)),
+        });
+    });
+    let request = |connect: &str| {
+        let addr = "10.0.0.1:4000".parse().ok();
+        let mut c = Connection::accept(&sh, T0, addr, Arc::new(Nop));
+        let line = format!("CONNECT {connect}\r\n");
+        let _ = c.handle_read_paced(T0, line.as_bytes(), &sh);
+        c.poll_auth_request().expect("the webhook decides")
+    };
+    let accept = |expires: Option<i64>| {
+        AuthDecision::accept(Authorized {
+            user: Some("alice".into()),
+            account: Some("APP".into()),
+            expires,
+            ..Authorized::default()
+        })
+    };
+    let alice = request(r#"{"user":"alice","pass":"a"}"#);
+    assert!(cached(&sh, &alice, T0).is_none(), "empty at first");
+    remember(&sh, &alice, &accept(None), T0);
+    let again = request(r#"{"user":"alice","pass":"a"}"#);
+    let hit = cached(&sh, &again, T0 + Duration::from_secs(9)).expect("reused within the TTL");
+    assert_eq!(hit.accepted().unwrap().account.as_deref(), Some("APP"));
+    assert!(cached(&sh, &request(r#"{"user":"alice","pass":"b"}"#), T0).is_none());
+    assert!(
+        cached(&sh, &again, T0 + Duration::from_secs(10)).is_none(),
+        "gone at the TTL"
+    );
+    use std::sync::atomic::Ordering::Relaxed;
+    assert_eq!(sh.callouts().stats.cache_hits.load(Relaxed), 1);
+
+    // Refusals are not kept; nor a signed CONNECT.
+    let bob = request(r#"{"user":"bob","pass":"b"}"#);
+    remember(&sh, &bob, &AuthDecision::reject(), T0);
+    assert!(cached(&sh, &bob, T0).is_none());
+    let signed = request(r#"{"nkey":"UAAA","sig":"x"}"#);
+    remember(&sh, &signed, &accept(None), T0);
+    assert!(cached(&sh, &signed, T0).is_none());
+
+    // A decision that expires (a JWT's exp) ends there, whatever the TTL.
+    let carl = request(r#"{"user":"carl","pass":"c"}"#);
+    let wall = i64::try_from(crate::events::clock(&sh, T0).wall_nanos / 1_000_000_000).unwrap();
+    remember(&sh, &carl, &accept(Some(wall + 2)), T0);
+    assert!(cached(&sh, &carl, T0 + Duration::from_secs(1)).is_some());
+    assert!(cached(&sh, &carl, T0 + Duration::from_secs(3)).is_none());
+
+    // A reload forgets everything decided before it.
+    remember(&sh, &alice, &accept(None), T0);
+    assert!(cached(&sh, &alice, T0).is_some());
+    sh.apply_reload(&sh.opts());
+    assert!(
+        cached(&sh, &alice, T0).is_none(),
+        "decided under other options"
+    );
 }

@@ -33,6 +33,8 @@ pub struct WebhookOptions {
     pub timeout: Option<Duration>,
     /// `true`: only clients the built-in methods do not know go to the webhook.
     pub fallback: bool,
+    /// Reuse an acceptance this long (`cache_ttl`; see [`super::cache`]).
+    pub cache_ttl: Option<Duration>,
 }
 
 /// The JSON body to POST for `req`.

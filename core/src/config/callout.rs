@@ -1,5 +1,6 @@
 //! `authorization { auth_callout { issuer, account, auth_users, xkey, allowed_accounts } }`,
-//! as Go's `parseAuthCallout` reads it, with its texts. Ours: `send_reason`, `fallback`.
+//! as Go's `parseAuthCallout` reads it, with its texts. Ours: `send_reason`, `fallback`,
+//! `cache_ttl`.
 
 use super::typed::Typer;
 use super::value::{Entry, Value};
@@ -75,6 +76,7 @@ pub(crate) fn auth_callout(t: &mut Typer, e: &Entry) -> Option<CalloutOptions> {
             }
             "send_reason" => c.send_reason = t.bool(x).unwrap_or_default(),
             "fallback" => c.fallback = t.bool(x).unwrap_or_default(),
+            "cache_ttl" => c.cache_ttl = t.duration(x, "cache_ttl"),
             _ => {
                 if !x.used_as_variable {
                     t.error(
@@ -104,7 +106,7 @@ pub(crate) fn auth_callout(t: &mut Typer, e: &Entry) -> Option<CalloutOptions> {
 }
 
 /// Types an `auth_webhook` block (ours): `url` (http or https, required), `timeout`
-/// (default: the auth timeout), `fallback`.
+/// (default: the auth timeout), `fallback`, `cache_ttl`.
 pub(crate) fn auth_webhook(t: &mut Typer, e: &Entry) -> Option<crate::callout::WebhookOptions> {
     let before = t.errors.len();
     let Value::Map(m) = &e.node.value else {
@@ -115,6 +117,7 @@ pub(crate) fn auth_webhook(t: &mut Typer, e: &Entry) -> Option<crate::callout::W
         url: String::new(),
         timeout: None,
         fallback: false,
+        cache_ttl: None,
     };
     for x in m.iter() {
         match x.key.to_ascii_lowercase().as_str() {
@@ -130,6 +133,7 @@ pub(crate) fn auth_webhook(t: &mut Typer, e: &Entry) -> Option<crate::callout::W
             }
             "timeout" => w.timeout = t.duration(x, "timeout"),
             "fallback" => w.fallback = t.bool(x).unwrap_or_default(),
+            "cache_ttl" => w.cache_ttl = t.duration(x, "cache_ttl"),
             _ => t.unknown(x),
         }
     }

@@ -131,7 +131,8 @@ pub struct Varz {
     /// Ours, with `cluster { rebalance }` only (so the document stays Go's otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rebalance: Option<RebalanceVarz>,
-    /// Ours, with `auth_callout` only.
+    /// Ours, with an external provider only (`auth_callout`, `auth_webhook`, or an
+    /// account JWT's callout).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_callout: Option<CalloutVarz>,
 }
@@ -149,6 +150,8 @@ pub struct CalloutVarz {
     pub timeouts: u64,
     /// Clients refused without asking (too many in flight).
     pub refused: u64,
+    /// Clients accepted from the decision cache (`cache_ttl`), without asking.
+    pub cache_hits: u64,
     /// Requests waiting for an answer now.
     pub in_flight: usize,
 }
@@ -306,7 +309,7 @@ pub fn varz(sh: &Shared, clock: Clock, env: &Env) -> Varz {
                     dry_run: r.dry_run,
                 }
             }),
-        auth_callout: o.auth.callout.as_ref().map(|_| {
+        auth_callout: o.auth.has_provider().then(|| {
             use std::sync::atomic::Ordering;
             let s = &sh.callouts().stats;
             CalloutVarz {
@@ -315,6 +318,7 @@ pub fn varz(sh: &Shared, clock: Clock, env: &Env) -> Varz {
                 rejects: s.rejects.load(Ordering::Relaxed),
                 timeouts: s.timeouts.load(Ordering::Relaxed),
                 refused: s.refused.load(Ordering::Relaxed),
+                cache_hits: s.cache_hits.load(Ordering::Relaxed),
                 in_flight: sh.callouts().in_flight(),
             }
         }),
