@@ -5,9 +5,13 @@
 use std::process::Command;
 
 fn main() {
-    // Rebuild when the checked-out commit moves.
+    // Rebuild when the checked-out commit moves. Only files that exist: cargo counts a
+    // missing one (no `packed-refs` in a fresh clone) as changed, and rebuilt the core and
+    // everything above it on every run.
     for f in ["../.git/HEAD", "../.git/refs/heads", "../.git/packed-refs"] {
-        println!("cargo:rerun-if-changed={f}");
+        if std::path::Path::new(f).exists() {
+            println!("cargo:rerun-if-changed={f}");
+        }
     }
     let commit = Command::new("git")
         .args(["rev-parse", "--short=7", "HEAD"])

@@ -125,6 +125,14 @@ impl CompiledPermissions {
         }
     }
 
+    /// These permissions with publishing to `subject` denied too (Go's
+    /// `mergeDenyPermissions`).
+    pub fn deny_publish(&self, subject: &str) -> CompiledPermissions {
+        let mut p = self.clone();
+        p.pub_deny.push(Entry::parse(subject));
+        p
+    }
+
     /// True if publishing to `subject` is allowed by the static lists.
     pub fn can_publish(&self, subj: &[u8]) -> bool {
         let allowed = match &self.pub_allow {

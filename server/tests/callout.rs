@@ -137,10 +137,15 @@ async fn service(
 /// A raw client: INFO, `CONNECT` as `user`, then `ops` and PING; everything until PONG or
 /// the close (at most 5 s).
 async fn raw(port: u16, user: &str, ops: &str) -> String {
+    raw_with(port, user, "x", ops).await
+}
+
+/// [`raw`] with a password.
+async fn raw_with(port: u16, user: &str, pass: &str, ops: &str) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     info_line(&mut s).await;
     let connect =
-        format!("CONNECT {{\"verbose\":false,\"user\":\"{user}\",\"pass\":\"x\"}}\r\n{ops}");
+        format!("CONNECT {{\"verbose\":false,\"user\":\"{user}\",\"pass\":\"{pass}\"}}\r\n{ops}");
     ping(&mut s, &connect).await
 }
 
@@ -195,6 +200,11 @@ async fn callout_on_ours_and_go(what: &str, sealed: bool) {
             "{label}"
         );
 
+        assert_eq!(
+            raw_with(port, "auth", "pwd", "PUB $SYS.REQ.USER.AUTH 0\r\n\r\n").await,
+            "-ERR 'Permissions Violation for Publish to \"$SYS.REQ.USER.AUTH\"'\r\nPONG\r\n",
+            "{label}: nobody in the callout account publishes requests to the service"
+        );
         assert_eq!(
             raw(port, "bob", "").await,
             "-ERR 'Authorization Violation'\r\n",

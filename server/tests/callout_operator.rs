@@ -266,12 +266,17 @@ async fn service(
 /// A raw client with the sentinel JWT (the INFO nonce signed) and the user name `user`;
 /// then `ops` and PING: everything until PONG or the close (at most 5 s).
 async fn sentinel(port: u16, t: &Trust, user: &str, ops: &str) -> String {
+    connect_as(port, t, &t.sentinel, user, ops).await
+}
+
+/// [`sentinel`] with the user JWT of `key` (of the callout account).
+async fn connect_as(port: u16, t: &Trust, key: &KeyPair, user: &str, ops: &str) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let info = info_line(&mut s).await;
     let v: Value = serde_json::from_str(info.trim_end().strip_prefix("INFO ").unwrap()).unwrap();
     let nonce = v["nonce"].as_str().expect("a nonce in operator mode");
-    let sig = data_encoding::BASE64URL_NOPAD.encode(&t.sentinel.sign(nonce.as_bytes()).unwrap());
-    let jwt = t.user_jwt(&t.sentinel, "sentinel");
+    let sig = data_encoding::BASE64URL_NOPAD.encode(&key.sign(nonce.as_bytes()).unwrap());
+    let jwt = t.user_jwt(key, "sentinel");
     let connect = format!(
         "CONNECT {{\"verbose\":false,\"jwt\":\"{jwt}\",\"sig\":\"{sig}\",\"user\":\"{user}\",\"pass\":\"x\"}}\r\n{ops}"
     );
@@ -314,6 +319,11 @@ async fn operator_callout(what: &str, sealed: bool) {
                     .is_some_and(|(acc, sub)| acc == t.callout.public_key()
                         && sub == t.sentinel.public_key())),
             "{label}: the request carries the sentinel JWT"
+        );
+        assert_eq!(
+            connect_as(port, &t, &t.service, "", "PUB $SYS.REQ.USER.AUTH 0\r\n\r\n").await,
+            "-ERR 'Permissions Violation for Publish to \"$SYS.REQ.USER.AUTH\"'\r\nPONG\r\n",
+            "{label}: nobody in the callout account publishes requests to the service"
         );
         for (user, why) in [
             ("bob", "denied by the service"),

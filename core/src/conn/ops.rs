@@ -199,9 +199,16 @@ impl State {
         self.parser_dirty = true;
         self.user_rate = authorized.publish_rate;
         self.setup_rate(sh);
-        self.perms = authorized.permissions.clone();
+        let mut permissions = authorized.permissions;
+        if self.in_callout_account() {
+            // Go: whoever lands in the callout's own account may not publish requests
+            // to its service (no spoofed authorization requests).
+            let p = permissions.as_deref().cloned().unwrap_or_default();
+            permissions = Some(Arc::new(p.deny_publish(crate::callout::SUBJECT)));
+        }
+        self.perms = permissions.clone();
         self.pub_perm_cache.clear();
-        self.handle.configure(headers, authorized.permissions);
+        self.handle.configure(headers, permissions);
         self.handle.set_name(&self.opts.name);
         let (name, lang, version) = (
             self.opts.name.clone(),
@@ -224,6 +231,29 @@ impl State {
         if let Some(info) = sh.client_info(self.cid) {
             for h in crate::events::client_connect(sh, self.cid, &info, now) {
                 self.note_delivery(&h, crate::client::Delivered::SlowConsumer);
+            }
+        }
+    }
+
+    /// True if this client's account is a callout's own: the config's `auth_callout`
+    /// account (clients without a JWT, as Go), or an account whose JWT has a callout.
+    fn in_callout_account(&self) -> bool {
+        let name = &self.account.name;
+        let jwt = self.creds.borrow().jwt.is_some();
+        match &self.cfg.auth.operator {
+            Some(m) => {
+                jwt && m
+                    .accounts
+                    .get(name)
+                    .is_some_and(|a| !a.account.authorization.auth_users.is_empty())
+            }
+            None => {
+                !jwt && self
+                    .cfg
+                    .auth
+                    .callout
+                    .as_ref()
+                    .is_some_and(|c| c.account == *name)
             }
         }
     }

@@ -36,7 +36,15 @@ pub async fn spawn_and_port(cmd: &mut Command) -> (Child, u16) {
     })
     .await
     .expect("no listening line within 10 s");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    // `NATSD_TEST_LOG=1` shows the servers' logs (cargo shows them for failing tests).
+    let show = std::env::var_os("NATSD_TEST_LOG").is_some();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if show {
+                eprintln!("[server {port}] {line}");
+            }
+        }
+    });
     (child, port)
 }
 
