@@ -1101,6 +1101,8 @@ fn options(seed: u64, plan: &AuthPlan) -> Options {
         allowed_accounts: Vec::new(),
         send_reason: false,
         fallback: false,
+        // The simulated provider is asked every time (the runtimes' cache is not modelled).
+        cache_ttl: None,
     });
     let mut o = Options {
         seed: seed ^ 0xA07B,
