@@ -65,6 +65,13 @@ pub enum Kind {
         /// All subscribers are members of one queue group.
         queue: bool,
     },
+    /// One publisher to one subscriber while another connection subscribes and
+    /// unsubscribes on other subjects as fast as it can (issue 19: churn must not collapse
+    /// throughput).
+    Churn {
+        /// Payload bytes.
+        size: usize,
+    },
     /// Request/reply round trips to one responder.
     ReqRep,
     /// Many idle connections: RSS per connection.
@@ -98,10 +105,11 @@ impl Scenario {
     /// Runs once against `server`.
     pub fn run(&self, server: &mut Server, cfg: &Config) -> BenchResult<Vec<Metric>> {
         match self.kind {
-            Kind::Pub { size } => throughput::stream(server, cfg, size, 0, false),
+            Kind::Pub { size } => throughput::stream(server, cfg, size, 0, false, false),
             Kind::Stream { size, subs, queue } => {
-                throughput::stream(server, cfg, size, subs, queue)
+                throughput::stream(server, cfg, size, subs, queue, false)
             }
+            Kind::Churn { size } => throughput::stream(server, cfg, size, 1, false, true),
             Kind::ReqRep => latency::reqrep(server, cfg),
             Kind::Conns => memory::conns(server, cfg),
             Kind::Subs => memory::subs(server, cfg),
@@ -160,6 +168,10 @@ pub const ALL: &[Scenario] = &[
             subs: 4,
             queue: true,
         },
+    },
+    Scenario {
+        name: "churn_128",
+        kind: Kind::Churn { size: 128 },
     },
     Scenario {
         name: "reqrep",

@@ -1,5 +1,7 @@
-//! Throughput scenarios: `pub` (no subscribers), `pubsub` (1:1), `fanout` (1:N) and `queue`
-//! (1 publisher, N members of one queue group).
+//! Throughput scenarios: `pub` (no subscribers), `pubsub` (1:1), `fanout` (1:N), `queue`
+//! (1 publisher, N members of one queue group) and `churn` (1:1 while another connection
+//! subscribes and unsubscribes on other subjects as fast as it can: a literal, then a
+//! wildcard, each with its UNSUB, in batches of [`CHURN_BATCH`] pairs ended by a PING).
 //!
 //! The publisher writes pre-encoded batches of `PUB` ops (about 64 KiB each) for the configured
 //! duration, never letting more than `window_bytes` of messages run ahead of the slowest
@@ -36,25 +38,33 @@ const STALL: Duration = Duration::from_secs(10);
 /// How often a subscriber thread looks at the stop flag while idle.
 const POLL: Duration = Duration::from_millis(50);
 
+/// SUB/UNSUB pairs the churning connection writes before each PING.
+const CHURN_BATCH: usize = 256;
+
 /// What subscriber threads report while running.
 struct Progress {
     delivered: Vec<AtomicU64>,
     last_ns: Vec<AtomicU64>,
     stop: AtomicBool,
+    /// Tells the churning connection to stop.
+    churn_stop: AtomicBool,
 }
 
-/// Runs one throughput scenario; `nsubs == 0` is the plain `pub` scenario.
+/// Runs one throughput scenario; `nsubs == 0` is the plain `pub` scenario; `churn` adds
+/// the churning connection.
 pub fn stream(
     server: &Server,
     cfg: &Config,
     size: usize,
     nsubs: usize,
     queue: bool,
+    churn: bool,
 ) -> BenchResult<Vec<Metric>> {
     let progress = Arc::new(Progress {
         delivered: (0..nsubs).map(|_| AtomicU64::new(0)).collect(),
         last_ns: (0..nsubs).map(|_| AtomicU64::new(0)).collect(),
         stop: AtomicBool::new(false),
+        churn_stop: AtomicBool::new(false),
     });
     let mut subs = Vec::with_capacity(nsubs);
     let sub_addr = cfg.sub_addr.unwrap_or(server.addr);
@@ -86,6 +96,14 @@ pub fn stream(
     } else {
         None
     };
+    let churned = Arc::new(AtomicU64::new(0));
+    let churner = if churn {
+        let c = Conn::connect(server.addr, cfg.tls.as_ref())?;
+        let (p, n) = (Arc::clone(&progress), Arc::clone(&churned));
+        Some(std::thread::spawn(move || churner(c, &p, &n)))
+    } else {
+        None
+    };
     let start = Instant::now();
     let threads: Vec<JoinHandle<BenchResult<()>>> = subs
         .into_iter()
@@ -107,6 +125,13 @@ pub fn stream(
         &progress,
         &threads,
     );
+    let pub_elapsed = start.elapsed().as_secs_f64();
+    // The churn stops with the publishing: the deliveries after are the backlog's.
+    let churn_rate = churned.load(Ordering::Relaxed) as f64 / pub_elapsed;
+    if let Some(t) = churner {
+        progress.churn_stop.store(true, Ordering::Relaxed);
+        t.join().map_err(|_| "churn thread panicked")??;
+    }
     let published = match published {
         Ok(n) => n,
         Err(e) => {
@@ -117,7 +142,6 @@ pub fn stream(
             return Err(e);
         }
     };
-    let pub_elapsed = start.elapsed().as_secs_f64();
     if nsubs == 0 {
         let mut metrics = vec![
             Metric::higher("msgs/s", published as f64 / pub_elapsed),
@@ -166,6 +190,9 @@ pub fn stream(
         if nsubs == 1 { "msgs/s" } else { "deliveries/s" },
         rate,
     )];
+    if churn {
+        metrics.push(Metric::info("churn SUB+UNSUB/s", churn_rate));
+    }
     if queue {
         let max = *counts.iter().max().unwrap_or(&0) as f64;
         let min = *counts.iter().min().unwrap_or(&0) as f64;
@@ -325,6 +352,29 @@ fn subscriber(mut c: Conn, i: usize, size: usize, start: Instant, p: &Progress) 
         if let Some(b) = bad.take() {
             return Err(format!("subscriber {i} got an unexpected {b}"));
         }
+    }
+    Ok(())
+}
+
+/// The churning connection: SUB and UNSUB pairs on subjects nobody publishes to (a literal,
+/// then a wildcard: each changes the subscription index, which is what churn costs),
+/// [`CHURN_BATCH`] pairs then a PING, until told to stop; counts the pairs acknowledged.
+fn churner(mut c: Conn, p: &Progress, churned: &AtomicU64) -> BenchResult<()> {
+    let mut k = 0u64;
+    while !p.churn_stop.load(Ordering::Relaxed) {
+        for _ in 0..CHURN_BATCH {
+            let sid = format!("c{k}");
+            let subject = if k % 2 == 0 {
+                format!("churn.{k}")
+            } else {
+                format!("churn.{k}.*")
+            };
+            encode::sub(&mut c.out, subject.as_bytes(), None, sid.as_bytes());
+            c.out.extend_from_slice(format!("UNSUB {sid}\r\n").as_bytes());
+            k += 1;
+        }
+        c.ping_pong()?;
+        churned.fetch_add(CHURN_BATCH as u64, Ordering::Relaxed);
     }
     Ok(())
 }
