@@ -74,7 +74,7 @@ async fn service(
         .await
         .expect("the service connects (it is an auth user)");
     let mut sub = client.subscribe("$SYS.REQ.USER.AUTH").await.unwrap();
-    client.flush().await.unwrap();
+    launch::io::settle(&client).await;
     let publisher = client.clone();
     tokio::spawn(async move {
         while let Some(msg) = sub.next().await {

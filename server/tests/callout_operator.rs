@@ -203,7 +203,7 @@ async fn service(
     .await
     .expect("the service connects (it is an auth user)");
     let mut sub = client.subscribe("$SYS.REQ.USER.AUTH").await.unwrap();
-    client.flush().await.unwrap();
+    launch::io::settle(&client).await;
     let publisher = client.clone();
     let t = Trust {
         operator_jwt: String::new(),
