@@ -370,7 +370,8 @@ fn churner(mut c: Conn, p: &Progress, churned: &AtomicU64) -> BenchResult<()> {
                 format!("churn.{k}.*")
             };
             encode::sub(&mut c.out, subject.as_bytes(), None, sid.as_bytes());
-            c.out.extend_from_slice(format!("UNSUB {sid}\r\n").as_bytes());
+            c.out
+                .extend_from_slice(format!("UNSUB {sid}\r\n").as_bytes());
             k += 1;
         }
         c.ping_pong()?;
