@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures::StreamExt;
 use nkeys::KeyPair;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -73,64 +72,28 @@ async fn service(
         .connect(format!("127.0.0.1:{port}"))
         .await
         .expect("the service connects (it is an auth user)");
-    let mut sub = client.subscribe("$SYS.REQ.USER.AUTH").await.unwrap();
-    launch::io::settle(&client).await;
-    let publisher = client.clone();
-    tokio::spawn(async move {
-        while let Some(msg) = sub.next().await {
-            // Sealed with `xkey`: opened with ours, from the server's curve key (header).
-            let server_xkey = msg
-                .headers
-                .as_ref()
-                .and_then(|h| h.get("Nats-Server-Xkey"))
-                .map(|v| v.as_str().to_string());
-            let payload = match (&xkey, &server_xkey) {
-                (Some(x), Some(s)) => {
-                    let sender = nkeys::XKey::from_public_key(s).unwrap();
-                    x.open(&msg.payload, &sender)
-                        .expect("a request sealed to us")
-                }
-                (Some(_), None) => panic!("xkey configured but the request is not sealed"),
-                _ => msg.payload.to_vec(),
-            };
-            let token = String::from_utf8_lossy(&payload).to_string();
-            let jwt = natsd_core::jwt::decode(&token).expect("a request JWT we can verify");
-            let claims: Value = serde_json::from_str(&jwt.payload).unwrap();
-            let _ = seen.send(claims.clone());
-            let nats = &claims["nats"];
-            let user_nkey = nats["user_nkey"].as_str().unwrap().to_string();
-            let server_id = nats["server_id"]["id"].as_str().unwrap().to_string();
-            let user = nats["connect_opts"]["user"].as_str().unwrap_or_default();
-            let answer = match user {
-                "alice" => {
-                    let user_jwt = natsd_core::jwt::encode(
-                        &json!({"sub": user_nkey, "aud": "APP", "iat": now(), "name": "alice",
-                                "nats": {"type": "user", "pub": {"allow": ["ok.>"]}, "sub": {}}}),
-                        &issuer,
-                    )
-                    .unwrap();
-                    json!({"sub": user_nkey, "aud": server_id, "iat": now(),
-                           "nats": {"type": "authorization_response", "jwt": user_jwt}})
-                }
-                "bob" => json!({"sub": user_nkey, "aud": server_id, "iat": now(),
-                                "nats": {"type": "authorization_response", "error": "bad user"}}),
-                _ => continue,
-            };
-            let resp = natsd_core::jwt::encode(&answer, &issuer).unwrap();
-            // Sealed back to the server when it sealed the request.
-            let resp: Vec<u8> = match (&xkey, &server_xkey) {
-                (Some(x), Some(s)) => {
-                    let server = nkeys::XKey::from_public_key(s).unwrap();
-                    x.seal(resp.as_bytes(), &server).unwrap()
-                }
-                _ => resp.into_bytes(),
-            };
-            if let Some(reply) = msg.reply {
-                let _ = publisher.publish(reply, resp.into()).await;
-                let _ = publisher.flush().await;
+    launch::callout::serve(&client, xkey, seen, move |claims| {
+        let nats = &claims["nats"];
+        let user_nkey = nats["user_nkey"].as_str().unwrap().to_string();
+        let server_id = nats["server_id"]["id"].as_str().unwrap().to_string();
+        let answer = match nats["connect_opts"]["user"].as_str().unwrap_or_default() {
+            "alice" => {
+                let user_jwt = natsd_core::jwt::encode(
+                    &json!({"sub": user_nkey, "aud": "APP", "iat": now(), "name": "alice",
+                            "nats": {"type": "user", "pub": {"allow": ["ok.>"]}, "sub": {}}}),
+                    &issuer,
+                )
+                .unwrap();
+                json!({"sub": user_nkey, "aud": server_id, "iat": now(),
+                       "nats": {"type": "authorization_response", "jwt": user_jwt}})
             }
-        }
-    });
+            "bob" => json!({"sub": user_nkey, "aud": server_id, "iat": now(),
+                            "nats": {"type": "authorization_response", "error": "bad user"}}),
+            _ => return None,
+        };
+        Some(natsd_core::jwt::encode(&answer, &issuer).unwrap())
+    })
+    .await;
     client
 }
 

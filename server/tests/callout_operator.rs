@@ -22,7 +22,6 @@ use launch::io::{info_line, ping, servers};
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use futures::StreamExt;
 use nkeys::KeyPair;
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
@@ -193,6 +192,10 @@ async fn service(
     t: &Trust,
     seen: tokio::sync::mpsc::UnboundedSender<Value>,
 ) -> async_nats::Client {
+    let xkey = t
+        .xkey
+        .as_ref()
+        .map(|x| nkeys::XKey::from_seed(&x.seed().unwrap()).unwrap());
     let jwt = t.user_jwt(&t.service, "service");
     let key = std::sync::Arc::new(copy(&t.service));
     let client = async_nats::ConnectOptions::with_jwt(jwt, move |nonce| {
@@ -202,9 +205,6 @@ async fn service(
     .connect(format!("127.0.0.1:{port}"))
     .await
     .expect("the service connects (it is an auth user)");
-    let mut sub = client.subscribe("$SYS.REQ.USER.AUTH").await.unwrap();
-    launch::io::settle(&client).await;
-    let publisher = client.clone();
     let t = Trust {
         operator_jwt: String::new(),
         accounts: Vec::new(),
@@ -215,51 +215,17 @@ async fn service(
         other: copy(&t.other),
         service: copy(&t.service),
         sentinel: copy(&t.sentinel),
-        xkey: t
-            .xkey
-            .as_ref()
-            .map(|x| nkeys::XKey::from_seed(&x.seed().unwrap()).unwrap()),
+        xkey: None,
     };
-    tokio::spawn(async move {
-        while let Some(msg) = sub.next().await {
-            let server_xkey = msg
-                .headers
-                .as_ref()
-                .and_then(|h| h.get("Nats-Server-Xkey"))
-                .map(|v| v.as_str().to_string());
-            let payload = match (&t.xkey, &server_xkey) {
-                (Some(x), Some(s)) => {
-                    let sender = nkeys::XKey::from_public_key(s).unwrap();
-                    x.open(&msg.payload, &sender).expect("sealed to us")
-                }
-                (Some(_), None) => panic!("xkey in the account JWT but the request is not sealed"),
-                _ => msg.payload.to_vec(),
-            };
-            let token = String::from_utf8_lossy(&payload).to_string();
-            let jwt = natsd_core::jwt::decode(&token).expect("a request JWT we can verify");
-            let claims: Value = serde_json::from_str(&jwt.payload).unwrap();
-            let _ = seen.send(claims.clone());
-            let nats = &claims["nats"];
-            let user_nkey = nats["user_nkey"].as_str().unwrap();
-            let server_id = nats["server_id"]["id"].as_str().unwrap();
-            let user = nats["connect_opts"]["user"].as_str().unwrap_or_default();
-            let Some((resp, signer)) = answer(&t, user, user_nkey, server_id) else {
-                continue;
-            };
-            let resp = sign(resp, &signer);
-            let resp: Vec<u8> = match (&t.xkey, &server_xkey) {
-                (Some(x), Some(s)) => {
-                    let server = nkeys::XKey::from_public_key(s).unwrap();
-                    x.seal(resp.as_bytes(), &server).unwrap()
-                }
-                _ => resp.into_bytes(),
-            };
-            if let Some(reply) = msg.reply {
-                let _ = publisher.publish(reply, resp.into()).await;
-                let _ = publisher.flush().await;
-            }
-        }
-    });
+    launch::callout::serve(&client, xkey, seen, move |claims| {
+        let nats = &claims["nats"];
+        let user_nkey = nats["user_nkey"].as_str().unwrap();
+        let server_id = nats["server_id"]["id"].as_str().unwrap();
+        let user = nats["connect_opts"]["user"].as_str().unwrap_or_default();
+        let (resp, signer) = answer(&t, user, user_nkey, server_id)?;
+        Some(sign(resp, &signer))
+    })
+    .await;
     client
 }
 

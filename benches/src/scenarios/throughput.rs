@@ -364,7 +364,7 @@ fn churner(mut c: Conn, p: &Progress, churned: &AtomicU64) -> BenchResult<()> {
     while !p.churn_stop.load(Ordering::Relaxed) {
         for _ in 0..CHURN_BATCH {
             let sid = format!("c{k}");
-            let subject = if k % 2 == 0 {
+            let subject = if k.is_multiple_of(2) {
                 format!("churn.{k}")
             } else {
                 format!("churn.{k}.*")

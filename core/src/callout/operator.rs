@@ -6,13 +6,10 @@
 //! permissions and limits; a user without permissions gets the account's defaults. Errors
 //! are Go's texts (`server/auth_callout.go`).
 
-use std::sync::Arc;
-
 use super::CalloutOptions;
-use crate::auth::{Authorized, CompiledPermissions};
-use crate::jwt::{JwtError, TimeAccess, UserClaims};
+use crate::auth::Authorized;
+use crate::jwt::{JwtError, UserClaims};
 use crate::operator::OperatorMode;
-use crate::options::AccountLimits;
 
 /// Places `user` (already checked: signature, times, subject) from the callout of
 /// `account`; `wall` is Unix seconds now.
@@ -50,41 +47,15 @@ pub(super) fn place(
         JwtError::ScopedUserHasLimits => "user JWT is not a valid scoped user".to_string(),
         e => format!("user JWT generated invalid permissions: {e}"),
     })?;
-    let window = match limits
-        .time_access(wall)
-        .map_err(|e| format!("user JWT times: {e}"))?
-    {
-        TimeAccess::Denied => {
-            return Err(format!(
-                "authorized user on account {account:?} outside of valid connect times"
-            ))
-        }
-        TimeAccess::Unrestricted => None,
-        TimeAccess::Until(s) => Some(wall + i64::from(s)),
-    };
-    let exp = (user.common.exp > 0).then_some(user.common.exp);
-    let expires = match (exp, window) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    let name = if user.common.name.is_empty() {
-        user.common.sub.clone()
-    } else {
-        user.common.name.clone()
-    };
+    let window = super::registry::connect_window(&limits, account, wall)?;
     let permissions = limits
         .permissions()
         .or_else(|| acc.account.default_permissions.to_auth());
-    Ok(Authorized {
-        user: Some(name),
-        permissions: permissions.map(|p| Arc::new(CompiledPermissions::compile(&p))),
-        account: Some(target.to_string()),
-        publish_rate: None,
-        expires,
-        limits: AccountLimits {
-            max_connections: None,
-            max_subscriptions: u64::try_from(limits.subs).ok(),
-            max_payload: u64::try_from(limits.payload).ok(),
-        },
-    })
+    Ok(super::registry::admitted(
+        user,
+        &limits,
+        permissions,
+        Some(target.to_string()),
+        window,
+    ))
 }

@@ -409,19 +409,7 @@ fn decide(
             user.common.iss
         ));
     }
-    let window = match user
-        .user
-        .time_access(wall)
-        .map_err(|e| format!("user JWT times: {e}"))?
-    {
-        crate::jwt::TimeAccess::Denied => {
-            return Err(format!(
-                "authorized user on account {account:?} outside of valid connect times"
-            ))
-        }
-        crate::jwt::TimeAccess::Unrestricted => None,
-        crate::jwt::TimeAccess::Until(s) => Some(wall + i64::from(s)),
-    };
+    let window = connect_window(&user.user, account, wall)?;
     // Config mode: the user JWT's audience places the client.
     let placement = user.common.aud.clone();
     let known = placement == crate::shared::GLOBAL_ACCOUNT
@@ -436,6 +424,45 @@ fn decide(
             "no valid account {placement:?} for auth callout response on account {account:?}: account missing"
         ));
     }
+    let placement = (placement != crate::shared::GLOBAL_ACCOUNT).then_some(placement);
+    Ok(admitted(
+        &user,
+        &user.user,
+        user.permissions(),
+        placement,
+        window,
+    ))
+}
+
+/// The end of the user's connect window (Unix seconds; `None`: no window), or Go's refusal
+/// when it is outside it now (`wall`).
+pub(super) fn connect_window(
+    limits: &crate::jwt::UserPermissionLimits,
+    account: &str,
+    wall: i64,
+) -> Result<Option<i64>, String> {
+    match limits
+        .time_access(wall)
+        .map_err(|e| format!("user JWT times: {e}"))?
+    {
+        crate::jwt::TimeAccess::Denied => Err(format!(
+            "authorized user on account {account:?} outside of valid connect times"
+        )),
+        crate::jwt::TimeAccess::Unrestricted => Ok(None),
+        crate::jwt::TimeAccess::Until(s) => Ok(Some(wall + i64::from(s))),
+    }
+}
+
+/// The client the callout's user JWT lets in: named by the JWT's `name` (else its subject),
+/// in `account` (`None`: `$G`), with `permissions` and `limits`' `subs` and `payload`, until
+/// the JWT expires or its connect `window` ends, whichever comes first.
+pub(super) fn admitted(
+    user: &crate::jwt::UserClaims,
+    limits: &crate::jwt::UserPermissionLimits,
+    permissions: Option<crate::auth::Permissions>,
+    account: Option<String>,
+    window: Option<i64>,
+) -> crate::auth::Authorized {
     let exp = (user.common.exp > 0).then_some(user.common.exp);
     let expires = match (exp, window) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -446,19 +473,16 @@ fn decide(
     } else {
         user.common.name.clone()
     };
-    Ok(crate::auth::Authorized {
+    crate::auth::Authorized {
         user: Some(name),
-        permissions: user
-            .permissions()
-            .as_ref()
-            .map(|p| Arc::new(crate::auth::CompiledPermissions::compile(p))),
-        account: (placement != crate::shared::GLOBAL_ACCOUNT).then_some(placement),
+        permissions: permissions.map(|p| Arc::new(crate::auth::CompiledPermissions::compile(&p))),
+        account,
         publish_rate: None,
         expires,
         limits: crate::options::AccountLimits {
             max_connections: None,
-            max_subscriptions: u64::try_from(user.user.subs).ok(),
-            max_payload: u64::try_from(user.user.payload).ok(),
+            max_subscriptions: u64::try_from(limits.subs).ok(),
+            max_payload: u64::try_from(limits.payload).ok(),
         },
-    })
+    }
 }

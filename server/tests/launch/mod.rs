@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+pub mod callout;
 pub mod io;
 
 /// Spawns `cmd` (stderr piped, killed when dropped), reads its log until the
