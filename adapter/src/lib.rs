@@ -29,6 +29,7 @@ pub mod listener;
 pub mod metrics;
 pub mod monitor;
 pub mod node_driver;
+pub mod readbuf;
 pub mod reload;
 pub mod runtime;
 pub mod startup;

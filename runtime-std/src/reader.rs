@@ -37,10 +37,6 @@ use natsd_core::Time;
 use natsd_adapter::clock;
 use natsd_adapter::events::drain_events;
 
-/// First read buffer size per connection (most connections are small and idle).
-const READ_BUF_MIN: usize = 4 * 1024;
-/// Largest read buffer: reads that fill the buffer double it up to this.
-const READ_BUF_MAX: usize = 64 * 1024;
 /// How late (or early) a timer may fire because the read timeout was set a while ago.
 const TIMER_SLACK: Duration = Duration::from_millis(10);
 /// Longest read timeout: the bound on how long an idle connection takes to see a reload.
@@ -132,7 +128,7 @@ pub fn run(mut job: ReaderJob, stream: &TcpStream, rd: &mut dyn Read) {
     if drain_events(conn) {
         return;
     }
-    let mut buf = vec![0u8; READ_BUF_MIN];
+    let mut buf = natsd_adapter::readbuf::ReadBuf::default();
     let mut timer = ReadTimer { set: None };
     loop {
         let now = clock::now();
@@ -147,13 +143,11 @@ pub fn run(mut job: ReaderJob, stream: &TcpStream, rd: &mut dyn Read) {
             tracing::debug!("cid:{} - could not set the read timeout: {e}", conn.cid());
             conn.handle_close(now, sh, CloseReason::ReadError);
         } else {
-            match rd.read(&mut buf) {
+            match rd.read(buf.space()) {
                 Ok(0) => conn.handle_close(clock::now(), sh, CloseReason::ClientClosed),
                 Ok(n) => {
-                    feed(conn, &buf[..n], sh);
-                    if n == buf.len() && buf.len() < READ_BUF_MAX {
-                        buf.resize(buf.len() * 2, 0);
-                    }
+                    feed(conn, buf.filled(n), sh);
+                    buf.after_read(n);
                 }
                 // The timer (checked at the top of the loop) or a signal.
                 Err(e) if is_retry(&e) => {}

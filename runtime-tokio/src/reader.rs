@@ -21,11 +21,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock;
 
-/// First read buffer size per connection (most connections are small and idle).
-const READ_BUF_MIN: usize = 4 * 1024;
-/// Largest read buffer: reads that fill the buffer double it up to this.
-const READ_BUF_MAX: usize = 64 * 1024;
-
 /// Subscriptions above which a call that may close the connection runs off the worker.
 const HEAVY_SUBS: usize = 1024;
 
@@ -96,7 +91,7 @@ pub async fn run(
     if drain_events(&mut conn) {
         return;
     }
-    let mut buf = vec![0u8; READ_BUF_MIN];
+    let mut buf = natsd_adapter::readbuf::ReadBuf::default();
     let far = tokio::time::Instant::now() + std::time::Duration::from_secs(365 * 24 * 3600);
     let timer = tokio::time::sleep_until(far);
     tokio::pin!(timer);
@@ -116,13 +111,11 @@ pub async fn run(
                 // The writer stopped (its reason is on the handle) or the server is aborting.
                 off_worker(&mut conn, |c| c.handle_close(clock::now(), &sh, CloseReason::ServerShutdown));
             }
-            r = rd.read(&mut buf) => match r {
+            r = rd.read(buf.space()) => match r {
                 Ok(0) => off_worker(&mut conn, |c| c.handle_close(clock::now(), &sh, CloseReason::ClientClosed)),
                 Ok(n) => {
-                    feed(&mut conn, &buf[..n], &sh).await;
-                    if n == buf.len() && buf.len() < READ_BUF_MAX {
-                        buf.resize(buf.len() * 2, 0);
-                    }
+                    feed(&mut conn, buf.filled(n), &sh).await;
+                    buf.after_read(n);
                 }
                 Err(_) => off_worker(&mut conn, |c| c.handle_close(clock::now(), &sh, CloseReason::ReadError)),
             },
