@@ -76,11 +76,22 @@ impl Outbox {
 
     /// Call once [`pending`](Self::pending) is written whole: what arrived during a closing
     /// write goes next (`take` appends behind it).
+    ///
+    /// The written buffer stays `buf`, empty with its capacity, so the next `take` hands it
+    /// to the client's queue (they swap) and the receiver's deliveries fill memory already
+    /// mapped. Swapping in the empty `next` instead gave the queue a buffer of no capacity
+    /// after every write, and every batch regrew one from nothing: in a fan-out about a third
+    /// of the server's CPU went to page faults (BENCHMARKS.md, the fan-out profile).
     pub fn written(&mut self) {
         self.buf.clear();
-        std::mem::swap(&mut self.buf, &mut self.next);
+        if !self.next.is_empty() {
+            std::mem::swap(&mut self.buf, &mut self.next);
+        }
         if self.next.capacity() > KEEP_BUF_CAPACITY {
             self.next = Vec::new();
+        }
+        if self.buf.is_empty() && self.buf.capacity() > KEEP_BUF_CAPACITY {
+            self.buf = Vec::new();
         }
     }
 }
@@ -177,5 +188,38 @@ impl DeadlineCache {
                 opts.write_deadline
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Nop;
+    impl natsd_core::client::Notify for Nop {
+        fn notify(&self) {}
+    }
+
+    /// After a write the outbox keeps the written buffer's capacity for the next `take`,
+    /// which swaps it into the client's queue: deliveries then fill memory already there
+    /// (the queue used to get a buffer of no capacity after every write).
+    #[test]
+    fn the_written_buffer_is_reused() {
+        let h = ClientHandle::new(1, None, 1 << 20, 1, Arc::new(Nop));
+        let mut out = Outbox::default();
+        let _ = h.send(&[b'x'; 4096]);
+        assert_eq!(out.take(&h), Step::Write);
+        out.written();
+        assert!(out.pending().is_empty());
+        assert!(out.buf.capacity() >= 4096, "kept for the next swap");
+        let _ = h.send(b"y");
+        assert_eq!(out.take(&h), Step::Write);
+        assert_eq!(out.pending(), b"y");
+        out.written();
+        // Both buffers now have room: the queue got the big one in the swap.
+        assert!(out.buf.capacity() >= 1);
+        let _ = h.send(&[b'z'; 4096]);
+        assert_eq!(out.take(&h), Step::Write);
+        assert!(out.buf.capacity() >= 4096);
     }
 }
