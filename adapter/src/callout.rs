@@ -57,8 +57,8 @@ fn ask_webhook(
     timeout: std::time::Duration,
 ) -> AuthDecision {
     let stats = &sh.callouts().stats;
-    let wall = natsd_core::events::clock(sh, clock::now()).wall_nanos / 1_000_000_000;
-    let body = webhook::request_body(sh, req, i64::try_from(wall).unwrap_or(i64::MAX));
+    let wall = natsd_core::events::wall_secs(sh, clock::now());
+    let body = webhook::request_body(sh, req, wall);
     stats.requests.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
     let agent = ureq::AgentBuilder::new().timeout(timeout).build();

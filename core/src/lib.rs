@@ -81,6 +81,15 @@ pub fn keyed_map<K, V>(seed: u64) -> FastMap<K, V> {
     FastMap::with_hasher(keyed_hasher(seed))
 }
 
+/// The smaller of two optional bounds, either alone if the other is unset (the earlier of
+/// two deadlines, the tighter of two limits).
+pub(crate) fn min_set<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Our own version (natsd), as `-v`, the banner and `/varz` show it beside the Go version
 /// we are compatible with.
 pub const NATSD_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -72,6 +72,13 @@ impl OperatorMode {
             .find(|s| !s.is_empty())
     }
 
+    /// The callout settings of account `key`'s JWT, if it has a callout (a non-empty
+    /// `auth_users`, Go's `IsEnabled`).
+    pub fn callout_of(&self, key: &str) -> Option<&jwt::ExternalAuthorization> {
+        let ext = &self.accounts.get(key)?.account.authorization;
+        (!ext.auth_users.is_empty()).then_some(ext)
+    }
+
     /// The auth callout that decides a client presenting the user JWT `token` (Go 2.10+'s
     /// operator mode): the JWT's account (`issuer_account`, else `iss`) is preloaded and its
     /// `authorization.auth_users` is not empty, and the client is not one of those users
@@ -85,10 +92,7 @@ impl OperatorMode {
         user: Option<&str>,
     ) -> Option<crate::callout::CalloutOptions> {
         let (key, sub) = jwt::peek_user(token)?;
-        let ext = &self.accounts.get(&key)?.account.authorization;
-        if ext.auth_users.is_empty() {
-            return None;
-        }
+        let ext = self.callout_of(&key)?;
         let some = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_string);
         let id = some(nkey).or_else(|| some(user)).unwrap_or(sub);
         if ext.auth_users.contains(&id) {
@@ -163,11 +167,7 @@ impl OperatorMode {
             TimeAccess::Unrestricted => None,
             TimeAccess::Until(s) => Some(now_unix + i64::from(s)),
         };
-        let jwt_exp = (user.common.exp > 0).then_some(user.common.exp);
-        let expires = match (jwt_exp, window) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let expires = crate::min_set((user.common.exp > 0).then_some(user.common.exp), window);
         Ok(UserDecision {
             user: sub.clone(),
             account: key.to_string(),

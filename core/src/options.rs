@@ -44,11 +44,10 @@ impl AuthConfig {
     pub fn has_provider(&self) -> bool {
         self.callout.is_some()
             || self.webhook.is_some()
-            || self.operator.as_ref().is_some_and(|m| {
-                m.accounts
-                    .values()
-                    .any(|a| !a.account.authorization.auth_users.is_empty())
-            })
+            || self
+                .operator
+                .as_ref()
+                .is_some_and(|m| m.accounts.keys().any(|k| m.callout_of(k).is_some()))
     }
 
     /// True if some user is an nkey user.

@@ -16,7 +16,7 @@ use launch::io::{info_line, ping, servers};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use nkeys::KeyPair;
 use serde_json::{json, Value};
@@ -29,13 +29,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_nats-server");
 /// A missing Go server: SKIPPED on stderr and in the README test command's summary.
 fn skip(what: &str) {
     common::report_skip(what);
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }
 
 fn conf(issuer: &str, xkey: Option<&str>) -> String {
@@ -79,15 +72,15 @@ async fn service(
         let answer = match nats["connect_opts"]["user"].as_str().unwrap_or_default() {
             "alice" => {
                 let user_jwt = natsd_core::jwt::encode(
-                    &json!({"sub": user_nkey, "aud": "APP", "iat": now(), "name": "alice",
+                    &json!({"sub": user_nkey, "aud": "APP", "iat": launch::io::unix_now(), "name": "alice",
                             "nats": {"type": "user", "pub": {"allow": ["ok.>"]}, "sub": {}}}),
                     &issuer,
                 )
                 .unwrap();
-                json!({"sub": user_nkey, "aud": server_id, "iat": now(),
+                json!({"sub": user_nkey, "aud": server_id, "iat": launch::io::unix_now(),
                        "nats": {"type": "authorization_response", "jwt": user_jwt}})
             }
-            "bob" => json!({"sub": user_nkey, "aud": server_id, "iat": now(),
+            "bob" => json!({"sub": user_nkey, "aud": server_id, "iat": launch::io::unix_now(),
                             "nats": {"type": "authorization_response", "error": "bad user"}}),
             _ => return None,
         };

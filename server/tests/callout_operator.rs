@@ -20,8 +20,6 @@ mod launch;
 
 use launch::io::{info_line, ping, servers};
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use nkeys::KeyPair;
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
@@ -32,13 +30,6 @@ const AUTH_VIOLATION: &str = "-ERR 'Authorization Violation'\r\n";
 /// A missing Go server: SKIPPED on stderr and in the README test command's summary.
 fn skip(what: &str) {
     common::report_skip(what);
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }
 
 fn sign(claims: Value, issuer: &KeyPair) -> String {
@@ -74,7 +65,7 @@ impl Trust {
         let other = KeyPair::new_account();
         let service = KeyPair::new_user();
         let xkey = sealed.then(nkeys::XKey::new);
-        let iat = now();
+        let iat = launch::io::unix_now();
         let limits = json!({"subs":-1,"data":-1,"payload":-1,"imports":-1,"exports":-1,
             "wildcards":true,"conn":-1,"leaf":-1});
         let operator_jwt = sign(
@@ -135,7 +126,7 @@ impl Trust {
     /// A user JWT of the callout account for `user` (the service's own, or the sentinel).
     fn user_jwt(&self, user: &KeyPair, name: &str) -> String {
         sign(
-            json!({"iat": now(), "name": name, "sub": user.public_key(),
+            json!({"iat": launch::io::unix_now(), "name": name, "sub": user.public_key(),
                 "nats": {"type": "user", "pub": {}, "sub": {}, "subs": -1, "data": -1,
                     "payload": -1}}),
             &self.callout,
@@ -147,7 +138,7 @@ impl Trust {
 fn answer(t: &Trust, user: &str, user_nkey: &str, server_id: &str) -> Option<(Value, KeyPair)> {
     let placed = |signer: &KeyPair, account: &KeyPair| {
         sign(
-            json!({"sub": user_nkey, "iat": now(), "name": user,
+            json!({"sub": user_nkey, "iat": launch::io::unix_now(), "name": user,
                 "nats": {"type": "user", "issuer_account": account.public_key(),
                     "pub": {"allow": ["ok.>"]}, "sub": {}, "subs": -1, "data": -1,
                     "payload": -1}}),
@@ -155,7 +146,7 @@ fn answer(t: &Trust, user: &str, user_nkey: &str, server_id: &str) -> Option<(Va
         )
     };
     let response = |nats: Value| {
-        json!({"sub": user_nkey, "aud": server_id, "iat": now(),
+        json!({"sub": user_nkey, "aud": server_id, "iat": launch::io::unix_now(),
             "nats": {"type": "authorization_response"}})
         .as_object()
         .map(|o| {

@@ -20,7 +20,7 @@ mod launch;
 use launch::io::{info_line, ping, servers, until_close};
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use nkeys::KeyPair;
 use serde_json::{json, Value};
@@ -35,13 +35,6 @@ const AUTH_VIOLATION: &str = "-ERR 'Authorization Violation'\r\n";
 /// A missing Go server: SKIPPED on stderr and in the README test command's summary.
 fn skip(what: &str) {
     common::report_skip(what);
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }
 
 /// `claims` signed by `issuer` (the encoder fills in `iss`, `jti` and `nats.version`).
@@ -68,7 +61,7 @@ impl Trust {
         let acc = KeyPair::new_account();
         let signing_key = KeyPair::new_account();
         let revoked = KeyPair::new_user();
-        let iat = now();
+        let iat = launch::io::unix_now();
         let limits = json!({"subs":-1,"data":-1,"payload":-1,"imports":-1,"exports":-1,
             "wildcards":true,"conn":-1,"leaf":-1});
         let operator_jwt = sign_claims(
@@ -119,7 +112,7 @@ impl Trust {
 /// A user JWT for `user`, signed by `signer`: `top` adds standard claims (exp, nbf, iat),
 /// `nats` adds or replaces user claims (permissions, bearer_token, src, issuer_account).
 fn user_jwt(user: &KeyPair, name: &str, signer: &KeyPair, top: Value, nats: Value) -> String {
-    let mut claims = json!({"iat": now(), "name": name, "sub": user.public_key()});
+    let mut claims = json!({"iat": launch::io::unix_now(), "name": name, "sub": user.public_key()});
     for (k, v) in top.as_object().unwrap() {
         claims[k] = v.clone();
     }
@@ -229,7 +222,7 @@ async fn user_jwts_accepted_and_refused_as_go() {
                 &expired,
                 "expired",
                 a,
-                json!({"exp": now() - 10}),
+                json!({"exp": launch::io::unix_now() - 10}),
                 none.clone(),
             ),
             Sig::By(&expired),
@@ -240,7 +233,7 @@ async fn user_jwts_accepted_and_refused_as_go() {
                 &not_yet,
                 "nbf",
                 a,
-                json!({"nbf": now() + 3600}),
+                json!({"nbf": launch::io::unix_now() + 3600}),
                 none.clone(),
             ),
             Sig::By(&not_yet),
@@ -251,7 +244,7 @@ async fn user_jwts_accepted_and_refused_as_go() {
                 &t.revoked,
                 "revoked",
                 a,
-                json!({"iat": now() - 100}),
+                json!({"iat": launch::io::unix_now() - 100}),
                 none.clone(),
             ),
             Sig::By(&t.revoked),
@@ -357,7 +350,7 @@ async fn user_jwt_expiring_while_connected() {
             &user,
             "expsoon",
             &t.acc,
-            json!({"exp": now() + 2}),
+            json!({"exp": launch::io::unix_now() + 2}),
             json!({}),
         );
         let start = Instant::now();

@@ -55,10 +55,6 @@ impl Cache {
     }
 }
 
-fn wall(sh: &Shared, now: Time) -> i64 {
-    i64::try_from(crate::events::clock(sh, now).wall_nanos / 1_000_000_000).unwrap_or(i64::MAX)
-}
-
 /// The decision cached for `req` at `now`, if it may be reused (counted as a hit).
 pub fn cached(sh: &Shared, req: &AuthRequest, now: Time) -> Option<AuthDecision> {
     req.cache_ttl()?;
@@ -66,15 +62,23 @@ pub fn cached(sh: &Shared, req: &AuthRequest, now: Time) -> Option<AuthDecision>
     let generation = sh.opts_with_generation().1;
     let registry = sh.callouts();
     let mut entries = registry.cache.lock();
-    let fresh = entries.get(&key).is_some_and(|e| {
-        e.generation == generation && now < e.until && e.expires.is_none_or(|x| wall(sh, now) < x)
-    });
-    if !fresh {
-        entries.remove(&key);
-        return None;
+    let fresh = |e: &Entry| {
+        e.generation == generation
+            && now < e.until
+            && e.expires
+                .is_none_or(|x| crate::events::wall_secs(sh, now) < x)
+    };
+    match entries.get(&key) {
+        Some(e) if fresh(e) => {
+            registry.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+            Some(e.decision.clone())
+        }
+        Some(_) => {
+            entries.remove(&key);
+            None
+        }
+        None => None,
     }
-    registry.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
-    entries.get(&key).map(|e| e.decision.clone())
 }
 
 /// Keeps `decision` for `req` if it is an acceptance, `req` may be cached, and `req` was
@@ -93,7 +97,7 @@ pub fn remember(sh: &Shared, req: &AuthRequest, decision: &AuthDecision, now: Ti
     let registry = sh.callouts();
     let mut entries = registry.cache.lock();
     if entries.len() >= MAX_CACHED {
-        let w = wall(sh, now);
+        let w = crate::events::wall_secs(sh, now);
         entries.retain(|_, e| {
             e.generation == generation && now < e.until && e.expires.is_none_or(|x| w < x)
         });

@@ -187,8 +187,7 @@ fn start(sh: &Shared, req: &AuthRequest, now: Time) -> Result<Pending, String> {
     let user = nkeys::KeyPair::new_from_raw(nkeys::KeyPairType::User, raw)
         .map_err(|e| format!("auth callout user key: {e}"))?;
     let user_nkey = user.public_key();
-    let wall =
-        i64::try_from(crate::events::clock(sh, now).wall_nanos / 1_000_000_000).unwrap_or(i64::MAX);
+    let wall = crate::events::wall_secs(sh, now);
     let timeout = cfg.auth.timeout;
     let mut input = req.callout_input(sh, opts, &user_nkey, wall, timeout);
     if opts.xkey.is_some() {
@@ -312,19 +311,20 @@ fn decide(
         ));
     }
     let cfg = req.options();
-    let opts = req.callout_options().cloned().unwrap_or_default();
-    let xkey = opts.xkey.as_deref();
-    let sealed = xkey.is_some() && !msg.starts_with(b"eyJ");
+    let Some(opts) = req.callout_options() else {
+        return Err("no auth callout configured".into());
+    };
     // A sealed request may get a sealed answer: anything not starting as a JWT is opened
     // (Go's rule).
-    let msg = match xkey {
-        Some(x) if !msg.starts_with(b"eyJ") => {
+    let sealed = opts.xkey.as_deref().filter(|_| !msg.starts_with(b"eyJ"));
+    let msg = match sealed {
+        Some(x) => {
             let sender = nkeys::XKey::from_public_key(x).map_err(|e| e.to_string())?;
             sh.server_xkey().open(&msg, &sender).map_err(|e| {
                 format!("error decrypting auth callout response on account {account:?}: {e}")
             })?
         }
-        _ => msg,
+        None => msg,
     };
     let text =
         String::from_utf8(msg).map_err(|_| "auth callout response is not text".to_string())?;
@@ -335,8 +335,7 @@ fn decide(
     let claims: serde_json::Value =
         serde_json::from_str(&jwt.payload).map_err(|e| e.to_string())?;
     let common = jwt.claims.common();
-    let wall =
-        i64::try_from(crate::events::clock(sh, now).wall_nanos / 1_000_000_000).unwrap_or(i64::MAX);
+    let wall = crate::events::wall_secs(sh, now);
     let nats = &claims["nats"];
     let error = nats["error"].as_str().unwrap_or_default();
     let user_jwt = nats["jwt"].as_str().unwrap_or_default();
@@ -357,18 +356,18 @@ fn decide(
         return Err("auth callout violation: auth callout response is not for server".into());
     }
     let operator = cfg.auth.operator.as_deref();
-    let issuer = opts.issuer.clone();
+    let issuer = &opts.issuer;
     match operator {
         // Operator mode: signed by the callout account or one of its signing keys (or
         // naming it as `issuer_account`); a sealed answer is not checked (Go's rule: only
         // the service could seal it).
-        Some(mode) if !sealed => {
+        Some(mode) if sealed.is_none() => {
             let named = nats["issuer_account"].as_str().filter(|s| !s.is_empty());
             let signer = named.unwrap_or(&common.iss);
             let known = signer == issuer
                 || mode
                     .accounts
-                    .get(&issuer)
+                    .get(issuer)
                     .is_some_and(|a| a.account.signing_keys.contains_key(signer));
             if !known {
                 return Err("auth callout signing key is unknown".into());
@@ -376,7 +375,7 @@ fn decide(
         }
         Some(_) => {}
         // Go 2.15.1 (captured): a response signed by another key than the issuer.
-        None if common.iss != issuer => {
+        None if common.iss != *issuer => {
             return Err("auth callout signing key is unknown".into());
         }
         None => {}
@@ -396,14 +395,14 @@ fn decide(
         ));
     }
     if let Some(mode) = operator {
-        return super::operator::place(mode, &opts, &user, account, wall);
+        return super::operator::place(mode, opts, &user, account, wall);
     }
     if !user.issuer_account.is_empty() {
         return Err(format!(
             "error non operator mode account {account:?}: attempted to use issuer_account"
         ));
     }
-    if user.common.iss != issuer {
+    if user.common.iss != *issuer {
         return Err(format!(
             "wrong issuer for auth callout response on account {account:?}, expected {issuer:?} got {:?}",
             user.common.iss
@@ -463,11 +462,7 @@ pub(super) fn admitted(
     account: Option<String>,
     window: Option<i64>,
 ) -> crate::auth::Authorized {
-    let exp = (user.common.exp > 0).then_some(user.common.exp);
-    let expires = match (exp, window) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
+    let expires = crate::min_set((user.common.exp > 0).then_some(user.common.exp), window);
     let name = if user.common.name.is_empty() {
         user.common.sub.clone()
     } else {

@@ -292,19 +292,25 @@ fn with_fallback_the_callout_decides_only_unknown_clients() {
     assert!(c.poll_auth_request().is_some_and(|r| r.needs_callout()));
 }
 
-/// The webhook's answers, decided (pure): allow with account and permissions, refusals.
-#[test]
-fn webhook_answers() {
-    use super::webhook::decide;
-    let sh = server_with(|o| {
+/// A server whose webhook (nothing listens there: the tests decide without asking) decides
+/// every client, with `cache_ttl`.
+fn webhook_server(cache_ttl: Option<std::time::Duration>) -> Shared {
+    server_with(|o| {
         o.auth.callout = None;
         o.auth.webhook = Some(super::WebhookOptions {
             url: "http://127.0.0.1:1/".into(),
             timeout: None,
             fallback: false,
-            cache_ttl: None,
+            cache_ttl,
         });
-    });
+    })
+}
+
+/// The webhook's answers, decided (pure): allow with account and permissions, refusals.
+#[test]
+fn webhook_answers() {
+    use super::webhook::decide;
+    let sh = webhook_server(None);
     let mut c = Connection::accept(&sh, T0, None, Arc::new(Nop));
     let _ = c.handle_read_paced(T0, b"CONNECT {\"user\":\"x\"}\r\n", &sh);
     let req = c.poll_auth_request().expect("the webhook decides");
@@ -354,15 +360,7 @@ fn cached_acceptances_are_reused_only_while_they_hold() {
     use crate::auth::Authorized;
     use crate::conn::AuthDecision;
     use std::time::Duration;
-    let sh = server_with(|o| {
-        o.auth.callout = None;
-        o.auth.webhook = Some(super::WebhookOptions {
-            url: "http://127.0.0.1:1/".into(),
-            timeout: None,
-            fallback: false,
-            cache_ttl: Some(Duration::from_secs(10)),
-        });
-    });
+    let sh = webhook_server(Some(Duration::from_secs(10)));
     let request = |connect: &str| {
         let addr = "10.0.0.1:4000".parse().ok();
         let mut c = Connection::accept(&sh, T0, addr, Arc::new(Nop));
@@ -402,7 +400,7 @@ fn cached_acceptances_are_reused_only_while_they_hold() {
 
     // A decision that expires (a JWT's exp) ends there, whatever the TTL.
     let carl = request(r#"{"user":"carl","pass":"c"}"#);
-    let wall = i64::try_from(crate::events::clock(&sh, T0).wall_nanos / 1_000_000_000).unwrap();
+    let wall = crate::events::wall_secs(&sh, T0);
     remember(&sh, &carl, &accept(Some(wall + 2)), T0);
     assert!(cached(&sh, &carl, T0 + Duration::from_secs(1)).is_some());
     assert!(cached(&sh, &carl, T0 + Duration::from_secs(3)).is_none());

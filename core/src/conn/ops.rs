@@ -53,7 +53,7 @@ impl State {
                 .filter(|t| t.verify_and_map)
                 .map(|_| self.cert_names.as_slice()),
             jwt: c.jwt.as_deref(),
-            now_unix: super::reload::wall_secs(sh, now),
+            now_unix: crate::events::wall_secs(sh, now),
             client_ip: self.addr.map(|a| a.ip()),
         };
         self.creds = super::reload::StoredCredentials::from(creds);
@@ -144,7 +144,7 @@ impl State {
         let rtt = self.keepalive.connected(now, &self.cfg, &mut self.rng);
         // Go arms the expiry for (exp - the current Unix second): up to a second late.
         let expiry = authorized.expires.map(|exp| {
-            let left = exp.saturating_sub(super::reload::wall_secs(sh, now)).max(0);
+            let left = exp.saturating_sub(crate::events::wall_secs(sh, now)).max(0);
             now + std::time::Duration::from_secs(u64::try_from(left).unwrap_or(0))
         });
         self.keepalive.set_expiry(expiry);
@@ -186,15 +186,11 @@ impl State {
             }
         }
         // A user's own limits (a JWT's) tighten its account's, never loosen them.
-        let tighter = |a: Option<u64>, u: Option<u64>| match (a, u) {
-            (Some(a), Some(u)) => Some(a.min(u)),
-            (a, u) => a.or(u),
-        };
         let mine = authorized.limits;
         self.account_limits = crate::options::AccountLimits {
             max_connections: limits.max_connections,
-            max_subscriptions: tighter(limits.max_subscriptions, mine.max_subscriptions),
-            max_payload: tighter(limits.max_payload, mine.max_payload),
+            max_subscriptions: crate::min_set(limits.max_subscriptions, mine.max_subscriptions),
+            max_payload: crate::min_set(limits.max_payload, mine.max_payload),
         };
         self.parser_dirty = true;
         self.user_rate = authorized.publish_rate;
@@ -241,12 +237,7 @@ impl State {
         let name = &self.account.name;
         let jwt = self.creds.borrow().jwt.is_some();
         match &self.cfg.auth.operator {
-            Some(m) => {
-                jwt && m
-                    .accounts
-                    .get(name)
-                    .is_some_and(|a| !a.account.authorization.auth_users.is_empty())
-            }
+            Some(m) => jwt && m.callout_of(name).is_some(),
             None => {
                 !jwt && self
                     .cfg

@@ -68,11 +68,6 @@ impl StoredCredentials {
     }
 }
 
-/// The wall clock at core time `now`, in Unix seconds (JWT validity).
-pub(super) fn wall_secs(sh: &Shared, now: Time) -> i64 {
-    i64::try_from(crate::events::clock(sh, now).wall_nanos / 1_000_000_000).unwrap_or(i64::MAX)
-}
-
 impl Connection {
     /// Applies the server's current options if they changed since this connection last
     /// looked (`Shared::options_generation`); otherwise does nothing, so calling it
@@ -129,7 +124,7 @@ impl State {
             return;
         }
         let mut creds = self.creds.borrow();
-        creds.now_unix = wall_secs(sh, now);
+        creds.now_unix = crate::events::wall_secs(sh, now);
         let Some(authorized) = auth::authenticate(&self.cfg.auth, creds) else {
             self.auth_violation(now, sh);
             return;

@@ -65,6 +65,11 @@ pub fn clock(sh: &Shared, now: Time) -> Clock {
     }
 }
 
+/// The wall clock at core time `now`, in Unix seconds (JWT validity, callout requests).
+pub fn wall_secs(sh: &Shared, now: Time) -> i64 {
+    i64::try_from(clock(sh, now).wall_nanos / 1_000_000_000).unwrap_or(i64::MAX)
+}
+
 /// Process figures, zero without a [`Host`].
 pub fn env(sh: &Shared) -> Env {
     sh.host().map(|h| h.env()).unwrap_or_default()

@@ -50,10 +50,7 @@ impl Node {
 
     /// The next system timer, if armed.
     pub(super) fn next_sys_timer(&self) -> Option<Time> {
-        match (self.sys.statsz_at, self.sys.conns_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        crate::min_set(self.sys.statsz_at, self.sys.conns_at)
     }
 
     /// Logs the clients an event made slow consumers, in the words a publisher would.

@@ -106,3 +106,9 @@ pub async fn settle(client: &async_nats::Client) {
         .expect("the settle probe came back within 10 s")
         .expect("a probe message");
 }
+
+/// Unix seconds now (JWT `iat`, `exp`).
+pub fn unix_now() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    i64::try_from(since.expect("after 1970").as_secs()).expect("seconds fit")
+}
