@@ -24,18 +24,6 @@ impl Launcher for StdLauncher {
     fn start(&self, opts: Options, start: StartInfo) -> io::Result<Box<dyn RunningServer>> {
         Ok(Box::new(Server::start_with(opts, start)?))
     }
-
-    fn warnings(&self, opts: &Options) -> Vec<String> {
-        let budget = crate::budget::connection_budget();
-        if opts.max_connections > budget {
-            vec![format!(
-                "max_connections {} is lowered to {budget} on the std runtime (two threads per connection; see vm.max_map_count)",
-                opts.max_connections
-            )]
-        } else {
-            Vec::new()
-        }
-    }
 }
 
 impl RunningServer for Server {

@@ -1,49 +1,45 @@
 //! natsd-std: drives the sans-IO [`natsd_core`] engine with `std::net` sockets and threads.
 //!
 //! The same server as `natsd-tokio`, with no async runtime anywhere in its dependency tree:
-//! blocking sockets, one thread per direction per connection, socket timeouts as timers.
-//! The adapter is thin: sockets, timers and threads here, every decision in the core.
+//! a small fixed pool of worker threads, each a readiness loop over mio's epoll, and no
+//! thread per connection. The adapter is thin: sockets, timers and threads here, every
+//! decision in the core.
 //!
 //! # Layout
 //!
-//! - [`server`]: [`Server`]: bind, the accept thread, per-connection threads, bounded
-//!   shutdown, and the live-thread tracker that shutdown waits on.
-//! - `reader`: per connection, socket reads and the connection's timer into the core's
-//!   `Connection` (the timer is the socket's read timeout).
-//! - `writer`: per connection, the outbound queue into the socket with a write deadline, and
-//!   `Wake`, the Condvar-based `Notify` that wakes it.
+//! - [`server`]: [`Server`]: bind, the accept threads, the hand-over of each connection to
+//!   a worker, bounded shutdown.
+//! - `poller`: the workers: their loop, their inbox (the one part other threads touch), the
+//!   core's `Notify` for a connection (`ConnWake`), the timer heap.
+//! - `conn`: one connection on its worker: non-blocking reads into the core with flow
+//!   control, the writer's decisions (`natsd_adapter::drain`), TLS without blocking.
+//! - `tls`: the start of a TLS client (INFO, handshake) on a short-lived thread.
+//! - `tracker`: counts live connections so shutdown can wait for them.
 //! - [`monitor_http`]: the monitoring HTTP server (`tiny_http`) around `adapter::monitor`.
 //! - [`launcher`]: [`StdLauncher`], this runtime behind the program's `--runtime std`.
-//! - [`budget`]: how many connections two threads each can afford (caps `max_connections`).
 //!
 //! What it shares with `natsd-tokio` (startup lines, event logging, drain decisions, the
 //! listener, the clock, identity, the runtime traits) is in `natsd-adapter`, beneath both;
 //! the `nats-server` program is `natsd-server`, above both.
 //!
-//! # Threads per connection
+//! # Threads
 //!
-//! The reader thread owns the `Connection` (`&mut`, no locks) and blocks in `read`. The writer
-//! thread sleeps on its `Wake` until the core queues bytes or closes the queue. Whichever ends
-//! first, the other follows:
-//!
-//! - the reader sees EOF, an error or the core closing the connection → `handle_close` (or
-//!   the core already did) closes the outbound queue → the writer is woken, flushes, shuts the
-//!   socket down and exits;
-//! - the writer stops (queue closed now, write deadline, write error) → it shuts the socket
-//!   down both ways → the reader's blocking `read` returns EOF → `handle_close`, which takes
-//!   the reason already on the queue.
+//! One worker per core (`available_parallelism`), an accept thread per listener, the node's
+//! driver, the monitor's HTTP threads. Short-lived ones: a TLS client's start (at most the
+//! TLS timeout), an auth decision that may block (bcrypt, the auth callout), a route dial.
+//! An idle connection costs no thread and no CPU: its only timer is the core's keep-alive.
 //!
 //! Panics mean bugs, never bad input: nothing a client sends reaches an `unwrap` here.
 
 #![warn(missing_docs)]
 
-pub mod budget;
+mod conn;
 pub mod launcher;
 pub mod monitor_http;
-mod reader;
+mod poller;
 pub mod server;
 mod tls;
-mod writer;
+mod tracker;
 
 pub use launcher::StdLauncher;
 pub use server::Server;

@@ -1,19 +1,12 @@
-//! TLS on std threads, with rustls's synchronous API: the start of a client (INFO then
-//! the handshake, the handshake first, or plain text with `allow_non_tls`; see
-//! `natsd_tokio`'s twin for the rules), then one [`Session`] shared by the connection's
-//! two threads.
-//!
-//! # Sharing one session between the reader and the writer
-//!
-//! The reader reads ciphertext from the socket *outside* the session's lock, then feeds
-//! it and takes plaintext under the lock; the writer encrypts under the lock and writes the
-//! ciphertext outside it. Only the writer ever writes to the socket after the handshake,
-//! so TLS records leave in the order they were sealed. Records the session makes on its
-//! own (a TLS 1.3 key update's answer) leave with the writer's next batch.
+//! TLS on the std runtime: the start of a client (INFO then the handshake, the handshake
+//! first, or plain text with `allow_non_tls`; see `natsd_tokio`'s twin for the rules), on a
+//! short-lived thread of its own with a blocking socket, each step bounded by the TLS
+//! timeout. The session it returns then lives in the connection's worker (`conn`), which
+//! reads and writes it without blocking.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use natsd_adapter::clock;
@@ -25,104 +18,10 @@ use natsd_core::shared::Shared;
 use natsd_core::tls::{HandshakeFirst, TlsOptions};
 use rustls::{ServerConfig, ServerConnection};
 
-/// Ciphertext read per socket read.
-const RAW_BUF: usize = 16 * 1024 + 256;
-
-/// One TLS session, shared by a connection's reader and writer threads.
-pub struct Session(Mutex<ServerConnection>);
-
-impl Session {
-    fn lock(&self) -> MutexGuard<'_, ServerConnection> {
-        // Poisoned only by a panic while held (a bug); the state is still a session.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Encrypts `plain` and returns the records to write (with any the session queued by
-    /// itself before them).
-    pub fn seal(&self, plain: &[u8]) -> io::Result<Vec<u8>> {
-        let mut s = self.lock();
-        s.writer().write_all(plain)?;
-        let mut out = Vec::with_capacity(plain.len() + 64);
-        while s.wants_write() {
-            s.write_tls(&mut out)?;
-        }
-        Ok(out)
-    }
-
-    /// The close_notify alert, to write before FIN.
-    pub fn close_notify(&self) -> Vec<u8> {
-        let mut s = self.lock();
-        s.send_close_notify();
-        let mut out = Vec::new();
-        while s.wants_write() {
-            if s.write_tls(&mut out).is_err() {
-                break;
-            }
-        }
-        out
-    }
-}
-
-/// The reader's side of a [`Session`]: plaintext out of ciphertext from the socket.
-pub struct Reader<'a> {
-    session: Arc<Session>,
-    sock: &'a TcpStream,
-    raw: Vec<u8>,
-    /// Ciphertext read but not yet taken by the session: `raw[start..end]`.
-    start: usize,
-    end: usize,
-}
-
-impl<'a> Reader<'a> {
-    /// Reads `session`'s records from `sock`.
-    pub fn new(session: Arc<Session>, sock: &'a TcpStream) -> Reader<'a> {
-        Reader {
-            session,
-            sock,
-            raw: vec![0; RAW_BUF],
-            start: 0,
-            end: 0,
-        }
-    }
-}
-
-impl Read for Reader<'_> {
-    /// Plaintext: `Ok(0)` once the client sent close_notify (or the socket closed); a
-    /// socket read timeout comes back as the socket's own error (the reader's timer).
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            {
-                let mut s = self.session.lock();
-                while self.start < self.end {
-                    let n = s.read_tls(&mut &self.raw[self.start..self.end])?;
-                    if n == 0 {
-                        break;
-                    }
-                    self.start += n;
-                    s.process_new_packets()
-                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-                }
-                match s.reader().read(buf) {
-                    Ok(n) => return Ok(n),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            // Everything fed and no plaintext yet: read more ciphertext, without the lock.
-            let n = (&mut &*self.sock).read(&mut self.raw)?;
-            if n == 0 {
-                return Ok(0);
-            }
-            self.start = 0;
-            self.end = n;
-        }
-    }
-}
-
 /// How a TLS-capable client's connection goes on.
 pub enum Settled {
     /// Over TLS.
-    Tls(Arc<Session>),
+    Tls(Box<ServerConnection>),
     /// In plain text (`allow_non_tls` and a plain client).
     Plain,
     /// Closed (logged).
@@ -181,13 +80,10 @@ pub fn settle(
     }
     match handshake(stream, config, o.timeout.saturating_sub(start.elapsed())) {
         Ok(session) => {
-            let s = session.lock();
-            if let Err(why) = natsd_adapter::tls::check_pinned(o, &s) {
-                drop(s);
+            if let Err(why) = natsd_adapter::tls::check_pinned(o, &session) {
                 return fail(conn, HandshakeFailure::NotPinned(why));
             }
-            let info = natsd_adapter::tls::session_info(&s);
-            drop(s);
+            let info = natsd_adapter::tls::session_info(&session);
             tracing::debug!(
                 "{peer} - cid:{} - TLS handshake complete (version {}, {})",
                 conn.cid(),
@@ -206,10 +102,10 @@ fn handshake(
     stream: &TcpStream,
     config: Arc<ServerConfig>,
     timeout: Duration,
-) -> Result<Arc<Session>, HandshakeFailure> {
+) -> Result<Box<ServerConnection>, HandshakeFailure> {
     let mut tls =
         ServerConnection::new(config).map_err(|e| HandshakeFailure::Io(io::Error::other(e)))?;
-    // Drained into the socket at once by the writer: no need for rustls to bound it too.
+    // The worker seals a whole drained buffer at once, bounded by the core's max_pending.
     tls.set_buffer_limit(None);
     let deadline = Instant::now() + timeout;
     let mut sock = stream;
@@ -238,11 +134,8 @@ fn handshake(
             Err(e) => return Err(HandshakeFailure::from_io(e)),
         }
     }
-    // The reader arms its own read timeouts; writes go back to the writer's slices.
-    stream
-        .set_read_timeout(None)
-        .map_err(HandshakeFailure::Io)?;
-    Ok(Arc::new(Session(Mutex::new(tls))))
+    // The worker makes the socket non-blocking; timeouts play no part there.
+    Ok(Box::new(tls))
 }
 
 /// The first byte the client sent, waiting at most `wait`: `None` if nothing came in
