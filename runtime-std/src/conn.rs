@@ -44,6 +44,13 @@ use natsd_core::Time;
 use rustls::ServerConnection;
 
 use crate::poller::{ConnWake, READS_PER_TURN};
+
+/// Subscriptions above which a client's close runs off its worker: removing 100,000 takes a
+/// good part of a second unoptimised, and the worker's other connections would wait for it
+/// (the stress test `closing_many_subscriptions_does_not_freeze_others`). The tokio runtime
+/// moves its other tasks away instead (`block_in_place`) past the same count. Closes the
+/// core decides itself (a protocol error, a keep-alive timeout, a reload) still run in line.
+const HEAVY_SUBS: usize = 1024;
 use crate::tracker::Tracked;
 use natsd_adapter::clock;
 use natsd_adapter::drain::{self, DeadlineCache, Outbox, Step, WriteEnd};
@@ -127,6 +134,8 @@ pub struct Conn {
     generation: u64,
     /// The timer the worker holds for this connection.
     armed: Option<Time>,
+    /// A close the worker should run off its thread (see [`HEAVY_SUBS`]).
+    heavy_close: Option<CloseReason>,
     _guard: Tracked,
 }
 
@@ -185,6 +194,7 @@ impl Conn {
             writer_done: false,
             generation: current,
             armed: None,
+            heavy_close: None,
             _guard: guard,
         })
     }
@@ -267,11 +277,12 @@ impl Conn {
         if let Some(start) = self.writing {
             if !self.writer_done && now >= start + self.write_deadline {
                 let end = WriteEnd::Deadline;
-                self.ctx.after_write(end, &mut self.out, self.write_deadline);
+                self.ctx
+                    .after_write(end, &mut self.out, self.write_deadline);
                 self.writer_done = true;
             }
         }
-        if self.job.conn.poll_timeout().is_some_and(|t| t <= now) {
+        if self.core_timer().is_some_and(|t| t <= now) {
             self.job.conn.handle_timeout(now, sh);
         }
         if self.paused_until.is_some_and(|t| t <= now) {
@@ -320,7 +331,7 @@ impl Conn {
             .writing
             .filter(|_| !self.writer_done)
             .map(|t| t + self.write_deadline);
-        let next = [self.job.conn.poll_timeout(), self.paused_until, write]
+        let next = [self.core_timer(), self.paused_until, write]
             .into_iter()
             .flatten()
             .min();
@@ -345,12 +356,63 @@ impl Conn {
         self.ctx.wake.removed();
     }
 
+    /// The core's timer, held while an auth decision is made: the decision is bounded by
+    /// the auth timeout itself (`callout::decide`), and a callout that never answers must
+    /// refuse the client as Go does ("Authorization Violation"), not time it out first. The
+    /// tokio runtime and the old threads did the same by waiting for the decision in line.
+    fn core_timer(&self) -> Option<Time> {
+        if self.deciding {
+            return None;
+        }
+        self.job.conn.poll_timeout()
+    }
+
     /// No reading now: paused, deciding, or closed.
     fn blocked(&self) -> bool {
         self.paused_until.is_some() || self.deciding || self.job.conn.is_closed()
     }
 
+    /// The client went away (EOF, read error). A connection with many subscriptions is
+    /// closed off the worker instead (see [`HEAVY_SUBS`]).
     fn close(&mut self, sh: &Shared, reason: CloseReason) {
+        if self.job.conn.subscription_count() > HEAVY_SUBS {
+            self.heavy_close = Some(reason);
+        } else {
+            self.job.conn.handle_close(clock::now(), sh, reason);
+        }
+    }
+
+    /// A close to run off the worker, if one is due. The worker then [`detach`](Self::detach)es
+    /// the connection, runs [`close_heavy`](Self::close_heavy) on another thread, and takes it
+    /// back in with [`attach`](Self::attach) to flush and finish.
+    pub fn take_heavy_close(&mut self) -> Option<CloseReason> {
+        self.heavy_close.take()
+    }
+
+    /// Out of the poller, for a while.
+    pub fn detach(&mut self, registry: &Registry) {
+        if let Err(e) = registry.deregister(&mut self.sock) {
+            tracing::debug!("cid:{} - could not deregister the socket: {e}", self.cid());
+        }
+        self.ctx.wake.removed();
+        self.armed = None;
+    }
+
+    /// Back in the poller at `slot`. False (logged) if the socket could not be registered:
+    /// the caller drops the connection.
+    pub fn attach(&mut self, registry: &Registry, slot: usize) -> bool {
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(e) = registry.register(&mut self.sock, Token(slot), interest) {
+            tracing::error!("cid:{} - could not register the socket: {e}", self.cid());
+            return false;
+        }
+        self.ctx.wake.placed(slot);
+        self.want_write = true;
+        true
+    }
+
+    /// The close itself, on a thread of its own.
+    pub fn close_heavy(&mut self, sh: &Shared, reason: CloseReason) {
         self.job.conn.handle_close(clock::now(), sh, reason);
     }
 
@@ -412,7 +474,12 @@ impl Conn {
                 }
             }
             let pending = self.out.pending();
-            match push(&mut self.sock, self.tls.as_deref_mut(), pending, &mut self.off) {
+            match push(
+                &mut self.sock,
+                self.tls.as_deref_mut(),
+                pending,
+                &mut self.off,
+            ) {
                 Ok(true) => {
                     self.writing = None;
                     let dl = self.write_deadline;

@@ -79,6 +79,8 @@ struct Mail {
     woken: Vec<usize>,
     /// Auth decisions made off the worker: slot, cid, decision.
     decided: Vec<(usize, u64, AuthDecision)>,
+    /// Connections back from a close run off the worker.
+    returned: Vec<Conn>,
     /// Leave the loop (the server is gone).
     stop: bool,
 }
@@ -218,7 +220,10 @@ impl Pool {
                 .stack_size(WORKER_STACK)
                 .spawn(move || worker.run())?;
             pool.inboxes.push(inbox);
-            pool.threads.get_mut().unwrap_or_else(|e| e.into_inner()).push(t);
+            pool.threads
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(t);
         }
         Ok(pool)
     }
@@ -283,8 +288,10 @@ impl Worker {
             if mail.stop {
                 return;
             }
-            let had_mail =
-                !(mail.new.is_empty() && mail.woken.is_empty() && mail.decided.is_empty());
+            let had_mail = !(mail.new.is_empty()
+                && mail.woken.is_empty()
+                && mail.decided.is_empty()
+                && mail.returned.is_empty());
             if had_mail {
                 self.inbox.awake.store(true, Ordering::SeqCst);
                 self.handle_mail(mail);
@@ -356,6 +363,14 @@ impl Worker {
                 });
             }
         }
+        for mut c in mail.returned {
+            let entry = self.conns.vacant_entry();
+            let slot = entry.key();
+            if c.attach(self.poll.registry(), slot) {
+                entry.insert(c);
+                self.with(slot, None, |c, sh, _| c.on_woken(sh));
+            }
+        }
         for slot in mail.woken {
             self.with(slot, None, |c, sh, _| c.on_woken(sh));
         }
@@ -387,6 +402,12 @@ impl Worker {
             return;
         }
         f(c, &self.shared, &mut self.turns);
+        if let Some(reason) = c.take_heavy_close() {
+            let mut c = self.conns.remove(slot);
+            c.detach(self.poll.registry());
+            self.close_off_worker(c, reason);
+            return;
+        }
         if c.progress(&self.shared) {
             let c = self.conns.remove(slot);
             c.finish(self.poll.registry());
@@ -394,6 +415,23 @@ impl Worker {
         }
         if let Some(t) = c.rearm() {
             self.timers.push(Reverse((t, slot, c.cid())));
+        }
+    }
+
+    /// Runs a heavy close on a thread of its own, then takes the connection back (to flush
+    /// and finish). If no thread can be spawned the connection is dropped, which closes it
+    /// here.
+    fn close_off_worker(&self, mut c: Conn, reason: CloseReason) {
+        let (inbox, sh) = (Arc::clone(&self.inbox), Arc::clone(&self.shared));
+        let spawned = thread::Builder::new()
+            .name("natsd-close".into())
+            .stack_size(WORKER_STACK)
+            .spawn(move || {
+                c.close_heavy(&sh, reason);
+                inbox.post(|m| m.returned.push(c));
+            });
+        if let Err(e) = spawned {
+            tracing::error!("could not spawn a thread to close a connection: {e}");
         }
     }
 

@@ -518,19 +518,15 @@ impl natsd_adapter::node_driver::NodeHost for Host {
                     TcpStream::connect_timeout(&a, natsd_adapter::node_driver::ROUTE_DIAL_TIMEOUT)
                 });
                 match dialled.and_then(|s| s.peer_addr().map(|p| (s, p))) {
-                    Ok((stream, peer)) => {
-                        spawn_connection(
-                            &shared,
-                            &pool,
-                            &tracker,
-                            stream,
-                            peer,
-                            None,
-                            |sh, _, wake| {
-                                natsd_adapter::accept::open_route(sh, peer, wake, Some(url))
-                            },
-                        )
-                    }
+                    Ok((stream, peer)) => spawn_connection(
+                        &shared,
+                        &pool,
+                        &tracker,
+                        stream,
+                        peer,
+                        None,
+                        |sh, _, wake| natsd_adapter::accept::open_route(sh, peer, wake, Some(url)),
+                    ),
                     Err(e) => natsd_adapter::accept::dial_failed(&shared, url, &e),
                 }
             });

@@ -73,5 +73,4 @@ mod tests {
         th.join().unwrap();
         assert_eq!(t.live(), 0);
     }
-
 }
