@@ -166,9 +166,16 @@ async fn callout_on_ours_and_go(what: &str, sealed: bool) {
             "-ERR 'Authorization Violation'\r\n",
             "{label}: bob is denied"
         );
+        // Go may send its first keep-alive PING while the CONNECT waits on the callout
+        // (seen on 2.15.1 with this 2 s timeout, not every run); ours sends none until
+        // the CONNECT is decided. Everything else must be the same.
+        let carl = raw(port, "carl", "").await;
+        let carl = match label.starts_with("go") {
+            true => carl.strip_prefix("PING\r\n").unwrap_or(&carl).to_string(),
+            false => carl,
+        };
         assert_eq!(
-            raw(port, "carl", "").await,
-            "-ERR 'Authorization Violation'\r\n",
+            carl, "-ERR 'Authorization Violation'\r\n",
             "{label}: carl gets no answer: refused at the timeout"
         );
     }

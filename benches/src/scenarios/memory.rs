@@ -16,6 +16,10 @@ use crate::stats::Metric;
 const CHUNK: usize = 200;
 /// Pause before reading the RSS after the load, so the server has settled.
 const SETTLE: Duration = Duration::from_millis(200);
+/// How long the idle connections' CPU cost is watched.
+const IDLE_WATCH: Duration = Duration::from_secs(2);
+/// Newcomers timed once all the idle connections are open.
+const NEWCOMERS: usize = 21;
 
 const CONNECT_PING: &[u8] =
     b"CONNECT {\"verbose\":false,\"pedantic\":false,\"name\":\"idle\",\"lang\":\"rust\"}\r\nPING\r\n";
@@ -54,10 +58,28 @@ pub fn conns(server: &Server, cfg: &Config) -> BenchResult<Vec<Metric>> {
     std::thread::sleep(SETTLE);
     let after = server.rss()?;
     let per = after.saturating_sub(before) as f64 / cfg.conns as f64;
+    // Idle: the server's CPU while every connection sits there (a runtime that polls its
+    // connections shows here).
+    let cpu0 = server.cpu_secs()?;
+    std::thread::sleep(IDLE_WATCH);
+    let idle_ms = (server.cpu_secs()? - cpu0) * 1000.0 / IDLE_WATCH.as_secs_f64();
+    // A newcomer among them: INFO / CONNECT / PING / PONG, the median of a few.
+    let mut newcomer = Vec::with_capacity(NEWCOMERS);
+    for _ in 0..NEWCOMERS {
+        let t = Instant::now();
+        let mut s = TcpStream::connect(server.addr).map_err(|e| format!("newcomer: {e}"))?;
+        s.write_all(CONNECT_PING)
+            .map_err(|e| format!("write CONNECT: {e}"))?;
+        wait_pong(&mut s).map_err(|e| format!("newcomer: {e}"))?;
+        newcomer.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    newcomer.sort_by(f64::total_cmp);
     drop(open);
     Ok(vec![
         Metric::lower("RSS B/conn", per),
         Metric::higher("conns/s", cfg.conns as f64 / elapsed),
+        Metric::lower("idle CPU ms/s", idle_ms),
+        Metric::lower("newcomer us", newcomer[NEWCOMERS / 2]),
     ])
 }
 
