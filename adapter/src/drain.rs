@@ -12,7 +12,17 @@ use natsd_core::errors::CloseReason;
 use natsd_core::shared::Shared;
 
 /// A buffer that grew past this is dropped after use rather than kept per connection.
-const KEEP_BUF_CAPACITY: usize = 1 << 20;
+///
+/// It used to be 1 MiB: in a fan-out the receivers' queues grow past that in every burst,
+/// so each burst regrew them from nothing, and glibc serves such blocks with fresh mappings:
+/// a third of the server's CPU went to page faults. At 16 MiB, fanout_5 went from 207 to
+/// 123 ns per delivery in one interleaved run (BENCHMARKS.md, "Why fan-out is weak").
+const KEEP_BUF_CAPACITY: usize = 16 << 20;
+/// A kept buffer above this is dropped once writes stop using it: after more than
+/// [`SMALL_WRITES`] writes in a row that filled under an eighth of their buffer.
+const SHRINK_ABOVE: usize = 1 << 20;
+/// See [`SHRINK_ABOVE`].
+const SMALL_WRITES: u8 = 4;
 
 /// What the writer does next, decided by [`Outbox::take`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +44,8 @@ pub struct Outbox {
     buf: Vec<u8>,
     next: Vec<u8>,
     close_after: bool,
+    /// Writes in a row that used little of a big buffer (see [`SHRINK_ABOVE`]).
+    small_writes: u8,
 }
 
 /// The part of an [`Outbox`] a write in progress may add to (see [`Outbox::split`]).
@@ -82,7 +94,20 @@ impl Outbox {
     /// mapped. Swapping in the empty `next` instead gave the queue a buffer of no capacity
     /// after every write, and every batch regrew one from nothing: in a fan-out about a third
     /// of the server's CPU went to page faults (BENCHMARKS.md, the fan-out profile).
+    ///
+    /// Buffers up to [`KEEP_BUF_CAPACITY`] are kept, so a burst does not regrow them; once
+    /// the bursts are over (writes that use under an eighth of a buffer over
+    /// [`SHRINK_ABOVE`], more than [`SMALL_WRITES`] in a row) the big ones are let go.
     pub fn written(&mut self) {
+        let (len, cap) = (self.buf.len(), self.buf.capacity());
+        // Only big buffers count: the two buffers alternate, and a small one well used says
+        // nothing about the big one.
+        if cap > SHRINK_ABOVE {
+            self.small_writes = match len < cap / 8 {
+                true => self.small_writes.saturating_add(1),
+                false => 0,
+            };
+        }
         self.buf.clear();
         if !self.next.is_empty() {
             std::mem::swap(&mut self.buf, &mut self.next);
@@ -90,8 +115,10 @@ impl Outbox {
         if self.next.capacity() > KEEP_BUF_CAPACITY {
             self.next = Vec::new();
         }
-        if self.buf.is_empty() && self.buf.capacity() > KEEP_BUF_CAPACITY {
+        let unused = self.small_writes > SMALL_WRITES && self.buf.capacity() > SHRINK_ABOVE;
+        if self.buf.is_empty() && (self.buf.capacity() > KEEP_BUF_CAPACITY || unused) {
             self.buf = Vec::new();
+            self.small_writes = 0;
         }
     }
 }
@@ -221,5 +248,30 @@ mod tests {
         let _ = h.send(&[b'z'; 4096]);
         assert_eq!(out.take(&h), Step::Write);
         assert!(out.buf.capacity() >= 4096);
+    }
+
+    /// A burst's big buffers are kept while bursts go on (regrowing them cost page faults),
+    /// and let go once the writes stay small.
+    #[test]
+    fn big_buffers_are_kept_through_bursts_and_let_go_after() {
+        let h = ClientHandle::new(1, None, 64 << 20, 1, Arc::new(Nop));
+        let mut out = Outbox::default();
+        let burst = vec![b'x'; 4 << 20];
+        for _ in 0..4 {
+            let _ = h.send(&burst);
+            assert_eq!(out.take(&h), Step::Write);
+            out.written();
+            assert!(out.buf.capacity() >= burst.len(), "kept between bursts");
+        }
+        // Small writes only: both big buffers (the one kept, the one in the queue) go.
+        for _ in 0..4 * usize::from(SMALL_WRITES) {
+            let _ = h.send(b"PING\r\n");
+            assert_eq!(out.take(&h), Step::Write);
+            out.written();
+        }
+        assert!(out.buf.capacity() <= SHRINK_ABOVE, "{}", out.buf.capacity());
+        let mut queued = Vec::new();
+        let _ = h.take(&mut queued);
+        assert!(queued.capacity() <= SHRINK_ABOVE, "{}", queued.capacity());
     }
 }
