@@ -474,6 +474,64 @@ fn encode_owned(out: &mut Vec<u8>, o: &Owned) {
     encode::op(out, &op);
 }
 
+/// `good` nine times in ten, else one of `bad`.
+fn mostly(good: &'static str, bad: &'static [&'static str]) -> impl Strategy<Value = &'static str> {
+    prop_oneof![9 => Just(good), 1 => prop::sample::select(bad)]
+}
+
+prop_compose! {
+    /// A PUB, mostly well formed: its verb, separators, line end, declared size and payload
+    /// each sometimes off.
+    fn pub_like()(
+        verb in prop_oneof![6 => Just("PUB"), 3 => Just("HPUB"),
+                            1 => prop::sample::select(&["pub", "PUX", "PUB\t", "hpub"][..])],
+        hdr in prop::option::of(0usize..14),
+        sep in prop::collection::vec(mostly(" ", &["  ", "\t"]), 3),
+        subject in "[a-c.]{0,3}",
+        reply in prop::option::of("[a-c]{0,2}"),
+        n in 0usize..12,
+        off in prop_oneof![8 => Just(0i64), 1 => Just(-1), 1 => Just(1)],
+        tail in mostly("", &[" ", "\t"]),
+        cr in mostly("\r", &[""]),
+        end in mostly("\r\n", &["\n", "\rx", ""]),
+    ) -> Vec<u8> {
+        let size = (n as i64 + off).max(0);
+        let reply = reply.map_or(String::new(), |r| format!("{}{r}", sep[1]));
+        let hdr = hdr.map_or(String::new(), |h| format!("{h}{}", sep[2]));
+        let head = format!("{}{subject}{reply}{}{hdr}", sep[0], sep[2]);
+        format!("{verb}{head}{size}{tail}{cr}\n{}{end}", "x".repeat(n)).into_bytes()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+    /// The whole-PUB fast path (`Parser::whole_pub`) and the byte-wise path agree on anything
+    /// PUB- or HPUB-like, ops and errors alike, under default and tight limits, with and
+    /// without headers.
+    #[test]
+    fn whole_pub_agrees_with_the_bytewise_path(
+        parts in prop::collection::vec(pub_like(), 1..6),
+        tight in any::<bool>(),
+        headers in prop_oneof![3 => Just(true), 1 => Just(false)],
+    ) {
+        let stream = parts.concat();
+        let make = || {
+            let mut p = match tight {
+                true => Parser::new(Limits { max_control_line: 10, max_payload: 8 }),
+                false => parser(),
+            };
+            p.set_headers(headers);
+            p
+        };
+        let whole = run(&mut make(), &[&stream]);
+        // Each op's first byte alone: the fast path never applies, and the rest of the op
+        // (its line, its payload) is whole in the next read, as for the fast path.
+        let split: Vec<&[u8]> = parts.iter().flat_map(|p| [&p[..1], &p[1..]]).collect();
+        let bytewise = run(&mut make(), &split);
+        prop_assert_eq!(whole, bytewise);
+    }
+}
+
 proptest! {
     /// Any split of a valid stream into chunks yields the same ops, which are the ops encoded.
     #[test]
