@@ -18,6 +18,8 @@ const CHUNK: usize = 200;
 const SETTLE: Duration = Duration::from_millis(200);
 /// How long the idle connections' CPU cost is watched.
 const IDLE_WATCH: Duration = Duration::from_secs(2);
+/// Past the last first PING (Go's `firstClientPingInterval` is 2 s, plus up to 20%).
+const FIRST_PINGS: Duration = Duration::from_secs(3);
 /// Newcomers timed once all the idle connections are open.
 const NEWCOMERS: usize = 21;
 
@@ -59,7 +61,9 @@ pub fn conns(server: &Server, cfg: &Config) -> BenchResult<Vec<Metric>> {
     let after = server.rss()?;
     let per = after.saturating_sub(before) as f64 / cfg.conns as f64;
     // Idle: the server's CPU while every connection sits there (a runtime that polls its
-    // connections shows here).
+    // connections shows here), once the first keep-alive PINGs are out (both servers send
+    // one within 2.4 s of a CONNECT, then one per ping interval).
+    std::thread::sleep(FIRST_PINGS);
     let cpu0 = server.cpu_secs()?;
     std::thread::sleep(IDLE_WATCH);
     let idle_ms = (server.cpu_secs()? - cpu0) * 1000.0 / IDLE_WATCH.as_secs_f64();
