@@ -74,6 +74,13 @@ fn a_thousand_connections_at_once() {
         started.elapsed()
     );
 
+    // No thread per connection: the workers, the accept and node threads, and this test's
+    // own (the old runtime held two per connection: over 2,000 here).
+    let threads = std::fs::read_dir("/proc/self/task").map(|d| d.count());
+    if let Ok(threads) = threads {
+        assert!(threads < 64, "{threads} threads for {CONNS} connections");
+    }
+
     let stopping = Instant::now();
     server.shutdown();
     assert!(
