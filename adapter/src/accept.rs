@@ -83,6 +83,18 @@ pub fn open_route(
     conn
 }
 
+/// Subscriptions above which closing a connection is heavy: removing 100,000 takes a good
+/// part of a second unoptimised, and a runtime keeps such a close from holding up the other
+/// connections it serves (tokio moves its other tasks away with `block_in_place`; std runs
+/// the close on a thread of its own). Found by the stress test
+/// `closing_many_subscriptions_does_not_freeze_others`.
+pub const HEAVY_CLOSE_SUBS: usize = 1024;
+
+/// Whether closing `conn` now would be heavy (see [`HEAVY_CLOSE_SUBS`]).
+pub fn heavy_close(conn: &Connection) -> bool {
+    conn.subscription_count() > HEAVY_CLOSE_SUBS
+}
+
 /// A route dial failed: the node hears of it (it logs and schedules the next attempt).
 pub fn dial_failed(sh: &Shared, url: natsd_core::options::RouteUrl, e: &io::Error) {
     let error = format!("dial tcp {}: {e}", url.addr());

@@ -45,12 +45,6 @@ use rustls::ServerConnection;
 
 use crate::poller::{ConnWake, READS_PER_TURN};
 
-/// Subscriptions above which a client's close runs off its worker: removing 100,000 takes a
-/// good part of a second unoptimised, and the worker's other connections would wait for it
-/// (the stress test `closing_many_subscriptions_does_not_freeze_others`). The tokio runtime
-/// moves its other tasks away instead (`block_in_place`) past the same count. Closes the
-/// core decides itself (a protocol error, a keep-alive timeout, a reload) still run in line.
-const HEAVY_SUBS: usize = 1024;
 use crate::tracker::Tracked;
 use natsd_adapter::clock;
 use natsd_adapter::drain::{self, DeadlineCache, Outbox, Step, WriteEnd};
@@ -134,14 +128,14 @@ pub struct Conn {
     generation: u64,
     /// The timer the worker holds for this connection.
     armed: Option<Time>,
-    /// A close the worker should run off its thread (see [`HEAVY_SUBS`]).
+    /// A close the worker should run off its thread (`natsd_adapter::accept::heavy_close`).
     heavy_close: Option<CloseReason>,
     _guard: Tracked,
 }
 
 impl Conn {
     /// Takes `nc` in at `slot`: non-blocking socket, registered for both directions
-    /// (edge-triggered, so never re-registered). `None` (logged; the connection closes) if
+    /// (edge-triggered, so never re-registered while in the poller). `None` (logged; the connection closes) if
     /// the socket could not be set up.
     pub fn adopt(nc: NewConn, registry: &Registry, slot: usize, sh: &Shared) -> Option<Conn> {
         let NewConn {
@@ -153,25 +147,17 @@ impl Conn {
             generation,
             guard,
         } = nc;
-        let cid = job.conn.cid();
         if let Err(e) = stream.set_nonblocking(true) {
+            let cid = job.conn.cid();
             tracing::error!("{peer} - cid:{cid} - could not make the socket non-blocking: {e}");
             return None;
         }
-        let mut sock = TcpStream::from_std(stream);
-        let interest = Interest::READABLE | Interest::WRITABLE;
-        if let Err(e) = registry.register(&mut sock, Token(slot), interest) {
-            tracing::error!("{peer} - cid:{cid} - could not register the socket: {e}");
-            return None;
-        }
-        wake.placed(slot);
-        let now = clock::now();
         let current = sh.options_generation();
         if current != generation {
-            job.conn.handle_config_change(now, sh);
+            job.conn.handle_config_change(clock::now(), sh);
         }
         let handle = Arc::clone(job.conn.handle());
-        Some(Conn {
+        let mut c = Conn {
             ctx: drain::WriterCtx {
                 handle,
                 wake,
@@ -179,7 +165,7 @@ impl Conn {
                 peer,
             },
             job,
-            sock,
+            sock: TcpStream::from_std(stream),
             tls,
             rbuf: ReadBuf::default(),
             held: Vec::new(),
@@ -196,7 +182,9 @@ impl Conn {
             armed: None,
             heavy_close: None,
             _guard: guard,
-        })
+        };
+        // Dropped if not registered: its `Job` closes the connection.
+        c.attach(registry, slot).then_some(c)
     }
 
     /// The connection's id.
@@ -253,14 +241,14 @@ impl Conn {
     }
 
     /// The socket has room again.
-    pub fn on_writable(&mut self, _sh: &Arc<Shared>) {
+    pub fn on_writable(&mut self) {
         self.want_write |= self.writing.is_some() || self.tls_wants_write();
     }
 
     /// The core queued bytes or closed the queue. While a write is stuck on a full socket,
     /// new bytes stay queued in the core (that is what `max_pending` counts), but "close now"
     /// aborts the write and a closing queue's last bytes go behind it.
-    pub fn on_woken(&mut self, _sh: &Arc<Shared>) {
+    pub fn on_woken(&mut self) {
         self.ctx.wake.taken();
         self.want_write = true;
         if self.writing.is_some() && !self.writer_done {
@@ -350,10 +338,7 @@ impl Conn {
             let _ = flush_tls(tls, &mut self.sock);
         }
         let _ = self.sock.shutdown(Shutdown::Both);
-        if let Err(e) = registry.deregister(&mut self.sock) {
-            tracing::debug!("cid:{} - could not deregister the socket: {e}", self.cid());
-        }
-        self.ctx.wake.removed();
+        self.detach(registry);
     }
 
     /// The core's timer, held while an auth decision is made: the decision is bounded by
@@ -373,9 +358,10 @@ impl Conn {
     }
 
     /// The client went away (EOF, read error). A connection with many subscriptions is
-    /// closed off the worker instead (see [`HEAVY_SUBS`]).
+    /// closed off the worker instead (`natsd_adapter::accept::heavy_close`); closes the core
+    /// decides itself (a protocol error, a keep-alive timeout, a reload) still run in line.
     fn close(&mut self, sh: &Shared, reason: CloseReason) {
-        if self.job.conn.subscription_count() > HEAVY_SUBS {
+        if natsd_adapter::accept::heavy_close(&self.job.conn) {
             self.heavy_close = Some(reason);
         } else {
             self.job.conn.handle_close(clock::now(), sh, reason);
@@ -389,7 +375,7 @@ impl Conn {
         self.heavy_close.take()
     }
 
-    /// Out of the poller, for a while.
+    /// Out of the poller (for a while, or for good from [`finish`](Self::finish)).
     pub fn detach(&mut self, registry: &Registry) {
         if let Err(e) = registry.deregister(&mut self.sock) {
             tracing::debug!("cid:{} - could not deregister the socket: {e}", self.cid());
@@ -403,7 +389,8 @@ impl Conn {
     pub fn attach(&mut self, registry: &Registry, slot: usize) -> bool {
         let interest = Interest::READABLE | Interest::WRITABLE;
         if let Err(e) = registry.register(&mut self.sock, Token(slot), interest) {
-            tracing::error!("cid:{} - could not register the socket: {e}", self.cid());
+            let (peer, cid) = (self.ctx.peer, self.cid());
+            tracing::error!("{peer} - cid:{cid} - could not register the socket: {e}");
             return false;
         }
         self.ctx.wake.placed(slot);

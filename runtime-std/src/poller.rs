@@ -9,7 +9,8 @@
 //!    connections whose queues the core woke ([`ConnWake`]), auth decisions made off the
 //!    worker, a stop;
 //! 2. **sleep** in `poll` until a socket is ready, mail is posted (the inbox's `Waker`), or
-//!    the earliest timer; never longer than [`IDLE_TICK`];
+//!    the earliest timer; never longer than [`IDLE_TICK`], and not at all after mail (only a
+//!    look at the sockets, so a worker that keeps getting mail still reads its own);
 //! 3. **socket events**: readable → read and feed the core; writable → go on with a write
 //!    that filled the socket;
 //! 4. **timers** that are due (the core's `poll_timeout`, the end of a read pause, a write
@@ -295,12 +296,14 @@ impl Worker {
             if had_mail {
                 self.inbox.awake.store(true, Ordering::SeqCst);
                 self.handle_mail(mail);
-                continue;
             }
-            let timeout = if self.turns.is_empty() {
-                self.sleep_for(clock::now())
-            } else {
+            // With work done or owed, only a look at the sockets: never sleep. Mail does not
+            // loop back before the sockets either: a worker posted to without a pause (the
+            // other worker's publishers waking its receivers) would never read its own.
+            let timeout = if had_mail || !self.turns.is_empty() {
                 Duration::ZERO
+            } else {
+                self.sleep_for(clock::now())
             };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != io::ErrorKind::Interrupted {
@@ -322,7 +325,7 @@ impl Worker {
                 );
                 self.with(slot, None, |c, sh, turns| {
                     if writable {
-                        c.on_writable(sh);
+                        c.on_writable();
                     }
                     if readable && c.on_readable(sh, slot) {
                         turns.push(slot);
@@ -341,7 +344,7 @@ impl Worker {
     }
 
     /// How long `poll` may sleep: until the earliest timer, at most [`IDLE_TICK`].
-    fn sleep_for(&mut self, now: Time) -> Duration {
+    fn sleep_for(&self, now: Time) -> Duration {
         match self.timers.peek() {
             Some(Reverse((t, _, _))) => clock::until(*t, now).min(IDLE_TICK),
             None => IDLE_TICK,
@@ -357,8 +360,8 @@ impl Worker {
                 entry.insert(c);
                 // First run: INFO out, and bytes a TLS session already holds (or that came
                 // before the registration) in.
-                self.with(slot, None, |c, sh, turns| {
-                    c.on_woken(sh);
+                self.with(slot, None, |c, _, turns| {
+                    c.on_woken();
                     turns.push(slot);
                 });
             }
@@ -368,11 +371,11 @@ impl Worker {
             let slot = entry.key();
             if c.attach(self.poll.registry(), slot) {
                 entry.insert(c);
-                self.with(slot, None, |c, sh, _| c.on_woken(sh));
+                self.with(slot, None, |c, _, _| c.on_woken());
             }
         }
         for slot in mail.woken {
-            self.with(slot, None, |c, sh, _| c.on_woken(sh));
+            self.with(slot, None, |c, _, _| c.on_woken());
         }
         for (slot, cid, d) in mail.decided {
             let mut d = Some(d);

@@ -21,16 +21,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock;
 
-/// Subscriptions above which a call that may close the connection runs off the worker.
-const HEAVY_SUBS: usize = 1024;
-
 /// Runs `f` (a core call that may close `conn`) so that a heavy close, which removes every
 /// subscription of the connection (100,000 take a good part of a second in a debug build),
 /// does not hold up the other tasks queued on this worker thread: `block_in_place` hands them
 /// to another worker first. Only on the multi-thread runtime (it panics on the other).
 fn off_worker<R>(conn: &mut Connection, f: impl FnOnce(&mut Connection) -> R) -> R {
     // The count first: it is one field read, the runtime lookup is not (called per read).
-    let heavy = conn.subscription_count() > HEAVY_SUBS
+    let heavy = natsd_adapter::accept::heavy_close(conn)
         && tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
     if heavy {
