@@ -25,6 +25,9 @@ pub enum Target {
         addr: SocketAddr,
         /// Its process id, for RSS.
         pid: Option<u32>,
+        /// Other processes whose CPU time counts as the server's (the other servers of a
+        /// cluster under test, e.g. the subscribers' end of a route).
+        peers: Vec<u32>,
     },
 }
 
@@ -37,6 +40,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// Its pid, when known.
     pub pid: Option<u32>,
+    /// Peers whose CPU time is added to the server's (see [`Target::External`]).
+    pub peers: Vec<u32>,
     /// Process start to the first INFO read by a client (launched servers only).
     pub startup: Option<Duration>,
     child: Option<Child>,
@@ -55,9 +60,10 @@ impl Target {
     /// A server for one run: launched fresh, or the external one.
     pub fn start(&self) -> BenchResult<Server> {
         match self {
-            Target::External { addr, pid } => Ok(Server {
+            Target::External { addr, pid, peers } => Ok(Server {
                 addr: *addr,
                 pid: *pid,
+                peers: peers.clone(),
                 startup: None,
                 child: None,
                 log: None,
@@ -111,6 +117,7 @@ fn launch(argv: &[String], cpu: Option<usize>) -> BenchResult<Server> {
     let mut server = Server {
         addr,
         pid: Some(pid),
+        peers: Vec::new(),
         startup: None,
         child: Some(child),
         log: Some(log),
@@ -162,27 +169,16 @@ impl Server {
     }
 
     /// The server's CPU time so far (user + system, all threads), in seconds, from
-    /// `/proc/<pid>/stat` (clock-tick resolution).
+    /// `/proc/<pid>/stat` (clock-tick resolution), its peers' included.
     pub fn cpu_secs(&self) -> BenchResult<f64> {
         let pid = self
             .pid
             .ok_or("CPU time needs the server's pid (launch it, or pass --pid)")?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map_err(|e| format!("read /proc/{pid}/stat: {e}"))?;
-        // After the command name (in parentheses, may hold spaces): state is field 3, utime
-        // and stime are fields 14 and 15.
-        let rest = stat
-            .rsplit_once(')')
-            .map(|(_, r)| r)
-            .ok_or("bad /proc stat line")?;
-        let mut f = rest.split_whitespace().skip(11);
-        let mut tick = || -> BenchResult<u64> {
-            f.next()
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| "bad /proc stat line".to_string())
-        };
-        let ticks = tick()? + tick()?;
-        Ok(ticks as f64 / crate::sys::clock_ticks()? as f64)
+        let mut total = process_cpu_secs(pid)?;
+        for &p in &self.peers {
+            total += process_cpu_secs(p)?;
+        }
+        Ok(total)
     }
 
     /// Fails if a launched server has exited (a crash during the run).
@@ -221,4 +217,24 @@ impl Drop for Server {
             let _ = std::fs::remove_file(log);
         }
     }
+}
+
+/// One process's CPU time so far (user + system, all threads), in seconds.
+fn process_cpu_secs(pid: u32) -> BenchResult<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_err(|e| format!("read /proc/{pid}/stat: {e}"))?;
+    // After the command name (in parentheses, may hold spaces): state is field 3, utime
+    // and stime are fields 14 and 15.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or("bad /proc stat line")?;
+    let mut f = rest.split_whitespace().skip(11);
+    let mut tick = || -> BenchResult<u64> {
+        f.next()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| "bad /proc stat line".to_string())
+    };
+    let ticks = tick()? + tick()?;
+    Ok(ticks as f64 / crate::sys::clock_ticks()? as f64)
 }

@@ -1,7 +1,7 @@
 //! `natsd-bench`: a load generator for NATS servers speaking the raw protocol.
 //!
 //! ```text
-//! natsd-bench [--server [NAME=]CMD]... | [--addr HOST:PORT [--pid PID]]
+//! natsd-bench [--server [NAME=]CMD]... | [--addr HOST:PORT [--pid PID] [--peer-pid PID]...]
 //!             [--scenarios a,b,...] [--runs N] [--duration SECS] [--requests N]
 //!             [--conns N] [--subs N] [--window-mb N] [--sub-addr HOST:PORT]
 //!             [--server-cpu C] [--client-cpu C] [--latency-cpu C] [--cpu]
@@ -19,6 +19,8 @@
 //! only that rustls suite (e.g. `TLS13_AES_128_GCM_SHA256`). The session each server
 //! negotiates is printed once. `--cpu`: throughput scenarios also report the server's and the
 //! load generator's CPU time (server CPU per message, both as a share of the wall time).
+//! `--peer-pid`: with `--addr`, another process (e.g. the other server of a route) whose CPU
+//! time counts as the server's.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -44,7 +46,7 @@ struct Args {
 fn usage() -> String {
     let names: Vec<&str> = scenarios::ALL.iter().map(|s| s.name).collect();
     format!(
-        "usage: natsd-bench [--server [NAME=]CMD]... | [--addr HOST:PORT [--pid PID]]\n\
+        "usage: natsd-bench [--server [NAME=]CMD]... | [--addr HOST:PORT [--pid PID] [--peer-pid PID]...]\n\
          \x20      [--scenarios a,b,...] [--runs N] [--duration SECS] [--requests N]\n\
          \x20      [--conns N] [--subs N] [--window-mb N] [--sub-addr HOST:PORT]\n\
          \x20      [--server-cpu C] [--client-cpu C] [--latency-cpu C] [--cpu]\n\
@@ -59,6 +61,7 @@ fn parse_args() -> Result<Args, String> {
     let mut cmds: Vec<String> = Vec::new();
     let mut addr: Option<SocketAddr> = None;
     let mut pid: Option<u32> = None;
+    let mut peers: Vec<u32> = Vec::new();
     let mut server_cpu = None;
     let mut tls_ca: Option<PathBuf> = None;
     let mut tls_name = String::from("localhost");
@@ -80,6 +83,7 @@ fn parse_args() -> Result<Args, String> {
             "--server" => cmds.push(it.next().ok_or("--server needs a command line")?),
             "--addr" => addr = Some(num("--addr", it.next())?),
             "--pid" => pid = Some(num("--pid", it.next())?),
+            "--peer-pid" => peers.push(num("--peer-pid", it.next())?),
             "--scenarios" => {
                 let list = it.next().ok_or("--scenarios needs a list")?;
                 a.scenarios = list
@@ -117,7 +121,7 @@ fn parse_args() -> Result<Args, String> {
     }
     if let Some(addr) = addr {
         a.servers
-            .push(("ext".into(), Target::External { addr, pid }));
+            .push(("ext".into(), Target::External { addr, pid, peers }));
     }
     if a.servers.is_empty() {
         return Err(format!(
