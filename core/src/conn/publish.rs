@@ -208,7 +208,10 @@ impl State {
     #[cold]
     #[inline(never)]
     pub(super) fn deliver_to_routes(&mut self, account: &Account, d: &Delivery<'_>) {
-        for (h, queues) in std::mem::take(&mut self.route_targets) {
+        // Drained, then put back empty: the list keeps its allocation from one message to
+        // the next (taking it whole cost an allocation and a free per routed message).
+        let mut targets = std::mem::take(&mut self.route_targets);
+        for (h, queues) in targets.drain(..) {
             let q = (!queues.is_empty()).then_some(&queues[..]);
             let result = h.deliver_routed(account.name.as_bytes(), d, q);
             self.note_delivery(&h, result);
@@ -220,6 +223,7 @@ impl State {
                 self.batch.out_bytes += d.payload.len() as u64;
             }
         }
+        self.route_targets = targets;
     }
 
     /// Notes that a route's subscription matched: the route gets the message once, with

@@ -9,6 +9,8 @@
 use super::op::{ConnKind, Op, ParseError};
 use super::route;
 
+mod fast;
+
 /// The limits enforced while parsing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -273,6 +275,11 @@ impl Parser {
                     if let Some(op) = self.whole_pub(buf, pos) {
                         return Ok(Some(op));
                     }
+                    if self.conn == ConnKind::Route {
+                        if let Some(op) = self.whole_rmsg(buf, pos) {
+                            return Ok(Some(op));
+                        }
+                    }
                     self.verb_len = 0;
                     self.state = State::Verb;
                 }
@@ -314,101 +321,6 @@ impl Parser {
             }
         }
         Ok(None)
-    }
-
-    /// The fast path for the most common ops: a client's `PUB subject [reply] size` or
-    /// `HPUB subject [reply] hdr_size size` in canonical form (upper case, single spaces,
-    /// CRLF), with the whole payload and its CRLF in `buf`. Returns `None`, having consumed
-    /// nothing, for anything else: the byte-wise path then parses it (and finds any error)
-    /// exactly as before (`whole_pub_agrees_with_the_bytewise_path`). Halves the parse cost
-    /// of a small PUB (criterion `parse_pub`).
-    #[inline]
-    fn whole_pub<'a>(&self, buf: &'a [u8], pos: &mut usize) -> Option<Op<'a>> {
-        let rest = &buf[*pos..];
-        if self.conn != ConnKind::Client {
-            return None;
-        }
-        let (verb, with_hdr) = if rest.starts_with(b"PUB ") {
-            (4, false)
-        } else if rest.starts_with(b"HPUB ") && self.headers {
-            (5, true)
-        } else {
-            return None;
-        };
-        let nl = verb + memchr(b'\n', &rest[verb..])?;
-        let line = rest[verb..nl].strip_suffix(b"\r")?;
-        if line.len() > self.limits.max_control_line {
-            return None;
-        }
-        // Single spaces, nothing below a space (tabs separate too): 2 or 3 arguments (PUB),
-        // 3 or 4 (HPUB). One compare per byte in the common case.
-        let mut sp = [0usize; 3];
-        let mut n = 0;
-        for (i, &b) in line.iter().enumerate() {
-            if b <= b' ' {
-                if b != b' ' || n == sp.len() {
-                    return None;
-                }
-                sp[n] = i;
-                n += 1;
-            }
-        }
-        // (subject, reply, header size, size)
-        let (subject, reply, hdr, size) = match (with_hdr, n) {
-            (false, 1) => (&line[..sp[0]], None, None, &line[sp[0] + 1..]),
-            (false, 2) => (
-                &line[..sp[0]],
-                Some(&line[sp[0] + 1..sp[1]]),
-                None,
-                &line[sp[1] + 1..],
-            ),
-            (true, 2) => (
-                &line[..sp[0]],
-                None,
-                Some(&line[sp[0] + 1..sp[1]]),
-                &line[sp[1] + 1..],
-            ),
-            (true, 3) => (
-                &line[..sp[0]],
-                Some(&line[sp[0] + 1..sp[1]]),
-                Some(&line[sp[1] + 1..sp[2]]),
-                &line[sp[2] + 1..],
-            ),
-            _ => return None,
-        };
-        if subject.is_empty() || reply.is_some_and(<[u8]>::is_empty) {
-            return None;
-        }
-        let size = parse_size(size)?;
-        if size > self.limits.max_payload {
-            return None;
-        }
-        let start = nl + 1;
-        let end = start + size;
-        if rest.get(end..end + 2)? != b"\r\n" {
-            return None;
-        }
-        let payload = &rest[start..end];
-        let op = if let Some(hdr) = hdr {
-            let header_len = parse_size(hdr)?;
-            if header_len > size {
-                return None;
-            }
-            Op::HPub {
-                subject,
-                reply,
-                header_len,
-                payload,
-            }
-        } else {
-            Op::Pub {
-                subject,
-                reply,
-                payload,
-            }
-        };
-        *pos += end + 2;
-        Some(op)
     }
 
     /// Advances the verb by one (upper-cased) byte. The candidate verb goes on while its
@@ -883,6 +795,6 @@ fn strip_cr(line: &[u8]) -> &[u8] {
 }
 
 /// Position of the first `needle` in `hay` (the compiler vectorises this loop well enough).
-fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+pub(super) fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
     hay.iter().position(|&b| b == needle)
 }

@@ -169,3 +169,85 @@ fn verbs_are_checked_against_the_connection_kind() {
     }
     assert_eq!(n, 5);
 }
+
+/// Every op of `chunks` re-encoded, and the error that ended them, if any.
+fn run_route(p: &mut Parser, chunks: &[&[u8]]) -> (Vec<Vec<u8>>, Option<ParseError>) {
+    let mut ops = Vec::new();
+    for c in chunks {
+        let mut pos = 0;
+        loop {
+            match p.parse(c, &mut pos) {
+                Ok(Some(op)) => {
+                    let mut e = Vec::new();
+                    encode::op(&mut e, &op);
+                    ops.push(e);
+                }
+                Ok(None) => break,
+                Err(e) => return (ops, Some(e)),
+            }
+        }
+        assert_eq!(pos, c.len(), "a chunk must be consumed whole");
+    }
+    (ops, None)
+}
+
+use proptest::prelude::*;
+
+/// `good` nine times in ten, else one of `bad`.
+fn mostly(good: &'static str, bad: &'static [&'static str]) -> impl Strategy<Value = &'static str> {
+    prop_oneof![9 => Just(good), 1 => prop::sample::select(bad)]
+}
+
+prop_compose! {
+    /// A routed message, mostly well formed: its verb, separators, queue lists, line end,
+    /// declared sizes and payload each sometimes off.
+    fn rmsg_like()(
+        verb in prop_oneof![6 => Just("RMSG"), 3 => Just("HMSG"),
+                            1 => prop::sample::select(&["rmsg", "RMSX", "RMSG\t", "hmsg"][..])],
+        hdr in prop::option::of(0usize..14),
+        sep in prop::collection::vec(mostly(" ", &["  ", "\t"]), 4),
+        account in mostly("$G", &["", "A", "$SYS"]),
+        subject in "[a-c.]{0,3}",
+        middle in prop_oneof![4 => Just(String::new()), 4 => "[a-c+|]{0,2}",
+                              1 => "[+|] [a-c]{0,2}( q)?"],
+        n in 0usize..12,
+        off in prop_oneof![8 => Just(0i64), 1 => Just(-1), 1 => Just(1)],
+        tail in mostly("", &[" ", "\t"]),
+        cr in mostly("\r", &[""]),
+        end in mostly("\r\n", &["\n", "\rx", ""]),
+    ) -> Vec<u8> {
+        let size = (n as i64 + off).max(0);
+        let middle = if middle.is_empty() { middle } else { format!("{}{middle}", sep[2]) };
+        let hdr = hdr.map_or(String::new(), |h| format!("{h}{}", sep[3]));
+        let head = format!("{}{account}{}{subject}{middle}{}{hdr}", sep[0], sep[1], sep[3]);
+        format!("{verb}{head}{size}{tail}{cr}\n{}{end}", "x".repeat(n)).into_bytes()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+    /// The whole-RMSG fast path (`Parser::whole_rmsg`) and the byte-wise path agree on
+    /// anything RMSG- or HMSG-like, ops and errors alike, under default and tight limits.
+    #[test]
+    fn whole_rmsg_agrees_with_the_bytewise_path(
+        parts in prop::collection::vec(rmsg_like(), 1..6),
+        tight in any::<bool>(),
+    ) {
+        let stream = parts.concat();
+        let make = || {
+            let limits = match tight {
+                true => Limits { max_control_line: 12, max_payload: 8 },
+                false => Limits::default(),
+            };
+            let mut p = Parser::for_peer(limits, ConnKind::Route);
+            p.set_headers(true);
+            p
+        };
+        let whole = run_route(&mut make(), &[&stream]);
+        // Each op's first byte alone: the fast path never applies, and the rest of the op
+        // is whole in the next read, as for the fast path.
+        let split: Vec<&[u8]> = parts.iter().flat_map(|p| [&p[..1], &p[1..]]).collect();
+        let bytewise = run_route(&mut make(), &split);
+        prop_assert_eq!(whole, bytewise);
+    }
+}
