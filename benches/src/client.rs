@@ -268,6 +268,18 @@ impl Conn {
         }
     }
 
+    /// One socket read, unparsed: the bytes read (`None` if the read timed out). For
+    /// `--saturate` subscribers, which count fixed-size frames instead of parsing them.
+    pub fn read_raw(&mut self) -> BenchResult<Option<&[u8]>> {
+        match self.stream.read(&mut self.rbuf) {
+            Ok(0) => Err("server closed the connection".into()),
+            Ok(n) => Ok(Some(&self.rbuf[..n])),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ok(None),
+            Err(e) if e.kind() == ErrorKind::Interrupted => Ok(None),
+            Err(e) => Err(format!("read failed: {e}")),
+        }
+    }
+
     /// One socket read, every complete op in it handed to `f` (an `-ERR` fails, a server
     /// `PING` is answered). Returns `None` if the read timed out, else whether `f` said done.
     pub fn read_some(

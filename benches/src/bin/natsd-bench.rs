@@ -4,7 +4,7 @@
 //! natsd-bench [--server [NAME=]CMD]... | [--addr HOST:PORT [--pid PID] [--peer-pid PID]...]
 //!             [--scenarios a,b,...] [--runs N] [--duration SECS] [--requests N]
 //!             [--conns N] [--subs N] [--window-mb N] [--sub-addr HOST:PORT]
-//!             [--server-cpu C] [--client-cpu C] [--latency-cpu C] [--cpu]
+//!             [--server-cpu C] [--client-cpu C] [--latency-cpu C] [--cpu] [--saturate]
 //!             [--tls-ca FILE [--tls-name NAME] [--tls-suite SUITE]] [--list]
 //! ```
 //!
@@ -19,6 +19,8 @@
 //! only that rustls suite (e.g. `TLS13_AES_128_GCM_SHA256`). The session each server
 //! negotiates is printed once. `--cpu`: throughput scenarios also report the server's and the
 //! load generator's CPU time (server CPU per message, both as a share of the wall time).
+//! `--saturate`: subscribers count frames by their bytes instead of parsing each `MSG`, so the
+//! server rather than the load generator is the limit (its `srv CPU %` shows how close).
 //! `--peer-pid`: with `--addr`, another process (e.g. the other server of a route) whose CPU
 //! time counts as the server's.
 
@@ -49,7 +51,7 @@ fn usage() -> String {
         "usage: natsd-bench [--server [NAME=]CMD]... | [--addr HOST:PORT [--pid PID] [--peer-pid PID]...]\n\
          \x20      [--scenarios a,b,...] [--runs N] [--duration SECS] [--requests N]\n\
          \x20      [--conns N] [--subs N] [--window-mb N] [--sub-addr HOST:PORT]\n\
-         \x20      [--server-cpu C] [--client-cpu C] [--latency-cpu C] [--cpu]\n\
+         \x20      [--server-cpu C] [--client-cpu C] [--latency-cpu C] [--cpu] [--saturate]\n\
          \x20      [--tls-ca FILE [--tls-name NAME] [--tls-suite SUITE]]\n\
          scenarios: {}",
         names.join(",")
@@ -102,6 +104,7 @@ fn parse_args() -> Result<Args, String> {
             "--client-cpu" => a.client_cpu = Some(num("--client-cpu", it.next())?),
             "--latency-cpu" => a.latency_cpu = Some(num("--latency-cpu", it.next())?),
             "--cpu" => a.cfg.cpu = true,
+            "--saturate" => a.cfg.saturate = true,
             "--tls-ca" => tls_ca = Some(it.next().ok_or("--tls-ca needs a file")?.into()),
             "--tls-name" => tls_name = it.next().ok_or("--tls-name needs a name")?,
             "--tls-suite" => tls_suite = Some(it.next().ok_or("--tls-suite needs a suite")?),

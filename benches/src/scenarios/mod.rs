@@ -31,6 +31,11 @@ pub struct Config {
     /// Throughput scenarios also report server and load-generator CPU (needs the server's
     /// pid).
     pub cpu: bool,
+    /// Saturation mode: subscribers count whole frames by their bytes instead of parsing
+    /// every `MSG` (each frame of a run has the same known length), so the load generator
+    /// spends far less per message than the server and the server, not the load, is the
+    /// limit. The count must still come out exact.
+    pub saturate: bool,
 }
 
 impl Default for Config {
@@ -44,6 +49,7 @@ impl Default for Config {
             sub_addr: None,
             tls: None,
             cpu: false,
+            saturate: false,
         }
     }
 }
@@ -56,10 +62,13 @@ pub enum Kind {
         /// Payload bytes.
         size: usize,
     },
-    /// One publisher to `subs` subscribers on one subject (in one queue group if `queue`).
+    /// `pubs` publishers to `subs` subscribers on one subject (in one queue group if
+    /// `queue`): every subscriber gets every publisher's messages.
     Stream {
         /// Payload bytes.
         size: usize,
+        /// Publisher connections.
+        pubs: usize,
         /// Subscriber connections.
         subs: usize,
         /// All subscribers are members of one queue group.
@@ -105,11 +114,14 @@ impl Scenario {
     /// Runs once against `server`.
     pub fn run(&self, server: &mut Server, cfg: &Config) -> BenchResult<Vec<Metric>> {
         match self.kind {
-            Kind::Pub { size } => throughput::stream(server, cfg, size, 0, false, false),
-            Kind::Stream { size, subs, queue } => {
-                throughput::stream(server, cfg, size, subs, queue, false)
-            }
-            Kind::Churn { size } => throughput::stream(server, cfg, size, 1, false, true),
+            Kind::Pub { size } => throughput::stream(server, cfg, size, 1, 0, false, false),
+            Kind::Stream {
+                size,
+                pubs,
+                subs,
+                queue,
+            } => throughput::stream(server, cfg, size, pubs, subs, queue, false),
+            Kind::Churn { size } => throughput::stream(server, cfg, size, 1, 1, false, true),
             Kind::ReqRep => latency::reqrep(server, cfg),
             Kind::Conns => memory::conns(server, cfg),
             Kind::Subs => memory::subs(server, cfg),
@@ -140,6 +152,7 @@ pub const ALL: &[Scenario] = &[
     Scenario {
         name: "pubsub_16",
         kind: Kind::Stream {
+            pubs: 1,
             size: 16,
             subs: 1,
             queue: false,
@@ -148,6 +161,7 @@ pub const ALL: &[Scenario] = &[
     Scenario {
         name: "pubsub_128",
         kind: Kind::Stream {
+            pubs: 1,
             size: 128,
             subs: 1,
             queue: false,
@@ -156,6 +170,7 @@ pub const ALL: &[Scenario] = &[
     Scenario {
         name: "fanout_5",
         kind: Kind::Stream {
+            pubs: 1,
             size: 128,
             subs: 5,
             queue: false,
@@ -164,6 +179,7 @@ pub const ALL: &[Scenario] = &[
     Scenario {
         name: "queue_4",
         kind: Kind::Stream {
+            pubs: 1,
             size: 128,
             subs: 4,
             queue: true,
@@ -172,6 +188,7 @@ pub const ALL: &[Scenario] = &[
     Scenario {
         name: "fanout_50",
         kind: Kind::Stream {
+            pubs: 1,
             size: 128,
             subs: 50,
             queue: false,
@@ -180,9 +197,19 @@ pub const ALL: &[Scenario] = &[
     Scenario {
         name: "queue_100",
         kind: Kind::Stream {
+            pubs: 1,
             size: 128,
             subs: 100,
             queue: true,
+        },
+    },
+    Scenario {
+        name: "pubsub_4x4",
+        kind: Kind::Stream {
+            pubs: 4,
+            size: 128,
+            subs: 4,
+            queue: false,
         },
     },
     Scenario {

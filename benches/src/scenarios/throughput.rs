@@ -1,4 +1,5 @@
-//! Throughput scenarios: `pub` (no subscribers), `pubsub` (1:1), `fanout` (1:N), `queue`
+//! Throughput scenarios: `pub` (no subscribers), `pubsub` (1:1), `pubsub_4x4` (4 publishers,
+//! 4 subscribers, every subscriber gets every message), `fanout` (1:N), `queue`
 //! (1 publisher, N members of one queue group) and `churn` (1:1 while another connection
 //! subscribes and unsubscribes on other subjects as fast as it can: a literal, then a
 //! wildcard, each with its UNSUB, in batches of [`CHURN_BATCH`] pairs ended by a PING).
@@ -9,6 +10,9 @@
 //! server's slow-consumer limit), then sends `PING` and waits for `PONG`. Each subscriber
 //! thread counts `MSG`s and checks their size; the run fails unless every message arrived
 //! exactly once (per subscriber, or across the group for a queue).
+//!
+//! With `--saturate`, subscribers count frames by their bytes instead of parsing them (see
+//! [`Config::saturate`]).
 //!
 //! With `--cpu` a run also reports the CPU time the server and the load generator spent from
 //! the first publish to the last delivery (connections and handshakes excluded): per message
@@ -56,10 +60,15 @@ pub fn stream(
     server: &Server,
     cfg: &Config,
     size: usize,
+    pubs: usize,
     nsubs: usize,
     queue: bool,
     churn: bool,
 ) -> BenchResult<Vec<Metric>> {
+    if cfg.saturate && cfg.sub_addr.is_some() {
+        // The route probe leaves stray frames in the subscribers' sockets.
+        return Err("--saturate does not go with --sub-addr".into());
+    }
     let progress = Arc::new(Progress {
         delivered: (0..nsubs).map(|_| AtomicU64::new(0)).collect(),
         last_ns: (0..nsubs).map(|_| AtomicU64::new(0)).collect(),
@@ -77,12 +86,19 @@ pub fn stream(
         c.ping_pong()?;
         subs.push(c);
     }
-    let mut publisher = Conn::connect(server.addr, cfg.tls.as_ref())?;
+    let mut publishers = (0..pubs.max(1))
+        .map(|_| Conn::connect(server.addr, cfg.tls.as_ref()))
+        .collect::<BenchResult<Vec<Conn>>>()?;
     if cfg.sub_addr.is_some() {
-        await_interest(&mut publisher, &mut subs)?;
+        await_interest(&mut publishers[0], &mut subs)?;
     }
 
     let payload = vec![b'x'; size];
+    // Every delivery of a run is this frame, byte for byte (one subject, sid 1, no reply).
+    let mut frame = Vec::new();
+    encode::msg(&mut frame, SUBJECT, b"1", None, &payload);
+    let frame = Arc::new(frame);
+    let saturate = cfg.saturate;
     let mut batch = Vec::new();
     let mut per_batch = 0u64;
     while batch.len() < 64 * 1024 {
@@ -110,21 +126,36 @@ pub fn stream(
         .enumerate()
         .map(|(i, c)| {
             let p = Arc::clone(&progress);
-            std::thread::spawn(move || subscriber(c, i, size, start, &p))
+            let frame = Arc::clone(&frame);
+            std::thread::spawn(move || match saturate {
+                true => counter(c, i, &frame, start, &p),
+                false => subscriber(c, i, size, start, &p),
+            })
         })
         .collect();
 
-    let published = publish(
-        &mut publisher,
-        &batch,
-        per_batch,
-        cfg,
-        start,
-        window,
-        queue,
-        &progress,
-        &threads,
-    );
+    // Every publisher on a thread of its own, all under one window.
+    let all_sent = AtomicU64::new(0);
+    let published = std::thread::scope(|s| {
+        let running: Vec<_> = publishers
+            .iter_mut()
+            .map(|c| {
+                let (batch, progress, threads, all) = (&batch, &progress, &threads, &all_sent);
+                s.spawn(move || {
+                    let w = Window {
+                        all,
+                        limit: window,
+                        queue,
+                    };
+                    publish(c, batch, per_batch, cfg, start, &w, progress, threads)
+                })
+            })
+            .collect();
+        running.into_iter().try_fold(0u64, |sum, t| {
+            let n = t.join().map_err(|_| "publisher thread panicked")??;
+            Ok::<u64, String>(sum + n)
+        })
+    });
     let pub_elapsed = start.elapsed().as_secs_f64();
     // The churn stops with the publishing: the deliveries after are the backlog's.
     let churn_rate = churned.load(Ordering::Relaxed) as f64 / pub_elapsed;
@@ -224,8 +255,18 @@ fn cpu_metrics(
     ])
 }
 
-/// Publishes batches until the duration is up; returns how many messages went out (all of
-/// them acknowledged by a PING/PONG barrier).
+/// How far the publishers of a run may get ahead of its slowest subscriber, together.
+struct Window<'a> {
+    /// Messages written by all publishers so far.
+    all: &'a AtomicU64,
+    /// Most messages in flight.
+    limit: u64,
+    /// The subscribers are one queue group (their sum counts, not the slowest).
+    queue: bool,
+}
+
+/// Publishes batches until the duration is up; returns how many messages this publisher
+/// sent (all of them acknowledged by a PING/PONG barrier).
 #[allow(clippy::too_many_arguments)]
 fn publish(
     c: &mut Conn,
@@ -233,8 +274,7 @@ fn publish(
     per_batch: u64,
     cfg: &Config,
     start: Instant,
-    window: u64,
-    queue: bool,
+    w: &Window<'_>,
     p: &Progress,
     threads: &[JoinHandle<BenchResult<()>>],
 ) -> BenchResult<u64> {
@@ -242,7 +282,12 @@ fn publish(
     while start.elapsed() < cfg.duration {
         if !p.delivered.is_empty() {
             let mut waiting_since: Option<Instant> = None;
-            while sent.saturating_sub(slowest(p, queue)) > window {
+            while w
+                .all
+                .load(Ordering::Relaxed)
+                .saturating_sub(slowest(p, w.queue))
+                > w.limit
+            {
                 if threads.iter().any(|t| t.is_finished()) {
                     return Err("a subscriber stopped early (see its error)".into());
                 }
@@ -255,6 +300,7 @@ fn publish(
         }
         c.write_all(batch)?;
         sent += per_batch;
+        w.all.fetch_add(per_batch, Ordering::Relaxed);
     }
     c.ping_pong()?;
     Ok(sent)
@@ -352,6 +398,35 @@ fn subscriber(mut c: Conn, i: usize, size: usize, start: Instant, p: &Progress) 
         if let Some(b) = bad.take() {
             return Err(format!("subscriber {i} got an unexpected {b}"));
         }
+    }
+    Ok(())
+}
+
+/// A `--saturate` subscriber thread: counts whole frames by their bytes until told to stop.
+/// The first read must start with the frame expected, and the bytes must come out as whole
+/// frames.
+fn counter(mut c: Conn, i: usize, frame: &[u8], start: Instant, p: &Progress) -> BenchResult<()> {
+    c.set_timeout(Some(POLL))?;
+    let mut bytes = 0u64;
+    while !p.stop.load(Ordering::Relaxed) {
+        let Some(got) = c.read_raw()? else {
+            continue;
+        };
+        if bytes == 0 && !frame.starts_with(&got[..got.len().min(frame.len())]) {
+            return Err(format!(
+                "subscriber {i}: the first bytes are not the frame expected: {:?}",
+                String::from_utf8_lossy(&got[..got.len().min(64)])
+            ));
+        }
+        bytes += got.len() as u64;
+        p.delivered[i].store(bytes / frame.len() as u64, Ordering::Relaxed);
+        p.last_ns[i].store(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
+    if bytes % frame.len() as u64 != 0 {
+        return Err(format!(
+            "subscriber {i}: {bytes} bytes are not whole frames of {}",
+            frame.len()
+        ));
     }
     Ok(())
 }
