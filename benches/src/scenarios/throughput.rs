@@ -422,7 +422,7 @@ fn counter(mut c: Conn, i: usize, frame: &[u8], start: Instant, p: &Progress) ->
         p.delivered[i].store(bytes / frame.len() as u64, Ordering::Relaxed);
         p.last_ns[i].store(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
     }
-    if bytes % frame.len() as u64 != 0 {
+    if !bytes.is_multiple_of(frame.len() as u64) {
         return Err(format!(
             "subscriber {i}: {bytes} bytes are not whole frames of {}",
             frame.len()
