@@ -12,6 +12,27 @@ pub const MAX: usize = 64 * 1024;
 /// Short reads in a row after which the buffer halves.
 pub const SHORTS_TO_SHRINK: u8 = 2;
 
+/// Payload bytes one read must have queued for receivers before [`fanned_far`] holds.
+pub const FAN_OUT_BYTES: u64 = 64 * 1024;
+/// How many times its own size one read must have queued for receivers before
+/// [`fanned_far`] holds.
+pub const FAN_OUT_FACTOR: u64 = 4;
+
+/// True if a read of `read` bytes queued `out` payload bytes for receivers, at least
+/// [`FAN_OUT_BYTES`] and [`FAN_OUT_FACTOR`] times its size: a fan-out. The tokio reader then
+/// yields, so the receivers' writers run before it reads again.
+///
+/// Why: one 64 KiB read fanned out to 50 receivers queues about 3.5 MB. Read after read,
+/// the queues grow past the caches before any writer runs, and the server paid 140 ns per
+/// delivery on tokio; writing after every such read took it to 76 ns (fanout_50; fanout_5
+/// 109 -> 94). Yielding after reads that are not fan-outs (every MiB queued) made 1:1 and
+/// queue flows 17-30 % dearer, so those read on as before. The std runtime does not need
+/// it: its worker runs the woken writers after each round of reads (ending a read turn early
+/// there made fanout_50 dearer, 74 -> 141 ns). BENCHMARKS.md, issue 19's third session.
+pub fn fanned_far(read: usize, out: u64) -> bool {
+    out >= FAN_OUT_BYTES && out >= FAN_OUT_FACTOR * read as u64
+}
+
 /// A connection's read buffer.
 #[derive(Debug)]
 pub struct ReadBuf {
@@ -73,6 +94,18 @@ impl ReadBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fan_out_is_far_past_its_read() {
+        assert!(fanned_far(64 * 1024, 50 * 64 * 1024), "1:50");
+        assert!(fanned_far(16 * 1024, 64 * 1024), "1:4 of a 16 KiB read");
+        assert!(!fanned_far(64 * 1024, 64 * 1024), "1:1");
+        assert!(!fanned_far(64 * 1024, 3 * 64 * 1024), "1:3");
+        assert!(
+            !fanned_far(512, 50 * 512),
+            "a small read, however fanned out"
+        );
+    }
 
     #[test]
     fn grows_on_full_reads_and_shrinks_after_short_ones() {

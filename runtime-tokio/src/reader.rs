@@ -94,6 +94,7 @@ pub async fn run(
     tokio::pin!(timer);
     let mut armed = None;
     let mut watching = true;
+    let mut fanned = conn.fanned_out();
     loop {
         let deadline = conn.poll_timeout();
         if deadline != armed {
@@ -113,6 +114,12 @@ pub async fn run(
                 Ok(n) => {
                     feed(&mut conn, buf.filled(n), &sh).await;
                     buf.after_read(n);
+                    let out = conn.fanned_out().wrapping_sub(fanned);
+                    fanned = conn.fanned_out();
+                    if natsd_adapter::readbuf::fanned_far(n, out) {
+                        // The receivers' writers first (see `fanned_far`).
+                        tokio::task::yield_now().await;
+                    }
                 }
                 Err(_) => off_worker(&mut conn, |c| c.handle_close(clock::now(), &sh, CloseReason::ReadError)),
             },

@@ -199,6 +199,9 @@ struct State {
     /// The system account and the server id, for advisories (set with a rate limit).
     system_account: Option<Arc<Account>>,
     server_id: String,
+    /// Payload bytes this connection's messages have queued for receivers, ever (see
+    /// [`Connection::fanned_out`]).
+    fanned_out: u64,
 }
 
 /// Work accumulated during one read batch and settled at its end.
@@ -426,6 +429,13 @@ impl Connection {
     /// The shared half: the runtime's writer drains its outbound queue.
     pub fn handle(&self) -> &Arc<ClientHandle> {
         &self.st.handle
+    }
+
+    /// Payload bytes this connection's messages have queued for receivers so far (a
+    /// wrapping count): a runtime that reads many times before its writers run can let
+    /// them run once a burst has fanned out far (see the tokio reader).
+    pub fn fanned_out(&self) -> u64 {
+        self.st.fanned_out
     }
 
     /// True once closed; the runtime stops reading.
@@ -731,6 +741,7 @@ impl State {
             last_advisory: None,
             system_account: None,
             server_id: String::new(),
+            fanned_out: 0,
         }
     }
 
@@ -967,6 +978,7 @@ impl State {
             b.in_bytes = 0;
         }
         if b.out_msgs > 0 {
+            self.fanned_out = self.fanned_out.wrapping_add(b.out_bytes);
             sh.stats.out_msgs.fetch_add(b.out_msgs, Ordering::Relaxed);
             sh.stats.out_bytes.fetch_add(b.out_bytes, Ordering::Relaxed);
             self.account
