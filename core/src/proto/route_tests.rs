@@ -191,12 +191,8 @@ fn run_route(p: &mut Parser, chunks: &[&[u8]]) -> (Vec<Vec<u8>>, Option<ParseErr
     (ops, None)
 }
 
+use super::tests::mostly;
 use proptest::prelude::*;
-
-/// `good` nine times in ten, else one of `bad`.
-fn mostly(good: &'static str, bad: &'static [&'static str]) -> impl Strategy<Value = &'static str> {
-    prop_oneof![9 => Just(good), 1 => prop::sample::select(bad)]
-}
 
 prop_compose! {
     /// A routed message, mostly well formed: its verb, separators, queue lists, line end,

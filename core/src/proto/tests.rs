@@ -475,7 +475,10 @@ fn encode_owned(out: &mut Vec<u8>, o: &Owned) {
 }
 
 /// `good` nine times in ten, else one of `bad`.
-fn mostly(good: &'static str, bad: &'static [&'static str]) -> impl Strategy<Value = &'static str> {
+pub(super) fn mostly(
+    good: &'static str,
+    bad: &'static [&'static str],
+) -> impl Strategy<Value = &'static str> {
     prop_oneof![9 => Just(good), 1 => prop::sample::select(bad)]
 }
 
