@@ -269,11 +269,17 @@ impl Conn {
     }
 
     /// One socket read, unparsed: the bytes read (`None` if the read timed out). For
-    /// `--saturate` subscribers, which count fixed-size frames instead of parsing them.
+    /// `--saturate` subscribers, which step over fixed-size frames instead of parsing them.
     pub fn read_raw(&mut self) -> BenchResult<Option<&[u8]>> {
+        Ok(self.read_buf()?.map(|n| &self.rbuf[..n]))
+    }
+
+    /// One socket read into `rbuf`: how many bytes (`None` if the read timed out or was
+    /// interrupted).
+    fn read_buf(&mut self) -> BenchResult<Option<usize>> {
         match self.stream.read(&mut self.rbuf) {
             Ok(0) => Err("server closed the connection".into()),
-            Ok(n) => Ok(Some(&self.rbuf[..n])),
+            Ok(n) => Ok(Some(n)),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ok(None),
             Err(e) if e.kind() == ErrorKind::Interrupted => Ok(None),
             Err(e) => Err(format!("read failed: {e}")),
@@ -286,14 +292,8 @@ impl Conn {
         &mut self,
         f: &mut impl FnMut(Op<'_>) -> BenchResult<Flow>,
     ) -> BenchResult<Option<Flow>> {
-        let n = match self.stream.read(&mut self.rbuf) {
-            Ok(0) => return Err("server closed the connection".into()),
-            Ok(n) => n,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return Ok(None)
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => return Ok(None),
-            Err(e) => return Err(format!("read failed: {e}")),
+        let Some(n) = self.read_buf()? else {
+            return Ok(None);
         };
         let mut pos = 0;
         let mut flow = Flow::Continue;

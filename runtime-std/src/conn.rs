@@ -135,8 +135,8 @@ pub struct Conn {
 
 impl Conn {
     /// Takes `nc` in at `slot`: non-blocking socket, registered for both directions
-    /// (edge-triggered, so never re-registered while in the poller). `None` (logged; the connection closes) if
-    /// the socket could not be set up.
+    /// (edge-triggered, so never re-registered while in the poller). `None` (logged; the
+    /// connection closes) if the socket could not be set up.
     pub fn adopt(nc: NewConn, registry: &Registry, slot: usize, sh: &Shared) -> Option<Conn> {
         let NewConn {
             mut job,

@@ -19,8 +19,9 @@
 //! only that rustls suite (e.g. `TLS13_AES_128_GCM_SHA256`). The session each server
 //! negotiates is printed once. `--cpu`: throughput scenarios also report the server's and the
 //! load generator's CPU time (server CPU per message, both as a share of the wall time).
-//! `--saturate`: subscribers count frames by their bytes instead of parsing each `MSG`, so the
-//! server rather than the load generator is the limit (its `srv CPU %` shows how close).
+//! `--saturate`: subscribers step over whole frames (one byte looked at per frame) instead of
+//! parsing each `MSG`, so the server rather than the load generator is the limit (its
+//! `srv CPU %` shows how close).
 //! `--peer-pid`: with `--addr`, another process (e.g. the other server of a route) whose CPU
 //! time counts as the server's.
 

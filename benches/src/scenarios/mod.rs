@@ -31,10 +31,10 @@ pub struct Config {
     /// Throughput scenarios also report server and load-generator CPU (needs the server's
     /// pid).
     pub cpu: bool,
-    /// Saturation mode: subscribers count whole frames by their bytes instead of parsing
-    /// every `MSG` (each frame of a run has the same known length), so the load generator
-    /// spends far less per message than the server and the server, not the load, is the
-    /// limit. The count must still come out exact.
+    /// Saturation mode: subscribers step over whole frames instead of parsing every `MSG`
+    /// (each frame of a run is the same bytes; one byte is looked at per frame), so the load
+    /// generator spends far less per message than the server and the server, not the load,
+    /// is the limit. The count must still come out exact.
     pub saturate: bool,
 }
 

@@ -11,8 +11,8 @@
 //! thread counts `MSG`s and checks their size; the run fails unless every message arrived
 //! exactly once (per subscriber, or across the group for a queue).
 //!
-//! With `--saturate`, subscribers count frames by their bytes instead of parsing them (see
-//! [`Config::saturate`]).
+//! With `--saturate`, subscribers step over whole frames instead of parsing them (see
+//! [`Config::saturate`] and [`counter`]).
 //!
 //! With `--cpu` a run also reports the CPU time the server and the load generator spent from
 //! the first publish to the last delivery (connections and handshakes excluded): per message
