@@ -23,6 +23,12 @@ const KEEP_BUF_CAPACITY: usize = 16 << 20;
 const SHRINK_ABOVE: usize = 1 << 20;
 /// See [`SHRINK_ABOVE`].
 const SMALL_WRITES: u8 = 4;
+/// A written buffer this small is let go rather than kept: an idle client then holds no
+/// outbound buffer (the INFO and PONG it was sent kept 325 bytes in every idle connection),
+/// and for a busy one a fresh buffer of this size is a cheap allocation next to the write
+/// that emptied it (the core starts a queue at `natsd_core::client::FIRST_OUT_BYTES`).
+/// Bigger ones are kept: regrowing those cost page faults (see [`KEEP_BUF_CAPACITY`]).
+const RELEASE_AT_MOST: usize = 4 << 10;
 
 /// What the writer does next, decided by [`Outbox::take`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,10 +121,14 @@ impl Outbox {
         if self.next.capacity() > KEEP_BUF_CAPACITY {
             self.next = Vec::new();
         }
-        let unused = self.small_writes > SMALL_WRITES && self.buf.capacity() > SHRINK_ABOVE;
-        if self.buf.is_empty() && (self.buf.capacity() > KEEP_BUF_CAPACITY || unused) {
+        let cap = self.buf.capacity();
+        let unused = self.small_writes > SMALL_WRITES && cap > SHRINK_ABOVE;
+        if self.buf.is_empty() && (cap > KEEP_BUF_CAPACITY || unused) {
             self.buf = Vec::new();
             self.small_writes = 0;
+        } else if self.buf.is_empty() && cap <= RELEASE_AT_MOST {
+            // Not a big one: the count of small writes goes on for the other buffer.
+            self.buf = Vec::new();
         }
     }
 }
@@ -232,22 +242,45 @@ mod tests {
     /// (the queue used to get a buffer of no capacity after every write).
     #[test]
     fn the_written_buffer_is_reused() {
+        let big = 2 * RELEASE_AT_MOST;
         let h = ClientHandle::new(1, None, 1 << 20, 1, Arc::new(Nop));
         let mut out = Outbox::default();
-        let _ = h.send(&[b'x'; 4096]);
+        let _ = h.send(&vec![b'x'; big]);
         assert_eq!(out.take(&h), Step::Write);
         out.written();
         assert!(out.pending().is_empty());
-        assert!(out.buf.capacity() >= 4096, "kept for the next swap");
+        assert!(out.buf.capacity() >= big, "kept for the next swap");
         let _ = h.send(b"y");
         assert_eq!(out.take(&h), Step::Write);
         assert_eq!(out.pending(), b"y");
         out.written();
-        // Both buffers now have room: the queue got the big one in the swap.
-        assert!(out.buf.capacity() >= 1);
-        let _ = h.send(&[b'z'; 4096]);
+        // The queue got the big one in the swap.
+        let _ = h.send(&vec![b'z'; big]);
         assert_eq!(out.take(&h), Step::Write);
-        assert!(out.buf.capacity() >= 4096);
+        assert!(out.buf.capacity() >= big);
+    }
+
+    /// Small buffers are let go after their write: a client that was sent its INFO and a
+    /// PONG, then nothing, holds no outbound buffer on either side (325 bytes per idle
+    /// connection before).
+    #[test]
+    fn an_idle_client_keeps_no_small_buffer() {
+        let h = ClientHandle::new(1, None, 1 << 20, 1, Arc::new(Nop));
+        let mut out = Outbox::default();
+        for bytes in [&b"INFO {}\r\n"[..], b"PONG\r\n"] {
+            let _ = h.send(bytes);
+            assert_eq!(out.take(&h), Step::Write);
+            out.written();
+        }
+        assert_eq!(out.take(&h), Step::Wait);
+        assert_eq!(out.buf.capacity(), 0, "the writer's buffer");
+        let mut queued = Vec::new();
+        let _ = h.take(&mut queued);
+        assert_eq!(queued.capacity(), 0, "the client's queue");
+        // The next message starts a buffer of a useful size, not of its own few bytes.
+        let _ = h.send(b"PONG\r\n");
+        assert_eq!(out.take(&h), Step::Write);
+        assert!(out.buf.capacity() >= natsd_core::client::FIRST_OUT_BYTES);
     }
 
     /// A burst's big buffers are kept while bursts go on (regrowing them cost page faults),

@@ -2,7 +2,10 @@
 //! connections are idle: 512 bytes each, not 4 KiB), double after a read that filled the
 //! buffer (up to [`MAX`]), and halve after more than [`SHORTS_TO_SHRINK`] reads in a row
 //! that used less than half of it (down to [`START`]), so a connection that had a burst
-//! does not keep 64 KiB for the rest of its life. Go's figures (`startBufSize`,
+//! does not keep 64 KiB for the rest of its life. Unlike Go, an idle connection holds no
+//! buffer at all: it is allocated when a read is about to happen and let go after a short
+//! read at the smallest size (and [`ReadBuf::drained`]), 512 bytes less per idle
+//! connection for the price of an allocation per small read. Go's figures (`startBufSize`,
 //! `maxBufSize`, `shortsToShrink`).
 
 /// The first size, and the smallest.
@@ -36,22 +39,31 @@ pub fn fanned_far(read: usize, out: u64) -> bool {
 /// A connection's read buffer.
 #[derive(Debug)]
 pub struct ReadBuf {
+    /// Empty (no allocation) while the connection is idle, else `size` bytes.
     buf: Vec<u8>,
+    /// The size the next read gets.
+    size: usize,
     shorts: u8,
 }
 
 impl Default for ReadBuf {
     fn default() -> Self {
         ReadBuf {
-            buf: vec![0; START],
+            buf: Vec::new(),
+            size: START,
             shorts: 0,
         }
     }
 }
 
 impl ReadBuf {
-    /// Where the next read goes.
+    /// Where the next read goes (allocated now if the buffer was let go). Call it when a
+    /// read is about to happen, not before waiting for the socket: the wait is where an
+    /// idle connection spends its life.
     pub fn space(&mut self) -> &mut [u8] {
+        if self.buf.is_empty() {
+            self.buf = vec![0; self.size];
+        }
         &mut self.buf
     }
 
@@ -60,9 +72,9 @@ impl ReadBuf {
         &self.buf[..n]
     }
 
-    /// The current size.
+    /// The size the next read gets.
     pub fn len(&self) -> usize {
-        self.buf.len()
+        self.size
     }
 
     /// Never empty: at least [`START`] bytes.
@@ -70,23 +82,42 @@ impl ReadBuf {
         false
     }
 
-    /// Resizes after a read of `n` bytes (call once its bytes are consumed).
+    /// Whether a buffer is allocated now.
+    pub fn is_held(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    /// Resizes after a read of `n` bytes (call once its bytes are consumed). A short read
+    /// at the smallest size lets the buffer go: the socket is likely drained.
     pub fn after_read(&mut self, n: usize) {
-        let len = self.buf.len();
+        let len = self.size;
         if n >= len {
             self.shorts = 0;
             if len < MAX {
-                self.buf.resize(len * 2, 0);
+                self.size = len * 2;
+                self.buf.resize(self.size, 0);
             }
         } else if n < len / 2 {
             self.shorts = self.shorts.saturating_add(1);
             if self.shorts > SHORTS_TO_SHRINK && len > START {
                 self.shorts = 0;
-                self.buf.truncate(len / 2);
+                self.size = len / 2;
+                self.buf.truncate(self.size);
                 self.buf.shrink_to_fit();
             }
         } else {
             self.shorts = 0;
+        }
+        if self.size == START && n < START {
+            self.buf = Vec::new();
+        }
+    }
+
+    /// The socket said it has nothing more for now: the smallest buffer is let go (a
+    /// bigger one says the connection is busy and stays).
+    pub fn drained(&mut self) {
+        if self.size == START {
+            self.buf = Vec::new();
         }
     }
 }
@@ -126,5 +157,28 @@ mod tests {
             b.after_read(1);
         }
         assert_eq!(b.len(), START, "never below the first size");
+    }
+
+    /// An idle connection holds no read buffer: none before its first read, none after a
+    /// short read at the smallest size or once its socket is drained; a busy one keeps its
+    /// grown buffer.
+    #[test]
+    fn an_idle_connection_holds_no_buffer() {
+        let mut b = ReadBuf::default();
+        assert!(!b.is_held(), "before any read");
+        assert_eq!(b.space().len(), START);
+        b.after_read(START);
+        assert!(b.is_held(), "a full read: more is coming");
+        assert_eq!(b.space().len(), 2 * START);
+        b.drained();
+        assert!(b.is_held(), "a grown buffer stays");
+        for _ in 0..=SHORTS_TO_SHRINK {
+            b.after_read(10);
+        }
+        assert_eq!(b.len(), START);
+        assert!(!b.is_held(), "a short read at the smallest size");
+        assert_eq!(b.space().len(), START);
+        b.drained();
+        assert!(!b.is_held(), "drained");
     }
 }

@@ -160,6 +160,21 @@ impl std::fmt::Debug for ClientHandle {
     }
 }
 
+/// The first capacity of an outbound queue that has none.
+pub const FIRST_OUT_BYTES: usize = 512;
+
+/// Makes room for a message of about `n` bytes in an outbound queue. The runtimes' writers
+/// let small buffers go after each write (`natsd_adapter::drain`), so that an idle client
+/// holds no outbound buffer; a queue left without one starts at [`FIRST_OUT_BYTES`] (or the
+/// message's size), not at the few bytes of its first append, so a batch does not regrow
+/// in many small steps.
+#[inline]
+fn room(buf: &mut Vec<u8>, n: usize) {
+    if buf.capacity() == 0 {
+        buf.reserve(n.max(FIRST_OUT_BYTES));
+    }
+}
+
 impl ClientHandle {
     /// A new handle with an empty, open outbound queue; `seed` keys the hashing of the reply
     /// subjects it tracks (see [`crate::keyed_hasher`]).
@@ -235,6 +250,7 @@ impl ClientHandle {
         } else {
             (None, d.payload)
         };
+        room(&mut o.buf, body.len());
         encode::rmsg(&mut o.buf, account, d.subject, d.reply, queues, hdr, body);
         o.out_msgs += 1;
         o.out_bytes += body.len() as u64;
@@ -348,6 +364,7 @@ impl ClientHandle {
             self.notify.notify();
             return Delivered::SlowConsumer;
         }
+        room(&mut o.buf, bytes.len());
         o.buf.extend_from_slice(bytes);
         drop(o);
         Delivered::Queued {
@@ -381,6 +398,7 @@ impl ClientHandle {
             self.notify.notify();
             return Delivered::SlowConsumer;
         }
+        room(&mut o.buf, line + body.len());
         if as_hmsg {
             encode::hmsg(&mut o.buf, d.subject, sid, d.reply, d.header_len, body);
         } else {

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use natsd_adapter::events::drain_events;
+use natsd_adapter::readbuf::ReadBuf;
 use natsd_core::conn::{AuthDecision, Connection};
 use natsd_core::errors::CloseReason;
 use natsd_core::shared::Shared;
@@ -72,12 +73,47 @@ async fn feed(conn: &mut Connection, bytes: &[u8], sh: &Arc<Shared>) {
     }
 }
 
+/// A connection's read half.
+pub trait Source: AsyncRead + Unpin + Send + 'static {
+    /// Waits until the socket has something to read, where the transport can tell
+    /// (plain TCP); others return at once.
+    fn ready(&mut self) -> impl std::future::Future<Output = std::io::Result<()>> + Send;
+}
+
+impl Source for tokio::net::tcp::OwnedReadHalf {
+    async fn ready(&mut self) -> std::io::Result<()> {
+        // Polled readiness keeps the waker in the socket's registration; `readable()`
+        // would add a 168-byte waiter to every reader future. Only this task reads.
+        let stream: &tokio::net::TcpStream = self.as_ref();
+        std::future::poll_fn(|cx| stream.poll_read_ready(cx)).await
+    }
+}
+
+impl<T: AsyncRead + Unpin + Send + 'static> Source for tokio::io::ReadHalf<T> {
+    async fn ready(&mut self) -> std::io::Result<()> {
+        // TLS: the session may hold plaintext the socket no longer has.
+        Ok(())
+    }
+}
+
+/// Reads once. On plain TCP the buffer is taken only once the socket is readable, so an
+/// idle connection waits without one (see `ReadBuf`).
+async fn read(rd: &mut impl Source, buf: &mut ReadBuf) -> std::io::Result<usize> {
+    rd.ready().await?;
+    rd.read(buf.space()).await
+}
+
 /// Runs the reader until the connection is closed. `token` is cancelled by the writer when it
 /// stops, or by the server to abort every connection. `reloaded` changes after every config
 /// reload.
+///
+/// `conn` comes boxed: an `async fn` keeps its arguments and the locals they move into apart
+/// in its state, so an unboxed `Connection` (2 KB) took twice its size in every reader task
+/// (the future was 4,768 B; boxed, 680 B plus the box; 8.3 → 6.3 KB per idle connection,
+/// BENCHMARKS.md, issue 19's fourth session).
 pub async fn run(
-    mut conn: Connection,
-    mut rd: impl AsyncRead + Unpin,
+    mut conn: Box<Connection>,
+    mut rd: impl Source,
     sh: Arc<Shared>,
     token: CancellationToken,
     mut reloaded: watch::Receiver<u64>,
@@ -88,7 +124,7 @@ pub async fn run(
     if drain_events(&mut conn) {
         return;
     }
-    let mut buf = natsd_adapter::readbuf::ReadBuf::default();
+    let mut buf = ReadBuf::default();
     let far = tokio::time::Instant::now() + std::time::Duration::from_secs(365 * 24 * 3600);
     let timer = tokio::time::sleep_until(far);
     tokio::pin!(timer);
@@ -109,7 +145,7 @@ pub async fn run(
                 // The writer stopped (its reason is on the handle) or the server is aborting.
                 off_worker(&mut conn, |c| c.handle_close(clock::now(), &sh, CloseReason::ServerShutdown));
             }
-            r = rd.read(buf.space()) => match r {
+            r = read(&mut rd, &mut buf) => match r {
                 Ok(0) => off_worker(&mut conn, |c| c.handle_close(clock::now(), &sh, CloseReason::ClientClosed)),
                 Ok(n) => {
                     feed(&mut conn, buf.filled(n), &sh).await;

@@ -352,7 +352,7 @@ impl Spawner {
         reloaded: watch::Receiver<u64>,
         token: CancellationToken,
         peer: SocketAddr,
-        rd: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+        rd: impl reader::Source,
         wr: impl tokio::io::AsyncWrite + Unpin + Send + 'static,
     ) {
         let ctx = WriterCtx {
@@ -363,7 +363,7 @@ impl Spawner {
         };
         self.tracker.spawn(writer::run(ctx, token.clone(), wr));
         self.tracker.spawn(reader::run(
-            conn,
+            Box::new(conn),
             rd,
             Arc::clone(&self.shared),
             token,

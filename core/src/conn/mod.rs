@@ -132,7 +132,7 @@ struct State {
     /// The names its TLS client certificate gives (see `TlsInfo::peer_identities`).
     cert_names: Vec<String>,
     /// Its TLS session (version, suite), for the auth callout's request.
-    tls_session: Option<(String, String)>,
+    tls_session: Option<Box<(String, String)>>,
     /// Why its CONNECT was refused, when a provider said (sent with the callout's
     /// `send_reason`).
     auth_reason: Option<String>,
@@ -156,7 +156,7 @@ struct State {
     paced: bool,
     /// A CONNECT waiting for its auth decision (taken by `poll_auth_request`); set until
     /// taken, then `awaiting_auth` until the decision.
-    auth_request: Option<AuthRequest>,
+    auth_request: Option<Box<AuthRequest>>,
     awaiting_auth: bool,
     closed: Option<CloseReason>,
     events: VecDeque<ConnEvent>,
@@ -179,13 +179,13 @@ struct State {
     /// A CONNECT changed what the parser must know (headers, the account's payload limit).
     parser_dirty: bool,
     /// The parser's account of the last bad argument line, for the log (cold).
-    bad_args: Option<crate::proto::BadArgs>,
+    bad_args: Option<Box<crate::proto::BadArgs>>,
     /// `account/user:name` once a user authenticated, for the log prefix (Go 2.15.1).
     user_tag: Option<String>,
     /// This connection's own publish rate limiter (its user's, else the top-level one).
-    rate: Option<crate::rate::Limiter>,
+    rate: Option<Box<crate::rate::Limiter>>,
     /// Its user's `publish_rate` (kept to recompute after a reload).
-    user_rate: Option<crate::options::RateLimit>,
+    user_rate: Option<Box<crate::options::RateLimit>>,
     /// A limit applies (own or the account's): the one check the publish path makes.
     rate_active: bool,
     /// Read nothing before this (backpressure), once the current op is done.
@@ -389,7 +389,7 @@ impl Connection {
     /// what CONNECT is authenticated by.
     pub fn handle_tls_established(&mut self, info: crate::tls::TlsInfo, first: bool, sh: &Shared) {
         let session = (info.version, info.cipher_suite);
-        self.st.tls_session = Some(session.clone());
+        self.st.tls_session = Some(Box::new(session.clone()));
         sh.update_info(self.st.cid, move |i| {
             i.tls = Some(session);
             i.tls_first = first;
@@ -497,7 +497,7 @@ impl Connection {
     /// [`handle_auth_decision`](Self::handle_auth_decision). Then it offers the bytes not
     /// consumed and reads on. Timers run as usual (the auth timeout still applies).
     pub fn poll_auth_request(&mut self) -> Option<AuthRequest> {
-        let r = self.st.auth_request.take();
+        let r = self.st.auth_request.take().map(|b| *b);
         self.st.awaiting_auth |= r.is_some();
         if let Some(opts) = r.as_ref().and_then(AuthRequest::callout_options) {
             // Where a refusal's `$SYS.ACCOUNT.CLIENT.AUTH.ERR` event goes.

@@ -99,7 +99,7 @@ impl State {
                 self.auth_violation(now, sh);
                 return;
             }
-            self.auth_request = Some(super::AuthRequest {
+            self.auth_request = Some(Box::new(super::AuthRequest {
                 cfg: Arc::clone(&self.cfg),
                 creds: self.creds.clone(),
                 callout: Some(Box::new(super::CalloutContext {
@@ -107,22 +107,22 @@ impl State {
                     cid: self.cid,
                     client_ip: self.addr.map(|a| a.ip().to_string()).unwrap_or_default(),
                     nonce: self.nonce.to_string(),
-                    tls: self.tls_session.clone(),
+                    tls: self.tls_session.as_deref().cloned(),
                     operator: operator.map(Box::new),
                 })),
                 webhook,
-            });
+            }));
             return;
         }
         if self.paced && auth::is_slow(&self.cfg.auth, creds) {
             // Decided off the serving thread; nothing more is read until the decision
             // (`Connection::handle_auth_decision`). The auth timer keeps running meanwhile.
-            self.auth_request = Some(super::AuthRequest {
+            self.auth_request = Some(Box::new(super::AuthRequest {
                 cfg: Arc::clone(&self.cfg),
                 creds: self.creds.clone(),
                 callout: None,
                 webhook: false,
-            });
+            }));
             return;
         }
         let authorized = auth::authenticate(&self.cfg.auth, creds);
@@ -193,7 +193,7 @@ impl State {
             max_payload: crate::min_set(limits.max_payload, mine.max_payload),
         };
         self.parser_dirty = true;
-        self.user_rate = authorized.publish_rate;
+        self.user_rate = authorized.publish_rate.map(Box::new);
         self.setup_rate(sh);
         let mut permissions = authorized.permissions;
         if self.in_callout_account() {

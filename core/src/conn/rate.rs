@@ -42,9 +42,9 @@ impl State {
     /// (Re)computes this connection's limits after CONNECT or a reload: a limit unchanged
     /// keeps its buckets; a new one starts full.
     pub(super) fn setup_rate(&mut self, sh: &Shared) {
-        let want = self.user_rate.or(self.cfg.publish_rate);
+        let want = self.user_rate.as_deref().copied().or(self.cfg.publish_rate);
         if self.rate.as_ref().map(|l| l.limit) != want {
-            self.rate = want.and_then(Limiter::new);
+            self.rate = want.and_then(Limiter::new).map(Box::new);
         }
         self.rate_active = self.rate.is_some() || self.account.rate.active();
         if self.rate_active && self.system_account.is_none() {

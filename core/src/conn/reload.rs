@@ -19,9 +19,20 @@ use crate::proto::Limits;
 use crate::shared::Shared;
 use crate::Time;
 
-/// The credentials of a CONNECT, owned.
+/// The credentials of a CONNECT, owned. Kept for the connection's life (a reload
+/// re-authenticates with them), so what most clients present, nothing but their address,
+/// takes no heap and 40 bytes: the rest is boxed only when given (it was 216 bytes inline
+/// in every connection; BENCHMARKS.md, issue 19's fourth session).
 #[derive(Debug, Clone, Default)]
 pub(super) struct StoredCredentials {
+    given: Option<Box<Given>>,
+    client_ip: Option<std::net::IpAddr>,
+    now_unix: i64,
+}
+
+/// What a CONNECT presented to authenticate with, when it presented anything.
+#[derive(Debug, Clone, Default)]
+struct Given {
     token: Option<String>,
     user: Option<String>,
     pass: Option<String>,
@@ -30,13 +41,11 @@ pub(super) struct StoredCredentials {
     nonce: Box<[u8]>,
     cert_names: Option<Vec<String>>,
     jwt: Option<String>,
-    client_ip: Option<std::net::IpAddr>,
-    now_unix: i64,
 }
 
 impl From<Credentials<'_>> for StoredCredentials {
     fn from(c: Credentials<'_>) -> Self {
-        StoredCredentials {
+        let given = Given {
             token: c.token.map(str::to_string),
             user: c.user.map(str::to_string),
             pass: c.pass.map(str::to_string),
@@ -45,6 +54,17 @@ impl From<Credentials<'_>> for StoredCredentials {
             nonce: c.nonce.into(),
             cert_names: c.cert_names.map(<[String]>::to_vec),
             jwt: c.jwt.map(str::to_string),
+        };
+        let nothing = given.token.is_none()
+            && given.user.is_none()
+            && given.pass.is_none()
+            && given.nkey.is_none()
+            && given.sig.is_none()
+            && given.nonce.is_empty()
+            && given.cert_names.is_none()
+            && given.jwt.is_none();
+        StoredCredentials {
+            given: (!nothing).then(|| Box::new(given)),
             client_ip: c.client_ip,
             now_unix: c.now_unix,
         }
@@ -53,15 +73,16 @@ impl From<Credentials<'_>> for StoredCredentials {
 
 impl StoredCredentials {
     pub(super) fn borrow(&self) -> Credentials<'_> {
+        let g = self.given.as_deref();
         Credentials {
-            token: self.token.as_deref(),
-            user: self.user.as_deref(),
-            pass: self.pass.as_deref(),
-            nkey: self.nkey.as_deref(),
-            sig: self.sig.as_deref(),
-            nonce: &self.nonce,
-            cert_names: self.cert_names.as_deref(),
-            jwt: self.jwt.as_deref(),
+            token: g.and_then(|g| g.token.as_deref()),
+            user: g.and_then(|g| g.user.as_deref()),
+            pass: g.and_then(|g| g.pass.as_deref()),
+            nkey: g.and_then(|g| g.nkey.as_deref()),
+            sig: g.and_then(|g| g.sig.as_deref()),
+            nonce: g.map_or(&[], |g| &g.nonce),
+            cert_names: g.and_then(|g| g.cert_names.as_deref()),
+            jwt: g.and_then(|g| g.jwt.as_deref()),
             now_unix: self.now_unix,
             client_ip: self.client_ip,
         }
@@ -144,7 +165,7 @@ impl State {
             return;
         }
         let headers = self.opts.headers && !self.cfg.no_header_support;
-        self.user_rate = authorized.publish_rate;
+        self.user_rate = authorized.publish_rate.map(Box::new);
         self.perms = authorized.permissions.clone();
         self.pub_perm_cache.clear();
         self.handle.configure(headers, authorized.permissions);
@@ -175,7 +196,7 @@ impl State {
             return;
         }
         self.account.remove(removed.iter().map(|(_, s)| s));
-        let user = self.creds.user.clone().unwrap_or_default();
+        let user = self.creds.borrow().user.unwrap_or_default().to_string();
         for (sid, s) in removed {
             let (subj, sid) = (go_quote(&s.subject), go_quote(&sid));
             self.send_err(&format!(

@@ -183,7 +183,7 @@ pub struct Parser {
     reset_owned: bool,
     /// What the last `BadArgs` was about, for the log line Go writes (cold path; a cell so
     /// the error path can record it while the line is still borrowed).
-    bad_args: std::cell::RefCell<Option<BadArgs>>,
+    bad_args: std::cell::RefCell<Option<Box<BadArgs>>>,
 }
 
 /// The op and argument line of a refused op, in the Go server's words: `processPub Bad or
@@ -368,7 +368,7 @@ impl Parser {
     }
 
     /// What the last [`ParseError::BadArgs`] was about (taken: a second call gives `None`).
-    pub fn take_bad_args(&self) -> Option<BadArgs> {
+    pub fn take_bad_args(&self) -> Option<Box<BadArgs>> {
         self.bad_args.borrow_mut().take()
     }
 
@@ -390,11 +390,11 @@ impl Parser {
         } else {
             "Parse Error"
         };
-        *self.bad_args.borrow_mut() = Some(BadArgs {
+        *self.bad_args.borrow_mut() = Some(Box::new(BadArgs {
             op,
             what,
             line: trim_end_blanks(line).to_vec(),
-        });
+        }));
     }
 
     /// In `Args`: finds the end of the argument line and acts on it.
