@@ -226,6 +226,14 @@ impl DeadlineCache {
             }
         }
     }
+
+    /// The write deadline [`get`](Self::get) last returned (the default before any).
+    pub fn last(&self) -> Duration {
+        self.cached.map_or_else(
+            || natsd_core::options::Options::default().write_deadline,
+            |(_, d)| d,
+        )
+    }
 }
 
 #[cfg(test)]

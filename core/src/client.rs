@@ -65,7 +65,9 @@ struct Outbound {
     headers: bool,
     /// Its permissions, when it has subscribe-deny entries or `allow_responses`.
     perms: Option<Arc<CompiledPermissions>>,
-    replies: Option<ReplyPerms>,
+    /// Boxed: most clients have no `allow_responses` (and every handle lives as long as
+    /// its connection).
+    replies: Option<Box<ReplyPerms>>,
     /// The server's hash seed, for `replies`.
     seed: u64,
 }
@@ -283,12 +285,11 @@ impl ClientHandle {
     pub fn configure(&self, headers: bool, perms: Option<Arc<CompiledPermissions>>) {
         let mut o = self.lock();
         o.headers = headers;
-        o.replies = perms
-            .as_ref()
-            .and_then(|p| p.responses)
-            .map(|_| ReplyPerms {
+        o.replies = perms.as_ref().and_then(|p| p.responses).map(|_| {
+            Box::new(ReplyPerms {
                 seen: crate::keyed_map(o.seed),
-            });
+            })
+        });
         let deny = perms.as_ref().is_some_and(|p| p.has_sub_deny());
         o.perms = perms.filter(|p| p.has_sub_deny() || p.responses.is_some());
         drop(o);

@@ -270,9 +270,9 @@ pub struct ClientOpts {
     pub protocol: i64,
     /// Client name.
     pub name: String,
-    /// Client language.
+    /// Client language (moved to the client's monitoring record once CONNECT is done).
     pub lang: String,
-    /// Client library version.
+    /// Client library version (moved likewise).
     pub version: String,
 }
 

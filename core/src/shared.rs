@@ -64,7 +64,7 @@ pub struct ClientInfo {
     /// The account it is bound to (`$G` until CONNECT says otherwise).
     pub account: String,
     /// Its TLS session (version and suite, Go's names), once the handshake is done.
-    pub tls: Option<(String, String)>,
+    pub tls: Option<Box<(String, String)>>,
     /// The handshake came before INFO (Go's `tls_first`).
     pub tls_first: bool,
 }

@@ -182,23 +182,12 @@ struct State {
     bad_args: Option<Box<crate::proto::BadArgs>>,
     /// `account/user:name` once a user authenticated, for the log prefix (Go 2.15.1).
     user_tag: Option<String>,
-    /// This connection's own publish rate limiter (its user's, else the top-level one).
-    rate: Option<Box<crate::rate::Limiter>>,
+    /// Its publish rate limits' state, once a limit applied (see `conn/rate.rs`).
+    rate: Option<Box<rate::RateState>>,
     /// Its user's `publish_rate` (kept to recompute after a reload).
     user_rate: Option<Box<crate::options::RateLimit>>,
     /// A limit applies (own or the account's): the one check the publish path makes.
     rate_active: bool,
-    /// Read nothing before this (backpressure), once the current op is done.
-    rate_pause: Option<Time>,
-    /// Where its throttled time and drops are counted.
-    rate_counters: Option<Arc<crate::rate::RateCounters>>,
-    /// Messages and bytes published but not yet charged to the backpressure limits.
-    rate_owed: (u64, u64),
-    /// When the last throttling advisory went out (see `conn/rate.rs`).
-    last_advisory: Option<Time>,
-    /// The system account and the server id, for advisories (set with a rate limit).
-    system_account: Option<Arc<Account>>,
-    server_id: String,
     /// Payload bytes this connection's messages have queued for receivers, ever (see
     /// [`Connection::fanned_out`]).
     fanned_out: u64,
@@ -391,7 +380,7 @@ impl Connection {
         let session = (info.version, info.cipher_suite);
         self.st.tls_session = Some(Box::new(session.clone()));
         sh.update_info(self.st.cid, move |i| {
-            i.tls = Some(session);
+            i.tls = Some(Box::new(session));
             i.tls_first = first;
         });
         self.st.cert_names = info.peer_identities;
@@ -588,7 +577,7 @@ impl Connection {
             }
             // Only clients are stalled (Go: `c.kind == CLIENT`): pausing a route would hold
             // up every account's traffic from that server behind one slow receiver.
-            if self.st.rate_pause.is_some() {
+            if self.st.rate_paused() {
                 // A publish rate limit in debt: read nothing until it is repaid (TCP slows
                 // the publisher; nothing is lost). Unpaced drivers just go on.
                 if let Some(until) = self.st.take_rate_pause(now) {
@@ -608,7 +597,7 @@ impl Connection {
                 }
             }
         }
-        if self.st.rate_owed.0 > 0 {
+        if self.st.rate_owed() {
             // Backpressure limits are charged at least once per read (see `rate_admit`).
             self.st.flush_rate(now);
             if let Some(until) = self.st.take_rate_pause(now) {
@@ -735,12 +724,6 @@ impl State {
             rate: None,
             user_rate: None,
             rate_active: false,
-            rate_pause: None,
-            rate_counters: None,
-            rate_owed: (0, 0),
-            last_advisory: None,
-            system_account: None,
-            server_id: String::new(),
             fanned_out: 0,
         }
     }

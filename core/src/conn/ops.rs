@@ -206,10 +206,12 @@ impl State {
         self.pub_perm_cache.clear();
         self.handle.configure(headers, permissions);
         self.handle.set_name(&self.opts.name);
+        // Monitoring keeps `lang` and `version`; the connection does not need them again
+        // (moved, not copied: two allocations less per idle client).
         let (name, lang, version) = (
             self.opts.name.clone(),
-            self.opts.lang.clone(),
-            self.opts.version.clone(),
+            std::mem::take(&mut self.opts.lang),
+            std::mem::take(&mut self.opts.version),
         );
         let account = self.account.name.clone();
         self.user_tag = authorized

@@ -7,9 +7,29 @@ use std::sync::Arc;
 use super::{LogLevel, State};
 use crate::errors::CloseReason;
 use crate::options::RateAction;
-use crate::rate::Limiter;
-use crate::shared::Shared;
+use crate::rate::{Limiter, RateCounters};
+use crate::shared::{Account, Shared};
 use crate::Time;
+
+/// A rate-limited connection's state, boxed in `State::rate` and made when a limit first
+/// applies: most connections have none, and inline these fields took 96 bytes of every one
+/// (BENCHMARKS.md, issue 19's fourth session).
+#[derive(Default)]
+pub(super) struct RateState {
+    /// The connection's own limiter (its user's `publish_rate`, else the top-level one).
+    own: Option<Limiter>,
+    /// Read nothing before this (backpressure), once the current op is done.
+    pause: Option<Time>,
+    /// Where its throttled time and drops are counted.
+    counters: Option<Arc<RateCounters>>,
+    /// Messages and bytes published but not yet charged to the backpressure limits.
+    owed: (u64, u64),
+    /// When the last throttling advisory went out.
+    last_advisory: Option<Time>,
+    /// The system account and the server id, for advisories.
+    system_account: Option<Arc<Account>>,
+    server_id: String,
+}
 
 /// Messages charged to backpressure limits at once (see `rate_admit`).
 pub const RATE_BATCH: u64 = 32;
@@ -43,18 +63,38 @@ impl State {
     /// keeps its buckets; a new one starts full.
     pub(super) fn setup_rate(&mut self, sh: &Shared) {
         let want = self.user_rate.as_deref().copied().or(self.cfg.publish_rate);
-        if self.rate.as_ref().map(|l| l.limit) != want {
-            self.rate = want.and_then(Limiter::new).map(Box::new);
+        let own = self.rate.as_ref().and_then(|r| r.own.as_ref());
+        let changed = own.map(|l| l.limit) != want;
+        self.rate_active = (if changed {
+            want.and_then(Limiter::new).is_some()
+        } else {
+            own.is_some()
+        }) || self.account.rate.active();
+        if !self.rate_active && self.rate.is_none() {
+            return;
         }
-        self.rate_active = self.rate.is_some() || self.account.rate.active();
-        if self.rate_active && self.system_account.is_none() {
-            self.system_account = Some(Arc::clone(sh.system_account()));
-            self.server_id = sh.server_id().to_string();
+        let user = self.creds.borrow().user.unwrap_or_default().to_string();
+        let r = self.rate.get_or_insert_with(Box::default);
+        if changed {
+            r.own = want.and_then(Limiter::new);
         }
-        if self.rate_active && self.rate_counters.is_none() {
-            let user = self.creds.borrow().user.unwrap_or_default().to_string();
-            self.rate_counters = Some(sh.rate_counters(&self.account.name, &user));
+        if self.rate_active && r.system_account.is_none() {
+            r.system_account = Some(Arc::clone(sh.system_account()));
+            r.server_id = sh.server_id().to_string();
         }
+        if self.rate_active && r.counters.is_none() {
+            r.counters = Some(sh.rate_counters(&self.account.name, &user));
+        }
+    }
+
+    /// A backpressure pause is waiting to be taken ([`take_rate_pause`](Self::take_rate_pause)).
+    pub(super) fn rate_paused(&self) -> bool {
+        self.rate.as_ref().is_some_and(|r| r.pause.is_some())
+    }
+
+    /// Messages were published and not yet charged to the backpressure limits.
+    pub(super) fn rate_owed(&self) -> bool {
+        self.rate.as_ref().is_some_and(|r| r.owed.0 > 0)
     }
 
     /// Checks a message of `size` bytes against the limits. False: not delivered (dropped,
@@ -64,19 +104,24 @@ impl State {
     /// refill check and two subtractions, inline; the rest is out of line.
     #[inline]
     pub(super) fn rate_admit(&mut self, size: u64, now: Time, sh: &Shared) -> bool {
-        let own_bp = self
-            .rate
+        let acct = self.account.rate.active();
+        let batched = !acct || self.account.rate.batched();
+        // `rate_active` made the box (see `setup_rate`).
+        let Some(r) = self.rate.as_deref_mut() else {
+            return true;
+        };
+        let own_bp = r
+            .own
             .as_ref()
             .is_none_or(|l| l.action() == RateAction::Backpressure);
-        let acct = self.account.rate.active();
-        if own_bp && (!acct || self.account.rate.batched()) {
+        if own_bp && batched {
             // Backpressure limits (the connection's and its account's) are charged every
             // RATE_BATCH messages and at the end of each read, not per message: a counter
             // here, one charge (and one lock for the account's) per batch. The debt is
             // repaid by the pause all the same; at most a batch runs ahead of it.
-            self.rate_owed.0 += 1;
-            self.rate_owed.1 += size;
-            if self.rate_owed.0 >= RATE_BATCH {
+            r.owed.0 += 1;
+            r.owed.1 += size;
+            if r.owed.0 >= RATE_BATCH {
                 self.flush_rate(now);
             }
             return true;
@@ -87,11 +132,14 @@ impl State {
     /// Charges the backpressure limits what this connection published since the last
     /// charge; a debt becomes a pause.
     pub(super) fn flush_rate(&mut self, now: Time) {
-        let (msgs, bytes) = std::mem::take(&mut self.rate_owed);
+        let Some(r) = self.rate.as_deref_mut() else {
+            return;
+        };
+        let (msgs, bytes) = std::mem::take(&mut r.owed);
         if msgs == 0 {
             return;
         }
-        if let Some(l) = &mut self.rate {
+        if let Some(l) = &mut r.own {
             if let Some(d) = l.charge_many(msgs, bytes, now) {
                 self.note_pause(now + d);
             }
@@ -104,7 +152,9 @@ impl State {
     }
 
     fn note_pause(&mut self, until: Time) {
-        self.rate_pause = Some(self.rate_pause.map_or(until, |t| t.max(until)));
+        if let Some(r) = self.rate.as_deref_mut() {
+            r.pause = Some(r.pause.map_or(until, |t| t.max(until)));
+        }
     }
 
     #[cold]
@@ -115,7 +165,7 @@ impl State {
         // shared budget.
         for own in [true, false] {
             let v = if own {
-                match &mut self.rate {
+                match self.rate.as_deref_mut().and_then(|r| r.own.as_mut()) {
                     Some(l) => judge(l, size, now),
                     None => continue,
                 }
@@ -131,7 +181,7 @@ impl State {
                 Verdict::Pass => {}
                 Verdict::Pause(d) => pause = pause.max(d),
                 Verdict::Drop => {
-                    if let Some(c) = &self.rate_counters {
+                    if let Some(c) = self.rate.as_ref().and_then(|r| r.counters.as_ref()) {
                         c.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                     self.handle
@@ -155,10 +205,10 @@ impl State {
 
     /// The pause a backpressure limit asked for, taken once (the read loop stops there).
     pub(super) fn take_rate_pause(&mut self, now: Time) -> Option<Time> {
-        let until = self.rate_pause.take()?;
+        let until = self.rate.as_deref_mut()?.pause.take()?;
         let d = until.saturating_since(now);
         self.throttle_advisory(now, d);
-        if let Some(c) = &self.rate_counters {
+        if let Some(c) = self.rate.as_ref().and_then(|r| r.counters.as_ref()) {
             c.throttled(d);
         }
         self.handle.rate_throttled_nanos.fetch_add(
@@ -185,19 +235,21 @@ impl State {
     /// "client":{"cid":…,"name":…,"ip":…},"pause_ns":…}`, published inside the server (and
     /// to routes, for `$SYS` subscribers elsewhere).
     fn throttle_advisory(&mut self, now: Time, pause: std::time::Duration) {
-        if self
-            .last_advisory
+        let Some(r) = self.rate.as_deref_mut() else {
+            return;
+        };
+        if r.last_advisory
             .is_some_and(|t| now.saturating_since(t) < ADVISORY_INTERVAL)
         {
             return;
         }
-        self.last_advisory = Some(now);
-        let Some(sh_sys) = self.system_account.clone() else {
+        r.last_advisory = Some(now);
+        let Some(sh_sys) = r.system_account.clone() else {
             return;
         };
         let body = serde_json::json!({
             "type": "io.natsd.advisory.v1.publish_throttled",
-            "server": self.server_id,
+            "server": r.server_id,
             "account": self.account.name,
             "user": self.creds.borrow().user.unwrap_or_default(),
             "client": {
