@@ -24,6 +24,10 @@ use crate::subject::{self, FWC, PWC};
 use foldhash::fast::FixedState;
 
 use crate::FastMap;
+use children::Children;
+use smallvec::SmallVec;
+
+mod children;
 
 /// Most cached match results before a sweep (the Go server's `slCacheMax`).
 pub const CACHE_MAX: usize = 1024;
@@ -144,8 +148,13 @@ impl SublistStats {
 
 struct Node<T> {
     next: Option<Box<Level<T>>>,
-    psubs: Vec<Arc<T>>,
-    qsubs: Vec<QueueGroup<T>>,
+    /// Plain entries. Most subjects have one subscriber, kept inline: a vector's first
+    /// entry took 32 bytes of heap more (BENCHMARKS.md, issue 19's fourth session).
+    psubs: SmallVec<[Arc<T>; 1]>,
+    /// Queue groups, boxed: most nodes have none, and a node of 40 bytes takes 48 with
+    /// the allocator's header where one of 56 took 64.
+    #[allow(clippy::box_collection)] // On purpose: 8 bytes in the node, not 24.
+    qsubs: Option<Box<Vec<QueueGroup<T>>>>,
 }
 
 /// A queue group in one node: its name and members, in subscription order.
@@ -155,9 +164,20 @@ impl<T> Node<T> {
     fn new() -> Self {
         Node {
             next: None,
-            psubs: Vec::new(),
-            qsubs: Vec::new(),
+            psubs: SmallVec::new(),
+            qsubs: None,
         }
+    }
+
+    /// Its queue groups.
+    fn queues(&self) -> &[QueueGroup<T>] {
+        self.qsubs.as_deref().map_or(&[], |v| v.as_slice())
+    }
+
+    /// Its queue groups, to change (made if there were none; see [`remove_entry`] for the
+    /// other end).
+    fn queues_mut(&mut self) -> &mut Vec<QueueGroup<T>> {
+        self.qsubs.get_or_insert_with(Box::default)
     }
 
     /// Entries for exactly this (subject, queue): plain entries, or the queue's members.
@@ -165,7 +185,7 @@ impl<T> Node<T> {
         match queue {
             None => self.psubs.len(),
             Some(q) => self
-                .qsubs
+                .queues()
                 .iter()
                 .find(|(name, _)| &**name == q)
                 .map_or(0, |(_, m)| m.len()),
@@ -174,20 +194,20 @@ impl<T> Node<T> {
 
     /// Plain entries plus queue members.
     fn num_entries(&self) -> usize {
-        self.psubs.len() + self.qsubs.iter().map(|(_, m)| m.len()).sum::<usize>()
+        self.psubs.len() + self.queues().iter().map(|(_, m)| m.len()).sum::<usize>()
     }
 }
 
 struct Level<T> {
-    nodes: FastMap<Box<[u8]>, Box<Node<T>>>,
+    nodes: Children<T>,
     pwc: Option<Box<Node<T>>>,
     fwc: Option<Box<Node<T>>>,
 }
 
 impl<T> Level<T> {
-    fn new(hasher: FixedState) -> Self {
+    fn new() -> Self {
         Level {
-            nodes: FastMap::with_hasher(hasher),
+            nodes: Children::new(),
             pwc: None,
             fwc: None,
         }
@@ -206,7 +226,7 @@ impl<T> Level<T> {
         match token {
             [PWC] => self.pwc.as_deref(),
             [FWC] => self.fwc.as_deref(),
-            _ => self.nodes.get(token).map(|n| &**n),
+            _ => self.nodes.get(token),
         }
     }
 
@@ -218,14 +238,11 @@ impl<T> Level<T> {
         }
     }
 
-    fn node_or_insert(&mut self, token: &[u8]) -> &mut Node<T> {
+    fn node_or_insert(&mut self, token: &[u8], hasher: FixedState) -> &mut Node<T> {
         match token {
             [PWC] => self.pwc.get_or_insert_with(|| Box::new(Node::new())),
             [FWC] => self.fwc.get_or_insert_with(|| Box::new(Node::new())),
-            _ => self
-                .nodes
-                .entry(token.into())
-                .or_insert_with(|| Box::new(Node::new())),
+            _ => self.nodes.get_or_insert(token, hasher),
         }
     }
 
@@ -244,12 +261,13 @@ impl<T> Level<T> {
 /// token and overflow the stack on a deep enough subject.
 impl<T> Drop for Level<T> {
     fn drop(&mut self) {
-        let mut doomed: Vec<Box<Node<T>>> = self.nodes.drain().map(|(_, n)| n).collect();
+        let mut doomed: Vec<Box<Node<T>>> = Vec::new();
+        self.nodes.drain_into(&mut doomed);
         doomed.extend(self.pwc.take());
         doomed.extend(self.fwc.take());
         while let Some(mut n) = doomed.pop() {
             if let Some(mut next) = n.next.take() {
-                doomed.extend(next.nodes.drain().map(|(_, n)| n));
+                next.nodes.drain_into(&mut doomed);
                 doomed.extend(next.pwc.take());
                 doomed.extend(next.fwc.take());
             }
@@ -295,7 +313,7 @@ impl<T: Entry> Sublist<T> {
     pub fn with_seed(cache: bool, seed: u64) -> Self {
         let hasher = crate::keyed_hasher(seed);
         Sublist {
-            root: Level::new(hasher),
+            root: Level::new(),
             count: 0,
             generation: 0,
             inserts: 0,
@@ -340,23 +358,20 @@ impl<T: Entry> Sublist<T> {
         let mut toks = subject::tokens(subj).peekable();
         let node = loop {
             let t = toks.next().expect("a valid subject has at least one token");
-            let node = level.node_or_insert(t);
+            let node = level.node_or_insert(t, self.hasher);
             if toks.peek().is_none() {
                 break node;
             }
-            let hasher = self.hasher;
-            level = node
-                .next
-                .get_or_insert_with(|| Box::new(Level::new(hasher)));
+            level = node.next.get_or_insert_with(|| Box::new(Level::new()));
         };
         let before = node.interest(keep.queue());
         match keep.queue() {
             None => node.psubs.push(sub),
-            Some(q) => match node.qsubs.iter_mut().find(|(name, _)| &**name == q) {
+            Some(q) => match node.queues_mut().iter_mut().find(|(name, _)| &**name == q) {
                 Some((_, members)) => members.push(sub),
                 None => {
                     let name: Box<[u8]> = q.into();
-                    node.qsubs.push((name, vec![sub]));
+                    node.queues_mut().push((name, vec![sub]));
                 }
             },
         }
@@ -478,7 +493,7 @@ impl<T: Entry> Sublist<T> {
         push_children(&self.root, &mut stack);
         while let Some(n) = stack.pop() {
             out.extend(n.psubs.iter().cloned());
-            for (_, m) in &n.qsubs {
+            for (_, m) in n.queues() {
                 out.extend(m.iter().cloned());
             }
             if let Some(next) = &n.next {
@@ -580,7 +595,7 @@ fn remove_from_cache<T>(cache: &mut Cache<T>, pattern: &[u8]) {
 
 fn add_node<T: Entry>(node: &Node<T>, result: &mut MatchResult<T>) {
     result.psubs.extend(node.psubs.iter().cloned());
-    for (name, members) in &node.qsubs {
+    for (name, members) in node.queues() {
         if members.is_empty() {
             continue;
         }
@@ -629,7 +644,7 @@ fn match_level<'a, T: Entry>(root: &'a Level<T>, toks: &[&[u8]], r: &mut MatchRe
                 add_node(fwc, r);
             }
             w.last_pwc = l.pwc.as_deref();
-            w.last = l.nodes.get(toks[w.i]).map(|n| &**n);
+            w.last = l.nodes.get(toks[w.i]);
             w.level = w.last.and_then(|n| n.next.as_deref());
             w.i += 1;
             if let Some(pwc) = w.last_pwc {
@@ -702,7 +717,7 @@ fn holds_entry<T: Entry>(node: &Node<T>, sub: &Arc<T>) -> bool {
     match sub.queue() {
         None => node.psubs.iter().any(|s| Arc::ptr_eq(s, sub)),
         Some(q) => node
-            .qsubs
+            .queues()
             .iter()
             .any(|(name, m)| &**name == q && m.iter().any(|s| Arc::ptr_eq(s, sub))),
     }
@@ -713,7 +728,7 @@ fn push_children<'a, T>(level: &'a Level<T>, stack: &mut Vec<&'a Node<T>>) {
     stack.extend(level.fwc.as_deref());
     stack.extend(level.pwc.as_deref());
     let at = stack.len();
-    stack.extend(level.nodes.values().map(|n| &**n));
+    level.nodes.push_all(stack);
     stack[at..].reverse();
 }
 
@@ -727,17 +742,20 @@ fn remove_entry<T: Entry>(node: &mut Node<T>, sub: &Arc<T>) -> bool {
             None => false,
         },
         Some(q) => {
-            let Some(gi) = node.qsubs.iter().position(|(name, _)| &**name == q) else {
+            let Some(gi) = node.queues().iter().position(|(name, _)| &**name == q) else {
                 return false;
             };
-            let members = &mut node.qsubs[gi].1;
+            let members = &mut node.queues_mut()[gi].1;
             let Some(i) = members.iter().position(|s| Arc::ptr_eq(s, sub)) else {
                 return false;
             };
             // Keep member order stable so queue choice depends only on the random draw.
             members.remove(i);
             if members.is_empty() {
-                node.qsubs.swap_remove(gi);
+                node.queues_mut().swap_remove(gi);
+                if node.queues().is_empty() {
+                    node.qsubs = None;
+                }
             }
             true
         }

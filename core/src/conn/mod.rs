@@ -21,6 +21,7 @@ mod publish;
 mod rate;
 mod reload;
 mod route;
+mod sids;
 mod trace;
 
 use std::collections::VecDeque;
@@ -142,7 +143,7 @@ struct State {
     connect_received: bool,
     perms: Option<Arc<CompiledPermissions>>,
     pub_perm_cache: FastMap<Box<[u8]>, bool>,
-    subs: FastMap<Box<[u8]>, Arc<Subscription>>,
+    subs: sids::SidMap,
     l1: FastMap<Box<[u8]>, Arc<MatchResult<Subscription>>>,
     l1_generation: u64,
     /// The last subject looked up and its result (valid with `l1_generation`).
@@ -698,7 +699,7 @@ impl State {
             connect_received: false,
             perms: None,
             pub_perm_cache: crate::keyed_map(seed),
-            subs: crate::keyed_map(seed),
+            subs: sids::SidMap::new(seed),
             l1: crate::keyed_map(seed),
             l1_generation: 0,
             l1_last_subject: Vec::new(),
@@ -888,7 +889,7 @@ impl State {
             self.push_event(ConnEvent::Closed(reason));
             return;
         }
-        let subs: Vec<Arc<Subscription>> = self.subs.drain().map(|(_, s)| s).collect();
+        let subs: Vec<Arc<Subscription>> = self.subs.drain().collect();
         let live: Vec<crate::shared::ClosedSub> = subs
             .iter()
             .filter(|s| !s.is_closed())

@@ -361,7 +361,7 @@ impl State {
         };
         if max > 0 && self.subs.len() >= max {
             // Subscriptions that ran out their auto-unsubscribe limit still sit in the map.
-            self.subs.retain(|_, s| !s.is_closed());
+            self.subs.retain(|s| !s.is_closed());
             if self.subs.len() >= max {
                 self.log(LogLevel::Error, text::MAX_SUBSCRIPTIONS.to_string());
                 self.send_err(text::MAX_SUBSCRIPTIONS);
@@ -388,7 +388,7 @@ impl State {
             self.send_err(text::INVALID_SUBJECT);
             return;
         }
-        self.subs.insert(sid.into(), sub);
+        self.subs.insert(sub);
         self.send_ok();
     }
 

@@ -181,14 +181,14 @@ impl State {
             return;
         };
         let mut removed: Vec<(Box<[u8]>, Arc<Subscription>)> = Vec::new();
-        self.subs.retain(|sid, s| {
+        self.subs.retain(|s| {
             let allowed = s.is_closed()
                 || perms.can_subscribe(&s.subject, None)
                 || s.queue
                     .as_deref()
                     .is_some_and(|q| perms.can_subscribe(&s.subject, Some(q)));
             if !allowed {
-                removed.push((sid.clone(), Arc::clone(s)));
+                removed.push((s.sid.clone(), Arc::clone(s)));
             }
             allowed
         });
