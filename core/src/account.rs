@@ -146,9 +146,9 @@ impl Account {
         };
         let mut li = interest.lock();
         let q = sub.queue.as_deref();
-        if let Some(update) = li.change(&sub.subject, q, added) {
-            let mut line = Vec::with_capacity(16 + self.name.len() + sub.subject.len());
-            route::encode_update(&mut line, self.name.as_bytes(), &sub.subject, q, update);
+        if let Some(update) = li.change(sub.subject(), q, added) {
+            let mut line = Vec::with_capacity(16 + self.name.len() + sub.subject().len());
+            route::encode_update(&mut line, self.name.as_bytes(), sub.subject(), q, update);
             self.routes.broadcast(&line);
         }
     }

@@ -115,9 +115,9 @@ impl ClosedSub {
     /// What monitoring keeps of `s`.
     pub fn of(s: &Subscription) -> ClosedSub {
         ClosedSub {
-            subject: s.subject.clone(),
+            subject: s.subject().into(),
             queue: s.queue.clone(),
-            sid: s.sid.clone(),
+            sid: s.sid().into(),
             msgs: s.delivered(),
             max: s.max(),
         }

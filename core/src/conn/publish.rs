@@ -284,12 +284,12 @@ impl State {
             });
             return true;
         }
-        let result = sub.client.deliver(d, &sub.sid, now);
+        let result = sub.client.deliver(d, sub.sid(), now);
         self.note_delivery(&sub.client, result);
         match result {
             Delivered::Queued { .. } | Delivered::QueuedStall { .. } => {
                 if self.tracing() {
-                    self.trace_delivery(&sub.client, d.subject, &sub.sid, d.payload.len());
+                    self.trace_delivery(&sub.client, d.subject, sub.sid(), d.payload.len());
                 }
                 self.batch.out_msgs += 1;
                 self.batch.out_bytes += d.payload.len() as u64;
@@ -360,7 +360,7 @@ impl State {
         encode::hmsg(
             &mut out,
             reply,
-            &sub.sid,
+            sub.sid(),
             None,
             NO_RESPONDERS_HDR.len(),
             NO_RESPONDERS_HDR,

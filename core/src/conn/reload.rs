@@ -183,12 +183,12 @@ impl State {
         let mut removed: Vec<(Box<[u8]>, Arc<Subscription>)> = Vec::new();
         self.subs.retain(|s| {
             let allowed = s.is_closed()
-                || perms.can_subscribe(&s.subject, None)
+                || perms.can_subscribe(s.subject(), None)
                 || s.queue
                     .as_deref()
-                    .is_some_and(|q| perms.can_subscribe(&s.subject, Some(q)));
+                    .is_some_and(|q| perms.can_subscribe(s.subject(), Some(q)));
             if !allowed {
-                removed.push((s.sid.clone(), Arc::clone(s)));
+                removed.push((s.sid().into(), Arc::clone(s)));
             }
             allowed
         });
@@ -198,7 +198,7 @@ impl State {
         self.account.remove(removed.iter().map(|(_, s)| s));
         let user = self.creds.borrow().user.unwrap_or_default().to_string();
         for (sid, s) in removed {
-            let (subj, sid) = (go_quote(&s.subject), go_quote(&sid));
+            let (subj, sid) = (go_quote(s.subject()), go_quote(&sid));
             self.send_err(&format!(
                 "Permissions Violation for Subscription to {subj} (sid {sid})"
             ));

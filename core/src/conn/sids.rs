@@ -35,16 +35,16 @@ impl SidMap {
 
     pub(super) fn get(&self, sid: &[u8]) -> Option<&Arc<Subscription>> {
         self.table
-            .find(self.hasher.hash_one(sid), |s| *s.sid == *sid)
+            .find(self.hasher.hash_one(sid), |s| *s.sid() == *sid)
     }
 
     /// Adds `sub` under its sid; one already there under that sid is replaced and returned.
     pub(super) fn insert(&mut self, sub: Arc<Subscription>) -> Option<Arc<Subscription>> {
         let hasher = self.hasher;
-        let hash = hasher.hash_one(&*sub.sid);
+        let hash = hasher.hash_one(sub.sid());
         match self
             .table
-            .entry(hash, |s| s.sid == sub.sid, |s| hasher.hash_one(&*s.sid))
+            .entry(hash, |s| s.sid() == sub.sid(), |s| hasher.hash_one(s.sid()))
         {
             Entry::Occupied(mut e) => Some(std::mem::replace(e.get_mut(), sub)),
             Entry::Vacant(e) => {
@@ -57,7 +57,7 @@ impl SidMap {
     pub(super) fn remove(&mut self, sid: &[u8]) -> Option<Arc<Subscription>> {
         let hash = self.hasher.hash_one(sid);
         self.table
-            .find_entry(hash, |s| *s.sid == *sid)
+            .find_entry(hash, |s| *s.sid() == *sid)
             .ok()
             .map(|e| e.remove().0)
     }
@@ -106,15 +106,15 @@ mod tests {
             assert!(m.insert(sub(&i.to_string(), "a")).is_none());
         }
         assert_eq!(m.len(), 100);
-        assert_eq!(&*m.get(b"42").expect("present").sid, b"42");
+        assert_eq!(m.get(b"42").expect("present").sid(), b"42");
         assert!(m.get(b"100").is_none());
         let old = m.insert(sub("42", "b")).expect("replaced");
-        assert_eq!(&*old.subject, b"a");
-        assert_eq!(&*m.get(b"42").expect("present").subject, b"b");
+        assert_eq!(old.subject(), b"a");
+        assert_eq!(m.get(b"42").expect("present").subject(), b"b");
         assert_eq!(m.len(), 100);
-        assert_eq!(&*m.remove(b"7").expect("present").sid, b"7");
+        assert_eq!(m.remove(b"7").expect("present").sid(), b"7");
         assert!(m.remove(b"7").is_none());
-        m.retain(|s| s.sid.len() == 1);
+        m.retain(|s| s.sid().len() == 1);
         assert_eq!(m.len(), 9, "0-9 but 7");
         assert_eq!(m.drain().count(), 9);
         assert_eq!(m.len(), 0);

@@ -224,7 +224,7 @@ pub fn publish_with_header(
             Admit::DeliverLast => true,
             Admit::Deliver => false,
         };
-        let result = sub.client.deliver(&d, &sub.sid, now);
+        let result = sub.client.deliver(&d, sub.sid(), now);
         if last {
             acc.remove(std::iter::once(sub));
         }

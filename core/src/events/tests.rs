@@ -309,8 +309,8 @@ fn every_accounts_system_imports_have_their_own_response_subjects() {
     let prefixes: std::collections::BTreeSet<Vec<u8>> = sys
         .all_subscriptions()
         .iter()
-        .filter(|s| s.subject.starts_with(b"_R_."))
-        .map(|s| s.subject.to_vec())
+        .filter(|s| s.subject().starts_with(b"_R_."))
+        .map(|s| s.subject().to_vec())
         .collect();
     // $G and A (SYS imports nothing from itself), four services each.
     assert_eq!(prefixes.len(), 2 * crate::imports::SYSTEM_IMPORTS);

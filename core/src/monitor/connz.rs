@@ -363,7 +363,7 @@ pub fn connz(sh: &Shared, clock: Clock, o: &ConnzOptions) -> Connz {
                 } else if o.subs {
                     ci.subscriptions_list = Some(
                         subs.iter()
-                            .map(|s| String::from_utf8_lossy(&s.subject).into_owned())
+                            .map(|s| String::from_utf8_lossy(s.subject()).into_owned())
                             .collect(),
                     );
                 }

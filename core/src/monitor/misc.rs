@@ -118,7 +118,7 @@ pub fn routez(sh: &Shared, clock: Clock, q: &Query) -> Result<Routez, QueryError
             let d = mine
                 .map(|(acc, s)| super::SubDetail {
                     account: None,
-                    subject: String::from_utf8_lossy(&s.subject).into_owned(),
+                    subject: String::from_utf8_lossy(s.subject()).into_owned(),
                     qgroup: s
                         .queue
                         .as_deref()
@@ -128,10 +128,10 @@ pub fn routez(sh: &Shared, clock: Clock, q: &Query) -> Result<Routez, QueryError
                     sid: match &s.queue {
                         Some(q) => format!(
                             "R {acc} {} {}",
-                            String::from_utf8_lossy(&s.subject),
+                            String::from_utf8_lossy(s.subject()),
                             String::from_utf8_lossy(q)
                         ),
-                        None => format!("R {acc} {}", String::from_utf8_lossy(&s.subject)),
+                        None => format!("R {acc} {}", String::from_utf8_lossy(s.subject())),
                     },
                     msgs: s.delivered(),
                     max: 0,
@@ -141,7 +141,7 @@ pub fn routez(sh: &Shared, clock: Clock, q: &Query) -> Result<Routez, QueryError
             (Vec::new(), d)
         } else if subs {
             let l = mine
-                .map(|(_, s)| String::from_utf8_lossy(&s.subject).into_owned())
+                .map(|(_, s)| String::from_utf8_lossy(s.subject()).into_owned())
                 .collect();
             (l, Vec::new())
         } else {

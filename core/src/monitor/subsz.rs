@@ -42,13 +42,13 @@ impl SubDetail {
     pub fn of(s: &Subscription, account: Option<&str>) -> SubDetail {
         SubDetail {
             account: account.map(str::to_string),
-            subject: String::from_utf8_lossy(&s.subject).into_owned(),
+            subject: String::from_utf8_lossy(s.subject()).into_owned(),
             qgroup: s
                 .queue
                 .as_deref()
                 .map(|q| String::from_utf8_lossy(q).into_owned())
                 .unwrap_or_default(),
-            sid: String::from_utf8_lossy(&s.sid).into_owned(),
+            sid: String::from_utf8_lossy(s.sid()).into_owned(),
             msgs: s.delivered(),
             max: s.max(),
             cid: s.client.cid,
@@ -154,7 +154,7 @@ pub fn subsz(sh: &Shared, clock: Clock, o: &SubszOptions) -> SubszReply {
         })
         .collect();
     let matching = all.iter().filter(|(s, _)| match &o.test {
-        Some(t) => crate::subject::matches(&s.subject, t.as_bytes()),
+        Some(t) => crate::subject::matches(s.subject(), t.as_bytes()),
         None => true,
     });
     let page: Vec<SubDetail> = matching
