@@ -163,8 +163,9 @@ enum Cmd {
 }
 
 /// Six literals: more than a level keeps in its vector (`children::FEW`), so levels cross
-/// into the hash table and back out of it through removes.
-const LITERALS: [&str; 6] = ["a", "b", "c", "d", "e", "f"];
+/// into the hash table and back out of it through removes; one longer than the 16 bytes
+/// a token keeps inline.
+const LITERALS: [&str; 6] = ["a", "b", "c", "d", "e", "a-token-longer-than-16-bytes"];
 
 fn literal_token() -> impl Strategy<Value = &'static str> {
     prop::sample::select(&LITERALS[..])
