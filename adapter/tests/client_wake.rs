@@ -97,3 +97,52 @@ fn no_wake_up_is_lost_between_publishers() {
     }
     assert_eq!(got, want);
 }
+
+/// `UNSUB sid max` under several publishers at once: the count `deliver_sub` keeps under
+/// the receiver's lock lets exactly `max` through, and exactly one delivery is the last.
+/// With the count stored after the lock is released, increments were lost and all 80,000
+/// got through (tried).
+#[test]
+fn an_auto_unsubscribe_limit_is_exact_between_publishers() {
+    const THREADS: u64 = 4;
+    const EACH: u64 = 20_000;
+    const MAX: u64 = 50_000;
+    let h = Arc::new(ClientHandle::new(
+        1,
+        None,
+        usize::MAX,
+        7,
+        Arc::new(Bell::default()) as Arc<dyn Notify>,
+    ));
+    let sub = Arc::new(natsd_core::client::Subscription::new(
+        b"s",
+        None,
+        b"1",
+        Arc::clone(&h),
+    ));
+    assert!(sub.set_max(MAX));
+    let publishers: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (h, sub) = (Arc::clone(&h), Arc::clone(&sub));
+            std::thread::spawn(move || {
+                let (mut queued, mut last) = (0u64, 0u64);
+                for _ in 0..EACH {
+                    let (d, l) = h.deliver_sub(&msg(b"x"), &sub, Time::ZERO);
+                    if matches!(d, Delivered::Queued { .. } | Delivered::QueuedStall { .. }) {
+                        queued += 1;
+                    }
+                    last += u64::from(l);
+                }
+                (queued, last)
+            })
+        })
+        .collect();
+    let (queued, last) = publishers
+        .into_iter()
+        .map(|p| p.join().expect("publisher"))
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    assert_eq!(queued, MAX, "delivered past or short of the limit");
+    assert_eq!(last, 1, "one delivery is the last");
+    assert_eq!(sub.delivered(), MAX);
+    assert!(sub.is_closed());
+}

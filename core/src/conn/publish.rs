@@ -257,6 +257,17 @@ impl State {
         if sub.client.denies(d.subject) {
             return false;
         }
+        if matches!(sub.dest, Dest::Client | Dest::Route) {
+            // (A route's subscription went to `add_route_target` above.) Counted under the
+            // receiver's lock (see `ClientHandle::deliver_sub`).
+            let (result, last) = sub.client.deliver_sub(d, sub, now);
+            if last {
+                self.batch.exhausted.push(Arc::clone(sub));
+            }
+            return self.delivered(sub, d, result);
+        }
+        // Cross-account and internal subscriptions: no owner's queue, so no lock to count
+        // under.
         let last = match sub.admit() {
             Admit::Deliver => false,
             Admit::DeliverLast => true,
@@ -267,24 +278,28 @@ impl State {
         if last {
             self.batch.exhausted.push(Arc::clone(sub));
         }
-        if let Dest::Cross(c) = &sub.dest {
-            return self.deliver_cross(c, d, now);
+        match &sub.dest {
+            Dest::Cross(c) => self.deliver_cross(c, d, now),
+            Dest::Internal(handler) => {
+                self.batch.internal.push(super::InternalCall {
+                    handler: Arc::clone(handler),
+                    account: Arc::clone(&self.account),
+                    msg: InternalMsg {
+                        subject: d.subject.to_vec(),
+                        reply: d.reply.map(<[u8]>::to_vec),
+                        payload: d.payload[d.header_len..].to_vec(),
+                        requester: None,
+                    },
+                    now,
+                });
+                true
+            }
+            Dest::Client | Dest::Route => false,
         }
-        if let Dest::Internal(handler) = &sub.dest {
-            self.batch.internal.push(super::InternalCall {
-                handler: Arc::clone(handler),
-                account: Arc::clone(&self.account),
-                msg: InternalMsg {
-                    subject: d.subject.to_vec(),
-                    reply: d.reply.map(<[u8]>::to_vec),
-                    payload: d.payload[d.header_len..].to_vec(),
-                    requester: None,
-                },
-                now,
-            });
-            return true;
-        }
-        let result = sub.client.deliver(d, sub.sid(), now);
+    }
+
+    /// Books a delivery into `sub`'s owner's queue.
+    fn delivered(&mut self, sub: &Arc<Subscription>, d: &Delivery<'_>, result: Delivered) -> bool {
         self.note_delivery(&sub.client, result);
         match result {
             Delivered::Queued { .. } | Delivered::QueuedStall { .. } => {
@@ -295,12 +310,7 @@ impl State {
                 self.batch.out_bytes += d.payload.len() as u64;
                 true
             }
-            Delivered::Skipped | Delivered::SlowConsumer => {
-                if !last {
-                    sub.unadmit();
-                }
-                false
-            }
+            Delivered::Skipped | Delivered::SlowConsumer => false,
         }
     }
 

@@ -219,12 +219,17 @@ pub fn publish_with_header(
         if sub.client.denies(subject) {
             continue;
         }
-        let last = match sub.admit() {
-            Admit::Drop => continue,
-            Admit::DeliverLast => true,
-            Admit::Deliver => false,
+        let (result, last) = if matches!(sub.dest, Dest::Client) {
+            // Counted under the receiver's lock, as on the publish path.
+            sub.client.deliver_sub(&d, sub, now)
+        } else {
+            let last = match sub.admit() {
+                Admit::Drop => continue,
+                Admit::DeliverLast => true,
+                Admit::Deliver => false,
+            };
+            (sub.client.deliver(&d, sub.sid(), now), last)
         };
-        let result = sub.client.deliver(&d, sub.sid(), now);
         if last {
             acc.remove(std::iter::once(sub));
         }
