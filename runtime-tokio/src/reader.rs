@@ -108,9 +108,9 @@ async fn read(rd: &mut impl Source, buf: &mut ReadBuf) -> std::io::Result<usize>
 /// reload.
 ///
 /// `conn` comes boxed: an `async fn` keeps its arguments and the locals they move into apart
-/// in its state, so an unboxed `Connection` (2 KB) took twice its size in every reader task
-/// (the future was 4,768 B; boxed, 680 B plus the box; 8.3 → 6.3 KB per idle connection,
-/// BENCHMARKS.md, issue 19's fourth session).
+/// in its state, so an unboxed `Connection` (then 2 KB) took twice its size in every reader
+/// task: the future was 4,768 B, boxed it is under 700 (BENCHMARKS.md, issue 19's fourth
+/// session). Keep it small: tokio allocates task cells in 128-byte steps.
 pub async fn run(
     mut conn: Box<Connection>,
     mut rd: impl Source,
