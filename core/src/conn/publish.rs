@@ -257,30 +257,21 @@ impl State {
         if sub.client.denies(d.subject) {
             return false;
         }
-        if matches!(sub.dest, Dest::Client | Dest::Route) {
+        match &sub.dest {
             // (A route's subscription went to `add_route_target` above.) Counted under the
             // receiver's lock (see `ClientHandle::deliver_sub`).
-            let (result, last) = sub.client.deliver_sub(d, sub, now);
-            if last {
-                self.batch.exhausted.push(Arc::clone(sub));
+            Dest::Client | Dest::Route => {
+                let (result, last) = sub.client.deliver_sub(d, sub, now);
+                if last {
+                    self.batch.exhausted.push(Arc::clone(sub));
+                }
+                self.delivered(sub, d, result)
             }
-            return self.delivered(sub, d, result);
-        }
-        // Cross-account and internal subscriptions: no owner's queue, so no lock to count
-        // under.
-        let last = match sub.admit() {
-            Admit::Deliver => false,
-            Admit::DeliverLast => true,
-            // Closed: whoever closed it removes it (its owner on UNSUB or close, or the
-            // publisher that got `DeliverLast`); a stale cached match may still hold it.
-            Admit::Drop => return false,
-        };
-        if last {
-            self.batch.exhausted.push(Arc::clone(sub));
-        }
-        match &sub.dest {
-            Dest::Cross(c) => self.deliver_cross(c, d, now),
+            Dest::Cross(c) => self.admitted(sub) && self.deliver_cross(c, d, now),
             Dest::Internal(handler) => {
+                if !self.admitted(sub) {
+                    return false;
+                }
                 self.batch.internal.push(super::InternalCall {
                     handler: Arc::clone(handler),
                     account: Arc::clone(&self.account),
@@ -294,7 +285,21 @@ impl State {
                 });
                 true
             }
-            Dest::Client | Dest::Route => false,
+        }
+    }
+
+    /// Counts a delivery to a cross-account or internal subscription, which has no owner's
+    /// queue to count under (see `Subscription::admit`). False: closed or past its limit.
+    fn admitted(&mut self, sub: &Arc<Subscription>) -> bool {
+        match sub.admit() {
+            Admit::Deliver => true,
+            Admit::DeliverLast => {
+                self.batch.exhausted.push(Arc::clone(sub));
+                true
+            }
+            // Closed: whoever closed it removes it (its owner on UNSUB or close, or the
+            // publisher that got `DeliverLast`); a stale cached match may still hold it.
+            Admit::Drop => false,
         }
     }
 
